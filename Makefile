@@ -1,0 +1,53 @@
+# Two commands set everything up on a fresh Debian machine with Python 3.11:
+#   make table1   - the Table 1 comparison on the embedded music21 set (SCALE=quick by default)
+#   make test     - the test suite, including the golden-result drift check
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+SCALE ?= quick
+SEED ?= 0
+DATA ?=
+SPLIT ?=
+SYSTEMS ?=
+ARGS ?=
+
+TABLE_ARGS := --scale $(SCALE) --seed $(SEED) $(if $(DATA),--data $(DATA)) \
+	$(if $(SPLIT),--split-file $(SPLIT)) $(if $(SYSTEMS),--systems $(SYSTEMS)) $(ARGS)
+
+.PHONY: all venv deps table1 test regress regress-update systems data clean-cache help
+
+help:
+	@echo "make table1 [SCALE=smoke|quick|paper] [DATA=/path/to/audio] [SPLIT=file] [SYSTEMS=a,b]"
+	@echo "make test | make regress | make regress-update | make systems | make data"
+
+$(VENV)/.installed: requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $@
+
+venv: $(VENV)/.installed
+
+deps:
+	@bash scripts/ensure_fluidsynth.sh
+
+table1: venv deps
+	$(PY) -m bench table1 $(TABLE_ARGS)
+
+systems: venv
+	$(PY) -m bench systems --verbose
+
+data: venv deps
+	$(PY) -m bench data --scale $(SCALE) $(if $(DATA),--data $(DATA))
+
+test: venv deps
+	$(PY) -m pytest -q tests
+
+regress: venv
+	$(PY) -m bench regress
+
+regress-update: venv
+	$(PY) -m bench regress --update
+
+clean-cache:
+	rm -rf results/cache datasets/cache

@@ -1,0 +1,14 @@
+"""LatentFT benchmark harness.
+
+Everything imports under the single top-level name ``bench``. The folders ``systems/``,
+``metrics/`` and ``datasets/`` at the repository root carry no ``__init__.py``: they are
+subpackages of ``bench`` (``bench.systems``, ``bench.metrics``, ``bench.datasets``) because this
+package's search path includes the repository root. A folder without ``__init__.py`` never
+shadows an installed regular package, so ``import datasets`` still means Hugging Face's.
+"""
+from pathlib import Path
+
+__version__ = "0.1.0"
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+__path__.append(str(REPO_ROOT))  # noqa: F821  (module attribute of a package)

@@ -1,0 +1,69 @@
+"""Latent-frequency bands of the LatentFT protocol (protocol.md section 2).
+
+Frequencies are normalised: 1.0 is the latent Nyquist (22050 / 256 / 2 = 43.07 Hz).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from itertools import combinations
+
+import numpy as np
+
+EDGES = (0.0, 0.0078, 0.0157, 0.0313, 0.0626, 0.1251, 0.2501, 0.5001, 1.0)
+LATENT_NYQUIST_HZ = 22050 / 256 / 2
+
+
+@dataclass(frozen=True, order=True)
+class Band:
+    low: float
+    high: float
+
+    def __post_init__(self):
+        if not (0.0 <= self.low <= self.high <= 1.0):
+            raise ValueError(f"band [{self.low}, {self.high}] must satisfy 0 <= low <= high <= 1")
+
+    @property
+    def name(self) -> str:
+        return f"{self.low:g}-{self.high:g}"
+
+    @property
+    def hz(self) -> tuple[float, float]:
+        return self.low * LATENT_NYQUIST_HZ, self.high * LATENT_NYQUIST_HZ
+
+    @classmethod
+    def parse(cls, text: str) -> "Band":
+        """Parse ``LOW:HIGH`` or ``LOW-HIGH`` (normalised latent frequency)."""
+        for sep in (":", "-"):
+            if sep in text:
+                low, high = text.split(sep, 1)
+                return cls(float(low), float(high))
+        raise ValueError(f"band {text!r} is not of the form LOW:HIGH")
+
+
+TWO_BAND_SPLIT = (Band(0.0, 0.0626), Band(0.0626, 1.0))
+FOUR_BAND_SPLIT = (Band(0.0, 0.0157), Band(0.0157, 0.0626), Band(0.0626, 0.2501), Band(0.2501, 1.0))
+EIGHT_BAND_SPLIT = tuple(Band(lo, hi) for lo, hi in zip(EDGES[:-1], EDGES[1:]))
+
+CONDITIONAL_BANDS: tuple[Band, ...] = TWO_BAND_SPLIT + FOUR_BAND_SPLIT + EIGHT_BAND_SPLIT
+BLEND_PAIRS: tuple[tuple[Band, Band], ...] = tuple(
+    (FOUR_BAND_SPLIT[i], FOUR_BAND_SPLIT[j]) for i, j in combinations(range(4), 2)
+)
+
+
+def band_mask(band: Band, n_fft: int) -> np.ndarray:
+    """Hard rectangle over rfft bins: keep bin k when low <= k / (n_fft/2) <= high."""
+    v = np.linspace(0.0, 1.0, n_fft // 2 + 1)
+    return ((v >= band.low) & (v <= band.high)).astype(np.float64)
+
+
+def band_pass(x: np.ndarray, band: Band, n_fft: int = 1024) -> np.ndarray:
+    """Band-pass along the last axis: y = irfft(mask * rfft(x, n=n_fft))[..., :T].
+
+    ``T`` (the last axis length) must not exceed ``n_fft``; the zero-padding to ``n_fft`` is the
+    protocol's (1024 bins for 512 frames, a zero-pad factor of 2).
+    """
+    length = x.shape[-1]
+    if length > n_fft:
+        raise ValueError(f"band_pass: signal of {length} frames is longer than n_fft={n_fft}")
+    spectrum = np.fft.rfft(np.asarray(x, dtype=np.float64), n=n_fft, axis=-1)
+    return np.fft.irfft(spectrum * band_mask(band, n_fft), n=n_fft, axis=-1)[..., :length]

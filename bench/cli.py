@@ -1,0 +1,146 @@
+"""Command line: ``python -m bench {table1,systems,data,regress,metrics}``."""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import warnings
+
+
+def _parse_system_options(pairs: list[str]) -> dict:
+    options: dict[str, dict] = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        system, dot, option = key.partition(".")
+        if not sep or not dot:
+            raise SystemExit(f"--system-option {pair!r}: expected SYSTEM.KEY=VALUE")
+        options.setdefault(system, {})[option] = value
+    return options
+
+
+def cmd_table1(args) -> int:
+    from bench.config import DEFAULT_SYSTEMS, RunConfig
+    from bench.runner import run_table1
+    from bench.tables import render_markdown, write_all
+
+    systems = tuple(s for s in (args.systems or ",".join(DEFAULT_SYSTEMS)).split(",") if s)
+    config = RunConfig(scale=args.scale, seed=args.seed, data=args.data, split_file=args.split_file,
+                       systems=systems, embedder=args.embedder, vocoder=args.vocoder,
+                       batch_size=args.batch_size, strict=args.strict, retry_failed=args.retry_failed,
+                       system_options=_parse_system_options(args.system_option),
+                       progress=not args.no_progress, device=args.device,
+                       **({"out_dir": args.out} if args.out else {}),
+                       **({"cache_dir": args.cache} if args.cache else {}))
+    record = run_table1(config)
+    paths = write_all(record, config.out_dir, args.stem)
+    print(render_markdown(record))
+    print(f"wrote {', '.join(str(p) for p in paths.values())} in {record['timings_s']['total']:.0f} s")
+    return 0
+
+
+def cmd_systems(args) -> int:
+    from bench.registry import broken_plugins, system_names, system_status
+
+    statuses = [system_status(name) for name in system_names()]
+    if args.json:
+        print(json.dumps([{"name": s.name, "capabilities": s.capabilities, "available": s.availability.ok,
+                           "reason": s.availability.reason, "fix": s.availability.fix,
+                           "description": s.description} for s in statuses], indent=2))
+        return 0
+    width = max(len(s.name) for s in statuses)
+    for s in statuses:
+        state = "available" if s.availability.ok else f"unavailable: {s.availability.reason}"
+        print(f"{s.name:<{width}}  [{', '.join(s.capabilities)}]  {state}")
+        if not s.availability.ok and s.availability.fix:
+            print(f"{'':<{width}}  fix: {s.availability.fix}")
+        if args.verbose:
+            print(f"{'':<{width}}  {s.description}")
+            if s.availability.ok:
+                _print_info(s.name, width)
+    for where, error in broken_plugins().items():
+        print(f"broken plugin {where}: {error}")
+    return 0
+
+
+def _print_info(name: str, width: int) -> None:
+    from bench.registry import get_system_class
+    from bench.system import RunContext
+
+    try:
+        info = get_system_class(name)(RunContext(pool=None, pool_ids=[])).info()
+    except Exception as error:
+        info = {"info unavailable": str(error)}
+    for key, value in info.items():
+        print(f"{'':<{width}}  {key}: {value}")
+
+
+def cmd_data(args) -> int:
+    from bench.config import RunConfig
+    from bench.runner import load_dataset
+
+    config = RunConfig(scale=args.scale, data=args.data, split_file=args.split_file, strict=args.strict)
+    clipset = load_dataset(config)
+    print(json.dumps({"name": clipset.name, "clips": len(clipset), "manifest_hash": clipset.manifest_hash,
+                      "root": str(clipset.root), "skipped": clipset.manifest.get("skipped", [])}, indent=2))
+    return 0
+
+
+def cmd_regress(args) -> int:
+    from bench.regress import run_regress
+
+    return run_regress(update=args.update, progress=args.progress)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    table = sub.add_parser("table1", help="run the Table 1 tasks and write results/table1.*")
+    table.add_argument("--scale", default="quick", choices=("smoke", "quick", "paper"))
+    table.add_argument("--seed", type=int, default=0)
+    table.add_argument("--data", help="folder of audio (default: the embedded music21 set)")
+    table.add_argument("--split-file", help="text file of relative paths to use from --data")
+    table.add_argument("--systems", help="comma-separated system names (default: all built-in rows)")
+    table.add_argument("--embedder", default="melstats")
+    table.add_argument("--vocoder", help="griffin-lim[:iterations] (default: the scale's)")
+    table.add_argument("--batch-size", type=int, default=8)
+    table.add_argument("--system-option", action="append", metavar="SYSTEM.KEY=VALUE")
+    table.add_argument("--strict", action="store_true", help="stop on an unreadable data file")
+    table.add_argument("--retry-failed", action="store_true", help="regenerate items that failed before")
+    table.add_argument("--device", default="cpu")
+    table.add_argument("--out", help="output folder (default: results/)")
+    table.add_argument("--cache", help="cache folder (default: results/cache/)")
+    table.add_argument("--stem", default="table1", help="output file name stem")
+    table.add_argument("--no-progress", action="store_true")
+    table.set_defaults(func=cmd_table1)
+
+    systems = sub.add_parser("systems", help="list systems and whether they can run here")
+    systems.add_argument("--verbose", "-v", action="store_true")
+    systems.add_argument("--json", action="store_true")
+    systems.set_defaults(func=cmd_systems)
+
+    data = sub.add_parser("data", help="build or load an evaluation set and print its manifest hash")
+    data.add_argument("--scale", default="quick", choices=("smoke", "quick", "paper"))
+    data.add_argument("--data")
+    data.add_argument("--split-file")
+    data.add_argument("--strict", action="store_true")
+    data.set_defaults(func=cmd_data)
+
+    regress = sub.add_parser("regress", help="compare a smoke run with the committed golden results")
+    regress.add_argument("--update", action="store_true", help="rewrite the golden file")
+    regress.add_argument("--progress", action="store_true")
+    regress.set_defaults(func=cmd_regress)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    warnings.simplefilter("default")
+    warnings.formatwarning = lambda message, category, *a, **k: f"warning: {message}\n"
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,364 @@
+"""The Table 1 task runner: dataset -> systems -> cached outputs -> scores -> result record.
+
+Every generated clip and every descriptor / embedding is cached under a content key, written
+atomically, so a killed run restarts where it stopped and writes the same table. A failing
+item (exception, NaN, silence, wrong length) is recorded with its reason and never averaged.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import time
+import traceback
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from bench.audio import CLIP_SAMPLES, check_output
+from bench.config import RunConfig
+from bench.datasets.clipset import ClipSet, clip_hash
+from bench.embedders import get_embedder
+from bench.metrics.adherence import HIGHER_IS_BETTER, adherence
+from bench.metrics.descriptors import DESCRIPTOR_VERSION, Descriptors, compute_descriptors
+from bench.metrics.distribution import DistributionError, fad, kad
+from bench.progress import stage
+from bench.provenance import environment
+from bench.registry import get_system_class, system_status
+from bench.storage import atomic_save_npy, atomic_write_json, content_key
+from bench.system import BLEND, CONDITIONAL, BlendBatch, ConditionalBatch, RunContext
+from bench.tasks import (BlendItem, ConditionalItem, blend_items, conditional_items, item_seed,
+                         select_clips)
+from bench.vocoders import get_vocoder
+
+log = logging.getLogger(__name__)
+METRICS = tuple(HIGHER_IS_BETTER)
+EMBEDDED_DATASET_VERSION = "music21-r1"
+
+
+def load_dataset(config: RunConfig, progress: bool = True) -> ClipSet:
+    cache_root = Path(config.data_cache_dir)
+    if config.data:
+        from bench.datasets.folder import load_folder
+
+        return load_folder(config.data, cache_root, seed=config.data_seed,
+                           split_file=config.split_file, strict=config.strict)
+    from bench.datasets.music21_render import build
+
+    n = config.scale_spec.dataset_clips
+    root = cache_root / f"{EMBEDDED_DATASET_VERSION}-s{config.data_seed}-n{n}"
+    if (root / "manifest.json").exists():
+        return ClipSet.load(root)
+    with stage(f"render music21 dataset ({n} clips)", None, progress):
+        return build(n, config.data_seed, root)
+
+
+@dataclass
+class FeatureCache:
+    """Descriptors and embeddings of any clip, keyed by its audio hash."""
+
+    root: Path
+    embedder: object
+
+    def descriptors(self, audio: np.ndarray, sha: str | None = None) -> Descriptors:
+        sha = sha or clip_hash(audio)
+        path = self.root / "descriptors" / DESCRIPTOR_VERSION / sha[:2] / f"{sha}.npz"
+        if path.exists():
+            with np.load(path) as data:
+                return Descriptors(data["loudness"], data["onset"], data["mfcc"], data["tonnetz"])
+        result = compute_descriptors(np.asarray(audio, dtype=np.float64))
+        import io
+
+        buffer = io.BytesIO()
+        np.savez(buffer, **result.as_dict())
+        from bench.storage import atomic_write_bytes
+
+        atomic_write_bytes(path, buffer.getvalue())
+        return result
+
+    def embedding(self, audio: np.ndarray, sha: str | None = None) -> np.ndarray:
+        sha = sha or clip_hash(audio)
+        path = self.root / "embeddings" / self.embedder.id / sha[:2] / f"{sha}.npy"
+        if path.exists():
+            return np.load(path)
+        result = np.asarray(self.embedder.embed(np.asarray(audio, dtype=np.float64)), dtype=np.float32)
+        atomic_save_npy(path, result)
+        return result
+
+
+@dataclass
+class ItemResult:
+    key: str
+    group: str
+    ok: bool
+    reason: str = ""
+    scores: dict = field(default_factory=dict)   # conditional: {metric_in/out}; blend: {metric_1, metric_2}
+    embedding: np.ndarray | None = None
+
+
+class OutputStore:
+    """Generated clips of one system, one .npy per item plus a .json record (the sentinel)."""
+
+    def __init__(self, root: Path, system: str):
+        self.dir = root / "outputs" / system
+
+    def record(self, key: str) -> dict | None:
+        path = self.dir / f"{key}.json"
+        return json.loads(path.read_text()) if path.exists() else None
+
+    def audio(self, key: str) -> np.ndarray:
+        return np.load(self.dir / f"{key}.npy")
+
+    def save_ok(self, key: str, audio: np.ndarray, meta: dict) -> None:
+        audio = np.asarray(audio, dtype=np.float32)
+        atomic_save_npy(self.dir / f"{key}.npy", audio)
+        atomic_write_json(self.dir / f"{key}.json", {**meta, "ok": True, "sha256": clip_hash(audio)})
+
+    def save_failed(self, key: str, reason: str, meta: dict) -> None:
+        atomic_write_json(self.dir / f"{key}.json", {**meta, "ok": False, "reason": reason})
+
+
+def _make_batch(task: str, items, clipset: ClipSet, seeds: list[int]):
+    clip = lambda cid: np.asarray(clipset.clips[clipset.index(cid)], dtype=np.float64)  # noqa: E731
+    if task == CONDITIONAL:
+        return ConditionalBatch(np.stack([clip(i.clip_id) for i in items]), [i.band for i in items],
+                                seeds, [i.clip_id for i in items])
+    return BlendBatch(np.stack([clip(i.clip_id1) for i in items]), np.stack([clip(i.clip_id2) for i in items]),
+                      [i.band1 for i in items], [i.band2 for i in items], seeds,
+                      [i.clip_id1 for i in items], [i.clip_id2 for i in items])
+
+
+def _call(system, task: str, batch) -> np.ndarray:
+    outputs = system.conditional(batch) if task == CONDITIONAL else system.blend(batch)
+    outputs = np.asarray(outputs)
+    if outputs.ndim != 2 or outputs.shape[0] != len(batch.seeds):
+        raise ValueError(f"{system.name} returned shape {outputs.shape} for a batch of {len(batch.seeds)}")
+    return outputs
+
+
+def output_key(fingerprint: dict, task: str, item, clipset: ClipSet, seed: int) -> str:
+    if task == CONDITIONAL:
+        inputs = [clipset.manifest["clips"][clipset.index(item.clip_id)]["sha256"], item.band.name]
+    else:
+        inputs = [clipset.manifest["clips"][clipset.index(item.clip_id1)]["sha256"],
+                  clipset.manifest["clips"][clipset.index(item.clip_id2)]["sha256"],
+                  item.band1.name, item.band2.name]
+    return content_key(fingerprint, task, inputs, seed, CLIP_SAMPLES)
+
+
+def generate(system, task: str, items, keys: list[str], seeds: list[int], clipset: ClipSet,
+             store: OutputStore, config: RunConfig, timings: dict) -> None:
+    todo = []
+    for item, key, seed in zip(items, keys, seeds):
+        record = store.record(key)
+        if record is None or (config.retry_failed and not record["ok"]):
+            todo.append((item, key, seed))
+    label = f"{system.name} {task}: generate"
+    with stage(label, len(todo), config.progress, timings) as bar:
+        for start in range(0, len(todo), config.batch_size):
+            chunk = todo[start:start + config.batch_size]
+            for (item, key, seed), audio, reason in _generate_chunk(system, task, chunk, clipset):
+                meta = {"item": item.key, "task": task, "system": system.name, "seed": seed}
+                if reason is None:
+                    reason = check_output(audio)
+                if reason is None:
+                    store.save_ok(key, audio, meta)
+                else:
+                    store.save_failed(key, reason, meta)
+                bar.update(1)
+
+
+def _generate_chunk(system, task, chunk, clipset):
+    """Run a batch; when it raises, run its items one by one so one bad item fails alone."""
+    try:
+        outputs = _call(system, task, _make_batch(task, [c[0] for c in chunk], clipset, [c[2] for c in chunk]))
+        return [(c, out, None) for c, out in zip(chunk, outputs)]
+    except Exception as error:
+        if len(chunk) == 1:
+            detail = traceback.extract_tb(error.__traceback__)[-1]
+            return [(chunk[0], None, f"{type(error).__name__}: {error} "
+                                     f"({Path(detail.filename).name}:{detail.lineno})")]
+        results = []
+        for single in chunk:
+            results.extend(_generate_chunk(system, task, [single], clipset))
+        return results
+
+
+def score_items(system_name: str, task: str, items, keys, clipset: ClipSet, store: OutputStore,
+                features: FeatureCache, config: RunConfig, timings: dict) -> list[ItemResult]:
+    results = []
+    with stage(f"{system_name} {task}: score", len(items), config.progress, timings) as bar:
+        for item, key in zip(items, keys):
+            record = store.record(key)
+            if record is None or not record["ok"]:
+                reason = record["reason"] if record else "not generated"
+                results.append(ItemResult(item.key, item.group, False, reason))
+                bar.update(1)
+                continue
+            audio = store.audio(key)
+            try:
+                pred = features.descriptors(audio, record["sha256"])
+                if task == CONDITIONAL:
+                    ref = _clip_descriptors(features, clipset, item.clip_id)
+                    scores = adherence(pred, ref, item.band)
+                else:
+                    ref1 = _clip_descriptors(features, clipset, item.clip_id1)
+                    ref2 = _clip_descriptors(features, clipset, item.clip_id2)
+                    a1, a2 = adherence(pred, ref1, item.band1), adherence(pred, ref2, item.band2)
+                    scores = {}
+                    for metric in METRICS:
+                        scores[f"{metric}_1"] = a1[f"{metric}_in"]
+                        scores[f"{metric}_2"] = a2[f"{metric}_in"]
+                embedding = features.embedding(audio, record["sha256"])
+            except Exception as error:
+                results.append(ItemResult(item.key, item.group, False, f"scoring failed: {error}"))
+            else:
+                results.append(ItemResult(item.key, item.group, True, "", scores, embedding))
+            bar.update(1)
+    return results
+
+
+def _clip_descriptors(features: FeatureCache, clipset: ClipSet, clip_id: str) -> Descriptors:
+    index = clipset.index(clip_id)
+    return features.descriptors(clipset.clips[index], clipset.manifest["clips"][index]["sha256"])
+
+
+def _mean(values):
+    values = [v for v in values if v is not None and np.isfinite(v)]
+    return float(np.mean(values)) if values else None
+
+
+def _distribution(embeddings: list[np.ndarray], reference: np.ndarray) -> dict:
+    if not embeddings:
+        return {"fad": None, "kad": None, "n_embeddings": 0}
+    stacked = np.concatenate(embeddings).astype(np.float64)
+    out = {"n_embeddings": int(stacked.shape[0])}
+    for name, fn in (("fad", fad), ("kad", kad)):
+        try:
+            out[name] = fn(stacked, reference)
+        except DistributionError as error:
+            out[name], out[f"{name}_error"] = None, str(error)
+    return out
+
+
+def aggregate(task: str, results: list[ItemResult], reference: np.ndarray, fad_mode: str) -> dict:
+    """Per-group means over successful items, then the task summary over groups."""
+    groups: dict[str, list[ItemResult]] = {}
+    for r in results:
+        groups.setdefault(r.group, []).append(r)
+    per_group = {}
+    for group, members in groups.items():
+        ok = [r for r in members if r.ok]
+        entry = {"n_ok": len(ok), "n_failed": len(members) - len(ok)}
+        score_keys = sorted({k for r in ok for k in r.scores})
+        for k in score_keys:
+            entry[k] = _mean(r.scores.get(k) for r in ok)
+        if task == BLEND:
+            for metric in METRICS:
+                parts = [entry.get(f"{metric}_1"), entry.get(f"{metric}_2")]
+                entry[f"{metric}_both"] = _mean(parts) if None not in parts else None
+        entry.update(_distribution([r.embedding for r in ok], reference) if fad_mode == "mean-over-bands"
+                     else {})
+        per_group[group] = entry
+    suffix = "_in" if task == CONDITIONAL else "_both"
+    summary = {m: _mean(g.get(f"{m}{suffix}") for g in per_group.values()) for m in METRICS}
+    if fad_mode == "mean-over-bands":
+        summary["fad"] = _mean(g.get("fad") for g in per_group.values())
+        summary["kad"] = _mean(g.get("kad") for g in per_group.values())
+    else:
+        pooled = _distribution([r.embedding for r in results if r.ok], reference)
+        summary["fad"], summary["kad"] = pooled["fad"], pooled["kad"]
+    summary["n_ok"] = sum(g["n_ok"] for g in per_group.values())
+    summary["n_failed"] = sum(g["n_failed"] for g in per_group.values())
+    summary["groups_complete"] = sum(1 for g in per_group.values() if g["n_ok"] > 0)
+    summary["groups_total"] = len(per_group)
+    failures = [{"item": r.key, "reason": r.reason} for r in results if not r.ok]
+    return {"summary": summary, "per_group": per_group, "failures": failures}
+
+
+def run_table1(config: RunConfig) -> dict:
+    """Run every requested system on every task it supports; return the result record."""
+    started = time.time()
+    timings: dict[str, float] = {}
+    with stage("dataset", None, False, timings):
+        clipset = load_dataset(config, config.progress)
+    spec = config.scale_spec
+    selection = select_clips(clipset.ids, spec.n_conditional, spec.n_pairs, config.seed)
+    tasks = {CONDITIONAL: conditional_items(selection), BLEND: blend_items(selection)}
+    embedder = get_embedder(config.embedder)
+    vocoder = get_vocoder(config.vocoder_spec)
+    cache_root = Path(config.cache_dir)
+    features = FeatureCache(cache_root, embedder)
+    used = sorted(set(selection.conditional) | {c for p in selection.pairs for c in p})
+    with stage("reference features", len(clipset.ids), config.progress, timings) as bar:
+        reference_embeddings = []
+        for index, clip_id in enumerate(clipset.ids):
+            sha = clipset.manifest["clips"][index]["sha256"]
+            reference_embeddings.append(features.embedding(clipset.clips[index], sha))
+            if clip_id in used:
+                features.descriptors(clipset.clips[index], sha)
+            bar.update(1)
+    reference = np.concatenate(reference_embeddings).astype(np.float64)
+
+    rows, unavailable = {}, {}
+    for name in config.systems:
+        options = dict(config.system_options.get(name, {}))
+        try:
+            status = system_status(name, options)
+        except KeyError as error:
+            unavailable[name] = {"reason": str(error.args[0]), "fix": ""}
+            continue
+        if not status.availability.ok:
+            unavailable[name] = {"reason": status.availability.reason, "fix": status.availability.fix}
+            warnings.warn(f"system {name} unavailable: {status.availability.reason}")
+            continue
+        context = RunContext(np.asarray(clipset.clips), list(clipset.ids), vocoder, config.device, options)
+        try:
+            system = get_system_class(name)(context)
+            fingerprint = system.fingerprint()
+        except Exception as error:
+            unavailable[name] = {"reason": f"failed to load: {type(error).__name__}: {error}", "fix": ""}
+            continue
+        store = OutputStore(cache_root, name)
+        row = {"fingerprint": fingerprint, "info": _safe_info(system), "tasks": {}}
+        for task in config.tasks:
+            if task not in system.capabilities:
+                continue
+            items = tasks[task]
+            seeds = [item_seed(config.seed, task, i) for i in items]
+            keys = [output_key(fingerprint, task, i, clipset, s) for i, s in zip(items, seeds)]
+            generate(system, task, items, keys, seeds, clipset, store, config, timings)
+            results = score_items(name, task, items, keys, clipset, store, features, config, timings)
+            row["tasks"][task] = aggregate(task, results, reference, spec.fad_aggregate)
+        rows[name] = row
+
+    return {
+        "schema": "latentft-bench/table1/v1",
+        "config": config.public(),
+        "dataset": {"name": clipset.name, "manifest_hash": clipset.manifest_hash,
+                    "n_clips": len(clipset), "kind": clipset.manifest.get("kind"),
+                    "soundfont": clipset.manifest.get("soundfont"),
+                    "fluidsynth": clipset.manifest.get("fluidsynth"),
+                    "skipped": len(clipset.manifest.get("skipped", []))},
+        "selection": selection.as_dict(),
+        "embedder": {"id": embedder.id, "weights": embedder.weights,
+                     "reference_set": f"all {len(clipset)} clips of {clipset.name}",
+                     "n_reference_embeddings": int(reference.shape[0])},
+        "vocoder": vocoder.id,
+        "descriptors": DESCRIPTOR_VERSION,
+        "fad_aggregate": spec.fad_aggregate,
+        "kad": {"kernel": "gaussian", "bandwidth": "median pairwise distance of the reference set",
+                "scale": 100, "estimator": "unbiased MMD^2"},
+        "rows": rows,
+        "unavailable": unavailable,
+        "environment": environment(),
+        "timings_s": {**timings, "total": round(time.time() - started, 3)},
+    }
+
+
+def _safe_info(system) -> dict:
+    try:
+        return system.info()
+    except Exception as error:
+        return {"error": str(error)}

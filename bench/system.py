@@ -1,0 +1,124 @@
+"""The plugin API: what a system is, what it can do and what it needs.
+
+A system is one file in ``systems/`` (or an entry point in the ``latentft_bench.systems``
+group of an installed package) defining a subclass of :class:`System` decorated with
+:func:`bench.registry.register`. Importing that file must be cheap: import heavy packages
+inside ``load`` or the generation methods.
+"""
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+
+from bench.bands import Band
+
+CONDITIONAL = "conditional"
+BLEND = "blend"
+
+
+@dataclass(frozen=True)
+class Availability:
+    ok: bool
+    reason: str = ""
+    fix: str = ""
+
+
+@dataclass(frozen=True)
+class Needs:
+    """Python packages (import names) and weight files a system requires."""
+
+    packages: tuple[str, ...] = ()
+    install_hint: str = ""
+
+
+@dataclass
+class ConditionalBatch:
+    """Conditional generation: one reference clip and one band per item."""
+
+    references: np.ndarray          # [B, T] at 22050 Hz
+    bands: list[Band]
+    seeds: list[int]
+    reference_ids: list[str] = field(default_factory=list)
+
+
+@dataclass
+class BlendBatch:
+    """Blending: band1 taken from references1, band2 from references2, per item."""
+
+    references1: np.ndarray         # [B, T]
+    references2: np.ndarray         # [B, T]
+    bands1: list[Band]
+    bands2: list[Band]
+    seeds: list[int]
+    reference_ids1: list[str] = field(default_factory=list)
+    reference_ids2: list[str] = field(default_factory=list)
+
+
+@dataclass
+class RunContext:
+    """What the runner hands every system: the clip pool, vocoder and device."""
+
+    pool: np.ndarray                # [N, T] all clips of the evaluation set
+    pool_ids: list[str]
+    vocoder: object = None
+    device: str = "cpu"
+    options: dict = field(default_factory=dict)
+
+
+class System:
+    """Base class. Subclasses set the class attributes and implement the ``_`` methods."""
+
+    name: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    capabilities: ClassVar[frozenset[str]] = frozenset()
+    needs: ClassVar[Needs] = Needs()
+    uses_vocoder: ClassVar[bool] = False
+
+    def __init__(self, context: RunContext):
+        self.context = context
+
+    @classmethod
+    def availability(cls, options: dict | None = None) -> Availability:
+        """Checks ``needs``; subclasses add weight-file checks and call super()."""
+        missing = [p for p in cls.needs.packages if importlib.util.find_spec(p) is None]
+        if missing:
+            return Availability(False, f"missing Python package(s): {', '.join(missing)}",
+                                cls.needs.install_hint or f"pip install {' '.join(missing)}")
+        return Availability(True)
+
+    @staticmethod
+    def weights_availability(path: str | None, what: str, option: str) -> Availability:
+        if not path:
+            return Availability(False, f"no {what} given", f"pass --system-option {option}=/path")
+        if not Path(path).exists():
+            return Availability(False, f"{what} not found: {path}", f"check --system-option {option}")
+        return Availability(True)
+
+    def fingerprint(self) -> dict:
+        """Everything that changes this system's outputs (weights hash, settings)."""
+        vocoder = getattr(self.context.vocoder, "id", None) if self.uses_vocoder else None
+        return {"system": self.name, "vocoder": vocoder, "options": self.context.options}
+
+    def info(self) -> dict:
+        """Facts for ``bench systems --verbose`` (latent rate, channels, parameters...)."""
+        return {}
+
+    def conditional(self, batch: ConditionalBatch) -> np.ndarray:
+        if CONDITIONAL not in self.capabilities:
+            raise NotImplementedError(f"{self.name} does not do conditional generation")
+        return np.asarray(self._conditional(batch))
+
+    def blend(self, batch: BlendBatch) -> np.ndarray:
+        if BLEND not in self.capabilities:
+            raise NotImplementedError(f"{self.name} does not do blending")
+        return np.asarray(self._blend(batch))
+
+    def _conditional(self, batch: ConditionalBatch) -> np.ndarray:
+        raise NotImplementedError
+
+    def _blend(self, batch: BlendBatch) -> np.ndarray:
+        raise NotImplementedError

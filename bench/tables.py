@@ -1,0 +1,105 @@
+"""Result tables: Table 1 (markdown, CSV), the per-band CSV and the JSON record."""
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+from bench.storage import atomic_write_json, atomic_write_text
+from bench.system import BLEND, CONDITIONAL
+
+COLUMNS = (("loudness", "Loud.", 1.0), ("rhythm", "Rhyth.", 1.0), ("timbre", "Timb.", 0.01),
+           ("harmony", "Harm.", 1.0), ("fad", "FAD", 1.0))
+ARROWS = {"loudness": "↑", "rhythm": "↑", "timbre": "↓", "harmony": "↓", "fad": "↓"}
+
+
+def _fmt(value, scale=1.0) -> str:
+    return "–" if value is None else f"{value * scale:.3f}"
+
+
+def table_rows(record: dict) -> list[dict]:
+    """One flat row per system: cond_* and blend_* figures (Timb. as MCD/100)."""
+    rows = []
+    for name, row in record["rows"].items():
+        flat = {"system": name, "status": "ok"}
+        for task, prefix in ((CONDITIONAL, "cond"), (BLEND, "blend")):
+            summary = row["tasks"].get(task, {}).get("summary")
+            for key, _, scale in COLUMNS:
+                value = summary.get(key) if summary else None
+                flat[f"{prefix}_{key}"] = None if value is None else round(value * scale, 6)
+            if summary:
+                flat[f"{prefix}_failed"] = summary["n_failed"]
+                if summary["n_failed"]:
+                    flat["status"] = "partial"
+        rows.append(flat)
+    for name, why in record["unavailable"].items():
+        rows.append({"system": name, "status": f"unavailable: {why['reason']}"})
+    return rows
+
+
+def render_markdown(record: dict) -> str:
+    header = ["system"] + [f"{label} {ARROWS[k]}" for k, label, _ in COLUMNS] + \
+             [f"bl. {label} {ARROWS[k]}" for k, label, _ in COLUMNS]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    notes = []
+    for flat in table_rows(record):
+        name = flat["system"]
+        if flat["status"].startswith("unavailable"):
+            notes.append(f"- `{name}` not run: {flat['status'][len('unavailable: '):]}"
+                         + (f" (fix: {record['unavailable'][name]['fix']})" if record['unavailable'][name].get('fix') else ""))
+            lines.append(f"| {name} † |" + " n/a |" * (2 * len(COLUMNS)))
+            continue
+        cells = [_fmt(flat.get(f"cond_{k}")) for k, _, _ in COLUMNS]
+        cells += [_fmt(flat.get(f"blend_{k}")) for k, _, _ in COLUMNS]
+        mark = " ‡" if flat["status"] == "partial" else ""
+        lines.append(f"| {name}{mark} | " + " | ".join(cells) + " |")
+        failed = (flat.get("cond_failed") or 0) + (flat.get("blend_failed") or 0)
+        if failed:
+            notes.append(f"- `{name}`: {failed} item(s) failed and are excluded (reasons in table1.json)")
+    cfg, data, env = record["config"], record["dataset"], record["environment"]
+    footer = [
+        "",
+        "Conditional: mean over the 14 bands of the in-band score; blending: mean over the 6 band "
+        "pairs of the adherence to both inputs. Timb. is MCD/100. – = task not supported.",
+        f"Dataset `{data['name']}` (manifest {data['manifest_hash'][:12]}), scale `{cfg['scale']}`, "
+        f"seed {cfg['seed']}, vocoder `{record['vocoder']}`, embedder `{record['embedder']['id']}` "
+        f"({record['fad_aggregate']} FAD), descriptors `{record['descriptors']}`, "
+        f"git {env['git']['revision'][:10]}{' (dirty)' if env['git']['dirty'] else ''}.",
+    ]
+    if notes:
+        footer += ["", *notes]
+    return "\n".join(lines + footer) + "\n"
+
+
+def render_csv(rows: list[dict]) -> str:
+    keys = []
+    for row in rows:
+        keys.extend(k for k in row if k not in keys)
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=keys, lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: ("" if row.get(k) is None else row.get(k)) for k in keys})
+    return buffer.getvalue()
+
+
+def per_band_rows(record: dict) -> list[dict]:
+    rows = []
+    for name, row in record["rows"].items():
+        for task, result in row["tasks"].items():
+            for group, entry in result["per_group"].items():
+                rows.append({"system": name, "task": task, "band": group,
+                             **{k: (round(v, 6) if isinstance(v, float) else v) for k, v in entry.items()
+                                if not k.endswith("_error")}})
+    return rows
+
+
+def write_all(record: dict, out_dir: str | Path, stem: str = "table1") -> dict[str, Path]:
+    out = Path(out_dir)
+    paths = {"md": out / f"{stem}.md", "csv": out / f"{stem}.csv",
+             "bands": out / f"{stem}_bands.csv", "json": out / f"{stem}.json"}
+    atomic_write_json(paths["json"], record)
+    atomic_write_text(paths["csv"], render_csv(table_rows(record)))
+    atomic_write_text(paths["bands"], render_csv(per_band_rows(record)))
+    atomic_write_text(paths["md"], render_markdown(record))
+    return paths

@@ -1,0 +1,101 @@
+"""Any local folder of audio as an evaluation set (MTG-Jamendo, GTZAN, your own...).
+
+Files (wav/flac/mp3/ogg/aiff, any sample rate, stereo folded to mono) are found recursively
+and sorted; an optional split file lists the relative paths to keep, one per line (``#``
+comments allowed). Each file is resampled to 22050 Hz with the Kaiser sinc resampler, cut into
+131072-sample chunks, normalised, quiet chunks dropped, and one chunk per file ("one per song")
+is drawn from the seed. An unreadable or empty file is named in a warning and skipped, or raises
+with ``strict=True``. Prepared clips are cached by the folder's file list (path, size, mtime).
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from bench.audio import (AUDIO_SUFFIXES, CLIP_SAMPLES, RESAMPLER_ID, SAMPLE_RATE, AudioError,
+                         chunk_track, load_audio, resample)
+from bench.datasets.clipset import ClipSet, clip_hash
+
+LOADER_VERSION = 1
+log = logging.getLogger(__name__)
+
+
+class DatasetError(ValueError):
+    pass
+
+
+def list_audio_files(folder: Path, split_file: Path | None = None) -> list[Path]:
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DatasetError(f"data folder not found: {folder}")
+    files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES)
+    if split_file is not None:
+        wanted = []
+        for line in Path(split_file).read_text().splitlines():
+            line = line.split("#", 1)[0].strip()
+            if line:
+                wanted.append(line)
+        by_rel = {p.relative_to(folder).as_posix(): p for p in files}
+        missing = [w for w in wanted if w not in by_rel]
+        if missing:
+            warnings.warn(f"split file {split_file}: {len(missing)} listed file(s) not found in "
+                          f"{folder}, e.g. {missing[0]}")
+        files = [by_rel[w] for w in wanted if w in by_rel]
+    if not files:
+        raise DatasetError(f"no audio files ({', '.join(AUDIO_SUFFIXES)}) in {folder}")
+    return files
+
+
+def _folder_key(folder: Path, files: list[Path], seed: int) -> str:
+    digest = hashlib.sha256(f"{LOADER_VERSION}|{seed}|{folder.resolve()}".encode())
+    for path in files:
+        stat = path.stat()
+        digest.update(f"|{path.relative_to(folder).as_posix()}|{stat.st_size}|{stat.st_mtime_ns}".encode())
+    return digest.hexdigest()[:16]
+
+
+def load_folder(folder: str | Path, cache_root: Path, seed: int = 0, split_file: str | None = None,
+                strict: bool = False, max_files: int | None = None, progress=None) -> ClipSet:
+    folder = Path(folder)
+    files = list_audio_files(folder, Path(split_file) if split_file else None)
+    if max_files is not None:
+        files = files[:max_files]
+    cache = cache_root / f"folder-{folder.name}-{_folder_key(folder, files, seed)}"
+    if (cache / "manifest.json").exists():
+        return ClipSet.load(cache)
+    clips, entries, skipped = [], [], []
+    for number, path in enumerate(files):
+        rel = path.relative_to(folder).as_posix()
+        try:
+            audio, sr = load_audio(path)
+            chunks = chunk_track(resample(audio, sr, SAMPLE_RATE))
+            if not chunks:
+                raise AudioError(f"{path}: shorter than {CLIP_SAMPLES} samples at {SAMPLE_RATE} Hz "
+                                 "or every chunk is below the mean-power threshold")
+        except AudioError as error:
+            if strict:
+                raise
+            warnings.warn(f"skipping {error}")
+            skipped.append({"file": rel, "reason": str(error)})
+            continue
+        rng = np.random.default_rng([seed, int(hashlib.sha256(rel.encode()).hexdigest()[:8], 16)])
+        chunk_index = int(rng.integers(len(chunks)))
+        clip = chunks[chunk_index].astype(np.float32)
+        clips.append(clip)
+        entries.append({"id": f"{len(entries):05d}-{Path(rel).stem}"[:80], "file": rel,
+                        "source_sample_rate": sr, "chunk": chunk_index, "sha256": clip_hash(clip)})
+        if progress:
+            progress(number + 1)
+    if not clips:
+        raise DatasetError(f"no usable audio in {folder} ({len(skipped)} file(s) skipped)")
+    manifest = {"name": f"folder-{folder.name}", "kind": "folder", "loader_version": LOADER_VERSION,
+                "folder": folder.name, "split_file": Path(split_file).name if split_file else None,
+                "seed": seed, "sample_rate": SAMPLE_RATE, "clip_samples": CLIP_SAMPLES,
+                "resampler": RESAMPLER_ID, "clips": entries, "skipped": skipped}
+    clipset = ClipSet(manifest["name"], np.stack(clips), [e["id"] for e in entries], manifest)
+    clipset.save(cache)
+    return clipset

@@ -1,0 +1,26 @@
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+FIXTURES = ROOT / "tests" / "fixtures" / "audio"
+
+
+@pytest.fixture(scope="session")
+def fixture_clips():
+    from bench.audio import load_audio, normalise_clip
+
+    return [normalise_clip(load_audio(p)[0]) for p in sorted(FIXTURES.glob("*.flac"))]
+
+
+@pytest.fixture
+def sine():
+    def make(freq, seconds=1.0, sr=22050):
+        t = np.arange(int(seconds * sr)) / sr
+        return np.sin(2 * np.pi * freq * t)
+    return make

@@ -1,0 +1,82 @@
+import numpy as np
+import pytest
+
+from bench.bands import CONDITIONAL_BANDS, Band
+from bench.metrics.adherence import adherence, beat_spectrum, pearson, timbre_score
+from bench.metrics.descriptors import compute_descriptors
+from bench.metrics.distribution import DistributionError, fad, frechet_distance, kad
+
+
+def test_descriptor_shapes_align_with_512_mel_frames(fixture_clips):
+    d = compute_descriptors(fixture_clips[0])
+    assert d.loudness.shape == (512,) and d.onset.shape == (512,)
+    assert d.mfcc.shape == (20, 512) and d.tonnetz.shape == (6, 512)
+
+
+def test_identical_clip_is_perfect_and_unrelated_clip_is_worse(fixture_clips):
+    a, b = (compute_descriptors(c) for c in fixture_clips[:2])
+    for band in CONDITIONAL_BANDS[:2]:
+        same = adherence(a, a, band)
+        other = adherence(b, a, band)
+        assert same["loudness_in"] == pytest.approx(1.0) and same["rhythm_in"] == pytest.approx(1.0)
+        assert same["timbre_in"] == 0.0 and same["harmony_in"] == 0.0
+        assert other["loudness_in"] < 0.99 and other["timbre_in"] > 0 and other["harmony_in"] > 0
+
+
+def test_descriptors_do_not_depend_on_other_clips(fixture_clips):
+    alone = compute_descriptors(fixture_clips[3])
+    for clip in fixture_clips[:3]:
+        compute_descriptors(clip)
+    again = compute_descriptors(fixture_clips[3])
+    for name, curve in alone.as_dict().items():
+        np.testing.assert_array_equal(curve, again.as_dict()[name])
+
+
+def test_silent_clip_gives_finite_loudness():
+    d = compute_descriptors(np.zeros(131072))
+    assert np.all(np.isfinite(d.loudness)) and d.loudness.min() == pytest.approx(-100.0)
+
+
+def test_pearson_zero_variance_is_zero_not_nan():
+    assert pearson(np.ones(10), np.arange(10.0)) == 0.0
+
+
+def test_beat_spectrum_is_autocorrelation():
+    e = np.random.default_rng(1).random(16)
+    scaled = e / np.abs(e).max()
+    direct = np.array([np.dot(scaled[: 16 - lag], scaled[lag:]) for lag in range(16)])
+    np.testing.assert_allclose(beat_spectrum(e), direct, atol=1e-12)
+
+
+def test_mcd_formula():
+    a, b = np.zeros((20, 4)), np.zeros((20, 4))
+    b[0] = 1.0
+    assert timbre_score(a, b) == pytest.approx(10 * np.sqrt(2) / np.log(10))
+
+
+def test_frechet_closed_form_for_diagonal_gaussians():
+    mu1, mu2 = np.array([0.0, 1.0]), np.array([2.0, 1.0])
+    s1, s2 = np.diag([1.0, 4.0]), np.diag([9.0, 1.0])
+    expected = 4.0 + (1 - 3) ** 2 + (2 - 1) ** 2
+    assert frechet_distance(mu1, s1, mu2, s2) == pytest.approx(expected)
+
+
+def test_fad_of_samples_approaches_mean_shift():
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(20000, 3)), rng.normal(size=(20000, 3)) + np.array([1.0, 0, 0])
+    assert fad(x, y) == pytest.approx(1.0, abs=0.05)
+    assert fad(x, x) == pytest.approx(0.0, abs=1e-9)
+
+
+def test_kad_is_small_for_same_distribution_and_large_for_shifted():
+    rng = np.random.default_rng(0)
+    x, y, z = rng.normal(size=(300, 4)), rng.normal(size=(300, 4)), rng.normal(size=(300, 4)) + 2
+    assert abs(kad(x, y)) < 0.5
+    assert kad(z, y) > 10
+
+
+def test_distribution_errors_name_the_set():
+    with pytest.raises(DistributionError, match="eval set"):
+        fad(np.zeros((1, 3)), np.zeros((5, 3)))
+    with pytest.raises(DistributionError, match="reference set"):
+        kad(np.ones((5, 3)), np.full((5, 3), np.nan))

@@ -1,0 +1,127 @@
+import json
+
+import numpy as np
+import pytest
+
+from bench.config import RunConfig
+from bench.registry import register
+from bench.runner import run_table1
+from bench.system import BLEND, CONDITIONAL, System
+from bench.tables import render_markdown, write_all
+from conftest import FIXTURES
+
+CALLS = {"n": 0, "interrupt_after": None}
+
+
+@register
+class Flaky(System):
+    """Test double: NaN for the lowest band, an exception for one clip, the reference otherwise."""
+
+    name = "test-flaky"
+    capabilities = frozenset({CONDITIONAL, BLEND})
+
+    def _conditional(self, batch):
+        CALLS["n"] += len(batch.seeds)
+        if CALLS["interrupt_after"] is not None and CALLS["n"] > CALLS["interrupt_after"]:
+            raise KeyboardInterrupt
+        if any(ref_id == self.context.options.get("bad_clip") for ref_id in batch.reference_ids):
+            raise RuntimeError("model exploded")
+        out = np.array(batch.references, copy=True)
+        for i, band in enumerate(batch.bands):
+            if band.high == 0.0078:
+                out[i] = np.nan
+        return out
+
+    def _blend(self, batch):
+        CALLS["n"] += len(batch.seeds)
+        return np.array(batch.references1, copy=True)
+
+
+def config(tmp_path, **changes):
+    base = RunConfig(scale="smoke", data=str(FIXTURES), systems=("reference", "shuffled", "test-flaky"),
+                     cache_dir=str(tmp_path / "cache"), data_cache_dir=str(tmp_path / "data"),
+                     out_dir=str(tmp_path / "out"), progress=False,
+                     system_options={"test-flaky": {"bad_clip": None}})
+    return base.replace(**changes)
+
+
+def rows(record):
+    return json.loads(json.dumps(record["rows"], default=float))
+
+
+@pytest.fixture
+def bad_clip(tmp_path):
+    from bench.datasets.folder import load_folder
+    from bench.tasks import select_clips
+
+    clips = load_folder(FIXTURES, tmp_path / "data")
+    return select_clips(clips.ids, 3, 3, 0).conditional[0]
+
+
+def test_reference_beats_shuffled_and_failures_are_recorded_not_averaged(tmp_path, bad_clip):
+    CALLS.update(n=0, interrupt_after=None)
+    record = run_table1(config(tmp_path, system_options={"test-flaky": {"bad_clip": bad_clip}}))
+    ref = record["rows"]["reference"]["tasks"][CONDITIONAL]["summary"]
+    shuf = record["rows"]["shuffled"]["tasks"][CONDITIONAL]["summary"]
+    assert ref["loudness"] > shuf["loudness"] and ref["rhythm"] > shuf["rhythm"]
+    assert ref["timbre"] < shuf["timbre"] and ref["harmony"] < shuf["harmony"]
+
+    flaky = record["rows"]["test-flaky"]["tasks"][CONDITIONAL]
+    reasons = {f["reason"] for f in flaky["failures"]}
+    assert any("NaN" in r for r in reasons)
+    assert any("model exploded" in r for r in reasons)
+    assert flaky["summary"]["n_failed"] == 3 + 13  # 3 clips in the NaN band + the bad clip elsewhere
+    assert flaky["per_group"]["0-0.0078"]["n_ok"] == 0
+    # the other items are the reference itself: the average excludes the failed ones entirely
+    assert flaky["summary"]["loudness"] == pytest.approx(1.0)
+    text = render_markdown(record)
+    assert "test-flaky ‡" in text and "failed and are excluded" in text
+
+
+def test_rerun_recomputes_nothing_and_writes_the_same_table(tmp_path):
+    CALLS.update(n=0, interrupt_after=None)
+    first = run_table1(config(tmp_path))
+    assert CALLS["n"] > 0
+    CALLS["n"] = 0
+    second = run_table1(config(tmp_path))
+    assert CALLS["n"] == 0
+    assert rows(first) == rows(second)
+    write_all(first, tmp_path / "a")
+    write_all(second, tmp_path / "b")
+    assert (tmp_path / "a" / "table1.md").read_text() == (tmp_path / "b" / "table1.md").read_text()
+    assert (tmp_path / "a" / "table1_bands.csv").read_text() == (tmp_path / "b" / "table1_bands.csv").read_text()
+
+
+def test_interrupted_run_resumes_without_redoing_finished_items(tmp_path):
+    CALLS.update(n=0, interrupt_after=16)
+    with pytest.raises(KeyboardInterrupt):
+        run_table1(config(tmp_path, systems=("test-flaky",), batch_size=8))
+    done = len(list((tmp_path / "cache" / "outputs" / "test-flaky").glob("*.json")))
+    assert done == 16
+    CALLS.update(n=0, interrupt_after=None)
+    run_table1(config(tmp_path, systems=("test-flaky",), batch_size=8))
+    assert CALLS["n"] == 42 - 16 + 18  # remaining conditional items + all blend items
+
+
+def test_results_do_not_depend_on_batch_size(tmp_path):
+    a = run_table1(config(tmp_path / "a", systems=("shuffled", "cross-synthesis"), batch_size=1))
+    b = run_table1(config(tmp_path / "b", systems=("shuffled", "cross-synthesis"), batch_size=7))
+    assert rows(a) == rows(b)
+
+
+def test_unknown_and_unavailable_systems_are_marked_and_the_run_goes_on(tmp_path):
+    record = run_table1(config(tmp_path, systems=("reference", "no-such-system"), tasks=(CONDITIONAL,)))
+    assert "reference" in record["rows"]
+    assert "unknown system" in record["unavailable"]["no-such-system"]["reason"]
+    assert "| no-such-system † |" in render_markdown(record)
+
+
+def test_record_carries_provenance(tmp_path):
+    record = run_table1(config(tmp_path, systems=("reference",), tasks=(CONDITIONAL,)))
+    assert len(record["dataset"]["manifest_hash"]) == 64
+    assert record["config"]["seed"] == 0 and record["vocoder"].startswith("griffinlim")
+    assert record["embedder"]["id"].startswith("melstats")
+    assert record["environment"]["packages"]["numpy"]
+    assert "revision" in record["environment"]["git"]
+    assert len(record["selection"]["conditional"]) == 3 and len(record["selection"]["pairs"]) == 3
+    assert record["timings_s"]["total"] > 0
