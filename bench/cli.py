@@ -131,6 +131,10 @@ def build_parser() -> argparse.ArgumentParser:
     regress.add_argument("--update", action="store_true", help="rewrite the golden file")
     regress.add_argument("--progress", action="store_true")
     regress.set_defaults(func=cmd_regress)
+
+    from bench.metrics_cli import add_parser as add_metrics_parser
+
+    add_metrics_parser(sub)
     return parser
 
 
