@@ -27,6 +27,7 @@ def cmd_table1(args) -> int:
     systems = tuple(s for s in (args.systems or ",".join(DEFAULT_SYSTEMS)).split(",") if s)
     config = RunConfig(scale=args.scale, seed=args.seed, data=args.data, split_file=args.split_file,
                        systems=systems, embedder=args.embedder, vocoder=args.vocoder,
+                       descriptors=args.descriptors,
                        batch_size=args.batch_size, strict=args.strict, retry_failed=args.retry_failed,
                        system_options=_parse_system_options(args.system_option),
                        progress=not args.no_progress, device=args.device,
@@ -103,6 +104,8 @@ def build_parser() -> argparse.ArgumentParser:
     table.add_argument("--split-file", help="text file of relative paths to use from --data")
     table.add_argument("--systems", help="comma-separated system names (default: all built-in rows)")
     table.add_argument("--embedder", default="melstats")
+    table.add_argument("--descriptors", default="fast", choices=("fast", "reference"),
+                       help="descriptor implementation: batched torch (default) or the librosa reference")
     table.add_argument("--vocoder", help="griffin-lim[:iterations] (default: the scale's)")
     table.add_argument("--batch-size", type=int, default=8)
     table.add_argument("--system-option", action="append", metavar="SYSTEM.KEY=VALUE")
@@ -131,6 +134,10 @@ def build_parser() -> argparse.ArgumentParser:
     regress.add_argument("--update", action="store_true", help="rewrite the golden file")
     regress.add_argument("--progress", action="store_true")
     regress.set_defaults(func=cmd_regress)
+
+    speed = sub.add_parser("bench", help="speed benchmarks (ratios against a reference run)")
+    speed.add_argument("--clips", type=int, default=32)
+    speed.set_defaults(func=lambda args: __import__("bench.benchmarks").benchmarks.main(args.clips))
 
     from bench.metrics_cli import add_parser as add_metrics_parser
 

@@ -36,6 +36,7 @@ class RunConfig:
     systems: tuple[str, ...] = DEFAULT_SYSTEMS
     tasks: tuple[str, ...] = ("conditional", "blend")
     embedder: str = "melstats"
+    descriptors: str = "fast"          # "fast" (batched torch) or "reference" (librosa)
     vocoder: str | None = None         # None = the scale's
     batch_size: int = 8
     strict: bool = False

@@ -67,11 +67,15 @@ def fixture_metrics() -> dict[str, float]:
     files = sorted(FIXTURES.glob("*.flac"))
     clips = [normalise_clip(load_audio(f)[0]) for f in files]
     values = {}
+    from bench.metrics.fast_descriptors import FastDescriptorExtractor
+
     descriptors = [compute_descriptors(c) for c in clips]
-    for f, d in zip(files, descriptors):
-        for name, curve in d.as_dict().items():
-            values[f"fixture.{f.stem}.{name}_mean"] = float(np.mean(curve))
-            values[f"fixture.{f.stem}.{name}_std"] = float(np.std(curve))
+    fast = FastDescriptorExtractor()(np.stack(clips))
+    for implementation, described in (("reference", descriptors), ("fast", fast)):
+        for f, d in zip(files, described):
+            for name, curve in d.as_dict().items():
+                values[f"fixture.{implementation}.{f.stem}.{name}_mean"] = float(np.mean(curve))
+                values[f"fixture.{implementation}.{f.stem}.{name}_std"] = float(np.std(curve))
     for band in (CONDITIONAL_BANDS[0], CONDITIONAL_BANDS[1], CONDITIONAL_BANDS[-1]):
         for metric, value in adherence(descriptors[1], descriptors[0], band).items():
             values[f"fixture.pair01.{band.name}.{metric}"] = value

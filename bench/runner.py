@@ -54,28 +54,64 @@ def load_dataset(config: RunConfig, progress: bool = True) -> ClipSet:
         return build(n, config.data_seed, root)
 
 
+class DescriptorBackend:
+    """The descriptor implementation: ``fast`` (batched torch, the default) or ``reference``
+    (librosa, one clip per call). Its id keys the descriptor cache."""
+
+    def __init__(self, name: str = "fast", device: str = "cpu"):
+        if name == "fast":
+            from bench.metrics.fast_descriptors import FAST_DESCRIPTOR_VERSION, FastDescriptorExtractor
+
+            self._extract = FastDescriptorExtractor(device=device)
+            self.id = f"{FAST_DESCRIPTOR_VERSION}-f32"
+        elif name == "reference":
+            self._extract = lambda clips: [compute_descriptors(np.asarray(c, dtype=np.float64)) for c in clips]
+            self.id = DESCRIPTOR_VERSION
+        else:
+            raise ValueError(f"unknown descriptor implementation {name!r}: choose fast or reference")
+
+    def __call__(self, clips: list[np.ndarray]) -> list[Descriptors]:
+        return self._extract(np.stack([np.asarray(c, dtype=np.float64) for c in clips]))
+
+
 @dataclass
 class FeatureCache:
     """Descriptors and embeddings of any clip, keyed by its audio hash."""
 
     root: Path
     embedder: object
+    backend: DescriptorBackend
+
+    def _descriptor_path(self, sha: str) -> Path:
+        return self.root / "descriptors" / self.backend.id / sha[:2] / f"{sha}.npz"
+
+    def descriptors_many(self, audios: list[np.ndarray], shas: list[str]) -> list[Descriptors]:
+        """Cached where possible; the rest computed in one batched call."""
+        results: list[Descriptors | None] = []
+        missing = []
+        for index, sha in enumerate(shas):
+            path = self._descriptor_path(sha)
+            if path.exists():
+                with np.load(path) as data:
+                    results.append(Descriptors(data["loudness"], data["onset"], data["mfcc"], data["tonnetz"]))
+            else:
+                results.append(None)
+                missing.append(index)
+        if missing:
+            import io
+
+            from bench.storage import atomic_write_bytes
+
+            computed = self.backend([audios[i] for i in missing])
+            for index, descriptors in zip(missing, computed):
+                buffer = io.BytesIO()
+                np.savez(buffer, **descriptors.as_dict())
+                atomic_write_bytes(self._descriptor_path(shas[index]), buffer.getvalue())
+                results[index] = descriptors
+        return results
 
     def descriptors(self, audio: np.ndarray, sha: str | None = None) -> Descriptors:
-        sha = sha or clip_hash(audio)
-        path = self.root / "descriptors" / DESCRIPTOR_VERSION / sha[:2] / f"{sha}.npz"
-        if path.exists():
-            with np.load(path) as data:
-                return Descriptors(data["loudness"], data["onset"], data["mfcc"], data["tonnetz"])
-        result = compute_descriptors(np.asarray(audio, dtype=np.float64))
-        import io
-
-        buffer = io.BytesIO()
-        np.savez(buffer, **result.as_dict())
-        from bench.storage import atomic_write_bytes
-
-        atomic_write_bytes(path, buffer.getvalue())
-        return result
+        return self.descriptors_many([audio], [sha or clip_hash(audio)])[0]
 
     def embedding(self, audio: np.ndarray, sha: str | None = None) -> np.ndarray:
         sha = sha or clip_hash(audio)
@@ -185,38 +221,55 @@ def _generate_chunk(system, task, chunk, clipset):
         return results
 
 
+SCORE_BLOCK = 16
+
+
 def score_items(system_name: str, task: str, items, keys, clipset: ClipSet, store: OutputStore,
                 features: FeatureCache, config: RunConfig, timings: dict) -> list[ItemResult]:
-    results = []
+    results: list[ItemResult] = []
     with stage(f"{system_name} {task}: score", len(items), config.progress, timings) as bar:
-        for item, key in zip(items, keys):
-            record = store.record(key)
-            if record is None or not record["ok"]:
-                reason = record["reason"] if record else "not generated"
-                results.append(ItemResult(item.key, item.group, False, reason))
-                bar.update(1)
-                continue
-            audio = store.audio(key)
+        for start in range(0, len(items), SCORE_BLOCK):
+            block = list(zip(items[start:start + SCORE_BLOCK], keys[start:start + SCORE_BLOCK]))
+            records = [store.record(key) for _, key in block]
+            ready = [(item, key, rec) for (item, key), rec in zip(block, records) if rec and rec["ok"]]
+            audios = {key: store.audio(key) for _, key, _ in ready}
             try:
-                pred = features.descriptors(audio, record["sha256"])
-                if task == CONDITIONAL:
-                    ref = _clip_descriptors(features, clipset, item.clip_id)
-                    scores = adherence(pred, ref, item.band)
-                else:
-                    ref1 = _clip_descriptors(features, clipset, item.clip_id1)
-                    ref2 = _clip_descriptors(features, clipset, item.clip_id2)
-                    a1, a2 = adherence(pred, ref1, item.band1), adherence(pred, ref2, item.band2)
-                    scores = {}
-                    for metric in METRICS:
-                        scores[f"{metric}_1"] = a1[f"{metric}_in"]
-                        scores[f"{metric}_2"] = a2[f"{metric}_in"]
-                embedding = features.embedding(audio, record["sha256"])
-            except Exception as error:
-                results.append(ItemResult(item.key, item.group, False, f"scoring failed: {error}"))
-            else:
-                results.append(ItemResult(item.key, item.group, True, "", scores, embedding))
-            bar.update(1)
+                described = dict(zip([k for _, k, _ in ready], features.descriptors_many(
+                    [audios[k] for _, k, _ in ready], [r["sha256"] for _, _, r in ready])))
+            except Exception as error:  # one bad clip: fall back to one at a time
+                described = {}
+                for _, key, rec in ready:
+                    try:
+                        described[key] = features.descriptors(audios[key], rec["sha256"])
+                    except Exception as single_error:
+                        described[key] = single_error
+                log.debug("batched descriptors failed (%s); scored one by one", error)
+            for (item, key), record in zip(block, records):
+                results.append(_score_one(task, item, key, record, audios, described, clipset, features))
+                bar.update(1)
     return results
+
+
+def _score_one(task, item, key, record, audios, described, clipset, features) -> ItemResult:
+    if record is None or not record["ok"]:
+        return ItemResult(item.key, item.group, False, record["reason"] if record else "not generated")
+    pred = described.get(key)
+    if isinstance(pred, Exception):
+        return ItemResult(item.key, item.group, False, f"scoring failed: {pred}")
+    try:
+        if task == CONDITIONAL:
+            scores = adherence(pred, _clip_descriptors(features, clipset, item.clip_id), item.band)
+        else:
+            a1 = adherence(pred, _clip_descriptors(features, clipset, item.clip_id1), item.band1)
+            a2 = adherence(pred, _clip_descriptors(features, clipset, item.clip_id2), item.band2)
+            scores = {}
+            for metric in METRICS:
+                scores[f"{metric}_1"] = a1[f"{metric}_in"]
+                scores[f"{metric}_2"] = a2[f"{metric}_in"]
+        embedding = features.embedding(audios[key], record["sha256"])
+    except Exception as error:
+        return ItemResult(item.key, item.group, False, f"scoring failed: {error}")
+    return ItemResult(item.key, item.group, True, "", scores, embedding)
 
 
 def _clip_descriptors(features: FeatureCache, clipset: ClipSet, clip_id: str) -> Descriptors:
@@ -289,16 +342,18 @@ def run_table1(config: RunConfig) -> dict:
     embedder = get_embedder(config.embedder)
     vocoder = get_vocoder(config.vocoder_spec)
     cache_root = Path(config.cache_dir)
-    features = FeatureCache(cache_root, embedder)
+    backend = DescriptorBackend(config.descriptors, config.device)
+    features = FeatureCache(cache_root, embedder, backend)
     used = sorted(set(selection.conditional) | {c for p in selection.pairs for c in p})
     with stage("reference features", len(clipset.ids), config.progress, timings) as bar:
         reference_embeddings = []
-        for index, clip_id in enumerate(clipset.ids):
+        for index in range(len(clipset.ids)):
             sha = clipset.manifest["clips"][index]["sha256"]
             reference_embeddings.append(features.embedding(clipset.clips[index], sha))
-            if clip_id in used:
-                features.descriptors(clipset.clips[index], sha)
             bar.update(1)
+        used_index = [clipset.index(c) for c in used]
+        features.descriptors_many([clipset.clips[i] for i in used_index],
+                                  [clipset.manifest["clips"][i]["sha256"] for i in used_index])
     reference = np.concatenate(reference_embeddings).astype(np.float64)
 
     rows, unavailable = {}, {}
@@ -346,7 +401,7 @@ def run_table1(config: RunConfig) -> dict:
                      "reference_set": f"all {len(clipset)} clips of {clipset.name}",
                      "n_reference_embeddings": int(reference.shape[0])},
         "vocoder": vocoder.id,
-        "descriptors": DESCRIPTOR_VERSION,
+        "descriptors": backend.id,
         "fad_aggregate": spec.fad_aggregate,
         "kad": {"kernel": "gaussian", "bandwidth": "median pairwise distance of the reference set",
                 "scale": 100, "estimator": "unbiased MMD^2"},

@@ -1,0 +1,89 @@
+"""``make bench``: speed of the descriptor paths, measured in one process on the same clips.
+
+Prints clips/s of the librosa reference path and of the fast batched path, their ratio, and
+the largest deviation between the two per descriptor and per adherence score.
+"""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from bench import REPO_ROOT
+
+
+def benchmark_clips(n: int) -> np.ndarray:
+    """The committed fixtures, circularly shifted and gain-varied to make ``n`` distinct clips."""
+    from bench.audio import load_audio, normalise_clip
+
+    files = sorted((REPO_ROOT / "tests" / "fixtures" / "audio").glob("*.flac"))
+    base = [normalise_clip(load_audio(f)[0]) for f in files]
+    rng = np.random.default_rng(0)
+    clips = []
+    for i in range(n):
+        clip = np.roll(base[i % len(base)], int(rng.integers(0, 131072)))
+        clips.append(clip * rng.uniform(0.3, 1.0))
+    return np.stack(clips)
+
+
+def descriptor_benchmark(n_clips: int = 32, device: str = "cpu") -> dict:
+    from bench.bands import CONDITIONAL_BANDS
+    from bench.metrics.adherence import adherence
+    from bench.metrics.descriptors import compute_descriptors
+    from bench.metrics.fast_descriptors import FastDescriptorExtractor
+
+    clips = benchmark_clips(n_clips)
+    compute_descriptors(clips[0])  # warm-up: numba compilation
+    fast = FastDescriptorExtractor(device=device)
+    fast(clips[:fast.chunk])
+
+    start = time.perf_counter()
+    reference = [compute_descriptors(c) for c in clips]
+    reference_s = time.perf_counter() - start
+    start = time.perf_counter()
+    fast(clips)  # first pass: also builds the CQT filter bank of each new tuning value (cached)
+    cold_s = time.perf_counter() - start
+    start = time.perf_counter()
+    quick = fast(clips)
+    if device != "cpu":
+        import torch
+
+        torch.cuda.synchronize()
+    fast_s = time.perf_counter() - start
+
+    deviation = {}
+    for name in ("loudness", "onset", "mfcc", "tonnetz"):
+        deviation[name] = max(float(np.abs(getattr(a, name) - getattr(b, name)).max())
+                              for a, b in zip(reference, quick))
+    score_deviation: dict[str, float] = {}
+    for i in range(len(clips) - 1):
+        for band in CONDITIONAL_BANDS:
+            ref_scores = adherence(reference[i], reference[i + 1], band)
+            fast_scores = adherence(quick[i], quick[i + 1], band)
+            for key, value in ref_scores.items():
+                score_deviation[key] = max(score_deviation.get(key, 0.0), abs(value - fast_scores[key]))
+    return {"clips": n_clips, "device": device, "reference_s": reference_s, "fast_s": fast_s,
+            "fast_cold_s": cold_s, "cold_ratio": reference_s / cold_s,
+            "reference_clips_per_s": n_clips / reference_s, "fast_clips_per_s": n_clips / fast_s,
+            "ratio": reference_s / fast_s, "descriptor_deviation": deviation,
+            "score_deviation": score_deviation}
+
+
+def main(n_clips: int = 32) -> int:
+    import torch
+
+    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    for device in devices:
+        r = descriptor_benchmark(n_clips, device)
+        print(f"descriptors on {r['clips']} clips ({device}, torch threads {torch.get_num_threads()}):")
+        print(f"  librosa reference: {r['reference_s']:.2f} s  {r['reference_clips_per_s']:.1f} clips/s  "
+              f"({1000 * r['reference_s'] / r['clips']:.1f} ms/clip)")
+        print(f"  fast batched:      {r['fast_s']:.2f} s  {r['fast_clips_per_s']:.1f} clips/s  "
+              f"({1000 * r['fast_s'] / r['clips']:.1f} ms/clip)")
+        print(f"  ratio: {r['ratio']:.1f}x  (first pass, building a filter bank per new tuning value: "
+              f"{1000 * r['fast_cold_s'] / r['clips']:.1f} ms/clip, {r['cold_ratio']:.1f}x)")
+        print("  largest deviation per descriptor: " +
+              ", ".join(f"{k} {v:.2e}" for k, v in r["descriptor_deviation"].items()))
+        print("  largest deviation per score (14 bands x clip pairs): " +
+              ", ".join(f"{k} {v:.2e}" for k, v in sorted(r["score_deviation"].items())))
+    return 0

@@ -1,0 +1,66 @@
+"""The batched torch descriptors against the librosa reference, and their batch independence."""
+import numpy as np
+import pytest
+
+from bench.bands import CONDITIONAL_BANDS
+from bench.metrics.adherence import adherence
+from bench.metrics.descriptors import compute_descriptors
+from bench.metrics.fast_descriptors import FastDescriptorExtractor
+
+# largest absolute deviation allowed, per descriptor (float32 path vs float64 librosa)
+DESCRIPTOR_TOLERANCE = {"loudness": 1e-3, "onset": 1e-3, "mfcc": 1e-2, "tonnetz": 1e-4}
+SCORE_TOLERANCE = {"loudness": 1e-4, "rhythm": 1e-4, "timbre": 1e-2, "harmony": 1e-4}
+
+
+@pytest.fixture(scope="module")
+def both(fixture_clips):
+    clips = np.stack(fixture_clips)
+    return [compute_descriptors(c) for c in clips], FastDescriptorExtractor()(clips)
+
+
+def test_descriptors_match_the_librosa_reference(both):
+    reference, fast = both
+    for name, tolerance in DESCRIPTOR_TOLERANCE.items():
+        for r, f in zip(reference, fast):
+            assert getattr(f, name).shape == getattr(r, name).shape
+            assert np.abs(getattr(f, name) - getattr(r, name)).max() <= tolerance, name
+
+
+def test_scores_match_the_librosa_reference(both):
+    reference, fast = both
+    for i in range(len(reference) - 1):
+        for band in CONDITIONAL_BANDS:
+            r = adherence(reference[i], reference[i + 1], band)
+            f = adherence(fast[i], fast[i + 1], band)
+            for key, value in r.items():
+                assert abs(f[key] - value) <= SCORE_TOLERANCE[key.rsplit("_", 1)[0]], (key, band)
+
+
+def test_tuning_estimate_matches_librosa(fixture_clips):
+    import librosa
+    import torch
+
+    padded = np.pad(np.stack(fixture_clips), ((0, 0), (128, 0)))
+    fast = FastDescriptorExtractor().tuning(torch.as_tensor(padded))
+    slow = [librosa.estimate_tuning(y=p, sr=22050, bins_per_octave=36) for p in padded]
+    np.testing.assert_allclose(fast, slow, atol=1e-9)
+
+
+def test_a_clip_scores_the_same_alone_and_inside_a_batch_of_64(fixture_clips):
+    rng = np.random.default_rng(0)
+    batch = np.stack([np.roll(fixture_clips[i % 8], int(rng.integers(131072))) * rng.uniform(0.2, 1)
+                      for i in range(64)])
+    extractor = FastDescriptorExtractor()
+    together = extractor(batch)
+    for index in (0, 17, 63):
+        alone = extractor(batch[index:index + 1])[0]
+        for name, curve in alone.as_dict().items():
+            np.testing.assert_array_equal(curve, together[index].as_dict()[name])
+
+
+def test_silence_and_bad_input():
+    extractor = FastDescriptorExtractor()
+    d = extractor(np.zeros((1, 131072)))[0]
+    assert all(np.all(np.isfinite(c)) for c in d.as_dict().values())
+    with pytest.raises(ValueError, match=r"clip\(s\) \[1\]"):
+        extractor(np.stack([np.ones(131072), np.full(131072, np.nan)]))
