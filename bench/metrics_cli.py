@@ -51,14 +51,24 @@ def load_embeddings(source: str, embedder) -> np.ndarray:
     return np.concatenate([embedder.embed(load_clip(str(f), prepare=False)) for f in files]).astype(np.float64)
 
 
-def distance_command(kind: str, eval_source: str, ref_source: str, embedder_name: str) -> dict:
+def distance_command(kind: str, eval_source: str, ref_source: str, embedder_name: str,
+                     inf: bool = False, seed: int = 0, bandwidth_from: str = "reference") -> dict:
     from bench.embedders import get_embedder
-    from bench.metrics.distribution import fad, kad
+    from bench.metrics.distribution import fad, fad_inf, kad
 
     embedder = get_embedder(embedder_name)
     x, y = load_embeddings(eval_source, embedder), load_embeddings(ref_source, embedder)
-    value = fad(x, y) if kind == "fad" else kad(x, y)
-    out = {"metric": kind, "value": value, "eval": eval_source, "ref": ref_source,
+    extra = {}
+    if kind == "fad" and inf:
+        result = fad_inf(x, y, seed=seed)
+        value, kind = result["value"], "fad-inf"
+        extra = {"slope": result["slope"], "r2": result["r2"], "seed": seed, "points": result["points"]}
+    elif kind == "fad":
+        value = fad(x, y)
+    else:
+        value = kad(x, y, bandwidth_from=bandwidth_from)
+        extra = {"bandwidth_from": bandwidth_from}
+    out = {"metric": kind, "value": value, **extra, "eval": eval_source, "ref": ref_source,
            "n_eval": int(x.shape[0]), "n_ref": int(y.shape[0]), "dim": int(x.shape[1])}
     if not (eval_source.endswith(".npy") and ref_source.endswith(".npy")):
         out.update(embedder=embedder.id, weights=embedder.weights)
@@ -88,7 +98,9 @@ def run(args) -> int:
         if args.metric == "adherence":
             result = adherence_command(args.pred, args.ref, args.band)
         elif args.metric in ("fad", "kad"):
-            result = distance_command(args.metric, args.eval, args.ref, args.embedder)
+            result = distance_command(args.metric, args.eval, args.ref, args.embedder,
+                                      getattr(args, "inf", False), getattr(args, "seed", 0),
+                                      getattr(args, "bandwidth_from", "reference"))
         else:
             result = sisdr_command(args.estimate, args.reference)
     except (ValueError, OSError) as error:
@@ -110,6 +122,12 @@ def add_parser(sub) -> None:
         dist.add_argument("eval")
         dist.add_argument("ref")
         dist.add_argument("--embedder", default="melstats")
+        if kind == "fad":
+            dist.add_argument("--inf", action="store_true", help="FAD-inf: extrapolate against 1/n")
+            dist.add_argument("--seed", type=int, default=0, help="seed of the FAD-inf subsampling")
+        else:
+            dist.add_argument("--bandwidth-from", default="reference", choices=("reference", "eval"),
+                              help="median pairwise distance of which set (kadtk 1.1.0 uses eval)")
     sdr = metric.add_parser("sisdr", help="SI-SDR and SNR of ESTIMATE against REFERENCE")
     sdr.add_argument("estimate")
     sdr.add_argument("reference")

@@ -80,17 +80,24 @@ def median_pairwise_distance(x: np.ndarray) -> float:
 
 
 def kad(eval_embeddings: np.ndarray, ref_embeddings: np.ndarray,
-        bandwidth: float | None = None, scale: float = KAD_SCALE) -> float:
+        bandwidth: float | None = None, scale: float = KAD_SCALE,
+        bandwidth_from: str = "reference") -> float:
     """Kernel audio distance: scale * unbiased MMD^2 with a Gaussian kernel.
 
     k(a, b) = exp(-|a - b|^2 / (2 sigma^2)); sigma = median pairwise distance of the
-    reference set unless given.
+    reference set (as the KAD paper says) unless given; ``bandwidth_from="eval"`` takes it from
+    the eval set instead, as kadtk 1.1.0's code does.
     MMD^2 = sum_{i != j} k(x_i, x_j) / (m (m - 1)) + sum_{i != j} k(y_i, y_j) / (n (n - 1))
             - 2 sum_{i, j} k(x_i, y_j) / (m n),  x the eval set (m), y the reference set (n).
     """
     x = _check("eval set", eval_embeddings)
     y = _check("reference set", ref_embeddings)
-    sigma = median_pairwise_distance(y) if bandwidth is None else float(bandwidth)
+    if bandwidth_from not in ("reference", "eval"):
+        raise ValueError(f"bandwidth_from must be 'reference' or 'eval', not {bandwidth_from!r}")
+    if bandwidth is not None:
+        sigma = float(bandwidth)
+    else:
+        sigma = median_pairwise_distance(y if bandwidth_from == "reference" else x)
     if not sigma > 0:
         raise DistributionError(f"KAD: kernel bandwidth {sigma} is not positive (identical embeddings?)")
     gamma = 1.0 / (2.0 * sigma * sigma)
@@ -102,3 +109,35 @@ def kad(eval_embeddings: np.ndarray, ref_embeddings: np.ndarray,
            + (k_yy.sum() - np.trace(k_yy)) / (n * (n - 1))
            - 2.0 * k_xy.mean())
     return float(scale * mmd)
+
+
+def fad_inf(eval_embeddings: np.ndarray, ref_embeddings: np.ndarray, steps: int = 25,
+            min_n: int | None = None, seed: int = 0) -> dict:
+    """FAD extrapolated to an infinite eval set (Chung et al., fadtk's FAD-inf), seeded.
+
+    For n on ``steps`` points evenly spaced between ``min_n`` (default: a tenth of the set, at
+    least D + 2) and N, draw n eval embeddings without replacement from a numpy Generator
+    seeded with ``seed`` and compute FAD_n; fit FAD_n = a + b / n by least squares.
+    Returns {"value": a, "slope": b, "r2", "points": [(n, FAD_n)], "seed"}.
+    """
+    x = _check("eval set", eval_embeddings)
+    y = _check("reference set", ref_embeddings)
+    mu_r, s_r = gaussian_stats(y, "reference set")
+    total = x.shape[0]
+    lowest = min_n if min_n is not None else max(x.shape[1] + 2, total // 10)
+    if lowest >= total:
+        raise DistributionError(f"FAD-inf: eval set of {total} embeddings is too small (min_n {lowest})")
+    rng = np.random.default_rng(seed)
+    ns = np.unique(np.linspace(lowest, total, steps).astype(int))
+    points = []
+    for n in ns:
+        subset = x[rng.choice(total, size=int(n), replace=False)]
+        mu_e, s_e = gaussian_stats(subset, "eval subset")
+        points.append((int(n), frechet_distance(mu_e, s_e, mu_r, s_r)))
+    inv_n = np.array([1.0 / n for n, _ in points])
+    scores = np.array([v for _, v in points])
+    slope, intercept = np.polyfit(inv_n, scores, 1)
+    fitted = intercept + slope * inv_n
+    total_ss = float(np.sum((scores - scores.mean()) ** 2))
+    r2 = 1.0 - float(np.sum((scores - fitted) ** 2)) / total_ss if total_ss > 0 else 1.0
+    return {"value": float(intercept), "slope": float(slope), "r2": r2, "points": points, "seed": seed}
