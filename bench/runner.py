@@ -339,7 +339,7 @@ def run_table1(config: RunConfig) -> dict:
     spec = config.scale_spec
     selection = select_clips(clipset.ids, spec.n_conditional, spec.n_pairs, config.seed)
     tasks = {CONDITIONAL: conditional_items(selection), BLEND: blend_items(selection)}
-    embedder = get_embedder(config.embedder)
+    embedder = get_embedder(config.embedder, config.device)
     vocoder = get_vocoder(config.vocoder_spec)
     cache_root = Path(config.cache_dir)
     backend = DescriptorBackend(config.descriptors, config.device)
