@@ -93,6 +93,26 @@ def sisdr_command(estimate: str, reference: str) -> dict:
             "snr_db": float(snr(e, r)), "sample_rate": sr_e}
 
 
+def transcription_command(estimate: str, reference: str) -> dict:
+    """What the estimate keeps of the reference's notes, melody and tempo."""
+    from bench.metrics.transcription import (basic_pitch_id, melody_accuracy, note_scores,
+                                             predominant_melody, tempo, tempo_error, transcribe)
+
+    est, ref = load_clip(estimate), load_clip(reference)
+    ref_notes = transcribe(ref)
+    if len(ref_notes) == 0:
+        raise ValueError(f"{reference}: basic-pitch found no notes to compare against")
+    est_tempo, ref_tempo = tempo(est), tempo(ref)
+    return {"estimate": estimate, "reference": reference,
+            "notes": note_scores(ref_notes, transcribe(est)),
+            "melody": melody_accuracy(*predominant_melody(ref), *predominant_melody(est)),
+            "tempo_bpm": {"estimate": est_tempo, "reference": ref_tempo,
+                          "relative_error": tempo_error(est_tempo, ref_tempo),
+                          "octave_tolerant_error": tempo_error(est_tempo, ref_tempo, octave_tolerant=True)},
+            "transcriber": basic_pitch_id(), "melody_extractor": "essentia PredominantPitchMelodia 44.1 kHz",
+            "note_matching": "mir_eval onset 50 ms, pitch 50 cents, offsets ignored"}
+
+
 def run(args) -> int:
     try:
         if args.metric == "adherence":
@@ -101,6 +121,8 @@ def run(args) -> int:
             result = distance_command(args.metric, args.eval, args.ref, args.embedder,
                                       getattr(args, "inf", False), getattr(args, "seed", 0),
                                       getattr(args, "bandwidth_from", "reference"))
+        elif args.metric == "transcription":
+            result = transcription_command(args.estimate, args.reference)
         else:
             result = sisdr_command(args.estimate, args.reference)
     except (ValueError, OSError) as error:
@@ -131,4 +153,8 @@ def add_parser(sub) -> None:
     sdr = metric.add_parser("sisdr", help="SI-SDR and SNR of ESTIMATE against REFERENCE")
     sdr.add_argument("estimate")
     sdr.add_argument("reference")
+    notes = metric.add_parser("transcription", help="note F1, melody accuracy and tempo error of ESTIMATE "
+                                                    "against REFERENCE (both transcribed)")
+    notes.add_argument("estimate")
+    notes.add_argument("reference")
     parser.set_defaults(func=run)

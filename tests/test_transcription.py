@@ -1,0 +1,73 @@
+import json
+
+import numpy as np
+import pytest
+
+from conftest import FIXTURES, ROOT
+
+NOTES = ROOT / "tests" / "fixtures" / "notes"
+
+
+def score_notes(index):
+    """Pitched notes of the fixture's score (the drum stem left out), clipped to the clip."""
+    files = sorted(FIXTURES.glob("*.flac"))
+    labels = json.loads((NOTES / f"{files[index].stem}.json").read_text())
+    notes = [n for stem, name in zip(labels["notes"], labels["stems"]) if name != "drums" for n in stem]
+    return np.array([[max(0.0, a), min(b, 5.944), p] for a, b, p, _ in notes]), labels
+
+
+def test_basic_pitch_recovers_the_score_of_the_rendered_clip(fixture_clips):
+    pytest.importorskip("onnxruntime")
+    from bench.metrics.transcription import note_scores, transcribe
+
+    estimate = transcribe(fixture_clips[0])
+    assert estimate.shape[1] == 3 and len(estimate) > 10
+    own = note_scores(score_notes(0)[0], estimate)["f1"]
+    other = note_scores(score_notes(1)[0], estimate)["f1"]
+    assert own > 0.5 and other < 0.15
+
+
+def test_note_scores_by_hand():
+    from bench.metrics.transcription import note_scores
+
+    ref = np.array([[0.0, 0.5, 60], [1.0, 1.5, 64]])
+    assert note_scores(ref, ref)["f1"] == 1.0
+    shifted = ref + np.array([0.02, 0.02, 0])
+    assert note_scores(ref, shifted)["f1"] == 1.0
+    assert note_scores(ref, ref + np.array([0.2, 0.2, 0]))["f1"] == 0.0
+    assert note_scores(ref, np.zeros((0, 3)))["f1"] == 0.0
+    with pytest.raises(ValueError):
+        note_scores(np.zeros((0, 3)), ref)
+
+
+def test_melody_accuracy_separates_same_and_different_clips(fixture_clips):
+    pytest.importorskip("essentia")
+    from bench.metrics.transcription import melody_accuracy, predominant_melody
+
+    ta, fa = predominant_melody(fixture_clips[0])
+    tb, fb = predominant_melody(fixture_clips[1])
+    assert melody_accuracy(ta, fa, ta, fa)["overall_accuracy"] == 1.0
+    assert melody_accuracy(ta, fa, tb, fb)["raw_pitch_accuracy"] < 0.3
+
+
+def test_tempo_error_with_octave_tolerance(fixture_clips):
+    from bench.metrics.transcription import tempo, tempo_error
+
+    _, labels = score_notes(4)
+    estimate = tempo(fixture_clips[4])
+    assert tempo_error(estimate, labels["tempo_bpm"], octave_tolerant=True) < 0.05
+    assert tempo_error(150.0, 75.0) == 1.0 and tempo_error(150.0, 75.0, octave_tolerant=True) == 0.0
+
+
+def test_probes_are_seeded_and_find_a_linear_label():
+    from bench.metrics.probes import train_probe
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(400, 10))
+    y = (x[:, 0] + 0.5 * x[:, 1] > 0).astype(int)
+    a, b = train_probe(x, y, seed=3), train_probe(x, y, seed=3)
+    assert a == b and a["val_accuracy"] > 0.9
+    noise = train_probe(x, rng.integers(0, 4, size=400), kind="mlp", seed=3, epochs=100)
+    assert noise["val_accuracy"] < 0.45
+    with pytest.raises(ValueError, match="two classes"):
+        train_probe(x, np.zeros(400))
