@@ -14,7 +14,7 @@ ARGS ?=
 TABLE_ARGS := --scale $(SCALE) --seed $(SEED) $(if $(DATA),--data $(DATA)) \
 	$(if $(SPLIT),--split-file $(SPLIT)) $(if $(SYSTEMS),--systems $(SYSTEMS)) $(ARGS)
 
-.PHONY: all venv deps table1 test regress regress-update systems data bench clean-cache help
+.PHONY: all venv deps table1 test regress regress-update systems data bench train clean-cache help
 
 help:
 	@echo "make table1 [SCALE=smoke|quick|paper] [DATA=/path/to/audio] [SPLIT=file] [SYSTEMS=a,b]"
@@ -49,6 +49,11 @@ regress: venv
 
 regress-update: venv
 	$(PY) -m bench regress --update
+
+SYSTEM ?= latentft-mlp
+CONFIG ?= tiny
+train: venv deps
+	$(PY) -m bench train --system $(SYSTEM) --config $(CONFIG) $(ARGS)
 
 bench: venv
 	$(PY) -m bench bench

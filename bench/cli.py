@@ -154,6 +154,10 @@ def build_parser() -> argparse.ArgumentParser:
     speed.add_argument("--clips", type=int, default=32)
     speed.set_defaults(func=lambda args: __import__("bench.benchmarks").benchmarks.main(args.clips))
 
+    from bench.train_cli import add_parser as add_train_parser
+
+    add_train_parser(sub)
+
     from bench.metrics_cli import add_parser as add_metrics_parser
 
     add_metrics_parser(sub)

@@ -15,15 +15,16 @@ class Scale:
     dataset_clips: int     # clips the embedded dataset renders (the FAD reference set)
     vocoder: str
     fad_aggregate: str     # "mean-over-bands" or "pooled"
+    sampling_steps: int    # diffusion sampler steps (the paper: 100)
 
 
 SCALES = {
-    "smoke": Scale("smoke", 3, 3, 8, "griffin-lim:16", "pooled"),
-    "quick": Scale("quick", 32, 32, 64, "griffin-lim:32", "mean-over-bands"),
-    "paper": Scale("paper", 1024, 1024, 2048, "griffin-lim:32", "mean-over-bands"),
+    "smoke": Scale("smoke", 3, 3, 8, "griffin-lim:16", "pooled", 8),
+    "quick": Scale("quick", 32, 32, 64, "griffin-lim:32", "mean-over-bands", 25),
+    "paper": Scale("paper", 1024, 1024, 2048, "griffin-lim:32", "mean-over-bands", 100),
 }
 
-DEFAULT_SYSTEMS = ("reference", "shuffled", "spectrogram", "cross-synthesis")
+DEFAULT_SYSTEMS = ("reference", "shuffled", "spectrogram", "cross-synthesis", "latentft-mlp", "latentft-unet")
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,7 @@ from bench.vocoders import get_vocoder
 
 log = logging.getLogger(__name__)
 METRICS = tuple(HIGHER_IS_BETTER)
-EMBEDDED_DATASET_VERSION = "music21-r1"
+EMBEDDED_DATASET_VERSION = "music21-r2"
 
 
 def load_dataset(config: RunConfig, progress: bool = True) -> ClipSet:
@@ -44,14 +44,19 @@ def load_dataset(config: RunConfig, progress: bool = True) -> ClipSet:
 
         return load_folder(config.data, cache_root, seed=config.data_seed,
                            split_file=config.split_file, strict=config.strict)
+    n = config.scale_spec.dataset_clips
+    return embedded_dataset(n, config.data_seed, cache_root, "test")
+
+
+def embedded_dataset(n: int, seed: int, cache_root: Path, split: str) -> ClipSet:
+    """The music21 set of ``split`` ("test" evaluates, "train" trains), rendered once and cached."""
     from bench.datasets.music21_render import build
 
-    n = config.scale_spec.dataset_clips
-    root = cache_root / f"{EMBEDDED_DATASET_VERSION}-s{config.data_seed}-n{n}"
+    root = Path(cache_root) / f"{EMBEDDED_DATASET_VERSION}-{split}-s{seed}-n{n}"
     if (root / "manifest.json").exists():
         return ClipSet.load(root)
-    with stage(f"render music21 dataset ({n} clips)", None, progress):
-        return build(n, config.data_seed, root)
+    print(f"rendering {n} music21 clips ({split} split) into {root} ...", flush=True)
+    return build(n, seed, root, split=split)
 
 
 class DescriptorBackend:
@@ -368,7 +373,8 @@ def run_table1(config: RunConfig) -> dict:
             unavailable[name] = {"reason": status.availability.reason, "fix": status.availability.fix}
             warnings.warn(f"system {name} unavailable: {status.availability.reason}")
             continue
-        context = RunContext(np.asarray(clipset.clips), list(clipset.ids), vocoder, config.device, options)
+        context = RunContext(np.asarray(clipset.clips), list(clipset.ids), vocoder, config.device, options,
+                             spec.sampling_steps)
         try:
             system = get_system_class(name)(context)
             fingerprint = system.fingerprint()

@@ -67,6 +67,7 @@ class RunContext:
     vocoder: object = None
     device: str = "cpu"
     options: dict = field(default_factory=dict)
+    sampling_steps: int = 100
 
 
 class System:

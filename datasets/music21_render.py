@@ -22,7 +22,7 @@ from bench.audio import CLIP_SAMPLES, MIN_MEAN_POWER, SAMPLE_RATE
 from bench.datasets.clipset import ClipSet, clip_hash
 from bench.storage import atomic_write_json
 
-RENDER_VERSION = 1
+RENDER_VERSION = 2
 COMPOSERS = ("bach", "monteverdi", "beethoven", "mozart", "haydn", "trecento", "palestrina", "josquin")
 LEAD_PROGRAMS = (0, 11, 24, 40, 56, 65, 68, 71, 73, 80)
 MIDDLE_PROGRAMS = (0, 4, 19, 25, 41, 46, 48, 52, 61, 88)
@@ -90,13 +90,18 @@ def fluidsynth_version() -> str:
     return out.splitlines()[0].strip() if out else "unknown"
 
 
-def candidate_pieces(seed: int) -> list[str]:
+def piece_split(relative_path: str) -> str:
+    """Half the corpus is for evaluation ("test"), half for training ("train"), by piece."""
+    return "test" if hashlib.sha256(relative_path.encode()).digest()[0] % 2 == 0 else "train"
+
+
+def candidate_pieces(seed: int, split: str = "test") -> list[str]:
     from music21 import corpus
 
     paths = []
     for composer in COMPOSERS:
         paths.extend(str(p) for p in corpus.getComposer(composer))
-    paths = sorted(set(paths))
+    paths = sorted(p for p in set(paths) if piece_split(corpus_relative(p)) == split)
     np.random.default_rng([seed, 1]).shuffle(paths)
     return paths
 
@@ -242,8 +247,8 @@ def sha256_file(path: Path) -> str:
 
 
 def build(n_clips: int, seed: int, out_root: Path, soundfont: str | None = None,
-          drums_probability: float = 0.4, progress=None) -> ClipSet:
-    """Render ``n_clips`` clips (one per piece) into ``out_root``; returns the ClipSet."""
+          drums_probability: float = 0.4, progress=None, split: str = "test") -> ClipSet:
+    """Render ``n_clips`` clips (one per piece of ``split``) into ``out_root``; returns the ClipSet."""
     import soundfile
 
     version = fluidsynth_version()
@@ -251,7 +256,7 @@ def build(n_clips: int, seed: int, out_root: Path, soundfont: str | None = None,
     rng = np.random.default_rng([seed, 2])
     arranged = []
     skipped = []
-    for path in candidate_pieces(seed):
+    for path in candidate_pieces(seed, split):
         if len(arranged) >= int(n_clips * 1.25) + 4:  # spare pieces for the silence check
             break
         try:
@@ -308,7 +313,7 @@ def build(n_clips: int, seed: int, out_root: Path, soundfont: str | None = None,
     if len(clips) < n_clips:
         warnings.warn(f"music21 dataset: only {len(clips)} of {n_clips} clips could be made")
     manifest = {
-        "name": f"music21-s{seed}-n{len(clips)}", "kind": "music21-fluidsynth",
+        "name": f"music21-{split}-s{seed}-n{len(clips)}", "kind": "music21-fluidsynth", "split": split,
         "render_version": RENDER_VERSION, "seed": seed, "sample_rate": SAMPLE_RATE,
         "clip_samples": CLIP_SAMPLES, "drums_probability": drums_probability,
         "soundfont": {"file": font.name, "sha256": sha256_file(font)},

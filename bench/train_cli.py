@@ -1,0 +1,97 @@
+"""``python -m bench train --system NAME --config tiny|paper``: train one of the harness's own models."""
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+from bench import REPO_ROOT
+
+CHECKPOINTS = REPO_ROOT / "results" / "checkpoints"
+
+
+def _latentft_configs(encoder: str) -> dict:
+    from bench.models.latentft import LatentFTConfig, TrainConfig
+
+    tiny = TrainConfig(steps=4000, batch_size=16, lr=2e-4, warmup_steps=200, ema_decay=0.995, train_clips=384,
+                       model=LatentFTConfig(encoder=encoder, latent_channels=16, decoder_base=64,
+                                            decoder_mults=(1, 2, 2, 2)))
+    # the paper's scale (Appendix A): 700k steps at batch 1024 on 4 GPUs; decoder width 256
+    paper = TrainConfig(steps=700_000, batch_size=1024, lr=1e-4, warmup_steps=4000, ema_decay=0.999,
+                        train_clips=100_000, checkpoint_every=5000,
+                        model=LatentFTConfig(encoder=encoder, latent_channels=64, encoder_hidden=512,
+                                             encoder_base=128, decoder_base=256, decoder_mults=(1, 2, 2, 4),
+                                             decoder_blocks=2))
+    return {"tiny": tiny, "paper": paper}
+
+
+TRAINABLE = {
+    "latentft-mlp": lambda: _latentft_configs("mlp"),
+    "latentft-unet": lambda: _latentft_configs("unet"),
+}
+
+
+def checkpoint_path(system: str, config: str) -> Path:
+    return CHECKPOINTS / f"{system}-{config}.pt"
+
+
+def training_mels(n_clips: int, data: str | None, seed: int = 0):
+    """Normalised log-mels [N, 80, 512] of the training clips (the music21 "train" split by
+    default, or a folder), with the manifest hash of the data they came from."""
+    import numpy as np
+    import torch
+
+    from bench.mel import normalised_mel
+    from bench.runner import embedded_dataset
+
+    cache_root = REPO_ROOT / "datasets" / "cache"
+    if data:
+        from bench.datasets.folder import load_folder
+
+        clips = load_folder(data, cache_root, seed=seed)
+    else:
+        clips = embedded_dataset(n_clips, seed, cache_root, "train")
+    mels = np.concatenate([normalised_mel(np.asarray(clips.clips[i:i + 32], dtype=np.float64))
+                           for i in range(0, len(clips), 32)])
+    return torch.as_tensor(mels, dtype=torch.float32), clips
+
+
+def run(args) -> int:
+    import torch
+
+    from bench.models.latentft import LatentFT
+    from bench.models.training import train
+
+    if args.system not in TRAINABLE:
+        print(f"error: {args.system!r} is not trained by the harness; trainable: {', '.join(TRAINABLE)}")
+        return 2
+    configs = TRAINABLE[args.system]()
+    if args.config not in configs:
+        print(f"error: unknown config {args.config!r}; choose from {', '.join(configs)}")
+        return 2
+    config = configs[args.config]
+    if args.steps:
+        config = replace(config, steps=args.steps)
+    torch.manual_seed(config.seed)
+    data, clips = training_mels(config.train_clips, args.data)
+    path = Path(args.checkpoint) if args.checkpoint else checkpoint_path(args.system, args.config)
+    meta = {"system": args.system, "config_name": args.config, "dataset": clips.name,
+            "dataset_manifest_hash": clips.manifest_hash, "n_train_clips": len(clips)}
+    model = LatentFT(config.model)
+    print(f"training {args.system} ({args.config}): {sum(p.numel() for p in model.parameters()):,} parameters, "
+          f"{len(clips)} clips of {clips.name}, {config.steps} steps -> {path}")
+    summary = train(model, data, config, path, meta, device=args.device, progress=not args.no_progress)
+    print(json.dumps({"checkpoint": str(path), **summary}, indent=2))
+    return 0
+
+
+def add_parser(sub) -> None:
+    parser = sub.add_parser("train", help="train one of the harness's own models")
+    parser.add_argument("--system", required=True, help=", ".join(TRAINABLE))
+    parser.add_argument("--config", default="tiny", help="tiny (a 2-core CPU) or paper (GPUs)")
+    parser.add_argument("--steps", type=int, help="override the config's step count")
+    parser.add_argument("--data", help="train on a folder of audio instead of the music21 train split")
+    parser.add_argument("--checkpoint", help="checkpoint path (default results/checkpoints/SYSTEM-CONFIG.pt)")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--no-progress", action="store_true")
+    parser.set_defaults(func=run)

@@ -1,0 +1,115 @@
+"""LatentFT: an encoder to a latent sequence, a mask on the latent's spectrum along time, and an
+EDM diffusion decoder of normalised log-mels conditioned on the masked latent.
+
+The decoder sees concat(c_in x, z_masked) and is trained with the correlated random frequency
+mask (models.frequency_mask) and condition dropout for classifier-free guidance (null latent =
+zeros). Sampling: Heun, guidance D = cfg D(x; z) + (1 - cfg) D(x; 0); blending combines the
+denoisers of each reference's band-masked latent with weights [1, 1, -1] over (z1, z2, null).
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import torch
+from torch import nn
+
+from bench.models.edm import SamplerConfig, combine, edm_loss, heun_sample, initial_noise, precondition
+from bench.models.frequency_mask import apply_mask, sample_training_masks
+from bench.models.unet1d import UNet1D
+
+N_MELS = 80
+
+
+@dataclass(frozen=True)
+class LatentFTConfig:
+    encoder: str = "mlp"              # "mlp" | "unet" | "none" (the no-encoder ablation: z = mel)
+    latent_channels: int = 16
+    encoder_hidden: int = 128
+    encoder_base: int = 32
+    decoder_base: int = 64
+    decoder_mults: tuple = (1, 2, 2, 2)
+    decoder_blocks: int = 1
+    cond_dropout: float = 0.1
+    mask_log_axis: bool = True
+    mask_correlated: bool = True
+    masking: bool = True
+
+    def as_dict(self) -> dict:
+        d = asdict(self)
+        d["decoder_mults"] = list(self.decoder_mults)
+        return d
+
+
+class MLPEncoder(nn.Module):
+    """Frame-wise MLP: each mel frame to a latent frame (1x1 convolutions)."""
+
+    def __init__(self, hidden: int, latent: int):
+        super().__init__()
+        self.net = nn.Sequential(nn.Conv1d(N_MELS, hidden, 1), nn.SiLU(), nn.Conv1d(hidden, hidden, 1),
+                                 nn.SiLU(), nn.Conv1d(hidden, latent, 1))
+
+    def forward(self, mel):
+        return self.net(mel)
+
+
+class LatentFT(nn.Module):
+    def __init__(self, config: LatentFTConfig):
+        super().__init__()
+        self.config = config
+        if config.encoder == "mlp":
+            self.encoder = MLPEncoder(config.encoder_hidden, config.latent_channels)
+            latent = config.latent_channels
+        elif config.encoder == "unet":
+            self.encoder = UNet1D(N_MELS, config.latent_channels, base=config.encoder_base, mults=(1, 2, 2),
+                                  noise_embedding=False)
+            nn.init.normal_(self.encoder.out[-1].weight, std=0.02)
+            latent = config.latent_channels
+        elif config.encoder == "none":
+            self.encoder = nn.Identity()
+            latent = N_MELS
+        else:
+            raise ValueError(f"unknown encoder {config.encoder!r}")
+        self.latent_channels = latent
+        self.decoder = UNet1D(N_MELS + latent, N_MELS, base=config.decoder_base, mults=tuple(config.decoder_mults),
+                              blocks=config.decoder_blocks)
+
+    def encode(self, mel: torch.Tensor) -> torch.Tensor:
+        return self.encoder(mel)
+
+    def denoiser(self, condition: torch.Tensor):
+        """D(x; sigma) given a (masked) latent condition [B, C, T]."""
+        def network(x_in, c_noise):
+            return self.decoder(torch.cat([x_in, condition], dim=1), c_noise)
+        return lambda x, sigma: precondition(network, x, sigma)
+
+    def loss(self, mel: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        c = self.config
+        latent = self.encode(mel)
+        masks = sample_training_masks(mel.shape[0], generator, log_axis=c.mask_log_axis,
+                                      correlated=c.mask_correlated, masking=c.masking).to(mel.device)
+        condition = apply_mask(latent, masks)
+        keep = (torch.rand(mel.shape[0], generator=generator) >= c.cond_dropout).float().to(mel.device)
+        condition = condition * keep[:, None, None]
+        return edm_loss(self.denoiser(condition), mel, generator)
+
+    @torch.no_grad()
+    def generate(self, conditions: list[torch.Tensor], weights: list[float], seeds: list[int],
+                 sampler: SamplerConfig, frames: int) -> torch.Tensor:
+        """Sample mels from a weighted combination of denoisers, one per condition (zeros = null)."""
+        denoise = combine([self.denoiser(c) for c in conditions], weights)
+        noise = initial_noise((N_MELS, frames), seeds, device=conditions[0].device)
+        return heun_sample(denoise, noise, sampler).clamp(-1.5, 1.5)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    steps: int = 6000
+    batch_size: int = 16
+    lr: float = 1e-4
+    warmup_steps: int = 400
+    grad_clip: float = 1.0
+    ema_decay: float = 0.999
+    checkpoint_every: int = 250
+    train_clips: int = 384
+    seed: int = 0
+    model: LatentFTConfig = field(default_factory=LatentFTConfig)

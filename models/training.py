@@ -1,0 +1,89 @@
+"""Training loop shared by the harness's own models: Adam, linear warm-up, gradient clipping,
+EMA weights, bf16 autocast on GPU, atomic checkpoints and exact resume after a kill."""
+from __future__ import annotations
+
+import copy
+import io
+import json
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+
+from bench.storage import atomic_write_bytes
+
+
+def save_checkpoint(path: Path, payload: dict) -> None:
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def train(model: torch.nn.Module, data: torch.Tensor, config, checkpoint: Path, meta: dict,
+          device: str = "cpu", progress: bool = True, log=print) -> dict:
+    """Train ``model.loss(batch, generator)`` on ``data`` [N, ...] for ``config.steps`` steps.
+
+    Resumes from ``checkpoint`` when it exists; the batch order and noise of step k depend only on
+    (seed, k), so a resumed run continues exactly as an uninterrupted one.
+    """
+    model.to(device)
+    ema = copy.deepcopy(model).eval().requires_grad_(False)
+    optimiser = torch.optim.Adam(model.parameters(), lr=config.lr)
+    step, losses = 0, []
+    if checkpoint.exists():
+        state = torch.load(checkpoint, map_location=device, weights_only=False)
+        model.load_state_dict(state["model"])
+        ema.load_state_dict(state["ema"])
+        optimiser.load_state_dict(state["optimiser"])
+        step, losses = state["step"], state["losses"]
+        log(f"resuming {checkpoint.name} at step {step}")
+    log_path = checkpoint.with_suffix(".log.jsonl")
+    started = time.perf_counter()
+    first_step = step
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=config.steps, initial=step, desc=f"train {checkpoint.stem}", unit="step")
+    use_bf16 = device.startswith("cuda")
+    while step < config.steps:
+        generator = torch.Generator().manual_seed(config.seed * 1_000_003 + step)
+        index = torch.randint(0, data.shape[0], (config.batch_size,), generator=generator)
+        batch = data[index].to(device)
+        for group in optimiser.param_groups:
+            group["lr"] = config.lr * min(1.0, (step + 1) / max(1, config.warmup_steps))
+        with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=use_bf16):
+            loss = model.loss(batch, generator)
+        optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+        optimiser.step()
+        with torch.no_grad():
+            for e, p in zip(ema.parameters(), model.parameters()):
+                e.lerp_(p.detach(), 1.0 - config.ema_decay)
+        step += 1
+        losses.append(loss.item())
+        if bar is not None:
+            bar.update(1)
+            if step % 50 == 0:
+                bar.set_postfix_str(f"loss {sum(losses[-50:]) / 50:.4f}")
+        if step % config.checkpoint_every == 0 or step == config.steps:
+            elapsed = time.perf_counter() - started
+            save_checkpoint(checkpoint, {"model": model.state_dict(), "ema": ema.state_dict(),
+                                         "optimiser": optimiser.state_dict(), "step": step, "losses": losses,
+                                         "config": _plain(config), "meta": meta})
+            with open(log_path, "a") as handle:
+                handle.write(json.dumps({"step": step, "loss": sum(losses[-config.checkpoint_every:]) /
+                                         len(losses[-config.checkpoint_every:]),
+                                         "seconds_per_step": elapsed / max(1, step - first_step)}) + "\n")
+    if bar is not None:
+        bar.close()
+    return {"steps": step, "final_loss": sum(losses[-100:]) / max(1, len(losses[-100:])),
+            "first_loss": sum(losses[:100]) / max(1, len(losses[:100])),
+            "seconds_per_step": (time.perf_counter() - started) / max(1, step - first_step)}
+
+
+def _plain(config) -> dict:
+    d = asdict(config)
+    return json.loads(json.dumps(d, default=list))
