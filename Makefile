@@ -14,7 +14,7 @@ ARGS ?=
 TABLE_ARGS := --scale $(SCALE) --seed $(SEED) $(if $(DATA),--data $(DATA)) \
 	$(if $(SPLIT),--split-file $(SPLIT)) $(if $(SYSTEMS),--systems $(SYSTEMS)) $(ARGS)
 
-.PHONY: all venv deps table1 test regress regress-update systems data bench train clean-cache help
+.PHONY: all venv deps table1 test regress regress-update systems data bench train isolate sweep clean-cache help
 
 help:
 	@echo "make table1 [SCALE=smoke|quick|paper] [DATA=/path/to/audio] [SPLIT=file] [SYSTEMS=a,b]"
@@ -54,6 +54,13 @@ SYSTEM ?= latentft-mlp
 CONFIG ?= tiny
 train: venv deps
 	$(PY) -m bench train --system $(SYSTEM) --config $(CONFIG) $(ARGS)
+
+BAND ?= 0.0626:0.2501
+isolate: venv deps
+	$(PY) -m bench isolate --system $(SYSTEM) --band $(BAND) $(ARGS)
+
+sweep: venv deps
+	$(PY) -m bench sweep --system $(SYSTEM) $(ARGS)
 
 bench: venv
 	$(PY) -m bench bench

@@ -154,6 +154,10 @@ def build_parser() -> argparse.ArgumentParser:
     speed.add_argument("--clips", type=int, default=32)
     speed.set_defaults(func=lambda args: __import__("bench.benchmarks").benchmarks.main(args.clips))
 
+    from bench.figures import add_parsers as add_figure_parsers
+
+    add_figure_parsers(sub)
+
     from bench.train_cli import add_parser as add_train_parser
 
     add_train_parser(sub)

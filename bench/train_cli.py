@@ -13,7 +13,7 @@ CHECKPOINTS = REPO_ROOT / "results" / "checkpoints"
 def _latentft_configs(encoder: str) -> dict:
     from bench.models.latentft import LatentFTConfig, TrainConfig
 
-    tiny = TrainConfig(steps=4000, batch_size=16, lr=2e-4, warmup_steps=200, ema_decay=0.995, train_clips=384,
+    tiny = TrainConfig(steps=3000, batch_size=16, lr=2e-4, warmup_steps=200, ema_decay=0.995, train_clips=384,
                        model=LatentFTConfig(encoder=encoder, latent_channels=16, decoder_base=64,
                                             decoder_mults=(1, 2, 2, 2)))
     # the paper's scale (Appendix A): 700k steps at batch 1024 on 4 GPUs; decoder width 256

@@ -8,8 +8,11 @@ it is de-meaned and peak-normalised (protocol.md section 1) and the stems get th
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import shutil
+import signal
+import threading
 import subprocess
 import tempfile
 import warnings
@@ -101,7 +104,8 @@ def candidate_pieces(seed: int, split: str = "test") -> list[str]:
     paths = []
     for composer in COMPOSERS:
         paths.extend(str(p) for p in corpus.getComposer(composer))
-    paths = sorted(p for p in set(paths) if piece_split(corpus_relative(p)) == split)
+    paths = sorted(p for p in set(paths) if piece_split(corpus_relative(p)) == split
+                   and not p.endswith(SKIPPED_SUFFIXES) and Path(p).stat().st_size < 1_000_000)
     np.random.default_rng([seed, 1]).shuffle(paths)
     return paths
 
@@ -111,11 +115,35 @@ def corpus_relative(path: str) -> str:
     return path.split(marker, 1)[1] if marker in path else Path(path).name
 
 
+PARSE_TIMEOUT_S = 4.0
+SKIPPED_SUFFIXES = (".rntxt",)  # Roman-numeral analyses, not scores
+
+
+@contextlib.contextmanager
+def time_limit(seconds: float):
+    """Raise TimeoutError after ``seconds`` (main thread only; elsewhere no limit)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def expire(signum, frame):
+        raise TimeoutError(f"took longer than {seconds:g} s")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
 def extract_voices(path: str) -> list[list[tuple[float, float, int]]]:
     """Per part: (onset, duration, midi pitch) in quarter lengths, ties merged."""
     from music21 import corpus
 
-    score = corpus.parse(path)
+    with time_limit(PARSE_TIMEOUT_S):
+        score = corpus.parse(path)
     if hasattr(score, "scores"):  # an Opus: take its first score
         score = score.scores[0]
     voices = []

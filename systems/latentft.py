@@ -113,6 +113,15 @@ class _LatentFTBase(System):
         weights = [float(w) for w in str(self.context.options.get("blend_weights", "1,1,-1")).split(",")]
         return self._sample([z1, z2, torch.zeros_like(z1)], weights, batch.seeds, batch.references1.shape[-1])
 
+    def isolate(self, references, bands, seeds, weights=(0.1, 0.9)):
+        """Self-blend the full latent and its band-passed copy (weights 0.1 / 0.9): the sound of
+        one latent-frequency band in its context."""
+        from bench.models.frequency_mask import apply_mask, band_masks
+
+        latent = self._latents(references)
+        band_only = apply_mask(latent, band_masks(bands).to(latent.device))
+        return self._sample([latent, band_only], list(weights), seeds, np.asarray(references).shape[-1])
+
 
 @register
 class LatentFTMLP(_LatentFTBase):

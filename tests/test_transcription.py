@@ -71,3 +71,14 @@ def test_probes_are_seeded_and_find_a_linear_label():
     assert noise["val_accuracy"] < 0.45
     with pytest.raises(ValueError, match="two classes"):
         train_probe(x, np.zeros(400))
+
+
+def test_sweep_preservation_measures_are_perfect_for_the_reference_itself(fixture_clips):
+    pytest.importorskip("essentia")
+    from bench.figures import preservation
+
+    same = preservation(fixture_clips[2], fixture_clips[2])
+    assert same["tonnetz_correlation"] == pytest.approx(1.0) and same["tempo_error"] == 0.0
+    assert same["melody_accuracy"] == 1.0
+    other = preservation(fixture_clips[3], fixture_clips[2])
+    assert other["tonnetz_correlation"] < 0.9 and other["melody_accuracy"] < 0.8

@@ -1,0 +1,157 @@
+"""``make isolate`` (the paper's Fig. 4) and ``make sweep`` (Fig. 5) for any registered system.
+
+isolate: LatentFT's self-blend of the full latent and one band (weights 0.1 / 0.9) on a few
+clips: audio files and a figure of the reference and isolated log-mels.
+sweep: conditional generation from every ``window``-bin window of the latent spectrum (1024-point
+rfft of 512 frames: 513 bins), and how much of the reference each keeps: tonnetz correlation,
+octave-tolerant tempo error and predominant-pitch (melody) accuracy, plotted against latent
+frequency in Hz.
+"""
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+
+from bench import REPO_ROOT
+from bench.audio import SAMPLE_RATE
+from bench.bands import LATENT_NYQUIST_HZ, Band
+
+FIGURES = REPO_ROOT / "results" / "figures"
+
+
+def _system(name: str, options: dict, clips, ids, steps: int):
+    from bench.registry import get_system_class, system_status
+    from bench.system import RunContext
+    from bench.vocoders import get_vocoder
+
+    status = system_status(name, options)
+    if not status.availability.ok:
+        raise SystemExit(f"{name} is unavailable: {status.availability.reason}"
+                         + (f" (fix: {status.availability.fix})" if status.availability.fix else ""))
+    return get_system_class(name)(RunContext(np.asarray(clips), list(ids), get_vocoder(), "cpu", options, steps))
+
+
+def _clips(n: int, seed: int):
+    from bench.config import RunConfig
+    from bench.runner import load_dataset
+    from bench.tasks import select_clips
+
+    clipset = load_dataset(RunConfig(scale="quick", progress=False))
+    chosen = select_clips(clipset.ids, n, 0, seed).conditional
+    return clipset, chosen, np.stack([np.asarray(clipset.clips[clipset.index(c)], dtype=np.float64) for c in chosen])
+
+
+def isolate(system: str, band: Band, n_clips: int = 2, steps: int = 50, seed: int = 0, options=None) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import soundfile
+
+    from bench.mel import normalised_mel
+
+    clipset, chosen, audio = _clips(n_clips, seed)
+    runner = _system(system, options or {}, clipset.clips, clipset.ids, steps)
+    if not hasattr(runner, "isolate"):
+        raise SystemExit(f"{system} has no isolation (a LatentFT system does)")
+    isolated = runner.isolate(audio, [band] * n_clips, list(range(seed, seed + n_clips)))
+    out = FIGURES / "isolate"
+    out.mkdir(parents=True, exist_ok=True)
+    figure, axes = plt.subplots(n_clips, 2, figsize=(11, 2.6 * n_clips), squeeze=False)
+    for i, clip_id in enumerate(chosen):
+        soundfile.write(out / f"{clip_id}-reference.wav", audio[i].astype(np.float32), SAMPLE_RATE)
+        soundfile.write(out / f"{clip_id}-isolated-{band.name}.wav", isolated[i].astype(np.float32), SAMPLE_RATE)
+        for j, (title, signal) in enumerate((("reference", audio[i]), (f"isolated {band.hz[0]:.2f}-{band.hz[1]:.2f} Hz",
+                                                                        isolated[i]))):
+            axes[i, j].imshow(normalised_mel(signal), origin="lower", aspect="auto", vmin=-1, vmax=1, cmap="magma",
+                              extent=(0, signal.shape[-1] / SAMPLE_RATE, 0, 80))
+            axes[i, j].set_title(f"{clip_id}: {title}", fontsize=9)
+            axes[i, j].set_xlabel("time (s)")
+            axes[i, j].set_ylabel("mel bin")
+    figure.suptitle(f"{system}: latent band isolation (self-blend 0.1 full / 0.9 band, {steps} steps)")
+    figure.tight_layout()
+    path = out / f"isolate-{system}-{band.name}.png"
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path
+
+
+def preservation(generated: np.ndarray, reference: np.ndarray) -> dict[str, float]:
+    from bench.metrics.descriptors import tonnetz_curve
+    from bench.metrics.transcription import melody_accuracy, predominant_melody, tempo, tempo_error
+
+    a, b = tonnetz_curve(generated).ravel(), tonnetz_curve(reference).ravel()
+    correlation = float(np.corrcoef(a, b)[0, 1]) if a.std() > 0 and b.std() > 0 else 0.0
+    ref_tempo = tempo(reference)
+    return {"tonnetz_correlation": correlation,
+            "tempo_error": tempo_error(tempo(generated), ref_tempo, octave_tolerant=True) if ref_tempo > 0 else np.nan,
+            "melody_accuracy": melody_accuracy(*predominant_melody(reference), *predominant_melody(generated))[
+                "overall_accuracy"]}
+
+
+def sweep(system: str, n_clips: int = 3, window: int = 10, steps: int = 25, seed: int = 0, options=None) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from tqdm import tqdm
+
+    from bench.system import ConditionalBatch
+
+    clipset, chosen, audio = _clips(n_clips, seed)
+    runner = _system(system, options or {}, clipset.clips, clipset.ids, steps)
+    rows = []
+    starts = list(range(0, 513, window))
+    for start in tqdm(starts, desc=f"sweep {system}", unit="window"):
+        stop = min(start + window - 1, 512)
+        band = Band(start / 512, stop / 512)
+        batch = ConditionalBatch(audio, [band] * n_clips, [seed + i for i in range(n_clips)], list(chosen))
+        generated = runner.conditional(batch)
+        scores = [preservation(g, r) for g, r in zip(generated, audio)]
+        rows.append({"band_low": band.low, "band_high": band.high, "centre_hz": np.mean(band.hz),
+                     **{k: float(np.nanmean([s[k] for s in scores])) for k in scores[0]}})
+    FIGURES.mkdir(parents=True, exist_ok=True)
+    with open(FIGURES / f"sweep-{system}.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    figure, axes = plt.subplots(1, 3, figsize=(13, 3.4))
+    centre = [r["centre_hz"] for r in rows]
+    for axis, key, label in zip(axes, ("tonnetz_correlation", "tempo_error", "melody_accuracy"),
+                                ("tonnetz correlation", "tempo error (octave-tolerant)", "melody accuracy")):
+        axis.plot(centre, [r[key] for r in rows], marker=".")
+        axis.set_xscale("log")
+        axis.set_xlim(0.05, LATENT_NYQUIST_HZ)
+        axis.set_xlabel("latent frequency (Hz)")
+        axis.set_title(label, fontsize=10)
+    figure.suptitle(f"{system}: what a {window}-bin latent window preserves ({n_clips} clips, {steps} steps)")
+    figure.tight_layout()
+    path = FIGURES / f"sweep-{system}.png"
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path
+
+
+def add_parsers(sub) -> None:
+    def options(args):
+        from bench.cli import _parse_system_options
+
+        return _parse_system_options(args.system_option).get(args.system, {})
+
+    iso = sub.add_parser("isolate", help="isolate one latent band of a few clips (audio + figure)")
+    iso.add_argument("--system", default="latentft-mlp")
+    iso.add_argument("--band", default="0.0626:0.2501", help="LOW:HIGH, normalised latent frequency")
+    iso.add_argument("--clips", type=int, default=2)
+    iso.add_argument("--steps", type=int, default=50)
+    iso.add_argument("--system-option", action="append", metavar="SYSTEM.KEY=VALUE")
+    iso.set_defaults(func=lambda a: print(isolate(a.system, Band.parse(a.band), a.clips, a.steps,
+                                                  options=options(a))) or 0)
+    sw = sub.add_parser("sweep", help="variations across the latent spectrum and what they preserve")
+    sw.add_argument("--system", default="latentft-mlp")
+    sw.add_argument("--clips", type=int, default=3)
+    sw.add_argument("--window", type=int, default=10)
+    sw.add_argument("--steps", type=int, default=25)
+    sw.add_argument("--system-option", action="append", metavar="SYSTEM.KEY=VALUE")
+    sw.set_defaults(func=lambda a: print(sweep(a.system, a.clips, a.window, a.steps, options=options(a))) or 0)
