@@ -69,6 +69,30 @@ def descriptor_benchmark(n_clips: int = 32, device: str = "cpu") -> dict:
             "score_deviation": score_deviation}
 
 
+def sampling_benchmark(steps: int = 100, batch: int = 8, device: str = "cpu") -> dict:
+    """LatentFT sampling throughput with the tiny architecture (speed does not depend on weights):
+    Heun with ``steps`` steps and classifier-free guidance (two denoiser calls per evaluation)."""
+    import torch
+
+    from bench.models.edm import SamplerConfig
+    from bench.models.latentft import LatentFT
+    from bench.train_cli import TRAINABLE
+
+    config = TRAINABLE["latentft-mlp"]()["tiny"].model
+    torch.manual_seed(0)
+    model = LatentFT(config).eval().to(device)
+    condition = torch.randn(batch, model.latent_channels, 512, device=device)
+    null = torch.zeros_like(condition)
+    model.generate([condition, null], [2.0, -1.0], list(range(batch)), SamplerConfig(steps=2), 512)
+    start = time.perf_counter()
+    model.generate([condition, null], [2.0, -1.0], list(range(batch)), SamplerConfig(steps=steps), 512)
+    if device != "cpu":
+        torch.cuda.synchronize()
+    seconds = time.perf_counter() - start
+    return {"steps": steps, "batch": batch, "device": device, "seconds": seconds, "clips_per_s": batch / seconds,
+            "parameters": sum(p.numel() for p in model.parameters())}
+
+
 def main(n_clips: int = 32) -> int:
     import torch
 
@@ -86,4 +110,9 @@ def main(n_clips: int = 32) -> int:
               ", ".join(f"{k} {v:.2e}" for k, v in r["descriptor_deviation"].items()))
         print("  largest deviation per score (14 bands x clip pairs): " +
               ", ".join(f"{k} {v:.2e}" for k, v in sorted(r["score_deviation"].items())))
+    for device in devices:
+        r = sampling_benchmark(device=device)
+        print(f"LatentFT sampling ({device}, tiny architecture, {r['parameters']:,} parameters): {r['steps']} Heun "
+              f"steps with guidance, batch {r['batch']}: {r['seconds']:.1f} s, {r['clips_per_s']:.2f} clips/s "
+              f"(mels only; the vocoder is extra)")
     return 0

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.audio import CLIP_SAMPLES, check_output
+from bench.audio import CLIP_SAMPLES, check_output, normalise_clip
 from bench.config import RunConfig
 from bench.datasets.clipset import ClipSet, clip_hash
 from bench.embedders import get_embedder
@@ -35,6 +35,8 @@ from bench.vocoders import get_vocoder
 log = logging.getLogger(__name__)
 METRICS = tuple(HIGHER_IS_BETTER)
 EMBEDDED_DATASET_VERSION = "music21-r2"
+# every generated clip is prepared like the protocol's clips (de-meaned, peak 1) before scoring
+OUTPUT_PREPARATION = "demean-peak1-v1"
 
 
 def load_dataset(config: RunConfig, progress: bool = True) -> ClipSet:
@@ -185,7 +187,7 @@ def output_key(fingerprint: dict, task: str, item, clipset: ClipSet, seed: int) 
         inputs = [clipset.manifest["clips"][clipset.index(item.clip_id1)]["sha256"],
                   clipset.manifest["clips"][clipset.index(item.clip_id2)]["sha256"],
                   item.band1.name, item.band2.name]
-    return content_key(fingerprint, task, inputs, seed, CLIP_SAMPLES)
+    return content_key(fingerprint, task, inputs, seed, CLIP_SAMPLES, OUTPUT_PREPARATION)
 
 
 def generate(system, task: str, items, keys: list[str], seeds: list[int], clipset: ClipSet,
@@ -204,7 +206,7 @@ def generate(system, task: str, items, keys: list[str], seeds: list[int], clipse
                 if reason is None:
                     reason = check_output(audio)
                 if reason is None:
-                    store.save_ok(key, audio, meta)
+                    store.save_ok(key, normalise_clip(audio), meta)
                 else:
                     store.save_failed(key, reason, meta)
                 bar.update(1)
@@ -409,6 +411,7 @@ def run_table1(config: RunConfig) -> dict:
         "vocoder": vocoder.id,
         "descriptors": backend.id,
         "fad_aggregate": spec.fad_aggregate,
+        "output_preparation": OUTPUT_PREPARATION,
         "kad": {"kernel": "gaussian", "bandwidth": "median pairwise distance of the reference set",
                 "scale": 100, "estimator": "unbiased MMD^2"},
         "rows": rows,

@@ -98,7 +98,7 @@ class LatentFT(nn.Module):
         """Sample mels from a weighted combination of denoisers, one per condition (zeros = null)."""
         denoise = combine([self.denoiser(c) for c in conditions], weights)
         noise = initial_noise((N_MELS, frames), seeds, device=conditions[0].device)
-        return heun_sample(denoise, noise, sampler).clamp(-1.5, 1.5)
+        return heun_sample(denoise, noise, sampler).clamp(-1.0, 1.0)  # the data range of normalised mels
 
 
 @dataclass(frozen=True)
