@@ -39,7 +39,7 @@ class _LatentFTBase(System):
         path = cls.checkpoint(options)
         if not path.is_file():
             return Availability(False, f"no checkpoint at {path}",
-                                f"make train SYSTEM={cls.name} CONFIG=tiny (about 20 min on 2 CPU cores), "
+                                f"make train SYSTEM={cls.name} CONFIG=tiny (about 10 min on 2 CPU cores, plus rendering the training set), "
                                 f"or --system-option {cls.name}.checkpoint=/path/to/checkpoint.pt")
         return Availability(True)
 
