@@ -13,15 +13,14 @@ is never ambiguous. ``get_embedder`` takes ``NAME`` or ``NAME:WEIGHTS_PATH``.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import sys
 import types
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
 from bench.audio import RESAMPLER_ID, SAMPLE_RATE, resample
+from bench.storage import file_sha256
 from bench.system import Availability
 
 EXAMPLE_SECONDS = 0.96
@@ -29,15 +28,6 @@ EXAMPLE_SECONDS = 0.96
 
 class EmbedderUnavailable(RuntimeError):
     pass
-
-
-@lru_cache(maxsize=16)
-def file_sha256(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 @contextlib.contextmanager

@@ -6,6 +6,7 @@ import io
 import json
 import os
 import tempfile
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -58,6 +59,16 @@ def content_key(*parts) -> str:
     """sha256 of the canonical JSON of ``parts`` (first 32 hex digits)."""
     text = json.dumps(parts, sort_keys=True, separators=(",", ":"), default=_json_default)
     return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+@lru_cache(maxsize=64)
+def file_sha256(path: str) -> str:
+    """sha256 of a file's bytes (cached per path for the process)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def read_json(path: str | Path):

@@ -23,7 +23,7 @@ import numpy as np
 
 from bench.audio import CLIP_SAMPLES, MIN_MEAN_POWER, SAMPLE_RATE
 from bench.datasets.clipset import ClipSet, clip_hash
-from bench.storage import atomic_write_json
+from bench.storage import atomic_write_json, file_sha256
 
 RENDER_VERSION = 2
 COMPOSERS = ("bach", "monteverdi", "beethoven", "mozart", "haydn", "trecento", "palestrina", "josquin")
@@ -266,14 +266,6 @@ def render_midi(midi_path: Path, wav_path: Path, soundfont: Path) -> np.ndarray:
     return audio.mean(axis=1)
 
 
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def build(n_clips: int, seed: int, out_root: Path, soundfont: str | None = None,
           drums_probability: float = 0.4, progress=None, split: str = "test") -> ClipSet:
     """Render ``n_clips`` clips (one per piece of ``split``) into ``out_root``; returns the ClipSet."""
@@ -344,7 +336,7 @@ def build(n_clips: int, seed: int, out_root: Path, soundfont: str | None = None,
         "name": f"music21-{split}-s{seed}-n{len(clips)}", "kind": "music21-fluidsynth", "split": split,
         "render_version": RENDER_VERSION, "seed": seed, "sample_rate": SAMPLE_RATE,
         "clip_samples": CLIP_SAMPLES, "drums_probability": drums_probability,
-        "soundfont": {"file": font.name, "sha256": sha256_file(font)},
+        "soundfont": {"file": font.name, "sha256": file_sha256(str(font))},
         "fluidsynth": version, "clips": entries, "skipped": skipped,
     }
     clipset = ClipSet(manifest["name"], np.stack(clips), [e["id"] for e in entries], manifest)

@@ -61,7 +61,7 @@ class _LatentFTBase(System):
         return int(self.context.options.get("steps", self.context.sampling_steps))
 
     def fingerprint(self) -> dict:
-        from bench.embedders import file_sha256
+        from bench.storage import file_sha256
 
         _, state = self._model()
         return {**super().fingerprint(), "checkpoint_sha256": file_sha256(str(self.checkpoint(self.context.options))),
