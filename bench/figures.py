@@ -43,11 +43,26 @@ def _clips(n: int, seed: int):
     return clipset, chosen, np.stack([np.asarray(clipset.clips[clipset.index(c)], dtype=np.float64) for c in chosen])
 
 
-def isolate(system: str, band: Band, n_clips: int = 2, steps: int = 50, seed: int = 0, options=None) -> Path:
+def _save_figure(figure, title: str, path: Path) -> Path:
+    import matplotlib.pyplot as plt
+
+    figure.suptitle(title)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path
+
+
+def _pyplot():
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    return plt
+
+
+def isolate(system: str, band: Band, n_clips: int = 2, steps: int = 50, seed: int = 0, options=None) -> Path:
     import soundfile
 
     from bench.mel import normalised_mel
@@ -59,7 +74,7 @@ def isolate(system: str, band: Band, n_clips: int = 2, steps: int = 50, seed: in
     isolated = runner.isolate(audio, [band] * n_clips, list(range(seed, seed + n_clips)))
     out = FIGURES / "isolate"
     out.mkdir(parents=True, exist_ok=True)
-    figure, axes = plt.subplots(n_clips, 2, figsize=(11, 2.6 * n_clips), squeeze=False)
+    figure, axes = _pyplot().subplots(n_clips, 2, figsize=(11, 2.6 * n_clips), squeeze=False)
     for i, clip_id in enumerate(chosen):
         soundfile.write(out / f"{clip_id}-reference.wav", audio[i].astype(np.float32), SAMPLE_RATE)
         soundfile.write(out / f"{clip_id}-isolated-{band.name}.wav", isolated[i].astype(np.float32), SAMPLE_RATE)
@@ -70,12 +85,8 @@ def isolate(system: str, band: Band, n_clips: int = 2, steps: int = 50, seed: in
             axes[i, j].set_title(f"{clip_id}: {title}", fontsize=9)
             axes[i, j].set_xlabel("time (s)")
             axes[i, j].set_ylabel("mel bin")
-    figure.suptitle(f"{system}: latent band isolation (self-blend 0.1 full / 0.9 band, {steps} steps)")
-    figure.tight_layout()
-    path = out / f"isolate-{system}-{band.name}.png"
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
-    return path
+    return _save_figure(figure, f"{system}: latent band isolation (self-blend 0.1 full / 0.9 band, {steps} steps)",
+                        out / f"isolate-{system}-{band.name}.png")
 
 
 def preservation(generated: np.ndarray, reference: np.ndarray) -> dict[str, float]:
@@ -92,10 +103,6 @@ def preservation(generated: np.ndarray, reference: np.ndarray) -> dict[str, floa
 
 
 def sweep(system: str, n_clips: int = 3, window: int = 10, steps: int = 25, seed: int = 0, options=None) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     from tqdm import tqdm
 
     from bench.system import ConditionalBatch
@@ -117,7 +124,7 @@ def sweep(system: str, n_clips: int = 3, window: int = 10, steps: int = 25, seed
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
-    figure, axes = plt.subplots(1, 3, figsize=(13, 3.4))
+    figure, axes = _pyplot().subplots(1, 3, figsize=(13, 3.4))
     centre = [r["centre_hz"] for r in rows]
     for axis, key, label in zip(axes, ("tonnetz_correlation", "tempo_error", "melody_accuracy"),
                                 ("tonnetz correlation", "tempo error (octave-tolerant)", "melody accuracy")):
@@ -126,12 +133,8 @@ def sweep(system: str, n_clips: int = 3, window: int = 10, steps: int = 25, seed
         axis.set_xlim(0.05, LATENT_NYQUIST_HZ)
         axis.set_xlabel("latent frequency (Hz)")
         axis.set_title(label, fontsize=10)
-    figure.suptitle(f"{system}: what a {window}-bin latent window preserves ({n_clips} clips, {steps} steps)")
-    figure.tight_layout()
-    path = FIGURES / f"sweep-{system}.png"
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
-    return path
+    return _save_figure(figure, f"{system}: what a {window}-bin latent window preserves ({n_clips} clips, {steps} steps)",
+                        FIGURES / f"sweep-{system}.png")
 
 
 def add_parsers(sub) -> None:

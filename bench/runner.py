@@ -28,7 +28,7 @@ from bench.provenance import environment
 from bench.registry import get_system_class, system_status
 from bench.storage import atomic_save_npy, atomic_write_json, content_key
 from bench.system import BLEND, CONDITIONAL, BlendBatch, ConditionalBatch, RunContext
-from bench.tasks import (BlendItem, ConditionalItem, blend_items, conditional_items, item_seed,
+from bench.tasks import (blend_items, conditional_items, item_seed,
                          select_clips)
 from bench.vocoders import get_vocoder
 
