@@ -98,6 +98,12 @@ def cmd_data(args) -> int:
     return 0
 
 
+def cmd_bench(args) -> int:
+    from bench.benchmarks import main as run_benchmarks
+
+    return run_benchmarks(args.clips)
+
+
 def cmd_regress(args) -> int:
     from bench.regress import run_regress
 
@@ -152,7 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     speed = sub.add_parser("bench", help="speed benchmarks (ratios against a reference run)")
     speed.add_argument("--clips", type=int, default=32)
-    speed.set_defaults(func=lambda args: __import__("bench.benchmarks").benchmarks.main(args.clips))
+    speed.set_defaults(func=cmd_bench)
 
     from bench.figures import add_parsers as add_figure_parsers
 

@@ -26,7 +26,7 @@ from bench.metrics.distribution import DistributionError, fad, kad
 from bench.progress import stage
 from bench.provenance import environment
 from bench.registry import get_system_class, system_status
-from bench.storage import atomic_save_npy, atomic_write_json, content_key
+from bench.storage import atomic_save_npy, atomic_save_npz, atomic_write_json, content_key
 from bench.system import BLEND, CONDITIONAL, BlendBatch, ConditionalBatch, RunContext
 from bench.tasks import (blend_items, conditional_items, item_seed,
                          select_clips)
@@ -105,15 +105,9 @@ class FeatureCache:
                 results.append(None)
                 missing.append(index)
         if missing:
-            import io
-
-            from bench.storage import atomic_write_bytes
-
             computed = self.backend([audios[i] for i in missing])
             for index, descriptors in zip(missing, computed):
-                buffer = io.BytesIO()
-                np.savez(buffer, **descriptors.as_dict())
-                atomic_write_bytes(self._descriptor_path(shas[index]), buffer.getvalue())
+                atomic_save_npz(self._descriptor_path(shas[index]), **descriptors.as_dict())
                 results[index] = descriptors
         return results
 
