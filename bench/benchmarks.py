@@ -78,7 +78,7 @@ def sampling_benchmark(steps: int = 100, batch: int = 8, device: str = "cpu") ->
     from bench.models.latentft import LatentFT
     from bench.train_cli import TRAINABLE
 
-    config = TRAINABLE["latentft-mlp"]()["tiny"].model
+    config = TRAINABLE["latentft-mlp"][0]()["tiny"].model
     torch.manual_seed(0)
     model = LatentFT(config).eval().to(device)
     condition = torch.randn(batch, model.latent_channels, 512, device=device)

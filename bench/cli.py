@@ -124,7 +124,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="melstats | crepe-tiny | crepe-full | vggish[:/path/to/weights]")
     table.add_argument("--descriptors", default="fast", choices=("fast", "reference"),
                        help="descriptor implementation: batched torch (default) or the librosa reference")
-    table.add_argument("--vocoder", help="griffin-lim[:iterations] (default: the scale's)")
+    table.add_argument("--vocoder", help="griffin-lim[:iterations] or bigvgan:/dir/with/config.json+bigvgan_generator.pt "
+                                            "(default: the scale's)")
     table.add_argument("--batch-size", type=int, default=8)
     table.add_argument("--system-option", action="append", metavar="SYSTEM.KEY=VALUE")
     table.add_argument("--strict", action="store_true", help="stop on an unreadable data file")
@@ -180,10 +181,11 @@ def main(argv: list[str] | None = None) -> int:
     warnings.formatwarning = lambda message, category, *a, **k: f"warning: {message}\n"
     args = build_parser().parse_args(argv)
     from bench.embedders import EmbedderUnavailable
+    from bench.vocoders import VocoderUnavailable
 
     try:
         return args.func(args)
-    except EmbedderUnavailable as error:
+    except (EmbedderUnavailable, VocoderUnavailable) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
 

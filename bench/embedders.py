@@ -12,14 +12,12 @@ is never ambiguous. ``get_embedder`` takes ``NAME`` or ``NAME:WEIGHTS_PATH``.
 """
 from __future__ import annotations
 
-import contextlib
-import sys
-import types
 from pathlib import Path
 
 import numpy as np
 
 from bench.audio import RESAMPLER_ID, SAMPLE_RATE, resample
+from bench.optional_imports import torchaudio_shim
 from bench.storage import file_sha256
 from bench.system import Availability
 
@@ -28,31 +26,6 @@ EXAMPLE_SECONDS = 0.96
 
 class EmbedderUnavailable(RuntimeError):
     pass
-
-
-@contextlib.contextmanager
-def torchaudio_shim():
-    """Lets a package whose unused file-loading helper imports torchaudio be imported when
-    torchaudio cannot load beside this torch. The placeholder lives in this process only, only
-    during the import, and raises if anything touches it."""
-    try:
-        import torchaudio  # noqa: F401
-        yield
-        return
-    except Exception:
-        pass
-    placeholder = types.ModuleType("torchaudio")
-
-    def unavailable(name):
-        raise ImportError(f"torchaudio.{name}: torchaudio does not load beside this torch build")
-
-    placeholder.__getattr__ = unavailable
-    sys.modules["torchaudio"] = placeholder
-    try:
-        yield
-    finally:
-        if sys.modules.get("torchaudio") is placeholder:
-            del sys.modules["torchaudio"]
 
 
 class Embedder:

@@ -341,7 +341,7 @@ def run_table1(config: RunConfig) -> dict:
     selection = select_clips(clipset.ids, spec.n_conditional, spec.n_pairs, config.seed)
     tasks = {CONDITIONAL: conditional_items(selection), BLEND: blend_items(selection)}
     embedder = get_embedder(config.embedder, config.device)
-    vocoder = get_vocoder(config.vocoder_spec)
+    vocoder = get_vocoder(config.vocoder_spec, config.device)
     cache_root = Path(config.cache_dir)
     backend = DescriptorBackend(config.descriptors, config.device)
     features = FeatureCache(cache_root, embedder, backend)

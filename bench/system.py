@@ -123,3 +123,40 @@ class System:
 
     def _blend(self, batch: BlendBatch) -> np.ndarray:
         raise NotImplementedError
+
+
+class TrainedSystem(System):
+    """A system whose weights the harness trains (``make train SYSTEM=<trained_by>``).
+
+    The checkpoint is ``--system-option <name>.checkpoint=PATH`` or the tiny one in
+    results/checkpoints/.
+    """
+
+    trained_by: ClassVar[str] = ""
+    needs = Needs(packages=("torch",))
+
+    @classmethod
+    def checkpoint(cls, options: dict | None) -> Path:
+        from bench.train_cli import checkpoint_path
+
+        given = (options or {}).get("checkpoint")
+        return Path(given) if given else checkpoint_path(cls.trained_by or cls.name, "tiny")
+
+    @classmethod
+    def availability(cls, options=None) -> Availability:
+        base = super().availability(options)
+        if not base.ok:
+            return base
+        path = cls.checkpoint(options)
+        if not path.is_file():
+            return Availability(False, f"no checkpoint at {path}",
+                                f"make train SYSTEM={cls.trained_by or cls.name} CONFIG=tiny (about 10 min on 2 CPU "
+                                f"cores, plus rendering the training set), "
+                                f"or --system-option {cls.name}.checkpoint=/path/to/checkpoint.pt")
+        return Availability(True)
+
+    def checkpoint_fingerprint(self, state: dict) -> dict:
+        from bench.storage import file_sha256
+
+        return {"checkpoint_sha256": file_sha256(str(self.checkpoint(self.context.options))),
+                "trained_steps": state["step"]}

@@ -11,7 +11,8 @@ CHECKPOINTS = REPO_ROOT / "results" / "checkpoints"
 
 
 def _latentft_configs(encoder: str) -> dict:
-    from bench.models.latentft import LatentFTConfig, TrainConfig
+    from bench.models.latentft import LatentFTConfig
+    from bench.models.training import TrainConfig
 
     tiny = TrainConfig(steps=3000, batch_size=16, lr=2e-4, warmup_steps=200, ema_decay=0.995, train_clips=384,
                        model=LatentFTConfig(encoder=encoder, latent_channels=16, decoder_base=64,
@@ -25,9 +26,36 @@ def _latentft_configs(encoder: str) -> dict:
     return {"tiny": tiny, "paper": paper}
 
 
+def _prior_configs() -> dict:
+    from bench.models.mel_prior import MelPriorConfig
+    from bench.models.training import TrainConfig
+
+    # the same optimisation and network sizes as LatentFT's decoder, without the condition
+    tiny = TrainConfig(steps=3000, batch_size=16, lr=2e-4, warmup_steps=200, ema_decay=0.995, train_clips=384,
+                       model=MelPriorConfig(base=64, mults=(1, 2, 2, 2)))
+    paper = TrainConfig(steps=700_000, batch_size=1024, lr=1e-4, warmup_steps=4000, ema_decay=0.999,
+                        train_clips=100_000, checkpoint_every=5000,
+                        model=MelPriorConfig(base=256, mults=(1, 2, 2, 4), blocks=2))
+    return {"tiny": tiny, "paper": paper}
+
+
+def _build_latentft(config):
+    from bench.models.latentft import LatentFT
+
+    return LatentFT(config)
+
+
+def _build_prior(config):
+    from bench.models.mel_prior import MelPrior
+
+    return MelPrior(config)
+
+
+# name -> (configs by name, model constructor); the name is also the checkpoint's stem
 TRAINABLE = {
-    "latentft-mlp": lambda: _latentft_configs("mlp"),
-    "latentft-unet": lambda: _latentft_configs("unet"),
+    "latentft-mlp": (lambda: _latentft_configs("mlp"), _build_latentft),
+    "latentft-unet": (lambda: _latentft_configs("unet"), _build_latentft),
+    "uncond": (_prior_configs, _build_prior),
 }
 
 
@@ -59,13 +87,13 @@ def training_mels(n_clips: int, data: str | None, seed: int = 0):
 def run(args) -> int:
     import torch
 
-    from bench.models.latentft import LatentFT
     from bench.models.training import train
 
     if args.system not in TRAINABLE:
         print(f"error: {args.system!r} is not trained by the harness; trainable: {', '.join(TRAINABLE)}")
         return 2
-    configs = TRAINABLE[args.system]()
+    make_configs, build = TRAINABLE[args.system]
+    configs = make_configs()
     if args.config not in configs:
         print(f"error: unknown config {args.config!r}; choose from {', '.join(configs)}")
         return 2
@@ -77,7 +105,7 @@ def run(args) -> int:
     path = Path(args.checkpoint) if args.checkpoint else checkpoint_path(args.system, args.config)
     meta = {"system": args.system, "config_name": args.config, "dataset": clips.name,
             "dataset_manifest_hash": clips.manifest_hash, "n_train_clips": len(clips)}
-    model = LatentFT(config.model)
+    model = build(config.model)
     print(f"training {args.system} ({args.config}): {sum(p.numel() for p in model.parameters()):,} parameters, "
           f"{len(clips)} clips of {clips.name}, {config.steps} steps -> {path}")
     summary = train(model, data, config, path, meta, device=args.device, progress=not args.no_progress)
@@ -87,7 +115,7 @@ def run(args) -> int:
 
 def add_parser(sub) -> None:
     parser = sub.add_parser("train", help="train one of the harness's own models")
-    parser.add_argument("--system", required=True, help=", ".join(TRAINABLE))
+    parser.add_argument("--system", required=True, help=", ".join(TRAINABLE) + " (uncond: the prior of ilvr and guidance)")
     parser.add_argument("--config", default="tiny", help="tiny (a 2-core CPU) or paper (GPUs)")
     parser.add_argument("--steps", type=int, help="override the config's step count")
     parser.add_argument("--data", help="train on a folder of audio instead of the music21 train split")

@@ -3,15 +3,23 @@
 ``griffin-lim`` needs no download: mel -> linear magnitude by the clamped pseudo-inverse of the
 mel basis, then fast Griffin-Lim (momentum 0.99, Perraudin et al. 2013) with seeded random
 initial phase, in torch on CPU or GPU.
+
+``bigvgan:/path/to/dir`` runs the user's BigVGAN (pip ``bigvgan``) from a local directory holding
+``config.json`` and ``bigvgan_generator.pt`` (``{"generator": state_dict}``), the layout NVIDIA
+publishes; nothing is fetched from the hub. The config must use this harness's mel convention
+(22050 Hz, 80 bands, hop 256, n_fft 1024, fmin 0, fmax 11025 or null): the 22 kHz 80-band 256x
+model does.
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
-from bench.audio import CLIP_SAMPLES
-from bench.mel import HOP, N_FFT, PAD, denormalise_log_mel, mel_basis
+from bench.audio import CLIP_SAMPLES, SAMPLE_RATE
+from bench.mel import HOP, N_FFT, N_MELS, PAD, denormalise_log_mel, mel_basis
 
 
 @dataclass(frozen=True)
@@ -62,12 +70,85 @@ class GriffinLim:
         return out
 
 
-VOCODERS = {"griffin-lim": GriffinLim}
+BIGVGAN_MEL = {"sampling_rate": SAMPLE_RATE, "num_mels": N_MELS, "hop_size": HOP, "n_fft": N_FFT,
+               "win_size": N_FFT, "fmin": 0}
 
 
-def get_vocoder(spec: str = "griffin-lim"):
-    """``griffin-lim`` or ``griffin-lim:N`` (iterations)."""
+class VocoderUnavailable(RuntimeError):
+    pass
+
+
+class BigVGANVocoder:
+    def __init__(self, directory: str, device: str = "cpu"):
+        self.directory = Path(directory)
+        self.device = device
+        self.config_path = self.directory / "config.json"
+        self.weights_path = self.directory / "bigvgan_generator.pt"
+        for path in (self.config_path, self.weights_path):
+            if not path.is_file():
+                raise VocoderUnavailable(f"bigvgan: {path} not found (the directory needs config.json and "
+                                         "bigvgan_generator.pt, e.g. from nvidia/bigvgan_v2_22khz_80band_256x)")
+        config = json.loads(self.config_path.read_text())
+        wrong = {k: (config.get(k), v) for k, v in BIGVGAN_MEL.items() if config.get(k) != v}
+        if config.get("fmax") not in (None, SAMPLE_RATE // 2, SAMPLE_RATE / 2):
+            wrong["fmax"] = (config.get("fmax"), "null or 11025")
+        if wrong:
+            detail = ", ".join(f"{k} is {got}, the harness needs {need}" for k, (got, need) in wrong.items())
+            raise VocoderUnavailable(f"bigvgan: {self.config_path} uses another mel convention: {detail}")
+        self.config = config
+        self._model = None
+
+    @property
+    def id(self) -> str:
+        from bench.storage import file_sha256
+
+        return (f"bigvgan-c{file_sha256(str(self.config_path))[:12]}"
+                f"-w{file_sha256(str(self.weights_path))[:12]}")
+
+    def model(self):
+        if self._model is None:
+            import torch
+
+            from bench.optional_imports import placeholders
+
+            with placeholders("torchaudio"):
+                import bigvgan
+            model = bigvgan.BigVGAN(bigvgan.AttrDict(self.config), use_cuda_kernel=False)
+            state = torch.load(self.weights_path, map_location="cpu", weights_only=True)["generator"]
+            try:
+                model.load_state_dict(state)
+                model.remove_weight_norm()
+            except RuntimeError:  # a checkpoint saved without weight norm
+                model.remove_weight_norm()
+                model.load_state_dict(state)
+            self._model = model.eval().to(self.device)
+        return self._model
+
+    def __call__(self, normalised_mels: np.ndarray, seeds: list[int], length: int = CLIP_SAMPLES) -> np.ndarray:
+        """[B, 80, F] normalised log-mels -> [B, length]; deterministic, one item at a time."""
+        import torch
+
+        model = self.model()
+        log_mels = denormalise_log_mel(np.asarray(normalised_mels, dtype=np.float64))
+        out = np.zeros((log_mels.shape[0], length))
+        with torch.no_grad():
+            for i, mel in enumerate(log_mels):
+                y = model(torch.as_tensor(mel, dtype=torch.float32, device=self.device)[None])[0, 0]
+                y = y.double().cpu().numpy()[:length]
+                out[i, :y.shape[0]] = y
+        return out
+
+
+VOCODERS = {"griffin-lim": GriffinLim, "bigvgan": BigVGANVocoder}
+
+
+def get_vocoder(spec: str = "griffin-lim", device: str = "cpu"):
+    """``griffin-lim``, ``griffin-lim:N`` (iterations) or ``bigvgan:/path/to/dir``."""
     name, _, arg = spec.partition(":")
     if name == "griffin-lim":
         return GriffinLim(n_iter=int(arg)) if arg else GriffinLim()
+    if name == "bigvgan":
+        if not arg:
+            raise VocoderUnavailable("bigvgan needs a directory: --vocoder bigvgan:/path/to/bigvgan_v2_22khz_80band_256x")
+        return BigVGANVocoder(arg, device)
     raise ValueError(f"unknown vocoder {spec!r}; available: {', '.join(VOCODERS)}")

@@ -8,7 +8,7 @@ denoisers of each reference's band-masked latent with weights [1, 1, -1] over (z
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 import torch
 from torch import nn
@@ -99,17 +99,3 @@ class LatentFT(nn.Module):
         denoise = combine([self.denoiser(c) for c in conditions], weights)
         noise = initial_noise((N_MELS, frames), seeds, device=conditions[0].device)
         return heun_sample(denoise, noise, sampler).clamp(-1.0, 1.0)  # the data range of normalised mels
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    steps: int = 6000
-    batch_size: int = 16
-    lr: float = 1e-4
-    warmup_steps: int = 400
-    grad_clip: float = 1.0
-    ema_decay: float = 0.999
-    checkpoint_every: int = 250
-    train_clips: int = 384
-    seed: int = 0
-    model: LatentFTConfig = field(default_factory=LatentFTConfig)

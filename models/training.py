@@ -6,12 +6,28 @@ import copy
 import io
 import json
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
 
 from bench.storage import atomic_write_bytes
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation settings shared by the harness's own models; ``model`` is the model's config."""
+
+    steps: int = 6000
+    batch_size: int = 16
+    lr: float = 1e-4
+    warmup_steps: int = 400
+    grad_clip: float = 1.0
+    ema_decay: float = 0.999
+    checkpoint_every: int = 250
+    train_clips: int = 384
+    seed: int = 0
+    model: object = None
 
 
 def save_checkpoint(path: Path, payload: dict) -> None:

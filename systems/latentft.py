@@ -10,38 +10,15 @@ scale) unless ``steps`` is given. The output mel goes through the run's vocoder.
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 
 from bench.registry import register
-from bench.system import BLEND, CONDITIONAL, Availability, Needs, System
+from bench.system import BLEND, CONDITIONAL, TrainedSystem
 
 
-class _LatentFTBase(System):
+class _LatentFTBase(TrainedSystem):
     capabilities = frozenset({CONDITIONAL, BLEND})
-    needs = Needs(packages=("torch",))
     uses_vocoder = True
-    encoder = ""
-
-    @classmethod
-    def checkpoint(cls, options: dict | None) -> Path:
-        from bench.train_cli import checkpoint_path
-
-        given = (options or {}).get("checkpoint")
-        return Path(given) if given else checkpoint_path(cls.name, "tiny")
-
-    @classmethod
-    def availability(cls, options=None) -> Availability:
-        base = super().availability(options)
-        if not base.ok:
-            return base
-        path = cls.checkpoint(options)
-        if not path.is_file():
-            return Availability(False, f"no checkpoint at {path}",
-                                f"make train SYSTEM={cls.name} CONFIG=tiny (about 10 min on 2 CPU cores, plus rendering the training set), "
-                                f"or --system-option {cls.name}.checkpoint=/path/to/checkpoint.pt")
-        return Availability(True)
 
     def _model(self):
         if getattr(self, "_loaded", None) is None:
@@ -61,11 +38,8 @@ class _LatentFTBase(System):
         return int(self.context.options.get("steps", self.context.sampling_steps))
 
     def fingerprint(self) -> dict:
-        from bench.storage import file_sha256
-
         _, state = self._model()
-        return {**super().fingerprint(), "checkpoint_sha256": file_sha256(str(self.checkpoint(self.context.options))),
-                "trained_steps": state["step"], "sampling_steps": self._steps(),
+        return {**super().fingerprint(), **self.checkpoint_fingerprint(state), "sampling_steps": self._steps(),
                 "cfg": float(self.context.options.get("cfg", 2.0)),
                 "blend_weights": self.context.options.get("blend_weights", "1,1,-1")}
 

@@ -8,8 +8,8 @@ import torch
 from bench.bands import FOUR_BAND_SPLIT, band_pass
 from bench.models.edm import SamplerConfig, heun_sample, initial_noise, karras_sigmas, precondition
 from bench.models.frequency_mask import apply_mask, band_masks, sample_training_masks
-from bench.models.latentft import LatentFT, LatentFTConfig, TrainConfig
-from bench.models.training import train
+from bench.models.latentft import LatentFT, LatentFTConfig
+from bench.models.training import TrainConfig, train
 
 TINY = LatentFTConfig(latent_channels=4, encoder_hidden=16, decoder_base=8, decoder_mults=(1, 2), cond_dropout=0.2)
 

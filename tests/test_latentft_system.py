@@ -4,8 +4,8 @@ import torch
 
 from bench.config import RunConfig
 from bench.mel import normalised_mel
-from bench.models.latentft import LatentFT, LatentFTConfig, TrainConfig
-from bench.models.training import train
+from bench.models.latentft import LatentFT, LatentFTConfig
+from bench.models.training import TrainConfig, train
 from bench.registry import system_status
 from bench.runner import run_table1
 from conftest import FIXTURES
