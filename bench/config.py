@@ -25,7 +25,7 @@ SCALES = {
 }
 
 DEFAULT_SYSTEMS = ("reference", "shuffled", "spectrogram", "cross-synthesis", "latentft-mlp", "latentft-unet",
-                   "ilvr", "ilvr-paper", "guidance")
+                   "ilvr", "ilvr-paper", "guidance", "dac", "rave")
 
 
 @dataclass(frozen=True)
