@@ -19,9 +19,6 @@ class SteeredPriorSystem(TrainedSystem):
             self._loaded = load_mel_prior(self.checkpoint(self.context.options), self.context.device)
         return self._loaded
 
-    def _steps(self) -> int:
-        return int(self.context.options.get("steps", self.context.sampling_steps))
-
     def settings(self) -> dict:
         """The steering settings that change the outputs (recorded in the fingerprint)."""
         return {}

@@ -155,6 +155,10 @@ class TrainedSystem(System):
                                 f"or --system-option {cls.name}.checkpoint=/path/to/checkpoint.pt")
         return Availability(True)
 
+    def _steps(self) -> int:
+        """Diffusion sampler steps: ``--system-option NAME.steps=N``, else the scale's."""
+        return int(self.context.options.get("steps", self.context.sampling_steps))
+
     def checkpoint_fingerprint(self, state: dict) -> dict:
         from bench.storage import file_sha256
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 
 from bench.latent_filter import LatentFilterSystem
 from bench.registry import register

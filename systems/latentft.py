@@ -34,9 +34,6 @@ class _LatentFTBase(TrainedSystem):
             self._loaded = (model.eval().to(self.context.device), state)
         return self._loaded
 
-    def _steps(self) -> int:
-        return int(self.context.options.get("steps", self.context.sampling_steps))
-
     def fingerprint(self) -> dict:
         _, state = self._model()
         return {**super().fingerprint(), **self.checkpoint_fingerprint(state), "sampling_steps": self._steps(),
