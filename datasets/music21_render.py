@@ -212,8 +212,10 @@ def _drum_pattern(beat_s: float, t0: float, rng: np.random.Generator) -> list[No
     return notes
 
 
-def write_slotted_midi(stems_per_clip: list[list[Stem]], path: Path) -> list[list[int]]:
-    """One MIDI file, each stem in its own slot; returns each stem's slot start (samples)."""
+def write_slotted_midi(stems_per_clip: list[list[Stem]], path: Path, slot_samples: int = SLOT_SAMPLES,
+                       lead_in_s: float = LEAD_IN_S) -> list[list[int]]:
+    """One MIDI file, each stem in its own slot of ``slot_samples``, its notes ``lead_in_s`` after
+    the slot's program change; returns each stem's slot start (samples)."""
     import mido
 
     events = []  # (tick, order, message)
@@ -222,15 +224,15 @@ def write_slotted_midi(stems_per_clip: list[list[Stem]], path: Path) -> list[lis
     for stems in stems_per_clip:
         starts = []
         for stem in stems:
-            slot_start_s = slot * SLOT_SAMPLES / SAMPLE_RATE
-            starts.append(slot * SLOT_SAMPLES)
+            slot_start_s = slot * slot_samples / SAMPLE_RATE
+            starts.append(slot * slot_samples)
             channel = 9 if stem.is_drum else 0
-            base = slot_start_s + LEAD_IN_S
+            base = slot_start_s + lead_in_s
 
             def tick(t):
                 return int(round((base + t) * TICKS_PER_SECOND))
 
-            events.append((tick(-LEAD_IN_S), 0, mido.Message("program_change", channel=channel,
+            events.append((tick(-lead_in_s), 0, mido.Message("program_change", channel=channel,
                                                               program=stem.program)))
             for note in stem.notes:
                 events.append((tick(note.start), 2, mido.Message("note_on", channel=channel,
