@@ -14,11 +14,12 @@ ARGS ?=
 TABLE_ARGS := --scale $(SCALE) --seed $(SEED) $(if $(DATA),--data $(DATA)) \
 	$(if $(SPLIT),--split-file $(SPLIT)) $(if $(SYSTEMS),--systems $(SYSTEMS)) $(ARGS)
 
-.PHONY: all venv deps table1 test regress regress-update systems data bench train isolate sweep clean-cache help
+.PHONY: all venv deps table1 test regress regress-update systems data bench train isolate sweep table-hdae table-lincae clean-cache help
 
 help:
 	@echo "make table1 [SCALE=smoke|quick|paper] [DATA=/path/to/audio] [SPLIT=file] [SYSTEMS=a,b]"
 	@echo "make test | make regress | make regress-update | make systems | make data"
+	@echo "make train SYSTEM=name [CONFIG=tiny|paper] | make table-hdae | make table-lincae | make bench"
 
 $(VENV)/.installed: requirements.txt requirements-nodeps.txt
 	$(PYTHON) -m venv $(VENV)
@@ -54,6 +55,18 @@ SYSTEM ?= latentft-mlp
 CONFIG ?= tiny
 train: venv deps
 	$(PY) -m bench train --system $(SYSTEM) --config $(CONFIG) $(ARGS)
+
+# trains the tiny models first when their checkpoints are missing (a few minutes each; a finished
+# checkpoint makes the train step a no-op)
+table-hdae: venv deps
+	$(PY) -m bench train --system msdae --config tiny --no-progress
+	$(PY) -m bench train --system hdae --config tiny --no-progress
+	$(PY) -m bench table-hdae --seed $(SEED) $(ARGS)
+
+table-lincae: venv deps
+	$(PY) -m bench train --system lincae --config tiny --no-progress
+	$(PY) -m bench train --system lincae-base --config tiny --no-progress
+	$(PY) -m bench table-lincae --seed $(SEED) $(ARGS)
 
 BAND ?= 0.0626:0.2501
 isolate: venv deps

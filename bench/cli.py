@@ -172,6 +172,14 @@ def build_parser() -> argparse.ArgumentParser:
     from bench.metrics_cli import add_parser as add_metrics_parser
 
     add_metrics_parser(sub)
+
+    from bench.hierarchy_table import add_parser as add_hierarchy_parser
+
+    add_hierarchy_parser(sub)
+
+    from bench.lincae_table import add_parser as add_lincae_parser
+
+    add_lincae_parser(sub)
     return parser
 
 

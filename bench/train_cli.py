@@ -39,6 +39,47 @@ def _prior_configs() -> dict:
     return {"tiny": tiny, "paper": paper}
 
 
+def _hierarchical_configs(kind: str) -> dict:
+    from bench.models.hierarchical import HierarchicalConfig
+    from bench.models.training import TrainConfig
+
+    tiny = TrainConfig(steps=10_000, batch_size=16, lr=5e-4, warmup_steps=200, ema_decay=0.995, train_clips=1024,
+                       model=HierarchicalConfig(kind=kind, code_channels=16, encoder_base=32, decoder_base=32,
+                                                decoder_mults=(1, 2, 2), total_steps=10_000))
+    # the seed work's sizes: 64-channel codes, wide encoders and decoder, progressive thirds
+    paper = TrainConfig(steps=300_000, batch_size=256, lr=1e-4, warmup_steps=4000, ema_decay=0.999,
+                        train_clips=289_205, checkpoint_every=5000,
+                        model=HierarchicalConfig(kind=kind, code_channels=64, encoder_base=256, decoder_base=256,
+                                                 decoder_mults=(1, 2, 4), total_steps=300_000))
+    return {"tiny": tiny, "paper": paper}
+
+
+def _build_hierarchical(config):
+    from bench.models.hierarchical import HierarchicalDAE
+
+    return HierarchicalDAE(config)
+
+
+def _lincae_configs(linear: bool) -> dict:
+    from bench.models.lincae import LinCAEConfig
+    from bench.models.training import TrainConfig
+
+    tiny = TrainConfig(steps=2000, batch_size=8, lr=2e-4, warmup_steps=100, ema_decay=0.995, train_clips=384,
+                       model=LinCAEConfig(linear=linear, total_steps=2000))
+    # the seed's scale: 64 latent channels, wide networks, long consistency training
+    paper = TrainConfig(steps=800_000, batch_size=128, lr=1e-4, warmup_steps=4000, ema_decay=0.9999,
+                        train_clips=100_000, checkpoint_every=5000,
+                        model=LinCAEConfig(linear=linear, latent_channels=64, encoder_base=512, decoder_base=256,
+                                           decoder_mults=(1, 2, 4, 4), total_steps=800_000))
+    return {"tiny": tiny, "paper": paper}
+
+
+def _build_lincae(config):
+    from bench.models.lincae import LinCAE
+
+    return LinCAE(config)
+
+
 def _build_latentft(config):
     from bench.models.latentft import LatentFT
 
@@ -56,7 +97,13 @@ TRAINABLE = {
     "latentft-mlp": (lambda: _latentft_configs("mlp"), _build_latentft),
     "latentft-unet": (lambda: _latentft_configs("unet"), _build_latentft),
     "uncond": (_prior_configs, _build_prior),
+    "msdae": (lambda: _hierarchical_configs("msdae"), _build_hierarchical),
+    "hdae": (lambda: _hierarchical_configs("hdae"), _build_hierarchical),
+    "lincae": (lambda: _lincae_configs(True), _build_lincae),
+    "lincae-base": (lambda: _lincae_configs(False), _build_lincae),
 }
+NOTE_MODELS = ("msdae", "hdae")  # trained on single notes, not music clips
+STEM_MODELS = ("lincae", "lincae-base")  # trained on chunks of stems and mixes
 
 
 def checkpoint_path(system: str, config: str) -> Path:
@@ -84,6 +131,50 @@ def training_mels(n_clips: int, data: str | None, seed: int = 0):
     return torch.as_tensor(mels, dtype=torch.float32), clips
 
 
+def training_notes(n_notes: int, data: str | None, seed: int = 0):
+    """(80-band mel, the three multi-resolution mels) of the embedded notes' "train" split, or of
+    an NSynth folder, with the note set."""
+    import numpy as np
+
+    if data:
+        from bench.datasets.nsynth import load_nsynth
+
+        notes = load_nsynth(data, seed=seed, max_notes=n_notes)
+    else:
+        from bench.datasets.notes_render import notes_dataset
+
+        notes = notes_dataset(n_notes, seed, REPO_ROOT / "datasets" / "cache", "train")
+    return note_features(np.asarray(notes.clips, dtype=np.float64)), notes
+
+
+def training_stem_chunks(n_clips: int, data: str | None, seed: int = 0):
+    """Chunks of every audible stem and of the mix of the music21 "train" clips (or of a MUSDB18-HQ
+    folder's "train" tracks), with the stem set."""
+    import numpy as np
+    import torch
+
+    from bench.datasets.stems import load_musdb, music21_stems
+    from bench.models.lincae import training_chunks
+    from bench.runner import embedded_dataset
+
+    if data:
+        stems = load_musdb(data, "train", seed=seed, max_tracks=n_clips)
+    else:
+        stems = music21_stems(embedded_dataset(n_clips, seed, REPO_ROOT / "datasets" / "cache", "train"))
+    return torch.as_tensor(training_chunks(stems, np.random.default_rng([seed, 6]))), stems
+
+
+def note_features(audio):
+    """The hierarchical models' inputs of clips [N, T]: (80-band mel, 32-, 64-, 128-band mels)."""
+    import torch
+
+    from bench.mel import normalised_mel
+    from bench.models.hierarchical import multires_mels
+
+    mel = torch.as_tensor(normalised_mel(audio), dtype=torch.float32)
+    return (mel, *(torch.as_tensor(m) for m in multires_mels(audio)))
+
+
 def run(args) -> int:
     import torch
 
@@ -101,7 +192,12 @@ def run(args) -> int:
     if args.steps:
         config = replace(config, steps=args.steps)
     torch.manual_seed(config.seed)
-    data, clips = training_mels(config.train_clips, args.data)
+    if args.system in NOTE_MODELS:
+        data, clips = training_notes(config.train_clips, args.data)
+    elif args.system in STEM_MODELS:
+        data, clips = training_stem_chunks(config.train_clips, args.data, config.seed)
+    else:
+        data, clips = training_mels(config.train_clips, args.data)
     path = Path(args.checkpoint) if args.checkpoint else checkpoint_path(args.system, args.config)
     meta = {"system": args.system, "config_name": args.config, "dataset": clips.name,
             "dataset_manifest_hash": clips.manifest_hash, "n_train_clips": len(clips)}
@@ -118,7 +214,8 @@ def add_parser(sub) -> None:
     parser.add_argument("--system", required=True, help=", ".join(TRAINABLE) + " (uncond: the prior of ilvr and guidance)")
     parser.add_argument("--config", default="tiny", help="tiny (a 2-core CPU) or paper (GPUs)")
     parser.add_argument("--steps", type=int, help="override the config's step count")
-    parser.add_argument("--data", help="train on a folder of audio instead of the music21 train split")
+    parser.add_argument("--data", help="train on a folder of audio instead of the music21 train split "
+                        "(msdae / hdae: an NSynth folder instead of the rendered notes; lincae: a MUSDB18-HQ folder)")
     parser.add_argument("--checkpoint", help="checkpoint path (default results/checkpoints/SYSTEM-CONFIG.pt)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--no-progress", action="store_true")

@@ -38,7 +38,8 @@ def save_checkpoint(path: Path, payload: dict) -> None:
 
 def train(model: torch.nn.Module, data: torch.Tensor, config, checkpoint: Path, meta: dict,
           device: str = "cpu", progress: bool = True, log=print) -> dict:
-    """Train ``model.loss(batch, generator)`` on ``data`` [N, ...] for ``config.steps`` steps.
+    """Train ``model.loss(batch, generator)`` on ``data`` [N, ...] (or a tuple of such tensors, indexed
+    together) for ``config.steps`` steps; ``model.set_step(k)``, when it exists, is told the step.
 
     Resumes from ``checkpoint`` when it exists; the batch order and noise of step k depend only on
     (seed, k), so a resumed run continues exactly as an uninterrupted one.
@@ -65,8 +66,14 @@ def train(model: torch.nn.Module, data: torch.Tensor, config, checkpoint: Path, 
     use_bf16 = device.startswith("cuda")
     while step < config.steps:
         generator = torch.Generator().manual_seed(config.seed * 1_000_003 + step)
-        index = torch.randint(0, data.shape[0], (config.batch_size,), generator=generator)
-        batch = data[index].to(device)
+        size = data[0].shape[0] if isinstance(data, (tuple, list)) else data.shape[0]
+        index = torch.randint(0, size, (config.batch_size,), generator=generator)
+        if isinstance(data, (tuple, list)):
+            batch = tuple(d[index].to(device) for d in data)
+        else:
+            batch = data[index].to(device)
+        if hasattr(model, "set_step"):
+            model.set_step(step)
         for group in optimiser.param_groups:
             group["lr"] = config.lr * min(1.0, (step + 1) / max(1, config.warmup_steps))
         with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=use_bf16):

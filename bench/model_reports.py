@@ -1,0 +1,47 @@
+"""What the tables of our own trained models share (table-hdae, table-lincae): finding a
+checkpoint or saying how to make it, and the provenance lines under a table."""
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def find_checkpoint(system: str, checkpoints: dict) -> tuple[Path | None, dict]:
+    """(path, {}) when the checkpoint exists, else (None, {"reason", "fix"})."""
+    from bench.train_cli import checkpoint_path
+
+    path = Path(checkpoints.get(system) or checkpoint_path(system, "tiny"))
+    if not path.is_file():
+        return None, {"reason": f"no checkpoint at {path}",
+                      "fix": f"make train SYSTEM={system} CONFIG=tiny, or --checkpoint {system}=/path.pt"}
+    return path, {}
+
+
+def checkpoint_info(path: Path, state: dict) -> dict:
+    from bench.storage import file_sha256
+
+    return {"checkpoint_sha256": file_sha256(str(path)), "trained_steps": state["step"],
+            "trained_on": state["meta"].get("dataset"), "config": state["config"]["model"]}
+
+
+def git_note(record: dict) -> str:
+    git = record["environment"]["git"]
+    return f"git {git['revision'][:10]}{' (dirty)' if git['dirty'] else ''}"
+
+
+def provenance_lines(record: dict) -> list[str]:
+    lines = [f"- `{system}`: checkpoint {info['checkpoint_sha256'][:12]}, {info['trained_steps']} steps on "
+             f"`{info['trained_on']}`" for system, info in record["systems"].items()]
+    lines += [f"- `{system}` not run: {info['reason']} (fix: {info['fix']})"
+              for system, info in record["unavailable"].items()]
+    return lines
+
+
+def parse_checkpoints(items: list[str]) -> dict:
+    """``SYSTEM=PATH`` options to a dict."""
+    out = {}
+    for item in items:
+        if "=" not in item:
+            raise SystemExit(f"--checkpoint {item!r}: expected SYSTEM=PATH")
+        system, path = item.split("=", 1)
+        out[system] = path
+    return out
