@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from bench import REPO_ROOT
-from bench.model_reports import checkpoint_info, find_checkpoint, git_note, parse_checkpoints, provenance_lines
+from bench.model_reports import add_report_arguments, checkpoint_info, find_checkpoint, git_note, parse_checkpoints, provenance_lines
 from bench.models.hierarchical import LEVELS
 
 SYSTEMS = ("msdae", "hdae")
@@ -226,17 +226,14 @@ def render(record: dict) -> str:
 
 def add_parser(sub) -> None:
     parser = sub.add_parser("table-hdae", help="multi-scale spectral DAE vs HDAE: probes, swaps, reconstruction")
-    parser.add_argument("--seed", type=int, default=0)
+    add_report_arguments(parser)
     parser.add_argument("--train-notes", type=int, default=1024)
     parser.add_argument("--test-notes", type=int, default=256)
     parser.add_argument("--pairs", type=int, default=64)
     parser.add_argument("--steps", type=int, default=25)
-    parser.add_argument("--embedder", default="melstats")
     parser.add_argument("--vocoder", default="griffin-lim:32")
-    parser.add_argument("--checkpoint", action="append", metavar="SYSTEM=PATH", default=[])
     parser.add_argument("--nsynth", nargs=2, metavar=("TRAIN_DIR", "TEST_DIR"),
                         help="NSynth folders (each with examples.json and audio/) instead of the rendered notes")
-    parser.add_argument("--out", default=str(REPO_ROOT / "results"))
 
     def run(args) -> int:
         checkpoints = parse_checkpoints(args.checkpoint)

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from bench import REPO_ROOT
-from bench.model_reports import checkpoint_info, find_checkpoint, git_note, parse_checkpoints, provenance_lines
+from bench.model_reports import add_report_arguments, checkpoint_info, find_checkpoint, git_note, parse_checkpoints, provenance_lines
 from bench.datasets.stems import STEM_NAMES
 
 SYSTEMS = ("lincae", "lincae-base")
@@ -176,12 +176,9 @@ def render(record: dict) -> str:
 
 def add_parser(sub) -> None:
     parser = sub.add_parser("table-lincae", help="Lin-CAE vs its baseline: linearity, reconstruction, separation")
-    parser.add_argument("--seed", type=int, default=0)
+    add_report_arguments(parser)
     parser.add_argument("--clips", type=int, default=64)
-    parser.add_argument("--embedder", default="melstats")
-    parser.add_argument("--checkpoint", action="append", metavar="SYSTEM=PATH", default=[])
     parser.add_argument("--musdb", help="a MUSDB18-HQ folder (its test split) instead of the music21 stems")
-    parser.add_argument("--out", default=str(REPO_ROOT / "results"))
 
     def run(args) -> int:
         checkpoints = parse_checkpoints(args.checkpoint)

@@ -45,3 +45,13 @@ def parse_checkpoints(items: list[str]) -> dict:
         system, path = item.split("=", 1)
         out[system] = path
     return out
+
+
+def add_report_arguments(parser) -> None:
+    """The options every model table takes: --seed, --embedder, --checkpoint SYSTEM=PATH, --out."""
+    from bench import REPO_ROOT
+
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--embedder", default="melstats")
+    parser.add_argument("--checkpoint", action="append", metavar="SYSTEM=PATH", default=[])
+    parser.add_argument("--out", default=str(REPO_ROOT / "results"))
