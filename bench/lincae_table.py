@@ -1,6 +1,7 @@
 """``make table-lincae``: linearity, reconstruction and separation by latent arithmetic
 (protocol.md section 6) for Lin-CAE trained with implicit homogeneity and additivity and for the
-same model trained without them, on the music21 "test" stems (or MUSDB18-HQ).
+same model trained without them, and the pip linear-cae package's pretrained models when their
+weights are here (bench/linear_cae_adapter.py), on the music21 "test" stems (or MUSDB18-HQ).
 
 Per clip (a 32640-sample chunk of the mix m and its stems s_j, which sum to m); every decode of
 a clip uses the same seeded noise:
@@ -23,6 +24,7 @@ import numpy as np
 from bench import REPO_ROOT
 from bench.model_reports import add_report_arguments, checkpoint_info, find_checkpoint, git_note, parse_checkpoints, provenance_lines
 from bench.datasets.stems import STEM_NAMES
+from bench.linear_cae_adapter import PREFIX, TABLE_IDS, PretrainedUnavailable, fix_for, load_pretrained, row_name
 
 SYSTEMS = ("lincae", "lincae-base")
 GAINS = (0.5, 2.0)
@@ -92,9 +94,19 @@ def evaluate_lincae(model, mixes: np.ndarray, stems: np.ndarray, seeds: list[int
     return row
 
 
+def _extra_pretrained(checkpoints: dict) -> tuple[str, ...]:
+    return tuple(name for name in checkpoints if name.startswith(PREFIX) and name[len(PREFIX):] not in TABLE_IDS)
+
+
 def _load(system: str, checkpoints: dict):
     from bench.models.lincae import load_lincae
 
+    if system.startswith(PREFIX):
+        model_id = system[len(PREFIX):]
+        try:
+            return load_pretrained(model_id, checkpoints.get(system))
+        except PretrainedUnavailable as error:
+            return None, {"reason": str(error), "fix": fix_for(model_id)}
     path, missing = find_checkpoint(system, checkpoints)
     if path is None:
         return None, missing
@@ -126,7 +138,7 @@ def run_lincae_table(seed: int = 0, n_clips: int = 64, embedder: str = "melstats
               "dataset": {"name": stem_set.name, "manifest_hash": stem_set.manifest_hash, "n_clips": len(mixes)},
               "embedder": {"id": embed.id, "weights": embed.weights}, "environment": environment(),
               "rows": {}, "systems": {}, "unavailable": {}}
-    for system in SYSTEMS:
+    for system in SYSTEMS + tuple(row_name(i) for i in TABLE_IDS) + _extra_pretrained(checkpoints or {}):
         model, info = _load(system, checkpoints or {})
         if model is None:
             record["unavailable"][system] = info

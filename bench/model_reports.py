@@ -29,11 +29,16 @@ def git_note(record: dict) -> str:
 
 
 def provenance_lines(record: dict) -> list[str]:
-    lines = [f"- `{system}`: checkpoint {info['checkpoint_sha256'][:12]}, {info['trained_steps']} steps on "
-             f"`{info['trained_on']}`" for system, info in record["systems"].items()]
+    lines = [f"- `{system}`: {_source(info)}" for system, info in record["systems"].items()]
     lines += [f"- `{system}` not run: {info['reason']} (fix: {info['fix']})"
               for system, info in record["unavailable"].items()]
     return lines
+
+
+def _source(info: dict) -> str:
+    if "pretrained" in info:
+        return f"{info['pretrained']}, weights {info['checkpoint_sha256'][:12]}, {info['parameters']:,} parameters"
+    return f"checkpoint {info['checkpoint_sha256'][:12]}, {info['trained_steps']} steps on `{info['trained_on']}`"
 
 
 def parse_checkpoints(items: list[str]) -> dict:
