@@ -10,6 +10,11 @@ embedded ``notes`` set (or NSynth): probes per level, attribute swaps and recons
   with theirs by cosine similarity. The estimator's own accuracy on the input notes is reported.
 - Reconstruction: FAD (the run's embedder) of decoded test notes against the test notes, next to
   the vocoder's floor (the true mels through the same vocoder).
+- Frame-wise melody: a 2-layer BiLSTM on each level's code sequence (nearest-upsampled to 16
+  frames per 1.49 s chunk, the finest code rate) predicts the lead part's piano roll of music21
+  mixes (train clips for training, test clips for scoring); BCE and mir_eval frame F1 at 0.5.
+  The ceiling rows read the input mels average-pooled to the same frames; the floor row reads
+  nothing (it learns the label prior).
 """
 from __future__ import annotations
 
@@ -24,6 +29,7 @@ from bench.models.hierarchical import LEVELS
 
 SYSTEMS = ("msdae", "hdae")
 LABELS = ("pitch", "family")
+MELODY_FRAMES = 16
 
 
 def estimate_midi(audio: np.ndarray, sample_rate: int = 22050) -> float:
@@ -81,6 +87,27 @@ def _encoder_outputs(model, features):
         return model.encoder_outputs(list(multires), mel.shape[-1])
 
 
+def _frames(sequence, frames: int = MELODY_FRAMES) -> np.ndarray:
+    """[N, C, T] -> [N, frames, C]: nearest-upsampled codes or average-pooled mels."""
+    import torch
+
+    sequence = torch.as_tensor(sequence)
+    if sequence.shape[-1] < frames:
+        sequence = torch.nn.functional.interpolate(sequence, size=frames, mode="nearest")
+    else:
+        sequence = torch.nn.functional.adaptive_avg_pool1d(sequence, frames)
+    return sequence.transpose(1, 2).numpy()
+
+
+def melody_sets(seed: int, n_train: int, n_test: int, data_cache: Path):
+    from bench.datasets.notes_render import NOTE_CLIP_SAMPLES
+    from bench.datasets.stems import lead_melody_chunks
+    from bench.runner import embedded_dataset
+
+    return tuple(lead_melody_chunks(embedded_dataset(n, seed, Path(data_cache), split), NOTE_CLIP_SAMPLES,
+                                    MELODY_FRAMES) for n, split in ((n_train, "train"), (n_test, "test")))
+
+
 def _vocode(vocoder, mels, seeds, length):
     return vocoder(mels.double().numpy(), seeds, length)
 
@@ -89,10 +116,11 @@ def run_hierarchy_table(seed: int = 0, n_train: int = 1024, n_test: int = 256, n
                         embedder: str = "melstats", vocoder_spec: str = "griffin-lim:32", checkpoints: dict | None = None,
                         nsynth: tuple[str, str] | None = None, out_dir: str | Path = REPO_ROOT / "results",
                         data_cache: str | Path = REPO_ROOT / "datasets" / "cache", probe_epochs: int = 300,
-                        log=print) -> dict:
+                        melody_clips: tuple[int, int] = (384, 64), melody_epochs: int = 60, log=print) -> dict:
     from bench.embedders import get_embedder
     from bench.metrics.distribution import fad
-    from bench.metrics.probes import fit_probe
+    from bench.metrics.probes import fit_probe, fit_sequence_probe
+    from bench.metrics.transcription import frame_pitch_scores
     from bench.provenance import environment
     from bench.storage import atomic_write_json, atomic_write_text
     from bench.vocoders import get_vocoder
@@ -127,7 +155,27 @@ def run_hierarchy_table(seed: int = 0, n_train: int = 1024, n_test: int = 256, n
               "vocoder": vocoder.id, "embedder": {"id": embed.id, "weights": embed.weights},
               "probe": {"kind": "mlp", "hidden": 128, "epochs": probe_epochs, "seed": seed},
               "environment": environment(), "probes": [], "swaps": [], "reconstruction": [], "unavailable": {},
-              "systems": {}}
+              "systems": {}, "melody": []}
+    melody_train, melody_test = melody_sets(seed, *melody_clips, data_cache) if melody_clips[0] else (None, None)
+    if melody_train is not None:
+        from bench.datasets.stems import LOWEST_MIDI
+
+        log(f"melody probes: {len(melody_train.ids)} train and {len(melody_test.ids)} test chunks")
+        melody_features = (_features(melody_train.audio), _features(melody_test.audio))
+        record["melody_probe"] = {"kind": "bilstm-2x64", "epochs": melody_epochs, "seed": seed, "threshold": 0.5,
+                                  "frames_per_chunk": MELODY_FRAMES, "frame_seconds": melody_train.frame_seconds,
+                                  "train": {"name": melody_train.name, "chunks": len(melody_train.ids)},
+                                  "test": {"name": melody_test.name, "chunks": len(melody_test.ids)},
+                                  "test_active_frames": float(melody_test.rolls.any(-1).mean())}
+
+    def melody_row(representation, level, train_x, test_x):
+        result = fit_sequence_probe(train_x, melody_train.rolls, test_x, melody_test.rolls, seed=seed,
+                                    epochs=melody_epochs)
+        scores = frame_pitch_scores(melody_test.rolls, result["eval_probabilities"], melody_test.frame_seconds,
+                                    LOWEST_MIDI)
+        record["melody_probe"]["kind"] = result["kind"]
+        record["melody"].append({"representation": representation, "level": level, "eval_bce": result["eval_bce"],
+                                 "train_bce": result["train_bce"], **scores})
 
     def probe_rows(representation, level, train_x, test_x):
         row = {"representation": representation, "level": level}
@@ -137,10 +185,16 @@ def run_hierarchy_table(seed: int = 0, n_train: int = 1024, n_test: int = 256, n
             row[f"{name}_accuracy"] = result["eval_accuracy"]
         record["probes"].append(row)
 
+    if melody_train is not None:
+        melody_row("no input (floor)", "–", np.zeros((len(melody_train.ids), MELODY_FRAMES, 1)),
+                   np.zeros((len(melody_test.ids), MELODY_FRAMES, 1)))
     log("probes on the input mels (the ceiling)")
     for index, name in enumerate(("mel-32", "mel-64", "mel-128")):
         probe_rows("input mels (ceiling)", name, train_features[index + 1].mean(-1).numpy(),
                    test_features[index + 1].mean(-1).numpy())
+        if melody_train is not None:
+            melody_row("input mels (ceiling)", name, _frames(melody_features[0][index + 1]),
+                       _frames(melody_features[1][index + 1]))
 
     test_seeds = [seed * 100_003 + i for i in range(len(test_audio))]
     floor = _vocode(vocoder, test_features[0], test_seeds, length)
@@ -171,6 +225,10 @@ def run_hierarchy_table(seed: int = 0, n_train: int = 1024, n_test: int = 256, n
         train_codes, test_codes = model.combine(train_out), model.combine(test_out)
         for level, train_code, test_code in zip(LEVELS, train_codes, test_codes):
             probe_rows(system, level, train_code.mean(-1).numpy(), test_code.mean(-1).numpy())
+        if melody_train is not None:
+            melody_codes = [model.combine(_encoder_outputs(model, f)) for f in melody_features]
+            for level, train_code, test_code in zip(LEVELS, *melody_codes):
+                melody_row(system, level, _frames(train_code), _frames(test_code))
         frames = test_features[0].shape[-1]
         decoded = model.decode(test_codes, test_seeds, frames, steps)
         audio = _vocode(vocoder, decoded, test_seeds, length)
@@ -204,6 +262,18 @@ def render(record: dict) -> str:
                      f"{row['family_accuracy']:.3f} |")
     for system, info in record["unavailable"].items():
         lines.append(f"| {system} † | – | n/a | n/a |")
+    if record.get("melody"):
+        probe = record["melody_probe"]
+        lines += ["", f"## Frame-wise melody probe ({probe['kind']}, {probe['epochs']} epochs; lead part of "
+                  f"music21 mixes, {probe['frames_per_chunk']} frames per chunk of 1.49 s; frame F1 at "
+                  f"{probe['threshold']})", "", "| representation | level | BCE ↓ | F1 ↑ | precision | recall |",
+                  "|---|---|---|---|---|---|"]
+        for row in record["melody"]:
+            lines.append(f"| {row['representation']} | {row['level']} | {row['eval_bce']:.4f} | {row['f1']:.3f} | "
+                         f"{row['precision']:.3f} | {row['recall']:.3f} |")
+        lines.append(f"\nTrained on {probe['train']['chunks']} chunks of `{probe['train']['name']}`, scored on "
+                     f"{probe['test']['chunks']} of `{probe['test']['name']}` (lead sounding in "
+                     f"{100 * probe['test_active_frames']:.1f} % of frames).")
     lines += ["", "## Attribute swap (level k from note A, the other levels from note B)", "",
               "| system | level from A | pitch = A | pitch = B | timbre sim. A | timbre sim. B |",
               "|---|---|---|---|---|---|"]
@@ -232,13 +302,17 @@ def add_parser(sub) -> None:
     parser.add_argument("--pairs", type=int, default=64)
     parser.add_argument("--steps", type=int, default=25)
     parser.add_argument("--vocoder", default="griffin-lim:32")
+    parser.add_argument("--melody-clips", type=int, nargs=2, default=(384, 64), metavar=("TRAIN", "TEST"),
+                        help="music21 clips for the frame-wise melody probe (0 0 skips it)")
+    parser.add_argument("--melody-epochs", type=int, default=60)
     parser.add_argument("--nsynth", nargs=2, metavar=("TRAIN_DIR", "TEST_DIR"),
                         help="NSynth folders (each with examples.json and audio/) instead of the rendered notes")
 
     def run(args) -> int:
         checkpoints = parse_checkpoints(args.checkpoint)
         run_hierarchy_table(args.seed, args.train_notes, args.test_notes, args.pairs, args.steps, args.embedder,
-                            args.vocoder, checkpoints, tuple(args.nsynth) if args.nsynth else None, args.out)
+                            args.vocoder, checkpoints, tuple(args.nsynth) if args.nsynth else None, args.out,
+                            melody_clips=tuple(args.melody_clips), melody_epochs=args.melody_epochs)
         print((Path(args.out) / "table_hdae.md").read_text())
         return 0
     parser.set_defaults(func=run)

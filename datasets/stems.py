@@ -151,3 +151,44 @@ def load_slakh(root: str | Path, split: str = "test", seed: int = 0, max_tracks:
             warnings.warn(f"Slakh2100: skipping {track.name}: {error}")
             skipped.append({"track": track.name, "reason": str(error)})
     return _stem_set(f"slakh2100-{split}-s{seed}-n{len(tracks)}", "slakh2100", tracks, skipped, seed)
+
+
+LOWEST_MIDI, HIGHEST_MIDI = 21, 108
+
+
+@dataclass
+class MelodySet:
+    """Mix chunks with the lead part's notes as a frame-wise piano roll (MIDI 21-108)."""
+    name: str
+    audio: np.ndarray      # [M, chunk_samples] mixes
+    rolls: np.ndarray      # [M, frames, 88] 1 where a lead note sounds at the frame's centre
+    frame_seconds: float
+    ids: list[str]         # "<clip id>@<chunk start sample>"
+
+
+def lead_melody_chunks(clipset, chunk_samples: int, frames: int) -> MelodySet:
+    """Every whole ``chunk_samples`` chunk of each music21 clip whose lead part sounds somewhere in
+    it; frame t of a chunk covers samples [t h, (t + 1) h), h = chunk_samples / frames."""
+    import json
+
+    if chunk_samples % frames:
+        raise ValueError(f"{chunk_samples} samples do not split into {frames} frames")
+    hop = chunk_samples // frames
+    centres = (np.arange(frames) + 0.5) * hop / SAMPLE_RATE
+    audio, rolls, ids = [], [], []
+    for clip, clip_id, entry in zip(clipset.clips, clipset.ids, clipset.manifest["clips"]):
+        labels = json.loads((clipset.root / "stems" / f"{clip_id}.notes.json").read_text())
+        lead = [note for notes, stem in zip(labels["notes"], entry["stems"]) if stem["role"] == "lead" for note in notes]
+        for start in range(0, len(clip) - chunk_samples + 1, chunk_samples):
+            roll = np.zeros((frames, HIGHEST_MIDI - LOWEST_MIDI + 1), dtype=np.float32)
+            t0 = start / SAMPLE_RATE
+            for onset, offset, pitch, _ in lead:
+                if LOWEST_MIDI <= pitch <= HIGHEST_MIDI:
+                    roll[(centres + t0 >= onset) & (centres + t0 < offset), int(pitch) - LOWEST_MIDI] = 1.0
+            if roll.any():
+                audio.append(np.asarray(clip[start:start + chunk_samples], dtype=np.float64))
+                rolls.append(roll)
+                ids.append(f"{clip_id}@{start}")
+    if not ids:
+        raise AudioError(f"{clipset.name}: no chunk of {chunk_samples} samples has a sounding lead part")
+    return MelodySet(f"{clipset.name}-lead-melody", np.stack(audio), np.stack(rolls), hop / SAMPLE_RATE, ids)

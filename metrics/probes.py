@@ -76,3 +76,59 @@ def fit_probe(train_features: np.ndarray, train_labels: np.ndarray, eval_feature
     return {"kind": kind, "seed": seed, "n_train": int(len(y_train)), "n_eval": int(len(y_eval)),
             "n_classes": int(len(classes)), "train_accuracy": float((train_predicted == y_train).mean()),
             "eval_accuracy": float((eval_predicted == y_eval).mean())}
+
+
+def fit_sequence_probe(train_features: np.ndarray, train_targets: np.ndarray, eval_features: np.ndarray,
+                       eval_targets: np.ndarray, seed: int = 0, epochs: int = 60, hidden: int = 64, layers: int = 2,
+                       lr: float = 3e-3, batch_size: int = 64) -> dict:
+    """Frame-wise multi-label probe: a ``layers``-layer bidirectional LSTM and a linear read-out on
+    sequences [N, T, C] predicting targets [N, T, K] in {0, 1}, trained with binary cross-entropy
+        BCE = -mean(y log p + (1 - y) log(1 - p))
+    (Adam, seeded initialisation and minibatch order; features standardised per channel with the
+    training set's statistics). Returns {"train_bce", "eval_bce", "eval_probabilities" [N, T, K], ...};
+    each eval sequence is scored alone, so its figures do not depend on the others."""
+    import torch
+
+    x_train, y_train = _check_sequences(train_features, train_targets)
+    x_eval, y_eval = _check_sequences(eval_features, eval_targets)
+    if x_train.shape[2] != x_eval.shape[2] or y_train.shape[2] != y_eval.shape[2]:
+        raise ValueError(f"train {x_train.shape}/{y_train.shape} and eval {x_eval.shape}/{y_eval.shape} differ in width")
+    mean = x_train.reshape(-1, x_train.shape[2]).mean(0)
+    std = x_train.reshape(-1, x_train.shape[2]).std(0) + 1e-6
+    xt, xe = torch.as_tensor((x_train - mean) / std), torch.as_tensor((x_eval - mean) / std)
+    yt, ye = torch.as_tensor(y_train), torch.as_tensor(y_eval)
+    torch.manual_seed(seed)
+    lstm = torch.nn.LSTM(x_train.shape[2], hidden, num_layers=layers, batch_first=True, bidirectional=True)
+    readout = torch.nn.Linear(2 * hidden, y_train.shape[2])
+    parameters = list(lstm.parameters()) + list(readout.parameters())
+    optimiser = torch.optim.Adam(parameters, lr=lr)
+    generator = torch.Generator().manual_seed(seed)
+
+    def logits(x):
+        return readout(lstm(x)[0])
+
+    bce = torch.nn.functional.binary_cross_entropy_with_logits
+    for _ in range(epochs):
+        for batch in torch.randperm(len(xt), generator=generator).split(batch_size):
+            optimiser.zero_grad()
+            bce(logits(xt[batch]), yt[batch]).backward()
+            optimiser.step()
+    with torch.no_grad():
+        train_bce = float(bce(logits(xt), yt))
+        eval_logits = torch.cat([logits(xe[i:i + 1]) for i in range(len(xe))])
+        eval_bce = float(bce(eval_logits, ye))
+    return {"kind": f"bilstm-{layers}x{hidden}", "seed": seed, "epochs": epochs, "n_train": int(len(xt)),
+            "n_eval": int(len(xe)), "train_bce": train_bce, "eval_bce": eval_bce,
+            "eval_probabilities": torch.sigmoid(eval_logits).numpy()}
+
+
+def _check_sequences(features, targets):
+    x = np.asarray(features, dtype=np.float32)
+    y = np.asarray(targets, dtype=np.float32)
+    if x.ndim != 3 or y.ndim != 3 or x.shape[:2] != y.shape[:2]:
+        raise ValueError(f"sequence features {x.shape} and targets {y.shape} do not match ([N, T, C] and [N, T, K])")
+    if not np.all(np.isfinite(x)):
+        raise ValueError("features contain NaN or infinite values")
+    if not np.all((y == 0) | (y == 1)):
+        raise ValueError("targets must be 0 or 1")
+    return x, y

@@ -9,6 +9,7 @@ import contextlib
 import io
 import logging
 import tempfile
+import warnings
 from functools import lru_cache
 from pathlib import Path
 
@@ -106,6 +107,32 @@ def melody_accuracy(ref_times, ref_f0, est_times, est_f0) -> dict[str, float]:
     return {"overall_accuracy": float(scores["Overall Accuracy"]),
             "raw_pitch_accuracy": float(scores["Raw Pitch Accuracy"]),
             "raw_chroma_accuracy": float(scores["Raw Chroma Accuracy"])}
+
+
+def frame_pitch_scores(reference_roll: np.ndarray, estimate_roll: np.ndarray, frame_seconds: float,
+                       lowest_midi: int) -> dict[str, float]:
+    """Frame-level multi-pitch precision, recall and F1 of piano rolls [N, T, K] (or [T, K]),
+    column k = MIDI ``lowest_midi + k``, 1 = sounding: mir_eval.multipitch on the rolls laid end to
+    end (frame i at i * frame_seconds), a pitch matching within half a semitone.
+        P = TP / #estimated, R = TP / #reference, F1 = 2 P R / (P + R) (0 when P + R = 0)."""
+    import mir_eval
+
+    reference = np.asarray(reference_roll).reshape(-1, np.shape(reference_roll)[-1]) > 0.5
+    estimate = np.asarray(estimate_roll).reshape(-1, np.shape(estimate_roll)[-1]) > 0.5
+    if reference.shape != estimate.shape:
+        raise ValueError(f"reference roll {reference.shape} and estimate roll {estimate.shape} differ")
+    times = np.arange(reference.shape[0]) * frame_seconds
+    hz = mir_eval.util.midi_to_hz(lowest_midi + np.arange(reference.shape[1]))
+
+    def frequencies(roll):
+        return [hz[row] for row in roll]
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*frequencies are all empty")
+        scores = mir_eval.multipitch.evaluate(times, frequencies(reference), times, frequencies(estimate))
+    precision, recall = float(scores["Precision"]), float(scores["Recall"])
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall > 0 else 0.0
+    return {"precision": precision, "recall": recall, "f1": f1, "accuracy": float(scores["Accuracy"])}
 
 
 def tempo(audio: np.ndarray, sr: int = SAMPLE_RATE) -> float:

@@ -54,21 +54,25 @@ def test_hierarchy_table_end_to_end_on_tiny_checkpoints(tmp_path, features):
         checkpoints[kind] = str(path)
     record = run_hierarchy_table(seed=0, n_train=33, n_test=22, n_pairs=3, steps=2, vocoder_spec="griffin-lim:4",
                                  checkpoints=checkpoints, out_dir=tmp_path / "out", data_cache=tmp_path / "data",
-                                 probe_epochs=20, log=lambda *_: None)
+                                 probe_epochs=20, melody_clips=(3, 2), melody_epochs=2, log=lambda *_: None)
     assert [r["representation"] for r in record["probes"]].count("msdae") == 3
+    assert [(r["representation"], r["level"]) for r in record["melody"]][-3:] == [("hdae", "h1"), ("hdae", "h2"),
+                                                                                 ("hdae", "h3")]
+    assert len(record["melody"]) == 10 and all(0.0 <= r["f1"] <= 1.0 and r["eval_bce"] > 0 for r in record["melody"])
     assert len(record["swaps"]) == 6 and len(record["reconstruction"]) == 3
     for row in record["probes"]:
         assert 0.0 <= row["pitch_accuracy"] <= 1.0 and 0.0 <= row["family_accuracy"] <= 1.0
     saved = json.loads((tmp_path / "out" / "table_hdae.json").read_text())
     assert saved["datasets"]["test"]["manifest_hash"] == record["datasets"]["test"]["manifest_hash"]
-    assert "| msdae | h1 |" in (tmp_path / "out" / "table_hdae.md").read_text()
+    text = (tmp_path / "out" / "table_hdae.md").read_text()
+    assert "| msdae | h1 |" in text and "## Frame-wise melody probe (bilstm-2x64" in text
 
 
 def test_a_missing_checkpoint_marks_the_row_and_the_table_still_runs(tmp_path):
     record = run_hierarchy_table(seed=0, n_train=22, n_test=22, n_pairs=2, steps=2, vocoder_spec="griffin-lim:2",
                                  checkpoints={"msdae": str(tmp_path / "none.pt"), "hdae": str(tmp_path / "none.pt")},
                                  out_dir=tmp_path / "out", data_cache=tmp_path / "data", probe_epochs=20,
-                                 log=lambda *_: None)
+                                 melody_clips=(0, 0), log=lambda *_: None)
     assert set(record["unavailable"]) == {"msdae", "hdae"}
     assert "make train SYSTEM=msdae" in record["unavailable"]["msdae"]["fix"]
     assert "msdae †" in (tmp_path / "out" / "table_hdae.md").read_text()

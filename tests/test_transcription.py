@@ -73,6 +73,44 @@ def test_probes_are_seeded_and_find_a_linear_label():
         train_probe(x, np.zeros(400))
 
 
+def test_frame_pitch_scores_by_hand():
+    from bench.metrics.transcription import frame_pitch_scores
+
+    reference = np.zeros((2, 8, 88))
+    reference[0, :4, 40] = 1
+    reference[1, 2:, 50] = 1
+    estimate = reference.copy()
+    estimate[1, 2:4, 50] = 0  # two missed frames
+    estimate[0, 5, 10] = 1    # one false alarm
+    scores = frame_pitch_scores(reference, estimate, 0.1, 21)
+    assert scores["precision"] == pytest.approx(8 / 9) and scores["recall"] == pytest.approx(8 / 10)
+    assert scores["f1"] == pytest.approx(2 * (8 / 9) * 0.8 / (8 / 9 + 0.8))
+    assert frame_pitch_scores(reference, np.zeros_like(reference), 0.1, 21)["f1"] == 0.0
+    with pytest.raises(ValueError, match="differ"):
+        frame_pitch_scores(reference, estimate[:, :4], 0.1, 21)
+
+
+def test_sequence_probe_learns_a_frame_wise_label_that_needs_context():
+    from bench.metrics.probes import fit_sequence_probe
+    from bench.metrics.transcription import frame_pitch_scores
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(240, 12, 3))
+    y = np.zeros((240, 12, 2))
+    y[:, 1:, 0] = x[:, :-1, 0] > 0  # the previous frame decides: a frame-wise MLP could not
+    y[:, :, 1] = x[:, :, 1] > 0.5
+    kwargs = dict(seed=1, epochs=25, hidden=16)
+    result = fit_sequence_probe(x[:200], y[:200], x[200:], y[200:], **kwargs)
+    assert result["eval_probabilities"].shape == (40, 12, 2)
+    f1 = frame_pitch_scores(y[200:], result["eval_probabilities"], 0.1, 60)["f1"]
+    shuffled = fit_sequence_probe(x[:200], y[rng.permutation(200)], x[200:], y[200:], **kwargs)
+    assert f1 > 0.85 and result["eval_bce"] < 0.6 * shuffled["eval_bce"]
+    alone = fit_sequence_probe(x[:200], y[:200], x[205:207], y[205:207], **kwargs)
+    np.testing.assert_allclose(alone["eval_probabilities"], result["eval_probabilities"][5:7], atol=1e-6)
+    with pytest.raises(ValueError, match="0 or 1"):
+        fit_sequence_probe(x[:20], y[:20] * 0.5, x[:5], y[:5])
+
+
 def test_sweep_preservation_measures_are_perfect_for_the_reference_itself(fixture_clips):
     pytest.importorskip("essentia")
     from bench.figures import preservation
