@@ -24,7 +24,7 @@ SCALES = {
     "paper": Scale("paper", 1024, 1024, 2048, "griffin-lim:32", "mean-over-bands", 100),
 }
 
-DEFAULT_SYSTEMS = ("reference", "shuffled", "spectrogram", "cross-synthesis", "latentft-mlp", "latentft-unet",
+DEFAULT_SYSTEMS = ("reference", "shuffled", "spectrogram", "cross-synthesis", "latentft-mlp", "latentft-unet", "latentft-dac",
                    "ilvr", "ilvr-paper", "guidance", "dac", "rave")
 
 

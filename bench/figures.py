@@ -4,8 +4,11 @@ isolate: LatentFT's self-blend of the full latent and one band (weights 0.1 / 0.
 clips: audio files and a figure of the reference and isolated log-mels.
 sweep: conditional generation from every ``window``-bin window of the latent spectrum (1024-point
 rfft of 512 frames: 513 bins), and how much of the reference each keeps: tonnetz correlation,
-octave-tolerant tempo error and predominant-pitch (melody) accuracy, plotted against latent
-frequency in Hz.
+octave-tolerant tempo error, predominant-pitch (melody) accuracy and an instrument probe's
+accuracy, plotted against latent frequency in Hz. The probe (seeded MLP on time-averaged melstats
+embeddings) learns the lead part's General MIDI instrument group from the music21 "train" clips
+and is asked for the reference's group on each variation; its accuracy on the references
+themselves and the majority-class rate are drawn as the ceiling and chance lines.
 """
 from __future__ import annotations
 
@@ -102,14 +105,52 @@ def preservation(generated: np.ndarray, reference: np.ndarray) -> dict[str, floa
                 "overall_accuracy"]}
 
 
-def sweep(system: str, n_clips: int = 3, window: int = 10, steps: int = 25, seed: int = 0, options=None) -> Path:
+GM_GROUPS = ("piano", "chromatic percussion", "organ", "guitar", "bass", "strings", "ensemble", "brass", "reed",
+             "pipe", "synth lead", "synth pad", "synth effects", "ethnic", "percussive", "sound effects")
+
+
+def lead_instrument(clipset, clip_id: str) -> str | None:
+    """The General MIDI group (program // 8) of a music21 clip's lead part; None without one."""
+    entry = clipset.manifest["clips"][clipset.index(clip_id)]
+    lead = [stem for stem in entry.get("stems", []) if stem["role"] == "lead" and not stem.get("drum")]
+    return GM_GROUPS[int(lead[0]["program"]) // 8] if lead else None
+
+
+def _probe_features(audio) -> np.ndarray:
+    from bench.embedders import get_embedder
+
+    embed = get_embedder("melstats")
+    return np.stack([embed.embed(a).mean(axis=0) for a in audio])
+
+
+def instrument_probe_data(clipset) -> tuple[np.ndarray, np.ndarray]:
+    """(features, lead-instrument labels) of the clips of ``clipset`` that have a lead part."""
+    ids = [i for i in clipset.ids if lead_instrument(clipset, i) is not None]
+    audio = [np.asarray(clipset.clips[clipset.index(i)], dtype=np.float64) for i in ids]
+    return _probe_features(audio), np.array([lead_instrument(clipset, i) for i in ids])
+
+
+def sweep(system: str, n_clips: int = 3, window: int = 10, steps: int = 25, seed: int = 0, options=None,
+          probe_clips: int = 384, clips=None, probe_train=None, out_dir: Path | None = None) -> Path:
+    """``clips`` (clipset, chosen ids, audio) and ``probe_train`` (a clipset) replace the defaults:
+    the quick scale's test set and the music21 "train" set of ``probe_clips`` clips."""
     from tqdm import tqdm
 
+    from bench.metrics.probes import fit_probe
     from bench.system import ConditionalBatch
 
-    clipset, chosen, audio = _clips(n_clips, seed)
+    clipset, chosen, audio = clips or _clips(n_clips, seed)
+    n_clips = len(chosen)
+    if probe_train is None:
+        from bench.config import RunConfig
+        from bench.runner import embedded_dataset
+
+        probe_train = embedded_dataset(probe_clips, seed, Path(RunConfig().data_cache_dir), "train")
+    train_x, train_y = instrument_probe_data(probe_train)
+    labels = [lead_instrument(clipset, c) for c in chosen]
+    probed = [i for i, label in enumerate(labels) if label is not None]
     runner = _system(system, options or {}, clipset.clips, clipset.ids, steps)
-    rows = []
+    rows, generated_features = [], []
     starts = list(range(0, 513, window))
     for start in tqdm(starts, desc=f"sweep {system}", unit="window"):
         stop = min(start + window - 1, 512)
@@ -117,24 +158,44 @@ def sweep(system: str, n_clips: int = 3, window: int = 10, steps: int = 25, seed
         batch = ConditionalBatch(audio, [band] * n_clips, [seed + i for i in range(n_clips)], list(chosen))
         generated = runner.conditional(batch)
         scores = [preservation(g, r) for g, r in zip(generated, audio)]
+        if probed:
+            generated_features.append(_probe_features([generated[i] for i in probed]))
         rows.append({"band_low": band.low, "band_high": band.high, "centre_hz": np.mean(band.hz),
                      **{k: float(np.nanmean([s[k] for s in scores])) for k in scores[0]}})
-    FIGURES.mkdir(parents=True, exist_ok=True)
-    with open(FIGURES / f"sweep-{system}.csv", "w", newline="") as handle:
+    ceiling = chance = float("nan")
+    if probed:
+        probed_labels = np.array([labels[i] for i in probed])
+        eval_x = np.concatenate([_probe_features([audio[i] for i in probed])] + generated_features)
+        result = fit_probe(train_x, train_y, eval_x, np.tile(probed_labels, len(rows) + 1), kind="mlp", seed=seed)
+        correct = np.array(result["eval_correct"], dtype=float).reshape(len(rows) + 1, len(probed))
+        ceiling = float(correct[0].mean())
+        chance = float(np.mean(probed_labels == max(set(train_y), key=list(train_y).count)))
+        for row, window_correct in zip(rows, correct[1:]):
+            row.update(instrument_probe_accuracy=float(window_correct.mean()), instrument_probe_ceiling=ceiling,
+                       instrument_probe_chance=chance)
+    out = Path(out_dir) if out_dir else FIGURES
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / f"sweep-{system}.csv", "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
-    figure, axes = _pyplot().subplots(1, 3, figsize=(13, 3.4))
+    keys = ("tonnetz_correlation", "tempo_error", "melody_accuracy", "instrument_probe_accuracy")
+    titles = ("tonnetz correlation", "tempo error (octave-tolerant)", "melody accuracy",
+              f"lead-instrument probe accuracy ({len(probed)} clips)")
+    figure, axes = _pyplot().subplots(1, 4, figsize=(17, 3.4))
     centre = [r["centre_hz"] for r in rows]
-    for axis, key, label in zip(axes, ("tonnetz_correlation", "tempo_error", "melody_accuracy"),
-                                ("tonnetz correlation", "tempo error (octave-tolerant)", "melody accuracy")):
-        axis.plot(centre, [r[key] for r in rows], marker=".")
+    for axis, key, label in zip(axes, keys, titles):
+        axis.plot(centre, [r.get(key, np.nan) for r in rows], marker=".")
         axis.set_xscale("log")
         axis.set_xlim(0.05, LATENT_NYQUIST_HZ)
         axis.set_xlabel("latent frequency (Hz)")
         axis.set_title(label, fontsize=10)
+    if probed:
+        axes[3].axhline(ceiling, color="green", linestyle="--", label=f"references {ceiling:.2f}")
+        axes[3].axhline(chance, color="grey", linestyle=":", label=f"majority class {chance:.2f}")
+        axes[3].legend(fontsize=8)
     return _save_figure(figure, f"{system}: what a {window}-bin latent window preserves ({n_clips} clips, {steps} steps)",
-                        FIGURES / f"sweep-{system}.png")
+                        out / f"sweep-{system}.png")
 
 
 def add_parsers(sub) -> None:
@@ -156,5 +217,7 @@ def add_parsers(sub) -> None:
     sw.add_argument("--clips", type=int, default=3)
     sw.add_argument("--window", type=int, default=10)
     sw.add_argument("--steps", type=int, default=25)
+    sw.add_argument("--probe-clips", type=int, default=384, help="music21 train clips the instrument probe learns from")
     sw.add_argument("--system-option", action="append", metavar="SYSTEM.KEY=VALUE")
-    sw.set_defaults(func=lambda a: print(sweep(a.system, a.clips, a.window, a.steps, options=options(a))) or 0)
+    sw.set_defaults(func=lambda a: print(sweep(a.system, a.clips, a.window, a.steps, options=options(a),
+                                               probe_clips=a.probe_clips)) or 0)

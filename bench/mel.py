@@ -36,6 +36,11 @@ def stft_magnitude(x: np.ndarray) -> np.ndarray:
     return np.sqrt(spec.real ** 2 + spec.imag ** 2 + 1e-9).swapaxes(-1, -2)
 
 
+def frame_count(samples: int) -> int:
+    """Mel frames of a clip of ``samples`` samples (reflect pad PAD each side, center=False)."""
+    return (samples + 2 * PAD - N_FFT) // HOP + 1
+
+
 def log_mel(x: np.ndarray) -> np.ndarray:
     """log(clamp(mel_basis @ |STFT|, 1e-5)): [..., T] -> [..., 80, T // 256]."""
     return np.log(np.maximum(mel_basis() @ stft_magnitude(x), LOG_FLOOR))

@@ -5,6 +5,8 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
+
 from bench import REPO_ROOT
 
 CHECKPOINTS = REPO_ROOT / "results" / "checkpoints"
@@ -96,6 +98,7 @@ def _build_prior(config):
 TRAINABLE = {
     "latentft-mlp": (lambda: _latentft_configs("mlp"), _build_latentft),
     "latentft-unet": (lambda: _latentft_configs("unet"), _build_latentft),
+    "latentft-dac": (lambda: _latentft_configs("dac-unet"), _build_latentft),
     "uncond": (_prior_configs, _build_prior),
     "msdae": (lambda: _hierarchical_configs("msdae"), _build_hierarchical),
     "hdae": (lambda: _hierarchical_configs("hdae"), _build_hierarchical),
@@ -104,6 +107,7 @@ TRAINABLE = {
 }
 NOTE_MODELS = ("msdae", "hdae")  # trained on single notes, not music clips
 STEM_MODELS = ("lincae", "lincae-base")  # trained on chunks of stems and mixes
+DAC_MODELS = ("latentft-dac",)  # read the DAC latent of the training clips (the user's DAC weights)
 
 
 def checkpoint_path(system: str, config: str) -> Path:
@@ -129,6 +133,25 @@ def training_mels(n_clips: int, data: str | None, seed: int = 0):
     mels = np.concatenate([normalised_mel(np.asarray(clips.clips[i:i + 32], dtype=np.float64))
                            for i in range(0, len(clips), 32)])
     return torch.as_tensor(mels, dtype=torch.float32), clips
+
+
+def training_dac_latents(clips, frames: int, dac_weights: str | None, device: str = "cpu"):
+    """The DAC latent z [N, C, frames] of every training clip, with the weights' provenance."""
+    import torch
+
+    from bench.audio import SAMPLE_RATE
+    from bench.dac_codec import clip_latents, load_dac, weights_availability, weights_path
+    from bench.storage import file_sha256
+
+    path = weights_path(dac_weights)
+    availability = weights_availability(path, "--dac-weights")
+    if not availability.ok:
+        raise SystemExit(f"latentft-dac needs DAC weights: {availability.reason}; fix: {availability.fix}")
+    model = load_dac(path, device)
+    latents = np.concatenate([clip_latents(model, np.asarray(clips.clips[i:i + 16], dtype=np.float64), frames,
+                                           SAMPLE_RATE, device) for i in range(0, len(clips), 16)])
+    return torch.as_tensor(latents, dtype=torch.float32), {"dac_weights": str(path),
+                                                           "dac_weights_sha256": file_sha256(str(path))}
 
 
 def training_notes(n_notes: int, data: str | None, seed: int = 0):
@@ -201,7 +224,14 @@ def run(args) -> int:
     path = Path(args.checkpoint) if args.checkpoint else checkpoint_path(args.system, args.config)
     meta = {"system": args.system, "config_name": args.config, "dataset": clips.name,
             "dataset_manifest_hash": clips.manifest_hash, "n_train_clips": len(clips)}
+    if args.system in DAC_MODELS:
+        latents, dac_meta = training_dac_latents(clips, data.shape[-1], args.dac_weights, args.device)
+        config = replace(config, model=replace(config.model, encoder_input_channels=int(latents.shape[1])))
+        meta.update(dac_meta)
+        data = (data, latents)
     model = build(config.model)
+    if args.system in DAC_MODELS:
+        model.set_input_statistics(data[1])
     print(f"training {args.system} ({args.config}): {sum(p.numel() for p in model.parameters()):,} parameters, "
           f"{len(clips)} clips of {clips.name}, {config.steps} steps -> {path}")
     summary = train(model, data, config, path, meta, device=args.device, progress=not args.no_progress)
@@ -217,6 +247,7 @@ def add_parser(sub) -> None:
     parser.add_argument("--data", help="train on a folder of audio instead of the music21 train split "
                         "(msdae / hdae: an NSynth folder instead of the rendered notes; lincae: a MUSDB18-HQ folder)")
     parser.add_argument("--checkpoint", help="checkpoint path (default results/checkpoints/SYSTEM-CONFIG.pt)")
+    parser.add_argument("--dac-weights", help="latentft-dac: the DAC weights file (default: descript-audio-codec's cache)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--no-progress", action="store_true")
     parser.set_defaults(func=run)

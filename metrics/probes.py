@@ -39,7 +39,8 @@ def fit_probe(train_features: np.ndarray, train_labels: np.ndarray, eval_feature
               eval_labels: np.ndarray, kind: str = "linear", seed: int = 0, epochs: int = 300, lr: float = 1e-2,
               hidden: int = 128, weight_decay: float = 1e-4) -> dict:
     """Train on one set, score on another (an eval label never seen in training counts as wrong).
-    Returns {"train_accuracy", "eval_accuracy", "n_train", "n_eval", "n_classes", "kind", "seed"}."""
+    Returns {"train_accuracy", "eval_accuracy", "eval_correct" (per eval example), "n_train",
+    "n_eval", "n_classes", "kind", "seed"}; each eval example is classified on its own."""
     import torch
 
     x_train, y_train_raw = _check(train_features, train_labels)
@@ -75,7 +76,8 @@ def fit_probe(train_features: np.ndarray, train_labels: np.ndarray, eval_feature
         eval_predicted = model(xe).argmax(dim=1).numpy()
     return {"kind": kind, "seed": seed, "n_train": int(len(y_train)), "n_eval": int(len(y_eval)),
             "n_classes": int(len(classes)), "train_accuracy": float((train_predicted == y_train).mean()),
-            "eval_accuracy": float((eval_predicted == y_eval).mean())}
+            "eval_accuracy": float((eval_predicted == y_eval).mean()),
+            "eval_correct": (eval_predicted == y_eval).tolist()}
 
 
 def fit_sequence_probe(train_features: np.ndarray, train_targets: np.ndarray, eval_features: np.ndarray,

@@ -22,8 +22,9 @@ N_MELS = 80
 
 @dataclass(frozen=True)
 class LatentFTConfig:
-    encoder: str = "mlp"              # "mlp" | "unet" | "none" (the no-encoder ablation: z = mel)
+    encoder: str = "mlp"              # "mlp" | "unet" | "dac-unet" | "none" (the no-encoder ablation: z = mel)
     latent_channels: int = 16
+    encoder_input_channels: int = N_MELS  # dac-unet: the codec's latent_dim (1024 for the 44 kHz DAC)
     encoder_hidden: int = 128
     encoder_base: int = 32
     decoder_base: int = 64
@@ -64,6 +65,15 @@ class LatentFT(nn.Module):
                                   noise_embedding=False)
             nn.init.normal_(self.encoder.out[-1].weight, std=0.02)
             latent = config.latent_channels
+        elif config.encoder == "dac-unet":
+            # a frozen DAC front end (its z, computed outside the model) standardised per channel
+            # with the training set's statistics, then a 1D U-Net
+            self.register_buffer("input_mean", torch.zeros(config.encoder_input_channels, 1))
+            self.register_buffer("input_std", torch.ones(config.encoder_input_channels, 1))
+            self.encoder = UNet1D(config.encoder_input_channels, config.latent_channels, base=config.encoder_base,
+                                  mults=(1, 2, 2), noise_embedding=False)
+            nn.init.normal_(self.encoder.out[-1].weight, std=0.02)
+            latent = config.latent_channels
         elif config.encoder == "none":
             self.encoder = nn.Identity()
             latent = N_MELS
@@ -73,8 +83,16 @@ class LatentFT(nn.Module):
         self.decoder = UNet1D(N_MELS + latent, N_MELS, base=config.decoder_base, mults=tuple(config.decoder_mults),
                               blocks=config.decoder_blocks)
 
-    def encode(self, mel: torch.Tensor) -> torch.Tensor:
-        return self.encoder(mel)
+    def encode(self, features: torch.Tensor) -> torch.Tensor:
+        """The encoder's input: the normalised mel [B, 80, T], or the DAC latent [B, C, T] for dac-unet."""
+        if self.config.encoder == "dac-unet":
+            return self.encoder((features - self.input_mean) / self.input_std)
+        return self.encoder(features)
+
+    def set_input_statistics(self, features: torch.Tensor) -> None:
+        """dac-unet: per-channel mean and std of the training set's DAC latents [N, C, T]."""
+        self.input_mean.copy_(features.mean(dim=(0, 2))[:, None])
+        self.input_std.copy_(features.std(dim=(0, 2))[:, None].clamp_min(1e-5))
 
     def denoiser(self, condition: torch.Tensor):
         """D(x; sigma) given a (masked) latent condition [B, C, T]."""
@@ -82,9 +100,11 @@ class LatentFT(nn.Module):
             return self.decoder(torch.cat([x_in, condition], dim=1), c_noise)
         return lambda x, sigma: precondition(network, x, sigma)
 
-    def loss(self, mel: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    def loss(self, batch, generator: torch.Generator) -> torch.Tensor:
+        """``batch``: mels [B, 80, T], or (mels, encoder inputs) for dac-unet."""
         c = self.config
-        latent = self.encode(mel)
+        mel, features = batch if isinstance(batch, (tuple, list)) else (batch, batch)
+        latent = self.encode(features)
         masks = sample_training_masks(mel.shape[0], generator, log_axis=c.mask_log_axis,
                                       correlated=c.mask_correlated, masking=c.masking).to(mel.device)
         condition = apply_mask(latent, masks)

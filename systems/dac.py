@@ -6,32 +6,16 @@ decodes 0.5 m1(z1) + 0.5 m2(z2). See bench/latent_filter.py.
 
 Weights: ``--system-option dac.weights=/path/weights.pth``, or the file descript-audio-codec
 keeps in its cache (~/.cache/descript/dac/weights_44khz_8kbps_*.pth). Nothing is downloaded.
-The package: ``make deps-codecs`` (installs descript-audio-codec and descript-audiotools without
+The package: ``make venv`` (installs descript-audio-codec and descript-audiotools without
 their torchaudio / TensorBoard requirements; the adapter imports them with in-process stand-ins
 for those two, see bench/optional_imports.py).
 """
 from __future__ import annotations
 
-from pathlib import Path
-
-
+from bench.dac_codec import INSTALL, encode, load_dac, weights_availability, weights_path
 from bench.latent_filter import LatentFilterSystem
 from bench.registry import register
 from bench.system import Availability, Needs
-
-CACHE = Path.home() / ".cache" / "descript" / "dac"
-CACHE_PATTERN = "weights_44khz_8kbps_*.pth"
-INSTALL = ("make deps-codecs  (pip install --no-deps descript-audio-codec==1.0.0 descript-audiotools==0.7.2 "
-           "argbind docstring-parser einops julius flatten-dict ffmpy randomname pyloudnorm markdown2 "
-           "importlib-resources rich)")
-
-
-def import_dac():
-    from bench.optional_imports import placeholders
-
-    with placeholders("torchaudio", "torch.utils.tensorboard"):
-        import dac
-    return dac
 
 
 @register
@@ -41,32 +25,19 @@ class DACLatentFilter(LatentFilterSystem):
     needs = Needs(packages=("dac", "audiotools", "torch"), install_hint=INSTALL)
 
     @classmethod
-    def weights_path(cls, options: dict | None) -> Path | None:
-        given = (options or {}).get("weights")
-        if given:
-            return Path(given)
-        cached = sorted(CACHE.glob(CACHE_PATTERN))
-        return cached[-1] if cached else None
+    def weights_path(cls, options: dict | None):
+        return weights_path((options or {}).get("weights"))
 
     @classmethod
     def availability(cls, options=None) -> Availability:
         base = super().availability(options)
         if not base.ok:
             return base
-        path = cls.weights_path(options)
-        if path is None:
-            return Availability(False, f"no DAC weights: no dac.weights option and no {CACHE / CACHE_PATTERN}",
-                                "copy weights_44khz_8kbps_0.0.1.pth (descript-audio-codec's 44 kHz release) "
-                                f"into {CACHE}/ or pass --system-option dac.weights=/path/weights.pth")
-        if not path.is_file():
-            return Availability(False, f"DAC weights not found: {path}", "check --system-option dac.weights")
-        return Availability(True)
+        return weights_availability(cls.weights_path(options), "--system-option dac.weights")
 
     def _model(self):
         if getattr(self, "_loaded", None) is None:
-            dac = import_dac()
-            model = dac.DAC.load(str(self.weights_path(self.context.options)))
-            self._loaded = model.eval().to(self.context.device)
+            self._loaded = load_dac(self.weights_path(self.context.options), self.context.device)
         return self._loaded
 
     @property
@@ -79,13 +50,7 @@ class DACLatentFilter(LatentFilterSystem):
         return model.sample_rate / model.hop_length
 
     def encode_one(self, audio):
-        import torch
-
-        model = self._model()
-        x = torch.as_tensor(audio, dtype=torch.float32, device=self.context.device)[None, None]
-        with torch.no_grad():
-            z = model.encode(model.preprocess(x, model.sample_rate))[0]
-        return z[0].double().cpu().numpy()
+        return encode(self._model(), audio, self.context.device)
 
     def decode_one(self, latent, length):
         import torch

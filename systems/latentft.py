@@ -1,6 +1,6 @@
-"""LatentFT (MLP and U-Net encoders): the harness's own implementation, trained with
-``make train SYSTEM=latentft-mlp`` (or -unet). The checkpoint is
-``--system-option latentft-mlp.checkpoint=PATH`` or results/checkpoints/<system>-tiny.pt.
+"""LatentFT (MLP, U-Net and DAC + U-Net encoders): the harness's own implementation, trained with
+``make train SYSTEM=latentft-mlp`` (or -unet, or -dac with the user's DAC weights). The checkpoint
+is ``--system-option latentft-mlp.checkpoint=PATH`` or results/checkpoints/<system>-tiny.pt.
 
 Conditional generation: encode the reference mel, band-mask the latent along time (n_fft 1024
 on 512 frames), sample with classifier-free guidance ``cfg`` (default 2.0; null latent = zeros).
@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from bench.dac_codec import INSTALL as DAC_INSTALL
 from bench.registry import register
-from bench.system import BLEND, CONDITIONAL, TrainedSystem
+from bench.system import BLEND, CONDITIONAL, Availability, Needs, TrainedSystem
 
 
 class _LatentFTBase(TrainedSystem):
@@ -45,15 +46,18 @@ class _LatentFTBase(TrainedSystem):
         return {"parameters": sum(p.numel() for p in model.parameters()), "trained_steps": state["step"],
                 "latent": f"{model.latent_channels} channels at 86.13 Hz", "trained_on": state["meta"].get("dataset")}
 
+    def _encoder_inputs(self, references):
+        from bench.mel import normalised_mel
+
+        return normalised_mel(np.asarray(references))
+
     def _latents(self, references):
         import torch
 
-        from bench.mel import normalised_mel
-
         model, _ = self._model()
-        mels = torch.as_tensor(normalised_mel(np.asarray(references)), dtype=torch.float32, device=self.context.device)
+        features = torch.as_tensor(self._encoder_inputs(references), dtype=torch.float32, device=self.context.device)
         with torch.no_grad():
-            return model.encode(mels)
+            return model.encode(features)
 
     def _sample(self, conditions, weights, seeds, length):
         from bench.models.edm import SamplerConfig
@@ -104,3 +108,75 @@ class LatentFTMLP(_LatentFTBase):
 class LatentFTUNet(_LatentFTBase):
     name = "latentft-unet"
     description = "LatentFT with a 1D U-Net encoder (trained by the harness)"
+
+
+@register
+class LatentFTDAC(_LatentFTBase):
+    """The encoder reads the frozen DAC's continuous latent z (resampled to 44.1 kHz, 86.13 Hz,
+    as many frames as the mel) through a 1D U-Net. DAC weights: ``latentft-dac.dac_weights=PATH``,
+    else the file the checkpoint was trained with, else descript-audio-codec's cache; they must be
+    the weights the checkpoint was trained with (checked by hash)."""
+
+    name = "latentft-dac"
+    description = "LatentFT with a DAC front end and a 1D U-Net encoder (trained by the harness; needs DAC weights)"
+    needs = Needs(packages=("dac", "audiotools", "torch"), install_hint=DAC_INSTALL)
+
+    @classmethod
+    def _training_meta(cls, options) -> dict:
+        import torch
+
+        return torch.load(cls.checkpoint(options), map_location="cpu", weights_only=False)["meta"]
+
+    @classmethod
+    def dac_weights(cls, options, meta: dict):
+        from pathlib import Path
+
+        from bench.dac_codec import weights_path
+
+        given = (options or {}).get("dac_weights")
+        if not given and meta.get("dac_weights") and Path(meta["dac_weights"]).is_file():
+            given = meta["dac_weights"]
+        return weights_path(given)
+
+    @classmethod
+    def availability(cls, options=None) -> Availability:
+        from bench.dac_codec import weights_availability
+        from bench.storage import file_sha256
+
+        base = super().availability(options)
+        if not base.ok:
+            if base.reason.startswith("no checkpoint"):
+                return Availability(False, base.reason, base.fix + "; training reads the DAC latent: "
+                                    "ARGS=--dac-weights=/path/weights.pth, or descript-audio-codec's cache")
+            return base
+        meta = cls._training_meta(options)
+        path = cls.dac_weights(options, meta)
+        weights = weights_availability(path, "--system-option latentft-dac.dac_weights")
+        if not weights.ok:
+            return weights
+        expected = meta.get("dac_weights_sha256")
+        if expected and file_sha256(str(path)) != expected:
+            return Availability(False, f"{path} is not the DAC the checkpoint was trained with "
+                                f"(sha256 {expected[:12]}...)", "pass those weights as latentft-dac.dac_weights")
+        return Availability(True)
+
+    def _dac(self):
+        if getattr(self, "_codec", None) is None:
+            from bench.dac_codec import load_dac
+
+            _, state = self._model()
+            self._codec = load_dac(self.dac_weights(self.context.options, state["meta"]), self.context.device)
+        return self._codec
+
+    def _encoder_inputs(self, references):
+        from bench.audio import SAMPLE_RATE
+        from bench.dac_codec import clip_latents
+        from bench.mel import frame_count
+
+        references = np.asarray(references)
+        return clip_latents(self._dac(), references, frame_count(references.shape[-1]), SAMPLE_RATE,
+                            self.context.device)
+
+    def fingerprint(self) -> dict:
+        _, state = self._model()
+        return {**super().fingerprint(), "dac_weights_sha256": state["meta"].get("dac_weights_sha256")}

@@ -45,7 +45,7 @@ def test_a_band_above_a_slow_latents_nyquist_keeps_nothing():
 
 @pytest.fixture(scope="module")
 def dac_weights(tmp_path_factory):
-    from bench.systems.dac import import_dac
+    from bench.dac_codec import import_dac
 
     dac = import_dac()
     torch.manual_seed(0)
@@ -57,9 +57,9 @@ def dac_weights(tmp_path_factory):
 
 
 def test_dac_without_weights_names_the_file_it_looked_for(tmp_path, monkeypatch):
-    from bench.systems import dac as dac_system
+    from bench import dac_codec
 
-    monkeypatch.setattr(dac_system, "CACHE", tmp_path / "empty-cache")
+    monkeypatch.setattr(dac_codec, "CACHE", tmp_path / "empty-cache")
     status = system_status("dac", {})
     assert not status.availability.ok
     assert "weights_44khz_8kbps_*.pth" in status.availability.reason
@@ -180,3 +180,55 @@ def test_bigvgan_with_another_mel_convention_is_refused_by_name(tmp_path):
         get_vocoder(f"bigvgan:{directory}")
     with pytest.raises(VocoderUnavailable, match="config.json"):
         get_vocoder(f"bigvgan:{tmp_path / 'nowhere'}")
+
+
+# ---- LatentFT-DAC ----------------------------------------------------------------------------
+
+def _train_latentft_dac(tmp_path, dac_weights, fixture_clips):
+    from bench.audio import SAMPLE_RATE
+    from bench.dac_codec import clip_latents, load_dac
+    from bench.mel import normalised_mel
+    from bench.models.latentft import LatentFT, LatentFTConfig
+    from bench.models.training import TrainConfig, train
+    from bench.storage import file_sha256
+
+    clips = np.stack(fixture_clips)
+    mels = torch.as_tensor(normalised_mel(clips), dtype=torch.float32)
+    latents = torch.as_tensor(clip_latents(load_dac(dac_weights), clips, mels.shape[-1], SAMPLE_RATE),
+                              dtype=torch.float32)
+    assert latents.shape == (len(clips), 16, mels.shape[-1])  # the tiny DAC: 16 channels at 86.13 Hz
+    config = LatentFTConfig(encoder="dac-unet", encoder_input_channels=16, latent_channels=4, encoder_base=8,
+                            decoder_base=8, decoder_mults=(1, 2))
+    torch.manual_seed(0)
+    model = LatentFT(config)
+    model.set_input_statistics(latents)
+    assert torch.allclose(model.input_mean[:, 0], latents.mean(dim=(0, 2)))
+    checkpoint = tmp_path / "latentft-dac.pt"
+    train(model, (mels, latents), TrainConfig(steps=2, batch_size=2, checkpoint_every=2, model=config), checkpoint,
+          {"dataset": "fixtures", "dac_weights": str(dac_weights), "dac_weights_sha256": file_sha256(str(dac_weights))},
+          progress=False, log=lambda *_: None)
+    return checkpoint
+
+
+def test_latentft_dac_runs_both_tasks_with_the_dac_it_was_trained_with(tmp_path, dac_weights, fixture_clips):
+    checkpoint = _train_latentft_dac(tmp_path, dac_weights, fixture_clips)
+    state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    assert state["ema"]["input_std"].shape == (16, 1)  # the input statistics travel with the checkpoint
+    record = _run(tmp_path, ["latentft-dac"], {"latentft-dac": {"checkpoint": str(checkpoint), "steps": "2"}})
+    _assert_both_tasks_ran(record, "latentft-dac")
+    assert record["rows"]["latentft-dac"]["fingerprint"]["dac_weights_sha256"] == state["meta"]["dac_weights_sha256"]
+
+
+def test_latentft_dac_refuses_other_dac_weights_and_says_what_training_needs(tmp_path, dac_weights, fixture_clips):
+    from bench.dac_codec import import_dac
+
+    checkpoint = _train_latentft_dac(tmp_path, dac_weights, fixture_clips)
+    torch.manual_seed(1)
+    other = import_dac().DAC(encoder_dim=4, encoder_rates=[8, 8, 8], latent_dim=16, decoder_dim=16,
+                             decoder_rates=[8, 8, 8], n_codebooks=3, codebook_size=32, codebook_dim=4, sample_rate=44100)
+    other_path = tmp_path / "other.pth"
+    other.save(str(other_path), package=False)
+    status = system_status("latentft-dac", {"checkpoint": str(checkpoint), "dac_weights": str(other_path)})
+    assert not status.availability.ok and "not the DAC the checkpoint was trained with" in status.availability.reason
+    missing = system_status("latentft-dac", {"checkpoint": str(tmp_path / "none.pt")})
+    assert "make train SYSTEM=latentft-dac" in missing.availability.fix and "--dac-weights" in missing.availability.fix

@@ -120,3 +120,25 @@ def test_sweep_preservation_measures_are_perfect_for_the_reference_itself(fixtur
     assert same["melody_accuracy"] == 1.0
     other = preservation(fixture_clips[3], fixture_clips[2])
     assert other["tonnetz_correlation"] < 0.9 and other["melody_accuracy"] < 0.8
+
+
+def test_sweep_instrument_probe_on_the_reference_system_matches_its_ceiling(tmp_path):
+    import csv
+
+    from bench.datasets.music21_render import build
+    from bench.figures import lead_instrument, sweep
+
+    clipset = build(6, seed=5, out_root=tmp_path / "m21")
+    chosen = list(clipset.ids[:3])
+    audio = np.stack([np.asarray(clipset.clips[clipset.index(c)], dtype=np.float64) for c in chosen])
+    assert all(lead_instrument(clipset, c) is not None for c in chosen)
+    figure = sweep("reference", window=200, steps=2, clips=(clipset, chosen, audio), probe_train=clipset,
+                   out_dir=tmp_path / "figures")
+    assert figure.is_file() and figure.suffix == ".png"
+    with open(tmp_path / "figures" / "sweep-reference.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 3  # windows starting at bins 0, 200 and 400
+    for row in rows:
+        assert float(row["tonnetz_correlation"]) == pytest.approx(1.0)
+        assert float(row["instrument_probe_accuracy"]) == float(row["instrument_probe_ceiling"])
+        assert 0.0 <= float(row["instrument_probe_chance"]) <= 1.0
