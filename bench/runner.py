@@ -23,6 +23,7 @@ from bench.embedders import get_embedder
 from bench.metrics.adherence import HIGHER_IS_BETTER, adherence
 from bench.metrics.descriptors import DESCRIPTOR_VERSION, Descriptors, compute_descriptors
 from bench.metrics.distribution import DistributionError, fad, kad
+from bench.metrics.statistics import stratified_bootstrap_ci
 from bench.progress import stage
 from bench.provenance import environment
 from bench.registry import get_system_class, system_status
@@ -34,6 +35,7 @@ from bench.vocoders import get_vocoder
 
 log = logging.getLogger(__name__)
 METRICS = tuple(HIGHER_IS_BETTER)
+CI_RESAMPLES, CI_SEED = 1000, 0  # the adherence entries' 95 % stratified bootstrap intervals
 EMBEDDED_DATASET_VERSION = "music21-r2"
 # every generated clip is prepared like the protocol's clips (de-meaned, peak 1) before scoring
 OUTPUT_PREPARATION = "demean-peak1-v1"
@@ -296,6 +298,16 @@ def _distribution(embeddings: list[np.ndarray], reference: np.ndarray) -> dict:
     return out
 
 
+def _item_score(result: ItemResult, metric: str, task: str) -> float:
+    """The item's share of the table entry: its in-band score, or for blending the mean of its
+    adherence to both inputs."""
+    if task == CONDITIONAL:
+        value = result.scores.get(f"{metric}_in")
+        return np.nan if value is None else value
+    parts = [result.scores.get(f"{metric}_1"), result.scores.get(f"{metric}_2")]
+    return np.nan if None in parts else float(np.mean(parts))
+
+
 def aggregate(task: str, results: list[ItemResult], reference: np.ndarray, fad_mode: str) -> dict:
     """Per-group means over successful items, then the task summary over groups."""
     groups: dict[str, list[ItemResult]] = {}
@@ -323,6 +335,10 @@ def aggregate(task: str, results: list[ItemResult], reference: np.ndarray, fad_m
     else:
         pooled = _distribution([r.embedding for r in results if r.ok], reference)
         summary["fad"], summary["kad"] = pooled["fad"], pooled["kad"]
+    for metric in METRICS:
+        summary[f"{metric}_ci95"] = stratified_bootstrap_ci(
+            [[_item_score(r, metric, task) for r in sorted(members, key=lambda r: r.key) if r.ok]
+             for members in groups.values()], CI_RESAMPLES, 0.95, CI_SEED)
     summary["n_ok"] = sum(g["n_ok"] for g in per_group.values())
     summary["n_failed"] = sum(g["n_failed"] for g in per_group.values())
     summary["groups_complete"] = sum(1 for g in per_group.values() if g["n_ok"] > 0)
@@ -405,6 +421,9 @@ def run_table1(config: RunConfig) -> dict:
         "vocoder": vocoder.id,
         "descriptors": backend.id,
         "fad_aggregate": spec.fad_aggregate,
+        "intervals": {"method": "stratified percentile bootstrap over items within each band (pair)",
+                      "level": 0.95, "resamples": CI_RESAMPLES, "seed": CI_SEED,
+                      "metrics": list(METRICS), "module": "metrics/statistics.py"},
         "output_preparation": OUTPUT_PREPARATION,
         "kad": {"kernel": "gaussian", "bandwidth": "median pairwise distance of the reference set",
                 "scale": 100, "estimator": "unbiased MMD^2"},

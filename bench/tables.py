@@ -13,8 +13,12 @@ COLUMNS = (("loudness", "Loud.", 1.0), ("rhythm", "Rhyth.", 1.0), ("timbre", "Ti
 ARROWS = {"loudness": "↑", "rhythm": "↑", "timbre": "↓", "harmony": "↓", "fad": "↓"}
 
 
-def _fmt(value, scale=1.0) -> str:
-    return "–" if value is None else f"{value * scale:.3f}"
+def _fmt(value, scale=1.0, interval=None) -> str:
+    if value is None:
+        return "–"
+    if interval is None:
+        return f"{value * scale:.3f}"
+    return f"{value * scale:.3f} ±{(interval[1] - interval[0]) * scale / 2:.3f}"
 
 
 def table_rows(record: dict) -> list[dict]:
@@ -27,6 +31,10 @@ def table_rows(record: dict) -> list[dict]:
             for key, _, scale in COLUMNS:
                 value = summary.get(key) if summary else None
                 flat[f"{prefix}_{key}"] = None if value is None else round(value * scale, 6)
+                interval = summary.get(f"{key}_ci95") if summary else None
+                if interval is not None:
+                    flat[f"{prefix}_{key}_ci95_low"] = round(interval[0] * scale, 6)
+                    flat[f"{prefix}_{key}_ci95_high"] = round(interval[1] * scale, 6)
             if summary:
                 flat[f"{prefix}_failed"] = summary["n_failed"]
                 if summary["n_failed"]:
@@ -35,6 +43,11 @@ def table_rows(record: dict) -> list[dict]:
     for name, why in record["unavailable"].items():
         rows.append({"system": name, "status": f"unavailable: {why['reason']}"})
     return rows
+
+
+def _interval(flat: dict, key: str):
+    low, high = flat.get(f"{key}_ci95_low"), flat.get(f"{key}_ci95_high")
+    return None if low is None or high is None else (low, high)
 
 
 def render_markdown(record: dict) -> str:
@@ -49,8 +62,8 @@ def render_markdown(record: dict) -> str:
                          + (f" (fix: {record['unavailable'][name]['fix']})" if record['unavailable'][name].get('fix') else ""))
             lines.append(f"| {name} † |" + " n/a |" * (2 * len(COLUMNS)))
             continue
-        cells = [_fmt(flat.get(f"cond_{k}")) for k, _, _ in COLUMNS]
-        cells += [_fmt(flat.get(f"blend_{k}")) for k, _, _ in COLUMNS]
+        cells = [_fmt(flat.get(f"{prefix}_{k}"), 1.0, _interval(flat, f"{prefix}_{k}"))
+                 for prefix in ("cond", "blend") for k, _, _ in COLUMNS]
         mark = " ‡" if flat["status"] == "partial" else ""
         lines.append(f"| {name}{mark} | " + " | ".join(cells) + " |")
         failed = (flat.get("cond_failed") or 0) + (flat.get("blend_failed") or 0)
@@ -60,7 +73,9 @@ def render_markdown(record: dict) -> str:
     footer = [
         "",
         "Conditional: mean over the 14 bands of the in-band score; blending: mean over the 6 band "
-        "pairs of the adherence to both inputs. Timb. is MCD/100. – = task not supported.",
+        "pairs of the adherence to both inputs. Timb. is MCD/100. – = task not supported. "
+        "± is half the 95 % stratified bootstrap interval over items (1000 resamples, seed 0; "
+        "the bounds are in table1.csv).",
         f"Dataset `{data['name']}` (manifest {data['manifest_hash'][:12]}), scale `{cfg['scale']}`, "
         f"seed {cfg['seed']}, vocoder `{record['vocoder']}`, embedder `{record['embedder']['id']}` "
         f"({record['fad_aggregate']} FAD), descriptors `{record['descriptors']}`, "

@@ -107,6 +107,11 @@ def test_results_do_not_depend_on_batch_size(tmp_path):
     a = run_table1(config(tmp_path / "a", systems=("shuffled", "cross-synthesis"), batch_size=1))
     b = run_table1(config(tmp_path / "b", systems=("shuffled", "cross-synthesis"), batch_size=7))
     assert rows(a) == rows(b)
+    summary = a["rows"]["shuffled"]["tasks"]["conditional"]["summary"]
+    for metric in ("loudness", "rhythm", "timbre", "harmony"):
+        low, high = summary[f"{metric}_ci95"]
+        assert low <= summary[metric] <= high and low < high
+    assert " ±" in render_markdown(a) and a["intervals"]["level"] == 0.95
 
 
 def test_unknown_and_unavailable_systems_are_marked_and_the_run_goes_on(tmp_path):
