@@ -180,6 +180,10 @@ def build_parser() -> argparse.ArgumentParser:
     from bench.lincae_table import add_parser as add_lincae_parser
 
     add_lincae_parser(sub)
+
+    from bench.compare import add_parser as add_compare_parser
+
+    add_compare_parser(sub)
     return parser
 
 

@@ -344,7 +344,10 @@ def aggregate(task: str, results: list[ItemResult], reference: np.ndarray, fad_m
     summary["groups_complete"] = sum(1 for g in per_group.values() if g["n_ok"] > 0)
     summary["groups_total"] = len(per_group)
     failures = [{"item": r.key, "reason": r.reason} for r in results if not r.ok]
-    return {"summary": summary, "per_group": per_group, "failures": failures}
+    items = [{"item": r.key, "group": r.group, "ok": r.ok,
+              **{m: (_item_score(r, m, task) if r.ok else None) for m in METRICS}}
+             for r in sorted(results, key=lambda r: r.key)]
+    return {"summary": summary, "per_group": per_group, "failures": failures, "items": items}
 
 
 def run_table1(config: RunConfig) -> dict:

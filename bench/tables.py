@@ -109,11 +109,33 @@ def per_band_rows(record: dict) -> list[dict]:
     return rows
 
 
+def item_rows(record: dict) -> list[dict]:
+    """One row per system, task and item: the item's share of each adherence entry (in-band score,
+    or for blending the mean adherence to both inputs); the same item ids across systems."""
+    rows = []
+    for name, row in record["rows"].items():
+        for task, result in row["tasks"].items():
+            for item in result.get("items", []):
+                rows.append({"system": name, "task": task,
+                             **{k: (round(v, 9) if isinstance(v, float) else v) for k, v in item.items()}})
+    return rows
+
+
+def _without_items(record: dict) -> dict:
+    lean = dict(record, rows={})
+    for name, row in record["rows"].items():
+        lean["rows"][name] = dict(row, tasks={task: {k: v for k, v in result.items() if k != "items"}
+                                              for task, result in row["tasks"].items()})
+    return lean
+
+
 def write_all(record: dict, out_dir: str | Path, stem: str = "table1") -> dict[str, Path]:
+    """The JSON record (items left out), the table (markdown, CSV), per-band and per-item CSVs."""
     out = Path(out_dir)
     paths = {"md": out / f"{stem}.md", "csv": out / f"{stem}.csv",
-             "bands": out / f"{stem}_bands.csv", "json": out / f"{stem}.json"}
-    atomic_write_json(paths["json"], record)
+             "bands": out / f"{stem}_bands.csv", "items": out / f"{stem}_items.csv", "json": out / f"{stem}.json"}
+    atomic_write_json(paths["json"], _without_items(record))
+    atomic_write_text(paths["items"], render_csv(item_rows(record)))
     atomic_write_text(paths["csv"], render_csv(table_rows(record)))
     atomic_write_text(paths["bands"], render_csv(per_band_rows(record)))
     atomic_write_text(paths["md"], render_markdown(record))

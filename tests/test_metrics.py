@@ -111,3 +111,20 @@ def test_stratified_bootstrap_interval_of_a_mean_of_group_means():
     assert stratified_bootstrap_ci([[np.nan], []]) is None
     with pytest.raises(ValueError, match="level"):
         stratified_bootstrap_ci([values], level=1.5)
+
+
+def test_paired_difference_orients_the_advantage_and_pairs_items():
+    from bench.metrics.statistics import paired_difference
+
+    rng = np.random.default_rng(2)
+    b = [rng.normal(size=50), rng.normal(size=30)]
+    a = [b[0] + 0.1, b[1] + 0.1 + rng.normal(scale=0.01, size=30)]
+    better = paired_difference(a, b, higher_is_better=True, seed=3)
+    assert better["advantage"] == pytest.approx(0.1, abs=0.01) and better["ci95"][0] > 0.09
+    assert better["a_better_fraction"] > 0.9 and better["n_items"] == 80
+    worse = paired_difference(a, b, higher_is_better=False, seed=3)
+    assert worse["advantage"] == pytest.approx(-better["advantage"]) and worse["ci95"][1] < 0
+    a[0][0] = np.nan  # dropped from both sides
+    assert paired_difference(a, b)["n_items"] == 79
+    with pytest.raises(ValueError, match="pair them first"):
+        paired_difference([a[0][:10]], [b[0]])

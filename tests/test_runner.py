@@ -130,3 +130,25 @@ def test_record_carries_provenance(tmp_path):
     assert "revision" in record["environment"]["git"]
     assert len(record["selection"]["conditional"]) == 3 and len(record["selection"]["pairs"]) == 3
     assert record["timings_s"]["total"] > 0
+
+
+def test_paired_comparison_reads_the_item_scores_of_a_run(tmp_path):
+    from bench.compare import compare, read_items, render
+
+    record = run_table1(config(tmp_path, systems=("reference", "shuffled")))
+    paths = write_all(record, tmp_path / "out")
+    items = read_items(paths["items"])
+    result = compare(items, "reference", "shuffled")
+    for task, task_result in result["tasks"].items():
+        assert task_result["n_shared_items"] > 0
+        summary_a = record["rows"]["reference"]["tasks"][task]["summary"]
+        summary_b = record["rows"]["shuffled"]["tasks"][task]["summary"]
+        loud = task_result["metrics"]["loudness"]
+        assert loud["advantage"] == pytest.approx(summary_a["loudness"] - summary_b["loudness"], abs=1e-6)
+        timbre = task_result["metrics"]["timbre"]  # lower is better: the advantage is B - A
+        assert timbre["advantage"] == pytest.approx(summary_b["timbre"] - summary_a["timbre"], rel=1e-6)
+    assert result["tasks"]["conditional"]["metrics"]["loudness"]["ci95"][0] > 0  # the reference itself wins
+    assert "reference better" in render(result)
+    assert '"items"' not in paths["json"].read_text()
+    with pytest.raises(SystemExit, match="no task scored for both"):
+        compare(items, "reference", "no-such-system")
