@@ -184,6 +184,10 @@ def build_parser() -> argparse.ArgumentParser:
     from bench.compare import add_parser as add_compare_parser
 
     add_compare_parser(sub)
+
+    from bench.merge import add_parser as add_merge_parser
+
+    add_merge_parser(sub)
     return parser
 
 

@@ -81,6 +81,9 @@ def render_markdown(record: dict) -> str:
         f"({record['fad_aggregate']} FAD), descriptors `{record['descriptors']}`, "
         f"git {env['git']['revision'][:10]}{' (dirty)' if env['git']['dirty'] else ''}.",
     ]
+    for source in record.get("merged_from", []):
+        notes.append(f"- merged: {', '.join(source['systems']) or 'no rows'} from `{source['file']}` "
+                     f"(git {source['git']['revision'][:10]}{' dirty' if source['git']['dirty'] else ''})")
     if notes:
         footer += ["", *notes]
     return "\n".join(lines + footer) + "\n"

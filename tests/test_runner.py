@@ -152,3 +152,27 @@ def test_paired_comparison_reads_the_item_scores_of_a_run(tmp_path):
     assert '"items"' not in paths["json"].read_text()
     with pytest.raises(SystemExit, match="no task scored for both"):
         compare(items, "reference", "no-such-system")
+
+
+def test_runs_made_apart_merge_into_one_table_only_when_they_scored_the_same_thing(tmp_path, capsys):
+    from bench.cli import main
+    from bench.compare import compare, read_items
+
+    first = run_table1(config(tmp_path / "a", systems=("reference", "shuffled")))
+    second = run_table1(config(tmp_path / "b", systems=("shuffled", "cross-synthesis", "no-such-system")))
+    write_all(first, tmp_path / "a" / "out")
+    write_all(second, tmp_path / "b" / "out")
+    runs = [str(tmp_path / "a" / "out" / "table1.json"), str(tmp_path / "b" / "out" / "table1.json")]
+    assert main(["merge", *runs, "--out", str(tmp_path / "m"), "--stem", "merged"]) == 0
+    merged = json.loads((tmp_path / "m" / "merged.json").read_text())
+    assert set(merged["rows"]) == {"reference", "shuffled", "cross-synthesis"}
+    second_saved = json.loads((tmp_path / "b" / "out" / "table1.json").read_text())
+    assert merged["rows"]["shuffled"] == second_saved["rows"]["shuffled"]  # the last run named wins
+    assert "no-such-system" in merged["unavailable"] and len(merged["merged_from"]) == 2
+    assert "taken from" in capsys.readouterr().out
+    items = read_items(tmp_path / "m" / "merged_items.csv")
+    assert compare(items, "reference", "cross-synthesis")["tasks"]["blend"]["n_shared_items"] > 0
+    other_seed = run_table1(config(tmp_path / "c", systems=("reference",), seed=1))
+    write_all(other_seed, tmp_path / "c" / "out")
+    with pytest.raises(SystemExit, match="differ in selection"):
+        main(["merge", runs[0], str(tmp_path / "c" / "out" / "table1.json"), "--out", str(tmp_path / "x")])
