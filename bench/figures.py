@@ -12,7 +12,6 @@ themselves and the majority-class rate are drawn as the ceiling and chance lines
 """
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import numpy as np
@@ -137,7 +136,9 @@ def sweep(system: str, n_clips: int = 3, window: int = 10, steps: int = 25, seed
     from tqdm import tqdm
 
     from bench.metrics.probes import fit_probe
+    from bench.storage import atomic_write_text
     from bench.system import ConditionalBatch
+    from bench.tables import render_csv
 
     clipset, chosen, audio = clips or _clips(n_clips, seed)
     n_clips = len(chosen)
@@ -175,10 +176,7 @@ def sweep(system: str, n_clips: int = 3, window: int = 10, steps: int = 25, seed
                        instrument_probe_chance=chance)
     out = Path(out_dir) if out_dir else FIGURES
     out.mkdir(parents=True, exist_ok=True)
-    with open(out / f"sweep-{system}.csv", "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+    atomic_write_text(out / f"sweep-{system}.csv", render_csv(rows))
     keys = ("tonnetz_correlation", "tempo_error", "melody_accuracy", "instrument_probe_accuracy")
     titles = ("tonnetz correlation", "tempo error (octave-tolerant)", "melody accuracy",
               f"lead-instrument probe accuracy ({len(probed)} clips)")
