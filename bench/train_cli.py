@@ -135,18 +135,26 @@ def training_mels(n_clips: int, data: str | None, seed: int = 0):
     return torch.as_tensor(mels, dtype=torch.float32), clips
 
 
-def training_dac_latents(clips, frames: int, dac_weights: str | None, device: str = "cpu"):
-    """The DAC latent z [N, C, frames] of every training clip, with the weights' provenance."""
-    import torch
-
-    from bench.audio import SAMPLE_RATE
-    from bench.dac_codec import clip_latents, load_dac, weights_availability, weights_path
-    from bench.storage import file_sha256
+def require_dac_weights(dac_weights: str | None) -> Path:
+    """The DAC weights file latentft-dac trains with, or a SystemExit saying what is missing."""
+    from bench.dac_codec import weights_availability, weights_path
 
     path = weights_path(dac_weights)
     availability = weights_availability(path, "--dac-weights")
     if not availability.ok:
         raise SystemExit(f"latentft-dac needs DAC weights: {availability.reason}; fix: {availability.fix}")
+    return path
+
+
+def training_dac_latents(clips, frames: int, dac_weights: str | None, device: str = "cpu"):
+    """The DAC latent z [N, C, frames] of every training clip, with the weights' provenance."""
+    import torch
+
+    from bench.audio import SAMPLE_RATE
+    from bench.dac_codec import clip_latents, load_dac
+    from bench.storage import file_sha256
+
+    path = require_dac_weights(dac_weights)
     model = load_dac(path, device)
     latents = np.concatenate([clip_latents(model, np.asarray(clips.clips[i:i + 16], dtype=np.float64), frames,
                                            SAMPLE_RATE, device) for i in range(0, len(clips), 16)])
@@ -215,6 +223,8 @@ def run(args) -> int:
     if args.steps:
         config = replace(config, steps=args.steps)
     torch.manual_seed(config.seed)
+    if args.system in DAC_MODELS:
+        require_dac_weights(args.dac_weights)  # before rendering or reading the training set
     if args.system in NOTE_MODELS:
         data, clips = training_notes(config.train_clips, args.data)
     elif args.system in STEM_MODELS:

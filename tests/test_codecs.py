@@ -232,3 +232,12 @@ def test_latentft_dac_refuses_other_dac_weights_and_says_what_training_needs(tmp
     assert not status.availability.ok and "not the DAC the checkpoint was trained with" in status.availability.reason
     missing = system_status("latentft-dac", {"checkpoint": str(tmp_path / "none.pt")})
     assert "make train SYSTEM=latentft-dac" in missing.availability.fix and "--dac-weights" in missing.availability.fix
+
+
+def test_training_latentft_dac_without_weights_stops_before_reading_any_data(tmp_path):
+    from bench.cli import main
+
+    with pytest.raises(SystemExit, match="latentft-dac needs DAC weights: DAC weights not found: .*nope.pth"):
+        main(["train", "--system", "latentft-dac", "--dac-weights", str(tmp_path / "nope.pth"),
+              "--checkpoint", str(tmp_path / "never.pt")])
+    assert not (tmp_path / "never.pt").exists()
