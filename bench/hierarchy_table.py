@@ -120,6 +120,7 @@ def run_hierarchy_table(seed: int = 0, n_train: int = 1024, n_test: int = 256, n
     from bench.embedders import get_embedder
     from bench.metrics.distribution import fad
     from bench.metrics.probes import fit_probe, fit_sequence_probe
+    from bench.metrics.statistics import stratified_bootstrap_ci
     from bench.metrics.transcription import frame_pitch_scores
     from bench.provenance import environment
     from bench.storage import atomic_write_json, atomic_write_text
@@ -183,6 +184,8 @@ def run_hierarchy_table(seed: int = 0, n_train: int = 1024, n_test: int = 256, n
             result = fit_probe(train_x, labels["train"][name], test_x, labels["test"][name], kind="mlp", seed=seed,
                                epochs=probe_epochs)
             row[f"{name}_accuracy"] = result["eval_accuracy"]
+            row[f"{name}_accuracy_ci95"] = stratified_bootstrap_ci([np.array(result["eval_correct"], dtype=float)],
+                                                                   seed=seed)
         record["probes"].append(row)
 
     if melody_train is not None:
@@ -254,12 +257,20 @@ def run_hierarchy_table(seed: int = 0, n_train: int = 1024, n_test: int = 256, n
     return record
 
 
+def _with_interval(row: dict, key: str) -> str:
+    interval = row.get(f"{key}_ci95")
+    if interval is None:
+        return f"{row[key]:.3f}"
+    return f"{row[key]:.3f} ±{(interval[1] - interval[0]) / 2:.3f}"
+
+
 def render(record: dict) -> str:
-    lines = ["## Probes per level (MLP on time-averaged codes; accuracy on test notes of unseen instruments)", "",
+    lines = ["## Probes per level (MLP on time-averaged codes; accuracy on test notes of unseen instruments; "
+             "± half the 95 % bootstrap interval over test notes)", "",
              "| representation | level | pitch ↑ | instrument family ↑ |", "|---|---|---|---|"]
     for row in record["probes"]:
-        lines.append(f"| {row['representation']} | {row['level']} | {row['pitch_accuracy']:.3f} | "
-                     f"{row['family_accuracy']:.3f} |")
+        lines.append(f"| {row['representation']} | {row['level']} | {_with_interval(row, 'pitch_accuracy')} | "
+                     f"{_with_interval(row, 'family_accuracy')} |")
     for system, info in record["unavailable"].items():
         lines.append(f"| {system} † | – | n/a | n/a |")
     if record.get("melody"):
