@@ -24,7 +24,8 @@ from pathlib import Path
 import numpy as np
 
 from bench import REPO_ROOT
-from bench.model_reports import add_report_arguments, checkpoint_info, find_checkpoint, git_note, parse_checkpoints, provenance_lines
+from bench.model_reports import (add_report_arguments, checkpoint_info, find_checkpoint, git_note, parse_checkpoints,
+                                 provenance_lines, with_interval)
 from bench.models.hierarchical import LEVELS
 
 SYSTEMS = ("msdae", "hdae")
@@ -257,20 +258,13 @@ def run_hierarchy_table(seed: int = 0, n_train: int = 1024, n_test: int = 256, n
     return record
 
 
-def _with_interval(row: dict, key: str) -> str:
-    interval = row.get(f"{key}_ci95")
-    if interval is None:
-        return f"{row[key]:.3f}"
-    return f"{row[key]:.3f} ±{(interval[1] - interval[0]) / 2:.3f}"
-
-
 def render(record: dict) -> str:
     lines = ["## Probes per level (MLP on time-averaged codes; accuracy on test notes of unseen instruments; "
              "± half the 95 % bootstrap interval over test notes)", "",
              "| representation | level | pitch ↑ | instrument family ↑ |", "|---|---|---|---|"]
     for row in record["probes"]:
-        lines.append(f"| {row['representation']} | {row['level']} | {_with_interval(row, 'pitch_accuracy')} | "
-                     f"{_with_interval(row, 'family_accuracy')} |")
+        lines.append(f"| {row['representation']} | {row['level']} | {with_interval(row, 'pitch_accuracy')} | "
+                     f"{with_interval(row, 'family_accuracy')} |")
     for system, info in record["unavailable"].items():
         lines.append(f"| {system} † | – | n/a | n/a |")
     if record.get("melody"):

@@ -22,7 +22,8 @@ from pathlib import Path
 import numpy as np
 
 from bench import REPO_ROOT
-from bench.model_reports import add_report_arguments, checkpoint_info, find_checkpoint, git_note, parse_checkpoints, provenance_lines
+from bench.model_reports import (add_report_arguments, checkpoint_info, find_checkpoint, git_note, parse_checkpoints,
+                                 provenance_lines, with_interval)
 from bench.datasets.stems import STEM_NAMES
 from bench.linear_cae_adapter import PREFIX, TABLE_IDS, PretrainedUnavailable, fix_for, load_pretrained, row_name
 
@@ -52,6 +53,7 @@ def evaluate_lincae(model, mixes: np.ndarray, stems: np.ndarray, seeds: list[int
 
     from bench.metrics.distribution import kad
     from bench.metrics.separation import multiscale_mel_distance, si_sdr, snr
+    from bench.metrics.statistics import stratified_bootstrap_ci
 
     def enc(audio):
         with torch.no_grad():
@@ -65,8 +67,10 @@ def evaluate_lincae(model, mixes: np.ndarray, stems: np.ndarray, seeds: list[int
     z_sum = sum(z_stems)
     out_mix = dec(z_mix)
     out_sum = dec(z_sum)
+    additivity_snr = snr(out_sum, out_mix)
     row = {"encoder_additivity_rel_l2": float(_relative_l2(z_mix.numpy(), z_sum.numpy()).mean()),
-           "decoder_additivity_snr_db": float(snr(out_sum, out_mix).mean()),
+           "decoder_additivity_snr_db": float(additivity_snr.mean()),
+           "decoder_additivity_snr_db_ci95": stratified_bootstrap_ci([additivity_snr], seed=seeds[0]),
            "decoder_additivity_mel_distance": float(multiscale_mel_distance(out_sum, out_mix).mean())}
     encoder_homogeneity, decoder_homogeneity = [], []
     for gain in GAINS:
@@ -87,8 +91,10 @@ def evaluate_lincae(model, mixes: np.ndarray, stems: np.ndarray, seeds: list[int
             continue
         estimate = dec(z_mix - enc(mixes - stems[:, j]))[audible]
         oracle = dec(z_stems[j])[audible]
+        against_decoded = si_sdr(estimate, oracle)
         separation[name] = {"n": int(audible.sum()),
-                            "si_sdr_vs_decoded_stem_db": float(si_sdr(estimate, oracle).mean()),
+                            "si_sdr_vs_decoded_stem_db": float(against_decoded.mean()),
+                            "si_sdr_vs_decoded_stem_db_ci95": stratified_bootstrap_ci([against_decoded], seed=seeds[0]),
                             "si_sdr_vs_true_stem_db": float(si_sdr(estimate, stems[audible, j]).mean())}
     row["separation"] = separation
     return row
@@ -159,7 +165,8 @@ def render(record: dict) -> str:
              "| model | enc. additivity rel. L2 ↓ | dec. additivity SNR (dB) ↑ | dec. additivity mel dist. ↓ | "
              "enc. homogeneity rel. L2 ↓ | dec. homogeneity SNR (dB) ↑ |", "|---|---|---|---|---|---|"]
     for system, row in record["rows"].items():
-        lines.append(f"| {system} | {row['encoder_additivity_rel_l2']:.3f} | {row['decoder_additivity_snr_db']:.2f} | "
+        lines.append(f"| {system} | {row['encoder_additivity_rel_l2']:.3f} | "
+                     f"{with_interval(row, 'decoder_additivity_snr_db', 2)} | "
                      f"{row['decoder_additivity_mel_distance']:.3f} | {row['encoder_homogeneity_rel_l2']:.3f} | "
                      f"{row['decoder_homogeneity_snr_db']:.2f} |")
     for system in record["unavailable"]:
@@ -175,11 +182,13 @@ def render(record: dict) -> str:
         cells = []
         for name in STEM_NAMES:
             s = row["separation"][name]
-            cells.append("–" if not s["n"] else f"{s['si_sdr_vs_decoded_stem_db']:.2f} ({s['si_sdr_vs_true_stem_db']:.2f})")
+            cells.append("–" if not s["n"] else f"{with_interval(s, 'si_sdr_vs_decoded_stem_db', 2)} "
+                         f"({s['si_sdr_vs_true_stem_db']:.2f})")
         lines.append(f"| {system} | " + " | ".join(cells) + " |")
     lines.append("| seed's Lin-CAE (MUSDB18-HQ; lead = vocals) | " +
                  " | ".join(f"{SEED_SI_SDR[n]:.2f}" for n in STEM_NAMES) + " |")
-    lines += ["", f"Dataset `{record['dataset']['name']}` (manifest {record['dataset']['manifest_hash'][:12]}, "
+    lines += ["", "± is half the 95 % bootstrap interval over the clips.",
+              "", f"Dataset `{record['dataset']['name']}` (manifest {record['dataset']['manifest_hash'][:12]}, "
               f"{record['dataset']['n_clips']} chunks of 1.48 s), seed {record['seed']}, homogeneity gains "
               f"{record['gains']}, embedder `{record['embedder']['id']}`, {git_note(record)}."]
     lines += provenance_lines(record)

@@ -23,6 +23,13 @@ def checkpoint_info(path: Path, state: dict) -> dict:
             "trained_on": state["meta"].get("dataset"), "config": state["config"]["model"]}
 
 
+def with_interval(row: dict, key: str, digits: int = 3) -> str:
+    """``row[key]`` and, when ``row[key + "_ci95"]`` holds an interval, ± half its width."""
+    interval = row.get(f"{key}_ci95")
+    text = f"{row[key]:.{digits}f}"
+    return text if interval is None else f"{text} ±{(interval[1] - interval[0]) / 2:.{digits}f}"
+
+
 def git_note(record: dict) -> str:
     git = record["environment"]["git"]
     return f"git {git['revision'][:10]}{' (dirty)' if git['dirty'] else ''}"
