@@ -54,7 +54,9 @@ def merge_records(paths: list[Path], log=print) -> tuple[dict, dict[str, Path]]:
                               "environment": r["environment"]} for p, r in zip(paths, records)]
     replaced = []
     for path, record in zip(paths, records):
-        for name, row in record["rows"].items():
+        order = [n for n in record["config"].get("systems", []) if n in record["rows"]]
+        for name in order + sorted(set(record["rows"]) - set(order)):  # the run's own row order
+            row = record["rows"][name]
             if name in origin:
                 replaced.append(f"{name}: {origin[name]} replaced by {path}")
                 log(f"{name}: taken from {path} (also in {origin[name]})")

@@ -13,12 +13,13 @@ COLUMNS = (("loudness", "Loud.", 1.0), ("rhythm", "Rhyth.", 1.0), ("timbre", "Ti
 ARROWS = {"loudness": "↑", "rhythm": "↑", "timbre": "↓", "harmony": "↓", "fad": "↓"}
 
 
-def _fmt(value, scale=1.0, interval=None) -> str:
+def _fmt(value, interval=None) -> str:
+    """A table cell (already scaled), with ± half the interval when there is one."""
     if value is None:
         return "–"
     if interval is None:
-        return f"{value * scale:.3f}"
-    return f"{value * scale:.3f} ±{(interval[1] - interval[0]) * scale / 2:.3f}"
+        return f"{value:.3f}"
+    return f"{value:.3f} ±{(interval[1] - interval[0]) / 2:.3f}"
 
 
 def table_rows(record: dict) -> list[dict]:
@@ -62,7 +63,7 @@ def render_markdown(record: dict) -> str:
                          + (f" (fix: {record['unavailable'][name]['fix']})" if record['unavailable'][name].get('fix') else ""))
             lines.append(f"| {name} † |" + " n/a |" * (2 * len(COLUMNS)))
             continue
-        cells = [_fmt(flat.get(f"{prefix}_{k}"), 1.0, _interval(flat, f"{prefix}_{k}"))
+        cells = [_fmt(flat.get(f"{prefix}_{k}"), _interval(flat, f"{prefix}_{k}"))
                  for prefix in ("cond", "blend") for k, _, _ in COLUMNS]
         mark = " ‡" if flat["status"] == "partial" else ""
         lines.append(f"| {name}{mark} | " + " | ".join(cells) + " |")

@@ -166,6 +166,8 @@ def test_runs_made_apart_merge_into_one_table_only_when_they_scored_the_same_thi
     assert main(["merge", *runs, "--out", str(tmp_path / "m"), "--stem", "merged"]) == 0
     merged = json.loads((tmp_path / "m" / "merged.json").read_text())
     assert set(merged["rows"]) == {"reference", "shuffled", "cross-synthesis"}
+    table = (tmp_path / "m" / "merged.md").read_text()
+    assert table.index("| reference |") < table.index("| shuffled |") < table.index("| cross-synthesis |")
     second_saved = json.loads((tmp_path / "b" / "out" / "table1.json").read_text())
     assert merged["rows"]["shuffled"] == second_saved["rows"]["shuffled"]  # the last run named wins
     assert "no-such-system" in merged["unavailable"] and len(merged["merged_from"]) == 2
