@@ -129,7 +129,7 @@ def instrument_probe_data(clipset) -> tuple[np.ndarray, np.ndarray]:
     return _probe_features(audio), np.array([lead_instrument(clipset, i) for i in ids])
 
 
-def sweep(system: str, n_clips: int = 3, window: int = 10, steps: int = 25, seed: int = 0, options=None,
+def sweep(system: str, n_clips: int = 8, window: int = 10, steps: int = 25, seed: int = 0, options=None,
           probe_clips: int = 384, clips=None, probe_train=None, out_dir: Path | None = None) -> Path:
     """``clips`` (clipset, chosen ids, audio) and ``probe_train`` (a clipset) replace the defaults:
     the quick scale's test set and the music21 "train" set of ``probe_clips`` clips."""
@@ -212,7 +212,7 @@ def add_parsers(sub) -> None:
                                                   options=options(a))) or 0)
     sw = sub.add_parser("sweep", help="variations across the latent spectrum and what they preserve")
     sw.add_argument("--system", default="latentft-mlp")
-    sw.add_argument("--clips", type=int, default=3)
+    sw.add_argument("--clips", type=int, default=8, help="reference clips per window (the probe curve needs several)")
     sw.add_argument("--window", type=int, default=10)
     sw.add_argument("--steps", type=int, default=25)
     sw.add_argument("--probe-clips", type=int, default=384, help="music21 train clips the instrument probe learns from")
