@@ -13,8 +13,8 @@ import json
 from pathlib import Path
 
 from bench import REPO_ROOT
+from bench.metrics.adherence import HIGHER_IS_BETTER
 
-METRICS = ("loudness", "rhythm", "timbre", "harmony")
 
 
 def read_items(path: Path) -> dict:
@@ -30,7 +30,6 @@ def read_items(path: Path) -> dict:
 
 
 def compare(items: dict, system_a: str, system_b: str, seed: int = 0) -> dict:
-    from bench.metrics.adherence import HIGHER_IS_BETTER
     from bench.metrics.statistics import paired_difference
 
     tasks = sorted({task for system, task in items if system == system_a} &
@@ -45,7 +44,7 @@ def compare(items: dict, system_a: str, system_b: str, seed: int = 0) -> dict:
         groups = sorted({a_items[i]["group"] for i in shared})
         by_group = {g: [i for i in shared if a_items[i]["group"] == g] for g in groups}
         task_result = {"n_shared_items": len(shared), "metrics": {}}
-        for metric in METRICS:
+        for metric in HIGHER_IS_BETTER:
             def scores(table):
                 return [[float(table[i][metric]) for i in by_group[g]] for g in groups]
             task_result["metrics"][metric] = paired_difference(scores(a_items), scores(b_items),
