@@ -11,7 +11,6 @@ histogram). Parity with the reference is tested per descriptor and per score.
 """
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -27,6 +26,8 @@ CQT_OCTAVES = 7
 CQT_BINS = CQT_BPO * CQT_OCTAVES
 C1_HZ = 32.70319566257483
 TUNING_N_FFT = 2048
+MEL_RUNS = 8  # runs of adjacent mel filters, each a dense product on the bins it covers
+CQT_FILTER_GROUPS = 3  # runs of adjacent filters per product: fewer zero multiplies, fewer calls
 
 
 @lru_cache(maxsize=None)
@@ -64,9 +65,16 @@ def _relative_bandwidth(freqs: np.ndarray) -> np.ndarray:
 
 
 @lru_cache(maxsize=128)
-def _cqt_plan(tuning: float) -> tuple[list[tuple[np.ndarray, int]], np.ndarray]:
-    """Per-octave (frequency-domain filter bank [36, n_fft/2+1], n_fft), top octave first, and the
-    filter lengths at the full rate. ``tuning`` is in fractions of a bin (0.01 steps)."""
+def _cqt_bank(tuning: float) -> tuple[np.ndarray, int]:
+    """The frequency-domain CQT filter bank of one tuning value (in fractions of a bin, 0.01 steps)
+    as librosa's multirate CQT applies it in each octave: [36, n_fft/2 + 1], divided by the square
+    root of each filter's length at the full rate; and n_fft.
+
+    librosa builds a bank per octave at that octave's sample rate and scales it by
+    sqrt(sr / octave rate). The octaves' frequencies relative to their rates are the same, so once
+    divided by the square roots of the lengths every octave's bank is the top octave's, to rounding
+    (tests/test_fast_descriptors.py checks this against librosa's per-octave construction).
+    """
     import librosa
 
     fmin = C1_HZ * 2.0 ** (tuning / CQT_BPO)
@@ -74,29 +82,22 @@ def _cqt_plan(tuning: float) -> tuple[list[tuple[np.ndarray, int]], np.ndarray]:
     alpha = _relative_bandwidth(freqs)
     lengths, _ = librosa.filters.wavelet_lengths(freqs=freqs, sr=SR, window="hann", filter_scale=1,
                                                  gamma=0, alpha=alpha)
-    plan = []
-    octave_sr = float(SR)
-    for octave in range(CQT_OCTAVES):
-        top = CQT_BINS - CQT_BPO * octave
-        sl = slice(top - CQT_BPO, top)
-        basis, octave_lengths = librosa.filters.wavelet(freqs=freqs[sl], sr=octave_sr, filter_scale=1,
-                                                        norm=1, pad_fft=True, window="hann", gamma=0,
-                                                        alpha=alpha[sl], dtype=np.complex128)
-        n_fft = basis.shape[1]
-        basis = basis * (octave_lengths[:, None] / float(n_fft))
-        fft_basis = np.fft.fft(basis, n=n_fft, axis=1)[:, : n_fft // 2 + 1]
-        fft_basis = librosa.util.sparsify_rows(fft_basis, quantile=0.01, dtype=np.complex128).toarray()
-        fft_basis *= np.sqrt(SR / octave_sr)
-        plan.append((fft_basis, n_fft))
-        octave_sr /= 2.0
-    return plan, lengths
+    top = slice(CQT_BINS - CQT_BPO, CQT_BINS)
+    basis, top_lengths = librosa.filters.wavelet(freqs=freqs[top], sr=SR, filter_scale=1, norm=1, pad_fft=True,
+                                                 window="hann", gamma=0, alpha=alpha[top], dtype=np.complex128)
+    n_fft = basis.shape[1]
+    basis = basis * (top_lengths[:, None] / float(n_fft))
+    fft_basis = np.fft.fft(basis, n=n_fft, axis=1)[:, : n_fft // 2 + 1]
+    fft_basis = librosa.util.sparsify_rows(fft_basis, quantile=0.01, dtype=np.complex128).toarray()
+    return fft_basis / np.sqrt(lengths[top])[:, None], n_fft
 
 
 @dataclass
 class FastDescriptorExtractor:
     device: str = "cpu"
     float64: bool = False
-    chunk: int = 2        # clips per pass: small passes stay in cache on a CPU (measured: 2 is best)
+    chunk: int = 1        # clips per pass on a CPU: small passes stay in cache (measured: 1 is best)
+    workers: int = 2      # CPU passes run side by side, each on one torch thread
 
     def __post_init__(self):
         import torch
@@ -107,9 +108,10 @@ class FastDescriptorExtractor:
         self.numpy_real = np.float64 if self.float64 else np.float32
         m = _static_matrices()
         self._t = {k: torch.as_tensor(v, dtype=self.real, device=self.device) for k, v in m.items()}
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=".*Sparse CSR tensor support is in beta.*")
-            self._mel_sparse = self._t["mel128"].to_sparse_csr()
+        # mel and A-weighted mean applied to interleaved (re^2, im^2) pairs, so |X|^2 is never formed
+        self._mel_runs = _banded_runs(np.repeat(m["mel128"], 2, axis=1).T, MEL_RUNS, torch, self.real, self.device)
+        self._a_weighted_mean = torch.as_tensor(np.repeat(m["a_weights"], 2) / m["a_weights"].size,
+                                                dtype=self.real, device=self.device)
         self.window = torch.hann_window(N_FFT, periodic=True, dtype=self.real, device=self.device)
         self.tuning_window = torch.hann_window(TUNING_N_FFT, periodic=True, dtype=self.real, device=self.device)
         self._bases = {}
@@ -117,14 +119,19 @@ class FastDescriptorExtractor:
         self._tuning_band = (int(in_band[0]), int(in_band[-1]) + 1)
 
     # -- helpers -----------------------------------------------------------------------------
-    def _mel(self, power):
-        """mel128 @ power for [B, 1025, T]: the filter bank as a sparse matrix (2018 of its 131200
-        entries are non-zero), one clip at a time."""
-        return self.torch.stack([self.torch.sparse.mm(self._mel_sparse, clip) for clip in power])
+    def _hann_spectrum_squares(self, x, frame_starts: int):
+        """Interleaved (re^2, im^2) of the Hann-windowed 1024-point spectra of ``x``'s frames at
+        hop 256 from sample ``frame_starts`` of the zero-padded signal: [B, frames, 1026]."""
+        torch = self.torch
+        padding = max(0, -frame_starts)
+        padded = torch.nn.functional.pad(x, (padding, padding))
+        frames = padded[..., frame_starts + padding:].unfold(-1, N_FFT, HOP)
+        spectrum = torch.fft.rfft(frames * self.window)
+        return torch.view_as_real(spectrum).square().flatten(-2)
 
-    def _stft(self, x, n_fft, hop, window, center):
-        return self.torch.stft(x, n_fft, hop, n_fft, window, center=center, pad_mode="constant",
-                               return_complex=True)
+    def _mel(self, squares):
+        """[B, frames, 128] mel power spectrogram from interleaved squares (banded products)."""
+        return _apply_runs(squares, self._mel_runs, self.torch)
 
     def _power_to_db(self, power):
         """10 log10(max(1e-10, S)), floored at (its own clip's max - 80 dB)."""
@@ -133,27 +140,27 @@ class FastDescriptorExtractor:
         return self.torch.maximum(db, peak - TOP_DB)
 
     # -- descriptors -------------------------------------------------------------------------
-    def padded_power(self, y):
-        """|STFT|^2 of the clip zero-padded by 384 each side, center=False (loudness and MFCC)."""
-        padded = self.torch.nn.functional.pad(y, (PAD, PAD))
-        return _power(self._stft(padded, N_FFT, HOP, self.window, False))
+    def padded_squares(self, y):
+        """STFT squares of the clip zero-padded by 384 each side, center=False (loudness and MFCC)."""
+        return self._hann_spectrum_squares(y, -PAD)
 
-    def loudness(self, y, power=None):
-        power = self.padded_power(y) if power is None else power
-        weighted = (power * self._t["a_weights"][:, None]).mean(dim=-2)
-        return 10.0 * self.torch.log10(LOUDNESS_EPS + weighted)
+    def loudness(self, y, squares=None):
+        """10 log10(eps + mean_k A_k |X_k|^2) per frame."""
+        squares = self.padded_squares(y) if squares is None else squares
+        return 10.0 * self.torch.log10(LOUDNESS_EPS + squares @ self._a_weighted_mean)
 
     def onset(self, y):
-        power = _power(self._stft(y, N_FFT, HOP, self.window, True))
-        db = self._power_to_db(self._mel(power))
-        flux = (db[..., 1:] - db[..., :-1]).clamp_min(0.0).mean(dim=-2)
+        """Mean over mel bands of the positive dB difference from the previous frame (lag 1),
+        librosa's onset_strength with centred frames."""
+        db = self._power_to_db(self._mel(self._hann_spectrum_squares(y, -(N_FFT // 2))))  # [B, T, 128]
+        flux = (db[:, 1:] - db[:, :-1]).clamp_min(0.0).mean(dim=-1)
         lag_and_centre = 1 + N_FFT // (2 * HOP)
-        env = self.torch.nn.functional.pad(flux, (lag_and_centre, 0))[..., : power.shape[-1]]
+        env = self.torch.nn.functional.pad(flux, (lag_and_centre, 0))[..., : db.shape[1]]
         return env[..., 1:]
 
-    def mfcc(self, y, power=None):
-        power = self.padded_power(y) if power is None else power
-        return self._t["dct20"] @ self._power_to_db(self._mel(power))
+    def mfcc(self, y, squares=None):
+        squares = self.padded_squares(y) if squares is None else squares
+        return (self._power_to_db(self._mel(squares)) @ self._t["dct20"].T).transpose(-2, -1)
 
     def tuning(self, y) -> list[float]:
         """librosa.estimate_tuning(y, sr, bins_per_octave=36) for each clip.
@@ -166,31 +173,32 @@ class FastDescriptorExtractor:
         # The spectrum and the peak picking in float32, the interpolation and the vote in float64:
         # on the 448 clips of the music21 test and train sets this gives librosa's float64 estimate
         # on every clip (tests/test_fast_descriptors.py checks the fixtures).
-        spectrum = self._stft(y.to(torch.float32), TUNING_N_FFT, TUNING_N_FFT // 4,
-                              self.tuning_window.to(torch.float32), True)
-        ceiling = 0.1 * _power(spectrum).amax(dim=-2, keepdim=True).sqrt()
+        half = TUNING_N_FFT // 2
+        frames = torch.nn.functional.pad(y.to(torch.float32), (half, half)).unfold(-1, TUNING_N_FFT, half // 2)
+        power = _power(torch.fft.rfft(frames * self.tuning_window.to(torch.float32)))  # [B, frames, bins]
+        ceiling = 0.1 * power.amax(dim=-1, keepdim=True).sqrt()
         lo, hi = self._tuning_band
-        s = spectrum[..., lo - 1:hi + 1, :].abs()  # the 150-4000 Hz bins and one neighbour each side
+        s = power[..., lo - 1:hi + 1].sqrt()  # the 150-4000 Hz bins and one neighbour each side
         gated = s * (s > ceiling)
-        peaks = (gated[..., 1:-1, :] > gated[..., :-2, :]) & (gated[..., 1:-1, :] >= gated[..., 2:, :])
-        # parabolic interpolation at the peaks only (a few per cent of the bins), in piptrack's order
-        clip, row, frame = peaks.nonzero(as_tuple=True)
-        left, centre, right = (s[clip, row + k, frame].to(torch.float64) for k in range(3))
+        peaks = (gated[..., 1:-1] > gated[..., :-2]) & (gated[..., 1:-1] >= gated[..., 2:])
+        # parabolic interpolation at the peaks only (a few per cent of the bins)
+        clip, frame, row = peaks.nonzero(as_tuple=True)
+        left, centre, right = (s[clip, frame, row + k].double().cpu().numpy() for k in range(3))
+        clip, row = clip.cpu().numpy(), row.cpu().numpy()
         a = right + left - 2 * centre
         b = (right - left) / 2
-        shift = torch.where(b.abs() < a.abs(), -b / torch.where(a == 0, torch.ones_like(a), a),
-                            torch.zeros_like(a))
-        pitch = (lo + row.to(torch.float64) + shift) * (SR / TUNING_N_FFT)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            shift = np.where(np.abs(b) < np.abs(a), -b / np.where(a == 0, 1.0, a), 0.0)
+        pitch = (lo + row + shift) * (SR / TUNING_N_FFT)
         mag = centre + 0.25 * (right - left) * shift  # S + 0.5 * gradient * shift
         edges = np.linspace(-0.5, 0.5, 101)
         tunings = []
-        counts_per_clip = torch.bincount(clip, minlength=y.shape[0]).tolist()
-        for votes, clip_pitch in zip(mag.split(counts_per_clip), pitch.split(counts_per_clip)):
-            if votes.numel() == 0:
+        for index in range(y.shape[0]):
+            votes, clip_pitch = mag[clip == index], pitch[clip == index]
+            if votes.size == 0:
                 tunings.append(0.0)
                 continue
-            threshold = torch.quantile(votes, 0.5) if votes.numel() < 2 ** 24 else votes.median()
-            f = clip_pitch[votes >= threshold].cpu().numpy()
+            f = clip_pitch[votes >= np.median(votes)]
             f = f[f > 0]
             if f.size == 0:
                 tunings.append(0.0)
@@ -201,73 +209,79 @@ class FastDescriptorExtractor:
             tunings.append(float(edges[np.argmax(counts)]))
         return tunings
 
-    def _octave_bases(self, tuning: float, octave: int):
-        """(support start, support stop, basis tensor [36, stop - start], n_fft), cached."""
-        key = (round(tuning, 2), octave)
+    def _tuning_bases(self, tuning: float):
+        """One tuning value's CQT filter bank cut into ``CQT_FILTER_GROUPS`` runs of adjacent
+        filters, each kept on the FFT bins it covers: ([(first bin, [bins, filters])], n_fft); cached."""
+        key = round(tuning, 2)
         cached = self._bases.get(key)
         if cached is None:
-            fft_basis, n_fft = _cqt_plan(round(tuning, 2))[0][octave]
-            used = np.flatnonzero(np.abs(fft_basis).sum(axis=0) > 0)
-            start, stop = int(used[0]), int(used[-1]) + 1
-            basis = self.torch.as_tensor(fft_basis[:, start:stop], dtype=self.complex, device=self.device)
-            cached = self._bases[key] = (start, stop, basis, n_fft)
+            bank, n_fft = _cqt_bank(key)
+            groups = []
+            for filters in np.array_split(np.arange(CQT_BPO), CQT_FILTER_GROUPS):
+                used = np.flatnonzero(np.abs(bank[filters]).sum(axis=0) > 0)
+                start, stop = int(used[0]), int(used[-1]) + 1
+                groups.append((start, self.torch.as_tensor(bank[filters, start:stop].T.copy(), dtype=self.complex,
+                                                           device=self.device)))
+            cached = self._bases[key] = (groups, n_fft)
         return cached
 
-    def _length_scale(self, tuning: float):
-        """sqrt of the filter lengths of ``tuning``'s filter bank (librosa's CQT normalisation), cached."""
-        key = ("scale", round(tuning, 2))
-        if key not in self._bases:
-            self._bases[key] = self.torch.as_tensor(np.sqrt(_cqt_plan(round(tuning, 2))[1]), dtype=self.real,
-                                                    device=self.device)
-        return self._bases[key]
+    def _batch_bases(self, tunings: list[float]):
+        """Each clip's filter bank, run by run on the union of the clips' supports:
+        ([(first bin, [B, bins, filters])], n_fft)."""
+        per_clip = [self._tuning_bases(t) for t in tunings]
+        n_ffts = {n_fft for _, n_fft in per_clip}
+        if len(n_ffts) != 1:
+            raise ValueError(f"tunings {tunings} need different CQT FFT sizes {sorted(n_ffts)}")
+        batch = []
+        for g in range(CQT_FILTER_GROUPS):
+            runs = [groups[g] for groups, _ in per_clip]
+            low = min(start for start, _ in runs)
+            high = max(start + bank.shape[0] for start, bank in runs)
+            bases = runs[0][1].new_zeros((len(tunings), high - low, runs[0][1].shape[-1]))
+            for clip, (start, bank) in enumerate(runs):
+                bases[clip, start - low:start - low + bank.shape[0]] = bank
+            batch.append((low, bases))
+        return batch, n_ffts.pop()
 
     def cqt_magnitude(self, y, tunings: list[float]):
-        """|CQT| (252 bins from C1, 36 per octave, hop 256), each clip with its own tuning.
+        """|CQT| as [B, frames, 252] (bins from C1, 36 per octave, hop 256), each clip with its own tuning.
 
-        One rectangular-window STFT per octave serves the whole batch; each clip's filter bank
-        (which depends on its tuning) is applied to the frequency support it covers.
+        librosa's multirate CQT: a rectangular-window STFT per octave (the signal halved with soxr
+        HQ between octaves, the same frame count in each), then for each run of adjacent filters one
+        product restricted to the FFT bins the run covers, each clip with the banks of its own tuning.
         """
         import soxr
 
         torch = self.torch
+        groups, n_fft = self._batch_bases(tunings)
+        lengths, hops = [y.shape[-1]], [HOP]
+        for _ in range(CQT_OCTAVES - 1):
+            halve = hops[-1] % 2 == 0
+            hops.append(hops[-1] // 2 if halve else hops[-1])
+            lengths.append(int(np.ceil(lengths[-1] / 2)) if halve else lengths[-1])
+        frames = min(1 + n // h for n, h in zip(lengths, hops))
         responses = []
-        signal, hop = y, HOP
+        signal = y
         for octave in range(CQT_OCTAVES):
-            plans = [self._octave_bases(t, octave) for t in tunings]
-            octave_response = None
-            for n_fft in sorted({p[3] for p in plans}):
-                index = [i for i, p in enumerate(plans) if p[3] == n_fft]
-                window = torch.ones(n_fft, dtype=self.real, device=y.device)
-                spectrum = self._stft(signal if len(index) == len(plans) else signal[index], n_fft, hop, window, True)
-                low = min(plans[i][0] for i in index)
-                high = max(plans[i][1] for i in index)
-                bases = spectrum.new_zeros((len(index), CQT_BPO, high - low))
-                for j, i in enumerate(index):
-                    start, stop, basis, _ = plans[i]
-                    bases[j, :, start - low:stop - low] = basis
-                part = torch.bmm(bases, spectrum[:, low:high])
-                if octave_response is None:
-                    octave_response = part.new_empty((y.shape[0],) + part.shape[1:])
-                octave_response[index] = part
-            responses.append(octave_response)
-            if hop % 2 == 0 and octave < CQT_OCTAVES - 1:
-                hop //= 2
+            padded = torch.nn.functional.pad(signal, (n_fft // 2, n_fft // 2))
+            spectrum = torch.fft.rfft(padded.unfold(-1, n_fft, hops[octave])[:, :frames])  # [B, frames, bins]
+            responses.append(torch.cat([torch.bmm(spectrum[..., low:low + bases.shape[-2]], bases)
+                                        for low, bases in groups], dim=-1))
+            if octave < CQT_OCTAVES - 1 and hops[octave + 1] != hops[octave]:
                 halved = soxr.resample(signal.cpu().numpy().T.astype(self.numpy_real), 2, 1, quality="HQ").T
-                halved = halved[..., : int(np.ceil(signal.shape[-1] / 2))] * np.sqrt(2.0)
+                halved = halved[..., :lengths[octave + 1]] * np.sqrt(2.0)
                 signal = torch.as_tensor(np.ascontiguousarray(halved), dtype=self.real, device=y.device)
-        frames = min(r.shape[-1] for r in responses)
-        stacked = torch.cat([r[..., :frames] for r in reversed(responses)], dim=-2).abs()
-        scale = torch.stack([self._length_scale(t) for t in tunings])
-        return stacked / scale[..., None]
+        magnitude = _power(torch.stack(responses, dim=1)).sqrt()  # [B, octaves, frames, 36], top octave first
+        return magnitude.flip(1).transpose(1, 2).reshape(y.shape[0], frames, CQT_BINS)
 
     def tonnetz(self, y):
+        """Tonal centroids of the L1-normalised chroma (librosa.feature.tonnetz), first frame dropped."""
         torch = self.torch
         padded = torch.nn.functional.pad(y, (HOP // 2, 0))
-        cqt = self.cqt_magnitude(padded, self.tuning(padded))
-        chroma = self._t["cq_to_chroma"] @ cqt
-        chroma = chroma / _safe(chroma.abs().amax(dim=-2, keepdim=True))
-        chroma = chroma / _safe(chroma.abs().sum(dim=-2, keepdim=True))
-        return (self._t["tonnetz"] @ chroma)[..., 1:]
+        chroma = self.cqt_magnitude(padded, self.tuning(padded)) @ self._t["cq_to_chroma"].T  # [B, frames, 12]
+        chroma = chroma / _safe(chroma.abs().amax(dim=-1, keepdim=True))
+        chroma = chroma / _safe(chroma.abs().sum(dim=-1, keepdim=True))
+        return (chroma @ self._t["tonnetz"].T).transpose(-2, -1)[..., 1:]
 
     def __call__(self, clips) -> list[Descriptors]:
         """[B, T] clips -> one Descriptors per clip (numpy float64), cut to a common length."""
@@ -280,21 +294,38 @@ class FastDescriptorExtractor:
         # Every pass has the same shape (the last one padded with silence), so a clip's figures
         # are bitwise the same whatever else is in the batch.
         step = self.chunk if self.device == "cpu" else max(self.chunk, 64)
-        out = []
+        parts = []
         for start in range(0, clips.shape[0], step):
             part = clips[start:start + step]
-            n = part.shape[0]
-            if n < step:
-                part = np.concatenate([part, np.zeros((step - n,) + part.shape[1:], dtype=part.dtype)])
-            out.extend(self._describe(part)[:n])
-        return out
+            if part.shape[0] < step:
+                part = np.concatenate([part, np.zeros((step - part.shape[0],) + part.shape[1:], dtype=part.dtype)])
+            parts.append(part)
+        described = [self._describe(p) for p in parts] if self.device != "cpu" else self._describe_on_cpu(parts)
+        return [d for part in described for d in part][: clips.shape[0]]
+
+    def _describe_on_cpu(self, parts):
+        """Every pass on one torch thread, ``workers`` passes side by side. Small passes gain little
+        from torch's intra-op threads, and one thread per pass keeps each clip's figures independent
+        of how many threads the machine has. torch's thread count is restored afterwards."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        torch = self.torch
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            if self.workers > 1 and len(parts) > 1:
+                with ThreadPoolExecutor(min(self.workers, len(parts))) as pool:
+                    return list(pool.map(self._describe, parts))
+            return [self._describe(p) for p in parts]
+        finally:
+            torch.set_num_threads(threads)
 
     def _describe(self, clips) -> list[Descriptors]:
         torch = self.torch
         with torch.no_grad():
             y = torch.as_tensor(clips, dtype=self.real, device=self.device)
-            power = self.padded_power(y)
-            curves = [self.loudness(y, power), self.onset(y), self.mfcc(y, power), self.tonnetz(y)]
+            squares = self.padded_squares(y)
+            curves = [self.loudness(y, squares), self.onset(y), self.mfcc(y, squares), self.tonnetz(y)]
         frames = min(c.shape[-1] for c in curves)
         loud, onset, mfcc, tonnetz = (c[..., :frames].double().cpu().numpy() for c in curves)
         return [Descriptors(loud[i], onset[i], mfcc[i], tonnetz[i]) for i in range(y.shape[0])]
@@ -303,6 +334,22 @@ class FastDescriptorExtractor:
 def _power(spectrum):
     """|X|^2 without the square root of abs()."""
     return spectrum.real.square() + spectrum.imag.square()
+
+
+def _banded_runs(matrix: np.ndarray, runs: int, torch, dtype, device) -> list[tuple[int, object]]:
+    """Split a mostly banded [inputs, outputs] matrix into ``runs`` runs of adjacent output columns,
+    each kept dense on the rows its columns use: [(first row, [rows, columns])]."""
+    out = []
+    for columns in np.array_split(np.arange(matrix.shape[1]), runs):
+        used = np.flatnonzero(np.abs(matrix[:, columns]).sum(axis=1) > 0)
+        first, last = (int(used[0]), int(used[-1]) + 1) if used.size else (0, 1)
+        out.append((first, torch.as_tensor(matrix[first:last, columns], dtype=dtype, device=device)))
+    return out
+
+
+def _apply_runs(x, runs, torch):
+    """x @ matrix for the runs of ``_banded_runs``."""
+    return torch.cat([x[..., first:first + block.shape[0]] @ block for first, block in runs], dim=-1)
 
 
 def _safe(norm):

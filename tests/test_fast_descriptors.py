@@ -64,3 +64,28 @@ def test_silence_and_bad_input():
     assert all(np.all(np.isfinite(c)) for c in d.as_dict().values())
     with pytest.raises(ValueError, match=r"clip\(s\) \[1\]"):
         extractor(np.stack([np.ones(131072), np.full(131072, np.nan)]))
+
+
+@pytest.mark.parametrize("tuning", [-0.5, -0.17, 0.0, 0.31, 0.49])
+def test_one_cqt_bank_serves_every_octave_as_librosa_builds_them(tuning):
+    """librosa builds a bank per octave at that octave's rate; the fast path uses the top one."""
+    import librosa
+
+    from bench.metrics.fast_descriptors import (C1_HZ, CQT_BINS, CQT_BPO, CQT_OCTAVES, SR, _cqt_bank,
+                                                _relative_bandwidth)
+
+    bank, n_fft = _cqt_bank(tuning)
+    freqs = C1_HZ * 2.0 ** (tuning / CQT_BPO) * 2.0 ** (np.arange(CQT_BINS) / CQT_BPO)
+    alpha = _relative_bandwidth(freqs)
+    lengths, _ = librosa.filters.wavelet_lengths(freqs=freqs, sr=SR, window="hann", alpha=alpha)
+    for octave in range(CQT_OCTAVES):
+        octave_sr = SR / 2 ** octave
+        bins = slice(CQT_BINS - CQT_BPO * (octave + 1), CQT_BINS - CQT_BPO * octave)
+        basis, octave_lengths = librosa.filters.wavelet(freqs=freqs[bins], sr=octave_sr, norm=1, pad_fft=True,
+                                                        window="hann", alpha=alpha[bins], dtype=np.complex128)
+        assert basis.shape[1] == n_fft
+        fft_basis = np.fft.fft(basis * (octave_lengths[:, None] / n_fft), axis=1)[:, : n_fft // 2 + 1]
+        fft_basis = librosa.util.sparsify_rows(fft_basis, quantile=0.01, dtype=np.complex128).toarray()
+        expected = fft_basis * np.sqrt(SR / octave_sr) / np.sqrt(lengths[bins])[:, None]
+        np.testing.assert_array_equal(expected != 0, bank != 0)
+        np.testing.assert_allclose(bank, expected, rtol=0, atol=1e-12 * np.abs(expected).max())
