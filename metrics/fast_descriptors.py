@@ -18,7 +18,7 @@ import numpy as np
 
 from bench.metrics.descriptors import HOP, LOUDNESS_EPS, N_FFT, PAD, SR, Descriptors
 
-FAST_DESCRIPTOR_VERSION = "torch-fast-2"  # bump when the numbers this module gives change
+FAST_DESCRIPTOR_VERSION = "torch-fast-3"  # bump when the numbers this module gives change
 TOP_DB = 80.0
 AMIN = 1e-10
 CQT_BPO = 36
@@ -175,16 +175,13 @@ class FastDescriptorExtractor:
         # on every clip (tests/test_fast_descriptors.py checks the fixtures).
         half = TUNING_N_FFT // 2
         frames = torch.nn.functional.pad(y.to(torch.float32), (half, half)).unfold(-1, TUNING_N_FFT, half // 2)
-        power = _power(torch.fft.rfft(frames * self.tuning_window.to(torch.float32)))  # [B, frames, bins]
-        ceiling = 0.1 * power.amax(dim=-1, keepdim=True).sqrt()
+        spectrum = torch.fft.rfft(frames * self.tuning_window.to(torch.float32))  # [B, frames, bins]
         lo, hi = self._tuning_band
-        s = power[..., lo - 1:hi + 1].sqrt()  # the 150-4000 Hz bins and one neighbour each side
-        gated = s * (s > ceiling)
-        peaks = (gated[..., 1:-1] > gated[..., :-2]) & (gated[..., 1:-1] >= gated[..., 2:])
-        # parabolic interpolation at the peaks only (a few per cent of the bins)
-        clip, frame, row = peaks.nonzero(as_tuple=True)
-        left, centre, right = (s[clip, frame, row + k].double().cpu().numpy() for k in range(3))
-        clip, row = clip.cpu().numpy(), row.cpu().numpy()
+        if spectrum.device.type == "cpu":
+            clip, row, left, centre, right = _piptrack_peaks(torch.view_as_real(spectrum).numpy(), lo, hi)
+        else:
+            clip, row, left, centre, right = self._piptrack_peaks_torch(spectrum, lo, hi)
+        # parabolic interpolation at the peaks
         a = right + left - 2 * centre
         b = (right - left) / 2
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -208,6 +205,17 @@ class FastDescriptorExtractor:
             counts, _ = np.histogram(residual, edges)
             tunings.append(float(edges[np.argmax(counts)]))
         return tunings
+
+    def _piptrack_peaks_torch(self, spectrum, lo: int, hi: int):
+        """``_piptrack_peaks`` in torch ops (devices other than the CPU)."""
+        power = _power(spectrum)
+        ceiling = 0.1 * power.amax(dim=-1, keepdim=True).sqrt()
+        s = power[..., lo - 1:hi + 1].sqrt()  # the 150-4000 Hz bins and one neighbour each side
+        gated = s * (s > ceiling)
+        peaks = (gated[..., 1:-1] > gated[..., :-2]) & (gated[..., 1:-1] >= gated[..., 2:])
+        clip, frame, row = peaks.nonzero(as_tuple=True)
+        left, centre, right = (s[clip, frame, row + k].double().cpu().numpy() for k in range(3))
+        return clip.cpu().numpy(), row.cpu().numpy(), left, centre, right
 
     def _tuning_bases(self, tuning: float):
         """One tuning value's CQT filter bank cut into ``CQT_FILTER_GROUPS`` runs of adjacent
@@ -329,6 +337,54 @@ class FastDescriptorExtractor:
         frames = min(c.shape[-1] for c in curves)
         loud, onset, mfcc, tonnetz = (c[..., :frames].double().cpu().numpy() for c in curves)
         return [Descriptors(loud[i], onset[i], mfcc[i], tonnetz[i]) for i in range(y.shape[0])]
+
+
+@lru_cache(maxsize=None)
+def _compiled_piptrack_peaks():
+    import numba
+
+    @numba.njit(cache=True, nogil=True)
+    def peaks(spectrum, lo, hi):
+        clips, frames, bins = spectrum.shape[0], spectrum.shape[1], spectrum.shape[2]
+        width = hi - lo + 2
+        clip_of = np.empty(clips * frames * (hi - lo), np.int64)
+        row_of = np.empty_like(clip_of)
+        values = np.empty((3, clip_of.size), np.float64)
+        s = np.empty(width, np.float32)
+        gated = np.empty(width, np.float32)
+        n = 0
+        for c in range(clips):
+            for t in range(frames):
+                peak_power = np.float32(0.0)
+                for k in range(bins):
+                    power = spectrum[c, t, k, 0] * spectrum[c, t, k, 0] + spectrum[c, t, k, 1] * spectrum[c, t, k, 1]
+                    if power > peak_power:
+                        peak_power = power
+                ceiling = np.float32(0.1) * np.sqrt(peak_power)
+                for j in range(width):
+                    k = lo - 1 + j
+                    s[j] = np.sqrt(spectrum[c, t, k, 0] * spectrum[c, t, k, 0]
+                                   + spectrum[c, t, k, 1] * spectrum[c, t, k, 1])
+                    gated[j] = s[j] if s[j] > ceiling else np.float32(0.0)
+                for j in range(1, width - 1):
+                    if gated[j] > gated[j - 1] and gated[j] >= gated[j + 1]:
+                        clip_of[n] = c
+                        row_of[n] = j - 1
+                        values[0, n] = s[j - 1]
+                        values[1, n] = s[j]
+                        values[2, n] = s[j + 1]
+                        n += 1
+        return clip_of[:n], row_of[:n], values[0, :n], values[1, :n], values[2, :n]
+
+    return peaks
+
+
+def _piptrack_peaks(spectrum: np.ndarray, lo: int, hi: int):
+    """piptrack's peaks on [B, frames, bins, 2] (re, im) float32 spectra: bins in [lo, hi) whose
+    |X| exceeds 0.1 x the frame's largest |X| and is a local maximum (> the lower neighbour, >= the
+    upper one, both gated the same way). Returns clip, bin - lo, and |X| below, at and above
+    each peak (float64). |X| is computed in float32 as sqrt(re^2 + im^2)."""
+    return _compiled_piptrack_peaks()(np.ascontiguousarray(spectrum, dtype=np.float32), lo, hi)
 
 
 def _power(spectrum):

@@ -89,3 +89,21 @@ def test_one_cqt_bank_serves_every_octave_as_librosa_builds_them(tuning):
         expected = fft_basis * np.sqrt(SR / octave_sr) / np.sqrt(lengths[bins])[:, None]
         np.testing.assert_array_equal(expected != 0, bank != 0)
         np.testing.assert_allclose(bank, expected, rtol=0, atol=1e-12 * np.abs(expected).max())
+
+
+def test_compiled_peak_picking_agrees_with_the_torch_ops(fixture_clips):
+    import torch
+
+    from bench.metrics.fast_descriptors import TUNING_N_FFT, _piptrack_peaks
+
+    extractor = FastDescriptorExtractor()
+    frames = torch.as_tensor(np.stack(fixture_clips[:3]), dtype=torch.float32).unfold(-1, TUNING_N_FFT, 512)
+    spectrum = torch.fft.rfft(frames * extractor.tuning_window)
+    lo, hi = extractor._tuning_band
+    compiled = _piptrack_peaks(torch.view_as_real(spectrum).numpy(), lo, hi)
+    reference = extractor._piptrack_peaks_torch(spectrum, lo, hi)
+    assert compiled[0].size > 100
+    for a, b in zip(compiled[:2], reference[:2]):  # the same peaks
+        np.testing.assert_array_equal(a, b)
+    for a, b in zip(compiled[2:], reference[2:]):  # |X| rounded apart in float32 at most
+        np.testing.assert_allclose(a, b, rtol=2.4e-7, atol=0)
