@@ -36,7 +36,14 @@ def cmd_table1(args) -> int:
     record = run_table1(config)
     paths = write_all(record, config.out_dir, args.stem)
     print(render_markdown(record))
-    print(f"wrote {', '.join(str(p) for p in paths.values())} in {record['timings_s']['total']:.0f} s")
+    costs = [f"{name} {task} {cost['mean_s']:.3f}" for name, tasks in record["generation_cost"].items()
+             for task, cost in tasks.items() if cost.get("items_timed")]
+    if costs:
+        print("generation seconds per item, as measured when each item was made (table1.json: "
+              "generation_cost): " + ", ".join(costs))
+    resources = record["resources"]
+    print(f"wrote {', '.join(str(p) for p in paths.values())} in {record['timings_s']['total']:.0f} s "
+          f"(peak memory {resources['peak_rss_mib']:.0f} MiB)")
     return 0
 
 

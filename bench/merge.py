@@ -48,10 +48,12 @@ def merge_records(paths: list[Path], log=print) -> tuple[dict, dict[str, Path]]:
                 name = ".".join(field)
                 raise SystemExit(f"{path} and {paths[0]} differ in {name}: {_get(record, field)!r} vs "
                                  f"{_get(first, field)!r}; only runs of the same evaluation can share a table")
-    merged = {k: v for k, v in first.items() if k not in ("rows", "unavailable", "timings_s")}
-    merged["rows"], merged["unavailable"], origin = {}, {}, {}
+    merged = {k: v for k, v in first.items()
+              if k not in ("rows", "unavailable", "timings_s", "generation_cost", "resources")}
+    merged["rows"], merged["unavailable"], merged["generation_cost"], origin = {}, {}, {}, {}
     merged["merged_from"] = [{"file": str(p), "git": r["environment"]["git"], "systems": list(r["rows"]),
-                              "environment": r["environment"]} for p, r in zip(paths, records)]
+                              "environment": r["environment"], "resources": r.get("resources")}
+                             for p, r in zip(paths, records)]
     replaced = []
     for path, record in zip(paths, records):
         order = [n for n in record["config"].get("systems", []) if n in record["rows"]]
@@ -61,6 +63,7 @@ def merge_records(paths: list[Path], log=print) -> tuple[dict, dict[str, Path]]:
                 replaced.append(f"{name}: {origin[name]} replaced by {path}")
                 log(f"{name}: taken from {path} (also in {origin[name]})")
             merged["rows"][name], origin[name] = row, path
+            merged["generation_cost"][name] = record.get("generation_cost", {}).get(name, {})
             merged["unavailable"].pop(name, None)
         for name, why in record["unavailable"].items():
             if name not in merged["rows"]:

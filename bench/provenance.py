@@ -7,7 +7,8 @@ from importlib.metadata import PackageNotFoundError, version
 
 from bench import REPO_ROOT, __version__
 
-PACKAGES = ("numpy", "scipy", "librosa", "soundfile", "torch", "music21", "mido")
+PACKAGES = ("numpy", "scipy", "librosa", "soundfile", "soxr", "numba", "torch", "mir_eval", "transformers",
+            "music21", "mido")
 
 
 def git_revision() -> dict:
@@ -42,3 +43,12 @@ def environment() -> dict:
         "machine": platform.machine(),
         "packages": package_versions(),
     }
+
+
+def resource_use() -> dict:
+    """This process's peak resident memory and CPU time so far."""
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return {"peak_rss_mib": round(usage.ru_maxrss / 1024, 1), "cpu_user_s": round(usage.ru_utime, 3),
+            "cpu_system_s": round(usage.ru_stime, 3)}

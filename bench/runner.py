@@ -25,7 +25,7 @@ from bench.metrics.descriptors import DESCRIPTOR_VERSION, Descriptors, compute_d
 from bench.metrics.distribution import DistributionError, fad, kad
 from bench.metrics.statistics import stratified_bootstrap_ci
 from bench.progress import stage
-from bench.provenance import environment
+from bench.provenance import environment, resource_use
 from bench.registry import get_system_class, system_status
 from bench.storage import atomic_save_npy, atomic_save_npz, atomic_write_json, content_key
 from bench.system import BLEND, CONDITIONAL, BlendBatch, ConditionalBatch, RunContext
@@ -197,8 +197,13 @@ def generate(system, task: str, items, keys: list[str], seeds: list[int], clipse
     with stage(label, len(todo), config.progress, timings) as bar:
         for start in range(0, len(todo), config.batch_size):
             chunk = todo[start:start + config.batch_size]
-            for (item, key, seed), audio, reason in _generate_chunk(system, task, chunk, clipset):
-                meta = {"item": item.key, "task": task, "system": system.name, "seed": seed}
+            began = time.perf_counter()
+            generated = _generate_chunk(system, task, chunk, clipset)
+            seconds = (time.perf_counter() - began) / len(chunk)  # the batch's time shared evenly
+            for (item, key, seed), audio, reason in generated:
+                meta = {"item": item.key, "task": task, "system": system.name, "seed": seed,
+                        "generation_s": round(seconds, 6), "device": config.device,
+                        "batch_size": len(chunk)}
                 if reason is None:
                     reason = check_output(audio)
                 if reason is None:
@@ -206,6 +211,20 @@ def generate(system, task: str, items, keys: list[str], seeds: list[int], clipse
                 else:
                     store.save_failed(key, reason, meta)
                 bar.update(1)
+
+
+def generation_cost(store: OutputStore, keys: list[str]) -> dict:
+    """Seconds per generated item as measured when each was made (so a resumed run still reports
+    them): a batch's wall time shared evenly by its items. Not part of the table: timings vary."""
+    records = [store.record(key) for key in keys]
+    timed = [r for r in records if r is not None and "generation_s" in r]
+    if not timed:
+        return {"items_timed": 0}
+    seconds = np.array([r["generation_s"] for r in timed])
+    return {"items_timed": len(timed), "mean_s": round(float(seconds.mean()), 6),
+            "median_s": round(float(np.median(seconds)), 6), "total_s": round(float(seconds.sum()), 3),
+            "devices": sorted({r["device"] for r in timed}),
+            "batch_sizes": sorted({r["batch_size"] for r in timed})}
 
 
 def _generate_chunk(system, task, chunk, clipset):
@@ -376,7 +395,7 @@ def run_table1(config: RunConfig) -> dict:
                                   [clipset.manifest["clips"][i]["sha256"] for i in used_index])
     reference = np.concatenate(reference_embeddings).astype(np.float64)
 
-    rows, unavailable = {}, {}
+    rows, unavailable, generation = {}, {}, {}
     for name in config.systems:
         options = dict(config.system_options.get(name, {}))
         try:
@@ -407,6 +426,7 @@ def run_table1(config: RunConfig) -> dict:
             generate(system, task, items, keys, seeds, clipset, store, config, timings)
             results = score_items(name, task, items, keys, clipset, store, features, config, timings)
             row["tasks"][task] = aggregate(task, results, reference, spec.fad_aggregate)
+            generation.setdefault(name, {})[task] = generation_cost(store, keys)
         rows[name] = row
 
     return {
@@ -434,7 +454,10 @@ def run_table1(config: RunConfig) -> dict:
         "unavailable": unavailable,
         "environment": environment(),
         "timings_s": {**timings, "total": round(time.time() - started, 3)},
+        "generation_cost": generation,
+        "resources": resource_use(),
     }
+
 
 
 def _safe_info(system) -> dict:

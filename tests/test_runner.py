@@ -178,3 +178,15 @@ def test_runs_made_apart_merge_into_one_table_only_when_they_scored_the_same_thi
     write_all(other_seed, tmp_path / "c" / "out")
     with pytest.raises(SystemExit, match="differ in selection"):
         main(["merge", runs[0], str(tmp_path / "c" / "out" / "table1.json"), "--out", str(tmp_path / "x")])
+
+
+def test_generation_cost_is_kept_with_each_output_and_survives_a_resumed_run(tmp_path):
+    CALLS.update(n=0, interrupt_after=None)
+    first = run_table1(config(tmp_path, systems=("test-flaky",), batch_size=4))
+    cost = first["generation_cost"]["test-flaky"][CONDITIONAL]
+    assert cost["items_timed"] == 42 and cost["mean_s"] > 0 and cost["devices"] == ["cpu"]
+    assert cost["batch_sizes"] == [2, 4]  # 42 items: ten batches of 4 and one of 2
+    assert first["resources"]["peak_rss_mib"] > 0
+    second = run_table1(config(tmp_path, systems=("test-flaky",), batch_size=4))
+    assert second["generation_cost"] == first["generation_cost"]
+    assert rows(second) == rows(first)
