@@ -296,6 +296,9 @@ class FastDescriptorExtractor:
         clips = np.asarray(clips)
         if clips.ndim == 1:
             clips = clips[None]
+        if clips.shape[-1] < N_FFT:
+            raise ValueError(f"clip(s) {list(range(clips.shape[0]))} have {clips.shape[-1]} samples, shorter "
+                             f"than one {N_FFT}-sample window")
         if not np.all(np.isfinite(clips)):
             bad = [i for i, c in enumerate(clips) if not np.all(np.isfinite(c))]
             raise ValueError(f"clip(s) {bad} contain NaN or infinite samples")

@@ -62,6 +62,8 @@ def test_silence_and_bad_input():
     extractor = FastDescriptorExtractor()
     d = extractor(np.zeros((1, 131072)))[0]
     assert all(np.all(np.isfinite(c)) for c in d.as_dict().values())
+    with pytest.raises(ValueError, match=r"clip\(s\) \[0, 1\] have 1000 samples, shorter than one 1024"):
+        extractor(np.zeros((2, 1000)))
     with pytest.raises(ValueError, match=r"clip\(s\) \[1\]"):
         extractor(np.stack([np.ones(131072), np.full(131072, np.nan)]))
 
