@@ -6,6 +6,7 @@ the largest deviation between the two per descriptor and per adherence score.
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -101,12 +102,19 @@ def sampling_benchmark(steps: int = 100, batch: int = 8, device: str = "cpu") ->
             "parameters": sum(p.numel() for p in model.parameters())}
 
 
-def main(n_clips: int = 32) -> int:
+def main(n_clips: int = 32, out: str | None = None, sampling_steps: int = 100) -> int:
+    """Run the benchmarks, print them and write them with their provenance to ``out``
+    (default results/bench.json)."""
     import torch
 
+    from bench.provenance import environment, resource_use
+    from bench.storage import atomic_write_json
+
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    record = {"schema": "latentft-bench/bench/v1", "descriptors": [], "sampling": []}
     for device in devices:
         r = descriptor_benchmark(n_clips, device)
+        record["descriptors"].append(r)
         print(f"descriptors on {r['clips']} clips ({device}; best of {r['repeats']} passes each; fast path: "
               f"{r['fast_layout']}):")
         print(f"  librosa reference: {r['reference_s']:.2f} s  {r['reference_clips_per_s']:.1f} clips/s  "
@@ -120,8 +128,28 @@ def main(n_clips: int = 32) -> int:
         print("  largest deviation per score (14 bands x clip pairs): " +
               ", ".join(f"{k} {v:.2e}" for k, v in sorted(r["score_deviation"].items())))
     for device in devices:
-        r = sampling_benchmark(device=device)
+        r = sampling_benchmark(steps=sampling_steps, device=device)
+        record["sampling"].append(r)
         print(f"LatentFT sampling ({device}, tiny architecture, {r['parameters']:,} parameters): {r['steps']} Heun "
               f"steps with guidance, batch {r['batch']}: {r['seconds']:.1f} s, {r['clips_per_s']:.2f} clips/s "
               f"(mels only; the vocoder is extra)")
+    from bench.metrics.fast_descriptors import FAST_DESCRIPTOR_VERSION
+
+    record.update(fast_descriptor_version=FAST_DESCRIPTOR_VERSION, cpu_threads=torch.get_num_threads(),
+                  cpu=_cpu_name(), environment=environment(), resources=resource_use())
+    path = Path(out) if out else REPO_ROOT / "results" / "bench.json"
+    atomic_write_json(path, record)
+    print(f"wrote {path}")
     return 0
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    import platform
+
+    return platform.processor() or "unknown"
