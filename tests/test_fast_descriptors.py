@@ -109,3 +109,22 @@ def test_compiled_peak_picking_agrees_with_the_torch_ops(fixture_clips):
         np.testing.assert_array_equal(a, b)
     for a, b in zip(compiled[2:], reference[2:]):  # |X| rounded apart in float32 at most
         np.testing.assert_allclose(a, b, rtol=2.4e-7, atol=0)
+
+
+def test_passes_of_several_clips_as_on_a_gpu_agree_with_single_clip_passes(fixture_clips, monkeypatch):
+    """A GPU runs passes of 64 clips (each clip with its own tuning's filter bank inside one
+    product) and picks the tuning peaks with torch ops; the same code on the CPU, several clips per pass."""
+    import torch
+
+    import bench.metrics.fast_descriptors as fast
+
+    clips = np.stack(fixture_clips)
+    single = FastDescriptorExtractor()(clips)
+    extractor = FastDescriptorExtractor(chunk=len(clips), workers=1)
+    monkeypatch.setattr(fast, "_piptrack_peaks", lambda spectrum, lo, hi: extractor._piptrack_peaks_torch(
+        torch.view_as_complex(torch.as_tensor(spectrum)), lo, hi))
+    together = extractor(clips)
+    assert len({round(t, 2) for t in extractor.tuning(torch.as_tensor(clips, dtype=torch.float32))}) > 1
+    for a, b in zip(single, together):
+        for name, tolerance in {"loudness": 1e-4, "onset": 1e-4, "mfcc": 1e-3, "tonnetz": 1e-6}.items():
+            np.testing.assert_allclose(getattr(a, name), getattr(b, name), rtol=0, atol=tolerance, err_msg=name)
