@@ -1,13 +1,14 @@
-"""Batched torch implementation of the four descriptor curves (CPU or GPU).
+"""Fast torch implementation of the four descriptor curves (CPU or GPU).
 
 Computes the same quantities as ``metrics.descriptors`` (the librosa reference, one clip per
-call) for a whole batch at once, and stays batch-independent: every per-clip quantity that
-librosa derives from the whole input (the power_to_db top_db floor, the CQT tuning estimate, the
-normalisation of chroma) is computed per clip here too. The multirate CQT follows librosa's
-algorithm (per-octave filter banks built by ``librosa.filters.wavelet``, STFT with a rectangular
-window, halving the rate with soxr HQ between octaves); the tuning estimate reimplements
-``librosa.estimate_tuning`` (piptrack on a 2048-point STFT, median magnitude threshold, 0.01-bin
-histogram). Parity with the reference is tested per descriptor and per score.
+call) and stays batch-independent: every per-clip quantity that librosa derives from the whole
+input (the power_to_db top_db floor, the CQT tuning estimate, the normalisation of chroma) is
+computed per clip here too. On a CPU each pass is one clip, two passes side by side; on a GPU a
+pass is 64 clips. The multirate CQT follows librosa's algorithm (filter banks built by
+``librosa.filters.wavelet``, STFT with a rectangular window, halving the rate with soxr HQ
+between octaves); the tuning estimate reimplements ``librosa.estimate_tuning`` (piptrack on a
+2048-point STFT, median magnitude threshold, 0.01-bin histogram). Parity with the reference is
+tested per descriptor and per score.
 """
 from __future__ import annotations
 
