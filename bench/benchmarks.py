@@ -78,6 +78,32 @@ def descriptor_benchmark(n_clips: int = 32, device: str = "cpu", repeats: int = 
             "score_deviation": score_deviation}
 
 
+def embedder_benchmark(names, n_clips: int = 2, device: str = "cpu") -> list[dict]:
+    """Seconds per clip of each named embedder that can run here (timed after one warm-up clip),
+    or the reason it cannot."""
+    from bench.audio import SAMPLE_RATE
+    from bench.embedders import EmbedderUnavailable, get_embedder
+
+    clips = benchmark_clips(n_clips + 1)
+    clip_seconds = clips.shape[-1] / SAMPLE_RATE
+    out = []
+    for name in names:
+        try:
+            embedder = get_embedder(name, device)
+        except EmbedderUnavailable as error:
+            out.append({"embedder": name, "available": False, "reason": str(error)})
+            continue
+        embedder.embed(clips[0])
+        start = time.perf_counter()
+        for clip in clips[1:]:
+            embedder.embed(clip)
+        per_clip = (time.perf_counter() - start) / n_clips
+        out.append({"embedder": name, "id": embedder.id, "available": True, "device": device, "clips": n_clips,
+                    "clip_seconds": clip_seconds, "seconds_per_clip": per_clip,
+                    "times_real_time": clip_seconds / per_clip})
+    return out
+
+
 def sampling_benchmark(steps: int = 100, batch: int = 8, device: str = "cpu") -> dict:
     """LatentFT sampling throughput with the tiny architecture (speed does not depend on weights):
     Heun with ``steps`` steps and classifier-free guidance (two denoiser calls per evaluation)."""
@@ -102,7 +128,7 @@ def sampling_benchmark(steps: int = 100, batch: int = 8, device: str = "cpu") ->
             "parameters": sum(p.numel() for p in model.parameters())}
 
 
-def main(n_clips: int = 32, out: str | None = None, sampling_steps: int = 100) -> int:
+def main(n_clips: int = 32, out: str | None = None, sampling_steps: int = 100, embedders=None) -> int:
     """Run the benchmarks, print them and write them with their provenance to ``out``
     (default results/bench.json)."""
     import torch
@@ -111,7 +137,9 @@ def main(n_clips: int = 32, out: str | None = None, sampling_steps: int = 100) -
     from bench.storage import atomic_write_json
 
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
-    record = {"schema": "latentft-bench/bench/v1", "descriptors": [], "sampling": []}
+    from bench.embedders import EMBEDDERS
+
+    record = {"schema": "latentft-bench/bench/v1", "descriptors": [], "sampling": [], "embedders": []}
     for device in devices:
         r = descriptor_benchmark(n_clips, device)
         record["descriptors"].append(r)
@@ -133,6 +161,14 @@ def main(n_clips: int = 32, out: str | None = None, sampling_steps: int = 100) -
         print(f"LatentFT sampling ({device}, tiny architecture, {r['parameters']:,} parameters): {r['steps']} Heun "
               f"steps with guidance, batch {r['batch']}: {r['seconds']:.1f} s, {r['clips_per_s']:.2f} clips/s "
               f"(mels only; the vocoder is extra)")
+    for device in devices:
+        results = embedder_benchmark(EMBEDDERS if embedders is None else embedders, device=device)
+        record["embedders"] += results
+        timed = [f"{r['embedder']} {r['seconds_per_clip']:.3g} s/clip ({r['times_real_time']:.3g}x real time)"
+                 for r in results if r["available"]]
+        missing = [r["embedder"] for r in results if not r["available"]]
+        print(f"embedders ({device}, {results[0].get('clips', 2)} clips after one warm-up): " + ", ".join(timed)
+              + (f"; not available here: {', '.join(missing)} (reasons in bench.json)" if missing else ""))
     from bench.metrics.fast_descriptors import FAST_DESCRIPTOR_VERSION
 
     record.update(fast_descriptor_version=FAST_DESCRIPTOR_VERSION, cpu_threads=torch.get_num_threads(),

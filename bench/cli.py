@@ -108,7 +108,7 @@ def cmd_data(args) -> int:
 def cmd_bench(args) -> int:
     from bench.benchmarks import main as run_benchmarks
 
-    return run_benchmarks(args.clips, args.out)
+    return run_benchmarks(args.clips, args.out, embedders=args.embedders.split(",") if args.embedders else None)
 
 
 def cmd_regress(args) -> int:
@@ -167,6 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
     speed = sub.add_parser("bench", help="speed benchmarks (ratios against a reference run)")
     speed.add_argument("--clips", type=int, default=32)
     speed.add_argument("--out", help="where to write the figures as JSON (default results/bench.json)")
+    speed.add_argument("--embedders", help="comma-separated embedders to time (default: all)")
     speed.set_defaults(func=cmd_bench)
 
     from bench.figures import add_parsers as add_figure_parsers
