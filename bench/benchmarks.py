@@ -133,12 +133,13 @@ def main(n_clips: int = 32, out: str | None = None, sampling_steps: int = 100, e
     (default results/bench.json)."""
     import torch
 
+    from bench.embedders import EMBEDDERS
+    from bench.metrics.fast_descriptors import FAST_DESCRIPTOR_VERSION
     from bench.provenance import environment, resource_use
     from bench.storage import atomic_write_json
 
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
-    from bench.embedders import EMBEDDERS
-
+    names = EMBEDDERS if embedders is None else tuple(embedders)
     record = {"schema": "latentft-bench/bench/v1", "descriptors": [], "sampling": [], "embedders": []}
     for device in devices:
         r = descriptor_benchmark(n_clips, device)
@@ -161,16 +162,14 @@ def main(n_clips: int = 32, out: str | None = None, sampling_steps: int = 100, e
         print(f"LatentFT sampling ({device}, tiny architecture, {r['parameters']:,} parameters): {r['steps']} Heun "
               f"steps with guidance, batch {r['batch']}: {r['seconds']:.1f} s, {r['clips_per_s']:.2f} clips/s "
               f"(mels only; the vocoder is extra)")
-    for device in devices:
-        results = embedder_benchmark(EMBEDDERS if embedders is None else embedders, device=device)
+    for device in devices if names else []:
+        results = embedder_benchmark(names, device=device)
         record["embedders"] += results
         timed = [f"{r['embedder']} {r['seconds_per_clip']:.3g} s/clip ({r['times_real_time']:.3g}x real time)"
                  for r in results if r["available"]]
         missing = [r["embedder"] for r in results if not r["available"]]
         print(f"embedders ({device}, {results[0].get('clips', 2)} clips after one warm-up): " + ", ".join(timed)
               + (f"; not available here: {', '.join(missing)} (reasons in bench.json)" if missing else ""))
-    from bench.metrics.fast_descriptors import FAST_DESCRIPTOR_VERSION
-
     record.update(fast_descriptor_version=FAST_DESCRIPTOR_VERSION, cpu_threads=torch.get_num_threads(),
                   cpu=_cpu_name(), environment=environment(), resources=resource_use())
     path = Path(out) if out else REPO_ROOT / "results" / "bench.json"

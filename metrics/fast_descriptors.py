@@ -108,7 +108,8 @@ class FastDescriptorExtractor:
         self.complex = torch.complex128 if self.float64 else torch.complex64
         self.numpy_real = np.float64 if self.float64 else np.float32
         m = _static_matrices()
-        self._t = {k: torch.as_tensor(v, dtype=self.real, device=self.device) for k, v in m.items()}
+        self._t = {k: torch.as_tensor(m[k], dtype=self.real, device=self.device)
+                   for k in ("dct20", "cq_to_chroma", "tonnetz")}
         # mel and A-weighted mean applied to interleaved (re^2, im^2) pairs, so |X|^2 is never formed
         self._mel_runs = _banded_runs(np.repeat(m["mel128"], 2, axis=1).T, MEL_RUNS, torch, self.real, self.device)
         self._a_weighted_mean = torch.as_tensor(np.repeat(m["a_weights"], 2) / m["a_weights"].size,
