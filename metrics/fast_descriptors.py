@@ -12,6 +12,7 @@ tested per descriptor and per score.
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -84,8 +85,9 @@ def _cqt_bank(tuning: float) -> tuple[np.ndarray, int]:
     lengths, _ = librosa.filters.wavelet_lengths(freqs=freqs, sr=SR, window="hann", filter_scale=1,
                                                  gamma=0, alpha=alpha)
     top = slice(CQT_BINS - CQT_BPO, CQT_BINS)
-    basis, top_lengths = librosa.filters.wavelet(freqs=freqs[top], sr=SR, filter_scale=1, norm=1, pad_fft=True,
-                                                 window="hann", gamma=0, alpha=alpha[top], dtype=np.complex128)
+    basis, top_lengths = librosa.filters.wavelet(freqs=freqs[top], sr=SR, filter_scale=1, norm=1,
+                                                 pad_fft=True, window="hann", gamma=0, alpha=alpha[top],
+                                                 dtype=np.complex128)
     n_fft = basis.shape[1]
     basis = basis * (top_lengths[:, None] / float(n_fft))
     fft_basis = np.fft.fft(basis, n=n_fft, axis=1)[:, : n_fft // 2 + 1]
@@ -98,12 +100,15 @@ class FastDescriptorExtractor:
     device: str = "cpu"
     float64: bool = False
     chunk: int = 1        # clips per pass on a CPU: small passes stay in cache (measured: 1 is best)
-    workers: int = 2      # CPU passes run side by side, each on one torch thread
+    workers: int | None = None  # CPU passes side by side, one torch thread each (default: cores, <= 8)
 
     def __post_init__(self):
         import torch
 
         self.torch = torch
+        if self.workers is None:
+            cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+            self.workers = min(8, cores)
         self.real = torch.float64 if self.float64 else torch.float32
         self.complex = torch.complex128 if self.float64 else torch.complex64
         self.numpy_real = np.float64 if self.float64 else np.float32
@@ -111,11 +116,13 @@ class FastDescriptorExtractor:
         self._t = {k: torch.as_tensor(m[k], dtype=self.real, device=self.device)
                    for k in ("dct20", "cq_to_chroma", "tonnetz")}
         # mel and A-weighted mean applied to interleaved (re^2, im^2) pairs, so |X|^2 is never formed
-        self._mel_runs = _banded_runs(np.repeat(m["mel128"], 2, axis=1).T, MEL_RUNS, torch, self.real, self.device)
+        self._mel_runs = _banded_runs(np.repeat(m["mel128"], 2, axis=1).T, MEL_RUNS, torch, self.real,
+                                      self.device)
         self._a_weighted_mean = torch.as_tensor(np.repeat(m["a_weights"], 2) / m["a_weights"].size,
                                                 dtype=self.real, device=self.device)
         self.window = torch.hann_window(N_FFT, periodic=True, dtype=self.real, device=self.device)
-        self.tuning_window = torch.hann_window(TUNING_N_FFT, periodic=True, dtype=self.real, device=self.device)
+        self.tuning_window = torch.hann_window(TUNING_N_FFT, periodic=True, dtype=self.real,
+                                               device=self.device)
         self._bases = {}
         in_band = np.flatnonzero((m["tuning_freqs"] >= 150.0) & (m["tuning_freqs"] < 4000.0))
         self._tuning_band = (int(in_band[0]), int(in_band[-1]) + 1)
@@ -176,7 +183,8 @@ class FastDescriptorExtractor:
         # on the 448 clips of the music21 test and train sets this gives librosa's float64 estimate
         # on every clip (tests/test_fast_descriptors.py checks the fixtures).
         half = TUNING_N_FFT // 2
-        frames = torch.nn.functional.pad(y.to(torch.float32), (half, half)).unfold(-1, TUNING_N_FFT, half // 2)
+        padded = torch.nn.functional.pad(y.to(torch.float32), (half, half))
+        frames = padded.unfold(-1, TUNING_N_FFT, half // 2)
         spectrum = torch.fft.rfft(frames * self.tuning_window.to(torch.float32))  # [B, frames, bins]
         lo, hi = self._tuning_band
         if spectrum.device.type == "cpu":
@@ -230,8 +238,8 @@ class FastDescriptorExtractor:
             for filters in np.array_split(np.arange(CQT_BPO), CQT_FILTER_GROUPS):
                 used = np.flatnonzero(np.abs(bank[filters]).sum(axis=0) > 0)
                 start, stop = int(used[0]), int(used[-1]) + 1
-                groups.append((start, self.torch.as_tensor(bank[filters, start:stop].T.copy(), dtype=self.complex,
-                                                           device=self.device)))
+                run = bank[filters, start:stop].T.copy()
+                groups.append((start, self.torch.as_tensor(run, dtype=self.complex, device=self.device)))
             cached = self._bases[key] = (groups, n_fft)
         return cached
 
@@ -288,7 +296,8 @@ class FastDescriptorExtractor:
         """Tonal centroids of the L1-normalised chroma (librosa.feature.tonnetz), first frame dropped."""
         torch = self.torch
         padded = torch.nn.functional.pad(y, (HOP // 2, 0))
-        chroma = self.cqt_magnitude(padded, self.tuning(padded)) @ self._t["cq_to_chroma"].T  # [B, frames, 12]
+        cqt = self.cqt_magnitude(padded, self.tuning(padded))
+        chroma = cqt @ self._t["cq_to_chroma"].T  # [B, frames, 12]
         chroma = chroma / _safe(chroma.abs().amax(dim=-1, keepdim=True))
         chroma = chroma / _safe(chroma.abs().sum(dim=-1, keepdim=True))
         return (chroma @ self._t["tonnetz"].T).transpose(-2, -1)[..., 1:]
@@ -311,9 +320,13 @@ class FastDescriptorExtractor:
         for start in range(0, clips.shape[0], step):
             part = clips[start:start + step]
             if part.shape[0] < step:
-                part = np.concatenate([part, np.zeros((step - part.shape[0],) + part.shape[1:], dtype=part.dtype)])
+                silence = np.zeros((step - part.shape[0],) + part.shape[1:], dtype=part.dtype)
+                part = np.concatenate([part, silence])
             parts.append(part)
-        described = [self._describe(p) for p in parts] if self.device != "cpu" else self._describe_on_cpu(parts)
+        if self.device == "cpu":
+            described = self._describe_on_cpu(parts)
+        else:
+            described = [self._describe(p) for p in parts]
         return [d for part in described for d in part][: clips.shape[0]]
 
     def _describe_on_cpu(self, parts):
@@ -362,7 +375,8 @@ def _compiled_piptrack_peaks():
             for t in range(frames):
                 peak_power = np.float32(0.0)
                 for k in range(bins):
-                    power = spectrum[c, t, k, 0] * spectrum[c, t, k, 0] + spectrum[c, t, k, 1] * spectrum[c, t, k, 1]
+                    re, im = spectrum[c, t, k, 0], spectrum[c, t, k, 1]
+                    power = re * re + im * im
                     if power > peak_power:
                         peak_power = power
                 ceiling = np.float32(0.1) * np.sqrt(peak_power)
