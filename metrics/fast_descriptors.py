@@ -3,8 +3,8 @@
 Computes the same quantities as ``metrics.descriptors`` (the librosa reference, one clip per
 call) and stays batch-independent: every per-clip quantity that librosa derives from the whole
 input (the power_to_db top_db floor, the CQT tuning estimate, the normalisation of chroma) is
-computed per clip here too. On a CPU each pass is one clip, two passes side by side; on a GPU a
-pass is 64 clips. The multirate CQT follows librosa's algorithm (filter banks built by
+computed per clip here too. On a CPU each pass is one clip, one pass per core side by side; on a
+GPU a pass is 64 clips. The multirate CQT follows librosa's algorithm (filter banks built by
 ``librosa.filters.wavelet``, STFT with a rectangular window, halving the rate with soxr HQ
 between octaves); the tuning estimate reimplements ``librosa.estimate_tuning`` (piptrack on a
 2048-point STFT, median magnitude threshold, 0.01-bin histogram). Parity with the reference is
@@ -128,13 +128,11 @@ class FastDescriptorExtractor:
         self._tuning_band = (int(in_band[0]), int(in_band[-1]) + 1)
 
     # -- helpers -----------------------------------------------------------------------------
-    def _hann_spectrum_squares(self, x, frame_starts: int):
-        """Interleaved (re^2, im^2) of the Hann-windowed 1024-point spectra of ``x``'s frames at
-        hop 256 from sample ``frame_starts`` of the zero-padded signal: [B, frames, 1026]."""
+    def _hann_spectrum_squares(self, x, padding: int):
+        """Interleaved (re^2, im^2) of the Hann-windowed 1024-point spectra, hop 256, of ``x``
+        zero-padded by ``padding`` samples each side: [B, frames, 1026]."""
         torch = self.torch
-        padding = max(0, -frame_starts)
-        padded = torch.nn.functional.pad(x, (padding, padding))
-        frames = padded[..., frame_starts + padding:].unfold(-1, N_FFT, HOP)
+        frames = torch.nn.functional.pad(x, (padding, padding)).unfold(-1, N_FFT, HOP)
         spectrum = torch.fft.rfft(frames * self.window)
         return torch.view_as_real(spectrum).square().flatten(-2)
 
@@ -151,7 +149,7 @@ class FastDescriptorExtractor:
     # -- descriptors -------------------------------------------------------------------------
     def padded_squares(self, y):
         """STFT squares of the clip zero-padded by 384 each side, center=False (loudness and MFCC)."""
-        return self._hann_spectrum_squares(y, -PAD)
+        return self._hann_spectrum_squares(y, PAD)
 
     def loudness(self, y, squares=None):
         """10 log10(eps + mean_k A_k |X_k|^2) per frame."""
@@ -161,7 +159,7 @@ class FastDescriptorExtractor:
     def onset(self, y):
         """Mean over mel bands of the positive dB difference from the previous frame (lag 1),
         librosa's onset_strength with centred frames."""
-        db = self._power_to_db(self._mel(self._hann_spectrum_squares(y, -(N_FFT // 2))))  # [B, T, 128]
+        db = self._power_to_db(self._mel(self._hann_spectrum_squares(y, N_FFT // 2)))  # [B, T, 128]
         flux = (db[:, 1:] - db[:, :-1]).clamp_min(0.0).mean(dim=-1)
         lag_and_centre = 1 + N_FFT // (2 * HOP)
         env = self.torch.nn.functional.pad(flux, (lag_and_centre, 0))[..., : db.shape[1]]
