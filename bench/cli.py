@@ -117,6 +117,25 @@ def cmd_regress(args) -> int:
     return run_regress(update=args.update, progress=args.progress)
 
 
+def cmd_results(args) -> int:
+    from bench.results import ResultsError, load, to_latex
+
+    try:
+        results = load(args.run)
+    except ResultsError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    if args.format == "latex":
+        print(to_latex(results, intervals=not args.no_intervals), end="")
+    elif args.format == "csv":
+        print(results.table.to_csv(), end="")
+    else:
+        from bench.tables import render_markdown
+
+        print(render_markdown(results.record), end="")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -169,6 +188,12 @@ def build_parser() -> argparse.ArgumentParser:
     speed.add_argument("--out", help="where to write the figures as JSON (default results/bench.json)")
     speed.add_argument("--embedders", help="comma-separated embedders to time (default: all)")
     speed.set_defaults(func=cmd_bench)
+
+    results = sub.add_parser("results", help="print a run's table as LaTeX (booktabs, best in bold), CSV or markdown")
+    results.add_argument("run", help="the run's JSON record, e.g. results/table1.json")
+    results.add_argument("--format", default="latex", choices=("latex", "csv", "md"))
+    results.add_argument("--no-intervals", action="store_true", help="LaTeX: values only, no ± cells")
+    results.set_defaults(func=cmd_results)
 
     from bench.figures import add_parsers as add_figure_parsers
 

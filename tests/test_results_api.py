@@ -1,0 +1,61 @@
+"""bench.results: a run's files as DataFrames, and the LaTeX rendering of the paper's layout."""
+import json
+import re
+
+import pytest
+
+from bench import REPO_ROOT
+from bench.results import ResultsError, load, to_latex
+
+RUN = REPO_ROOT / "results" / "table1.json"
+
+
+def test_load_gives_every_row_band_and_item_of_the_record():
+    results = load(RUN)
+    record = json.loads(RUN.read_text())
+    assert sorted(results.table.index) == sorted([*record["rows"], *record["unavailable"]])
+    n_groups = sum(len(result["per_group"]) for row in record["rows"].values() for result in row["tasks"].values())
+    assert len(results.bands) == n_groups
+    assert set(results.items["system"]) == set(record["rows"])
+    loudness = results.metric("cond", "loudness")
+    summary = record["rows"]["ilvr"]["tasks"]["conditional"]["summary"]
+    assert loudness.loc["ilvr", "value"] == pytest.approx(summary["loudness"], abs=1e-6)
+    assert (loudness.loc["ilvr", "low"], loudness.loc["ilvr", "high"]) == pytest.approx(
+        summary["loudness_ci95"], abs=1e-6)
+
+
+def test_latex_bolds_the_best_non_anchor_value_of_each_column():
+    results = load(RUN)
+    latex = to_latex(results)
+    assert latex.count(r"\toprule") == 1 and r"\multicolumn{5}{c}{Blending}" in latex
+    rows = {line.split(" & ")[0]: line.split(" & ")[1:] for line in latex.splitlines() if " & " in line
+            and not line.startswith(("System", " &"))}
+    ran = results.table[(results.table["status"] == "ok") & ~results.table.index.isin(["reference", "shuffled"])]
+    columns = [f"{g}_{m}" for g in ("cond", "blend") for m in ("loudness", "rhythm", "timbre", "harmony", "fad")]
+    for index, column in enumerate(columns):
+        values = ran[column].dropna().round(3)
+        best = values.max() if column.endswith(("loudness", "rhythm")) else values.min()
+        bold = {name for name, cells in rows.items() if cells[index].startswith(r"\textbf")}
+        assert bold == set(values[values == best].index), column
+    assert rows["rave$^\\dagger$"][0] == "n/a"
+    cell = rows["ilvr"][0]
+    value, half = re.match(r"(?:\\textbf\{)?([0-9.]+)\}? \{\\scriptsize \$\\pm\$([0-9.]+)\}", cell).groups()
+    interval = results.metric("cond", "loudness").loc["ilvr"]
+    assert float(half) == pytest.approx((interval["high"] - interval["low"]) / 2, abs=6e-4)
+
+
+def test_bad_files_are_named(tmp_path):
+    with pytest.raises(ResultsError, match="no such results file"):
+        load(tmp_path / "none.json")
+    (tmp_path / "t.json").write_text("{oops")
+    with pytest.raises(ResultsError, match="t.json: not a JSON record"):
+        load(tmp_path / "t.json")
+    (tmp_path / "t.json").write_text(RUN.read_text())
+    with pytest.raises(ResultsError, match="t.csv: missing"):
+        load(tmp_path / "t.json")
+
+
+def test_markdown_from_the_loaded_record_equals_the_committed_table():
+    from bench.tables import render_markdown
+
+    assert render_markdown(load(RUN).record) == RUN.with_suffix(".md").read_text()
