@@ -12,3 +12,15 @@ __version__ = "0.1.0"
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 __path__.append(str(REPO_ROOT))  # noqa: F821  (module attribute of a package)
+
+
+def __getattr__(name):  # the notebook API, imported only when used: bench.run_table1, bench.load_results
+    if name == "run_table1":
+        from bench.results import run_table1
+
+        return run_table1
+    if name == "load_results":
+        from bench.results import load
+
+        return load
+    raise AttributeError(f"module 'bench' has no attribute {name!r}")

@@ -138,3 +138,21 @@ def to_latex(results: Results, digits: int = 3, intervals: bool = True, anchors=
                f"seed {config['seed']}, embedder {results.record['embedder']['id']}, "
                f"vocoder {results.record['vocoder']}, git {results.record['environment']['git']['revision'][:10]}")
     return caption + "\n" + "\n".join(lines) + "\n"
+
+
+def run_table1(out: str | Path, stem: str = "table1", **settings) -> Results:
+    """Run Table 1 from Python (a notebook) and return its :class:`Results`.
+
+    ``settings`` are bench.config.RunConfig's fields (``scale``, ``seed``, ``systems``,
+    ``system_options``, ``embedder``, ...); the files are written to ``out`` as the command writes
+    them, and the cache is the command's, so a second call reuses every output."""
+    from bench.config import RunConfig
+    from bench.runner import run_table1 as run
+    from bench.tables import write_all
+
+    if isinstance(settings.get("systems"), str):
+        settings["systems"] = tuple(s for s in settings["systems"].split(",") if s)
+    settings.setdefault("progress", False)
+    config = RunConfig(out_dir=str(out), **settings)
+    paths = write_all(run(config), config.out_dir, stem)
+    return load(paths["json"])

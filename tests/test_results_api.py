@@ -59,3 +59,15 @@ def test_markdown_from_the_loaded_record_equals_the_committed_table():
     from bench.tables import render_markdown
 
     assert render_markdown(load(RUN).record) == RUN.with_suffix(".md").read_text()
+
+
+def test_run_table1_from_python_returns_the_files_it_wrote(tmp_path):
+    import bench
+    from conftest import FIXTURES
+
+    results = bench.run_table1(tmp_path / "run", scale="smoke", data=str(FIXTURES), systems="reference,shuffled",
+                               cache_dir=str(tmp_path / "cache"), data_cache_dir=str(tmp_path / "data"))
+    assert list(results.table.index) == ["reference", "shuffled"]
+    assert results.table.loc["reference", "cond_loudness"] == pytest.approx(1.0)
+    again = bench.load_results(tmp_path / "run" / "table1.json")
+    assert again.table.equals(results.table) and again.items.equals(results.items)
