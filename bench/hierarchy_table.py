@@ -59,14 +59,13 @@ def cosine(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def _load(system: str, options: dict):
-    import torch
-
+    from bench.models.checkpoint_store import load_state
     from bench.models.hierarchical import HierarchicalConfig, HierarchicalDAE
 
     path, missing = find_checkpoint(system, options)
     if path is None:
         return None, missing
-    state = torch.load(path, map_location="cpu", weights_only=False)
+    state = load_state(path)
     config = dict(state["config"]["model"])
     config["decoder_mults"] = tuple(config["decoder_mults"])
     model = HierarchicalDAE(HierarchicalConfig(**config))

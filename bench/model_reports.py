@@ -7,19 +7,25 @@ from pathlib import Path
 
 def find_checkpoint(system: str, checkpoints: dict) -> tuple[Path | None, dict]:
     """(path, {}) when the checkpoint exists, else (None, {"reason", "fix"})."""
-    from bench.train_cli import checkpoint_path
+    from bench.models.checkpoint_store import resolve
 
-    path = Path(checkpoints.get(system) or checkpoint_path(system, "tiny"))
+    path = resolve(system, "tiny", checkpoints.get(system))
     if not path.is_file():
         return None, {"reason": f"no checkpoint at {path}",
-                      "fix": f"make train SYSTEM={system} CONFIG=tiny, or --checkpoint {system}=/path.pt"}
+                      "fix": f"restore the shipped weights (git checkout models/weights), or make train "
+                             f"SYSTEM={system} CONFIG=tiny, or --checkpoint {system}=/path.pt"}
     return path, {}
 
 
 def checkpoint_info(path: Path, state: dict) -> dict:
+    from bench import REPO_ROOT
+    from bench.models.checkpoint_store import source, weights_sha256
     from bench.storage import file_sha256
 
-    return {"checkpoint_sha256": file_sha256(str(path)), "trained_steps": state["step"],
+    path = Path(path).resolve()
+    shown = str(path.relative_to(REPO_ROOT)) if path.is_relative_to(REPO_ROOT) else str(path)
+    return {"checkpoint": shown, "weights": source(path), "checkpoint_sha256": file_sha256(str(path)),
+            "weights_sha256": weights_sha256(state), "trained_steps": state["step"],
             "trained_on": state["meta"].get("dataset"), "config": state["config"]["model"]}
 
 

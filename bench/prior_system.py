@@ -14,9 +14,10 @@ class SteeredPriorSystem(TrainedSystem):
 
     def _prior(self):
         if getattr(self, "_loaded", None) is None:
-            from bench.models.mel_prior import load_mel_prior
+            from bench.models.mel_prior import mel_prior_from_state
 
-            self._loaded = load_mel_prior(self.checkpoint(self.context.options), self.context.device)
+            state = self.load_checkpoint()
+            self._loaded = (mel_prior_from_state(state, self.context.device), state)
         return self._loaded
 
     def settings(self) -> dict:
@@ -30,8 +31,8 @@ class SteeredPriorSystem(TrainedSystem):
 
     def info(self) -> dict:
         model, state = self._prior()
-        return {"parameters": sum(p.numel() for p in model.parameters()), "trained_steps": state["step"],
-                "prior": "unconditional EDM on 80-band normalised log-mels", "trained_on": state["meta"].get("dataset")}
+        return {"parameters": sum(p.numel() for p in model.parameters()),
+                "prior": "unconditional EDM on 80-band normalised log-mels", **self.checkpoint_info(state)}
 
     def _mels(self, audio):
         import torch

@@ -14,6 +14,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from bench import REPO_ROOT
 from bench.bands import Band
 
 CONDITIONAL = "conditional"
@@ -128,8 +129,9 @@ class System:
 class TrainedSystem(System):
     """A system whose weights the harness trains (``make train SYSTEM=<trained_by>``).
 
-    The checkpoint is ``--system-option <name>.checkpoint=PATH`` or the tiny one in
-    results/checkpoints/.
+    The checkpoint is ``--system-option <name>.checkpoint=PATH``, else the tiny one trained on this
+    machine (results/checkpoints/), else the shipped one (models/weights/); see
+    models/checkpoint_store.py.
     """
 
     trained_by: ClassVar[str] = ""
@@ -137,10 +139,9 @@ class TrainedSystem(System):
 
     @classmethod
     def checkpoint(cls, options: dict | None) -> Path:
-        from bench.train_cli import checkpoint_path
+        from bench.models.checkpoint_store import resolve
 
-        given = (options or {}).get("checkpoint")
-        return Path(given) if given else checkpoint_path(cls.trained_by or cls.name, "tiny")
+        return resolve(cls.trained_by or cls.name, "tiny", (options or {}).get("checkpoint"))
 
     @classmethod
     def availability(cls, options=None) -> Availability:
@@ -150,6 +151,7 @@ class TrainedSystem(System):
         path = cls.checkpoint(options)
         if not path.is_file():
             return Availability(False, f"no checkpoint at {path}",
+                                f"restore the shipped weights (git checkout models/weights), or "
                                 f"make train SYSTEM={cls.trained_by or cls.name} CONFIG=tiny (about 10 min on 2 CPU "
                                 f"cores, plus rendering the training set), "
                                 f"or --system-option {cls.name}.checkpoint=/path/to/checkpoint.pt")
@@ -159,8 +161,28 @@ class TrainedSystem(System):
         """Diffusion sampler steps: ``--system-option NAME.steps=N``, else the scale's."""
         return int(self.context.options.get("steps", self.context.sampling_steps))
 
+    def load_checkpoint(self) -> dict:
+        """The checkpoint's state (hash-checked when shipped; read once per process)."""
+        from bench.models.checkpoint_store import load_state
+
+        return load_state(self.checkpoint(self.context.options))
+
     def checkpoint_fingerprint(self, state: dict) -> dict:
+        """The weights' own hash: a training checkpoint and the inference file shipped from it
+        produce the same outputs and share the cache."""
+        from bench.models.checkpoint_store import weights_sha256
+
+        return {"weights_sha256": weights_sha256(state), "trained_steps": state["step"]}
+
+    def checkpoint_info(self, state: dict) -> dict:
+        """Where the weights came from, for the record (repository-relative when inside it)."""
+        from bench.models.checkpoint_store import source
         from bench.storage import file_sha256
 
-        return {"checkpoint_sha256": file_sha256(str(self.checkpoint(self.context.options))),
-                "trained_steps": state["step"]}
+        path = self.checkpoint(self.context.options).resolve()
+        try:
+            shown = str(path.relative_to(REPO_ROOT))
+        except ValueError:
+            shown = str(path)
+        return {"checkpoint": shown, "weights": source(path), "checkpoint_sha256": file_sha256(str(path)),
+                "trained_steps": state["step"], "trained_on": state["meta"].get("dataset")}

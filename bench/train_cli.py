@@ -9,7 +9,6 @@ import numpy as np
 
 from bench import REPO_ROOT
 
-CHECKPOINTS = REPO_ROOT / "results" / "checkpoints"
 
 
 def _latentft_configs(encoder: str) -> dict:
@@ -111,7 +110,10 @@ DAC_MODELS = ("latentft-dac",)  # read the DAC latent of the training clips (the
 
 
 def checkpoint_path(system: str, config: str) -> Path:
-    return CHECKPOINTS / f"{system}-{config}.pt"
+    """Where training writes and resumes: results/checkpoints/, never the shipped models/weights/."""
+    from bench.models.checkpoint_store import trained_path
+
+    return trained_path(system, config)
 
 
 def training_mels(n_clips: int, data: str | None, seed: int = 0):
@@ -249,14 +251,45 @@ def run(args) -> int:
     return 0
 
 
+def ship(args) -> int:
+    """Copy the inference weights of this machine's training output into models/weights/."""
+    from bench.models.checkpoint_store import CheckpointError, ship as ship_weights
+
+    systems = args.system or [name for name in TRAINABLE
+                              if checkpoint_path(name, args.config).is_file()]
+    if not systems:
+        print(f"error: no trained checkpoint in results/checkpoints/ for config {args.config!r}; "
+              f"train one with make train SYSTEM=name")
+        return 2
+    for name in systems:
+        if name not in TRAINABLE:
+            print(f"error: {name!r} is not trained by the harness; trainable: {', '.join(TRAINABLE)}")
+            return 2
+        try:
+            entry = ship_weights(name, args.config, Path(args.source) if args.source else None)
+        except CheckpointError as error:
+            print(f"error: {error}")
+            return 2
+        print(f"shipped {name}-{args.config}: {entry['steps']} steps, final loss {entry['final_loss']:.4f}, "
+              f"{entry['bytes'] / 2**20:.1f} MiB, sha256 {entry['sha256'][:12]}")
+    return 0
+
+
 def add_parser(sub) -> None:
+    shipper = sub.add_parser("ship-weights", help="copy trained EMA weights into models/weights/ (committed)")
+    shipper.add_argument("--system", action="append", help="a trainable system (repeat; default: every one "
+                         "trained here)")
+    shipper.add_argument("--config", default="tiny")
+    shipper.add_argument("--source", help="the training checkpoint (default results/checkpoints/SYSTEM-CONFIG.pt)")
+    shipper.set_defaults(func=ship)
     parser = sub.add_parser("train", help="train one of the harness's own models")
     parser.add_argument("--system", required=True, help=", ".join(TRAINABLE) + " (uncond: the prior of ilvr and guidance)")
     parser.add_argument("--config", default="tiny", help="tiny (a 2-core CPU) or paper (GPUs)")
     parser.add_argument("--steps", type=int, help="override the config's step count")
     parser.add_argument("--data", help="train on a folder of audio instead of the music21 train split "
                         "(msdae / hdae: an NSynth folder instead of the rendered notes; lincae: a MUSDB18-HQ folder)")
-    parser.add_argument("--checkpoint", help="checkpoint path (default results/checkpoints/SYSTEM-CONFIG.pt)")
+    parser.add_argument("--checkpoint", help="checkpoint path (default results/checkpoints/SYSTEM-CONFIG.pt; the "
+                        "shipped models/weights/ are never overwritten: ship new ones with ship-weights)")
     parser.add_argument("--dac-weights", help="latentft-dac: the DAC weights file (default: descript-audio-codec's cache)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--no-progress", action="store_true")

@@ -179,7 +179,9 @@ class LinCAE(nn.Module):
 
 
 def load_lincae(path, device: str = "cpu") -> tuple[LinCAE, dict]:
-    state = torch.load(path, map_location="cpu", weights_only=False)
+    from bench.models.checkpoint_store import load_state
+
+    state = load_state(path)
     config = dict(state["config"]["model"])
     for key in ("decoder_mults", "gain_start", "gain_end"):
         config[key] = tuple(config[key])

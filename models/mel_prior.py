@@ -49,10 +49,16 @@ class MelPrior(nn.Module):
 
 
 def load_mel_prior(path, device: str = "cpu") -> tuple[MelPrior, dict]:
-    """The EMA weights of a checkpoint written by ``make train SYSTEM=uncond``."""
-    state = torch.load(path, map_location="cpu", weights_only=False)
+    """The EMA weights of a checkpoint of ``make train SYSTEM=uncond`` (or the shipped one)."""
+    from bench.models.checkpoint_store import load_state
+
+    state = load_state(path)
+    return mel_prior_from_state(state, device), state
+
+
+def mel_prior_from_state(state: dict, device: str = "cpu") -> MelPrior:
     model_config = dict(state["config"]["model"])
     model_config["mults"] = tuple(model_config["mults"])
     model = MelPrior(MelPriorConfig(**model_config))
     model.load_state_dict(state["ema"])
-    return model.eval().to(device), state
+    return model.eval().to(device)

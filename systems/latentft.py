@@ -1,6 +1,7 @@
 """LatentFT (MLP, U-Net and DAC + U-Net encoders): the harness's own implementation, trained with
 ``make train SYSTEM=latentft-mlp`` (or -unet, or -dac with the user's DAC weights). The checkpoint
-is ``--system-option latentft-mlp.checkpoint=PATH`` or results/checkpoints/<system>-tiny.pt.
+is ``--system-option latentft-mlp.checkpoint=PATH``, else results/checkpoints/<system>-tiny.pt
+when trained here, else the shipped models/weights/<system>-tiny.pt.
 
 Conditional generation: encode the reference mel, band-mask the latent along time (n_fft 1024
 on 512 frames), sample with classifier-free guidance ``cfg`` (default 2.0; null latent = zeros).
@@ -23,11 +24,9 @@ class _LatentFTBase(TrainedSystem):
 
     def _model(self):
         if getattr(self, "_loaded", None) is None:
-            import torch
-
             from bench.models.latentft import LatentFT, LatentFTConfig
 
-            state = torch.load(self.checkpoint(self.context.options), map_location="cpu", weights_only=False)
+            state = self.load_checkpoint()
             model_config = dict(state["config"]["model"])
             model_config["decoder_mults"] = tuple(model_config["decoder_mults"])
             model = LatentFT(LatentFTConfig(**model_config))
@@ -43,8 +42,8 @@ class _LatentFTBase(TrainedSystem):
 
     def info(self) -> dict:
         model, state = self._model()
-        return {"parameters": sum(p.numel() for p in model.parameters()), "trained_steps": state["step"],
-                "latent": f"{model.latent_channels} channels at 86.13 Hz", "trained_on": state["meta"].get("dataset")}
+        return {"parameters": sum(p.numel() for p in model.parameters()),
+                "latent": f"{model.latent_channels} channels at 86.13 Hz", **self.checkpoint_info(state)}
 
     def _encoder_inputs(self, references):
         from bench.mel import normalised_mel
@@ -123,9 +122,9 @@ class LatentFTDAC(_LatentFTBase):
 
     @classmethod
     def _training_meta(cls, options) -> dict:
-        import torch
+        from bench.models.checkpoint_store import load_state
 
-        return torch.load(cls.checkpoint(options), map_location="cpu", weights_only=False)["meta"]
+        return load_state(cls.checkpoint(options))["meta"]
 
     @classmethod
     def dac_weights(cls, options, meta: dict):

@@ -32,7 +32,13 @@ def test_latentft_runs_both_tasks_from_a_checkpoint_path(tmp_path, fixture_clips
                        system_options={"latentft-mlp": {"checkpoint": str(checkpoint), "steps": "2"}})
     record = run_table1(config)
     row = record["rows"]["latentft-mlp"]
-    assert row["fingerprint"]["sampling_steps"] == 2 and len(row["fingerprint"]["checkpoint_sha256"]) == 64
+    from bench.models.checkpoint_store import load_state, weights_sha256
+
+    assert row["fingerprint"]["sampling_steps"] == 2
+    assert row["fingerprint"]["weights_sha256"] == weights_sha256(load_state(checkpoint))
+    assert row["info"]["weights"] == "given" and row["info"]["trained_steps"] == 2
     for task in ("conditional", "blend"):
         summary = row["tasks"][task]["summary"]
-        assert summary["n_ok"] > 0 and summary["loudness"] is not None
+        n_items = len(row["tasks"][task]["items"])
+        assert n_items > 0 and summary["n_ok"] == n_items and summary["n_failed"] == 0
+        assert summary["loudness"] is not None

@@ -1,0 +1,161 @@
+"""Where the harness's own model weights live, and loading them with their hash checked.
+
+Two places, looked up in this order unless a path is given:
+
+- ``results/checkpoints/<system>-<config>.pt``: what ``make train`` writes on this machine (full
+  training state: weights, EMA, optimiser, loss history; resumable; never committed);
+- ``models/weights/<system>-<config>.pt``: the shipped inference weights (EMA only, fp32), listed
+  with their sha256, config, training data and final loss in ``models/weights/manifest.json``
+  and written there by ``python -m bench ship-weights`` (see models/weights/README.md).
+
+Both formats load through :func:`load_state`; a shipped file whose sha256 differs from the
+manifest's is refused, naming the file and both hashes.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from functools import lru_cache
+from pathlib import Path
+
+from bench import REPO_ROOT
+from bench.storage import atomic_write_bytes, atomic_write_json, file_sha256
+
+TRAINED_DIR = REPO_ROOT / "results" / "checkpoints"
+SHIPPED_DIR = REPO_ROOT / "models" / "weights"
+MANIFEST = SHIPPED_DIR / "manifest.json"
+SHIPPED_LIMIT_BYTES = 12 * 1024 * 1024
+
+
+class CheckpointError(Exception):
+    """A checkpoint file that cannot be used; the message names the file and what is wrong."""
+
+
+def trained_path(system: str, config: str = "tiny") -> Path:
+    """Where ``make train SYSTEM=system CONFIG=config`` writes (and resumes from)."""
+    return TRAINED_DIR / f"{system}-{config}.pt"
+
+
+def shipped_path(system: str, config: str = "tiny") -> Path:
+    return SHIPPED_DIR / f"{system}-{config}.pt"
+
+
+def resolve(system: str, config: str = "tiny", given: str | Path | None = None) -> Path:
+    """The checkpoint a system uses: ``given``, else this machine's training output, else the shipped
+    weights. Returns the first candidate that exists, or the training path when none does (the
+    place ``make train`` would create)."""
+    if given:
+        return Path(given)
+    for candidate in (trained_path(system, config), shipped_path(system, config)):
+        if candidate.is_file():
+            return candidate
+    return trained_path(system, config)
+
+
+def source(path: Path) -> str:
+    """``shipped``, ``trained here`` or ``given``: where a resolved checkpoint came from."""
+    path = Path(path).resolve()
+    if path.parent == SHIPPED_DIR.resolve():
+        return "shipped"
+    if path.parent == TRAINED_DIR.resolve():
+        return "trained here"
+    return "given"
+
+
+def _shown(path: Path) -> str:
+    path = Path(path).resolve()
+    return str(path.relative_to(REPO_ROOT)) if path.is_relative_to(REPO_ROOT) else str(path)
+
+
+def manifest() -> dict:
+    """The shipped weights' manifest: {file name: entry}; empty when nothing is shipped."""
+    if not MANIFEST.is_file():
+        return {}
+    return json.loads(MANIFEST.read_text())["weights"]
+
+
+@lru_cache(maxsize=32)
+def _load_cached(path: str, size: int, mtime_ns: int) -> dict:
+    import torch
+
+    target = Path(path)
+    if target.parent == SHIPPED_DIR.resolve():
+        expected = manifest().get(target.name, {}).get("sha256")
+        if expected is None:
+            raise CheckpointError(f"{target}: not listed in {MANIFEST}; ship it with "
+                                  f"python -m bench ship-weights, or pass its path explicitly")
+        actual = file_sha256(path)
+        if actual != expected:
+            raise CheckpointError(f"{target}: sha256 {actual[:16]}... differs from the manifest's "
+                                  f"{expected[:16]}... ({MANIFEST.name}); the file is damaged or was "
+                                  f"replaced: restore it with git checkout {_shown(target)}")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as error:
+        raise CheckpointError(f"{target}: not a readable checkpoint ({type(error).__name__}: {error})") from None
+    missing = [key for key in ("ema", "config", "step", "meta") if key not in state]
+    if missing:
+        raise CheckpointError(f"{target}: not a checkpoint of the harness (missing {', '.join(missing)})")
+    return state
+
+
+def load_state(path: str | Path) -> dict:
+    """The checkpoint's dict (at least ``ema``, ``config``, ``step``, ``meta``); cached per file
+    version, so the several loads of one run read and hash the file once. Treat it as read-only."""
+    target = Path(path).resolve()
+    if not target.is_file():
+        raise CheckpointError(f"{target}: no such checkpoint file")
+    stat = target.stat()
+    return _load_cached(str(target), stat.st_size, stat.st_mtime_ns)
+
+
+def weights_sha256(state: dict) -> str:
+    """A hash of the EMA weights themselves (names, dtypes, shapes, bytes), the same for a training
+    checkpoint and the inference file shipped from it."""
+    digest = hashlib.sha256()
+    for name in sorted(state["ema"]):
+        tensor = state["ema"][name].detach().cpu().contiguous()
+        digest.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)}".encode())
+        digest.update(tensor.numpy().tobytes() if tensor.numel() else b"")
+    return digest.hexdigest()
+
+
+def final_loss(state: dict, last: int = 100) -> float | None:
+    losses = state.get("losses") or []
+    return float(sum(losses[-last:]) / len(losses[-last:])) if losses else state.get("final_loss")
+
+
+def ship(system: str, config: str = "tiny", source_path: Path | None = None) -> dict:
+    """Write the inference weights of ``source_path`` (default: this machine's training output) to
+    models/weights/ and record them in the manifest; returns the manifest entry."""
+    import torch
+
+    source_path = Path(source_path or trained_path(system, config))
+    state = load_state(source_path)
+    ema = {name: tensor.detach().cpu().float().clone() if tensor.is_floating_point() else tensor.detach().cpu()
+           for name, tensor in state["ema"].items()}
+    shipped = {"ema": ema, "config": state["config"], "step": state["step"], "meta": state["meta"],
+               "final_loss": final_loss(state)}
+    buffer = io.BytesIO()
+    torch.save(shipped, buffer)
+    data = buffer.getvalue()
+    if len(data) > SHIPPED_LIMIT_BYTES:
+        raise CheckpointError(f"{source_path}: inference weights are {len(data) / 2**20:.1f} MiB, over the "
+                              f"{SHIPPED_LIMIT_BYTES / 2**20:.0f} MiB limit for shipped weights")
+    target = shipped_path(system, config)
+    atomic_write_bytes(target, data)
+    entry = {"system": system, "config_name": config, "sha256": hashlib.sha256(data).hexdigest(),
+             "bytes": len(data), "weights_sha256": weights_sha256(shipped), "steps": int(state["step"]),
+             "final_loss": shipped["final_loss"], "seed": state["config"].get("seed"),
+             "train_config": {k: v for k, v in state["config"].items() if k != "model"},
+             "model_config": state["config"]["model"],
+             "dataset": state["meta"].get("dataset"),
+             "dataset_manifest_hash": state["meta"].get("dataset_manifest_hash"),
+             "n_train_clips": state["meta"].get("n_train_clips")}
+    entries = manifest()
+    entries[target.name] = entry
+    atomic_write_json(MANIFEST, {"about": "inference weights (EMA, fp32) of the harness's own tiny models; "
+                                          "see models/weights/README.md", "weights": entries})
+    _load_cached.cache_clear()
+    return entry
