@@ -197,6 +197,10 @@ def build_parser() -> argparse.ArgumentParser:
     from bench.merge import add_parser as add_merge_parser
 
     add_merge_parser(sub)
+
+    from bench.band_figures import add_parser as add_band_figures_parser
+
+    add_band_figures_parser(sub)
     return parser
 
 
