@@ -65,7 +65,8 @@ def band_frame(bands) -> "object":
     bands CSV's FAD and in-band scores as they are, plus Timb. as MCD/100."""
     conditional = bands[bands["task"] == "conditional"].copy()
     if conditional.empty:
-        raise FigureInputError("the per-band CSV has no conditional rows (a run without the conditional task)")
+        raise FigureInputError("the per-band CSV has no conditional rows "
+                               "(a run without the conditional task)")
     known = {band.name: band for band in CONDITIONAL_BANDS}
     unknown = sorted(set(conditional["band"]) - set(known))
     if unknown:

@@ -209,12 +209,13 @@ def main(argv: list[str] | None = None) -> int:
     warnings.simplefilter("default")
     warnings.formatwarning = lambda message, category, *a, **k: f"warning: {message}\n"
     args = build_parser().parse_args(argv)
+    from bench.datasets.layouts import LayoutError
     from bench.embedders import EmbedderUnavailable
     from bench.vocoders import VocoderUnavailable
 
     try:
         return args.func(args)
-    except (EmbedderUnavailable, VocoderUnavailable) as error:
+    except (EmbedderUnavailable, VocoderUnavailable, LayoutError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
 

@@ -214,4 +214,5 @@ def _musdb(folder: Path, split_file: Path | None) -> Layout | None:
         return Layout("musdb18-hq", "MUSDB18-HQ", split_file.name, split_file.name, test, tuple(files),
                       listed, tuple(missing))
     files = [t / "mixture.wav" for t in tracks]
-    return Layout("musdb18-hq", "MUSDB18-HQ", "test", "test/*/mixture.wav", test, tuple(files), len(files), ())
+    return Layout("musdb18-hq", "MUSDB18-HQ", "test", "test/*/mixture.wav", test, tuple(files), len(files),
+                  ())

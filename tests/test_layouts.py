@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import soundfile
 
+from bench.cli import main
 from bench.config import RunConfig
 from bench.datasets.folder import load_folder
 from bench.datasets.layouts import LayoutError, resolve
@@ -58,7 +59,7 @@ def test_gtzan_layouts_take_every_genre_folder(tmp_path):
     assert [p.name for p in chosen.files] == ["jazz.00001.wav"] and chosen.split == "test_filtered.txt"
 
 
-def test_maestro_takes_the_test_rows_of_its_csv_and_names_table_12(tmp_path):
+def test_maestro_takes_the_test_rows_of_its_csv_and_names_table_12(tmp_path, capsys):
     root = _maestro(tmp_path / "maestro")
     layout = resolve(root)
     assert (layout.dataset, layout.title, layout.split) == ("maestro", "MAESTRO v3.0.0", "test")
@@ -76,6 +77,8 @@ def test_maestro_takes_the_test_rows_of_its_csv_and_names_table_12(tmp_path):
     (root / "maestro-v3.0.0.csv").write_text("composer,audio_filename\nA,a.wav\n")
     with pytest.raises(LayoutError, match=r"maestro-v3.0.0.csv: no split column"):
         resolve(root)
+    assert main(["data", "--data", str(root)]) == 2
+    assert "maestro-v3.0.0.csv: no split column" in capsys.readouterr().err
 
 
 def test_mtg_jamendo_reads_the_autotagging_split_files(tmp_path):
@@ -95,7 +98,8 @@ def test_mtg_jamendo_reads_the_autotagging_split_files(tmp_path):
     _tone(root / "audio" / "15" / "215.mp3", 7, fmt="MP3")
     with pytest.warns(UserWarning, match=r"1 of 3 listed file\(s\) not found.*34/786434.mp3"):
         layout = resolve(root)
-    assert (layout.dataset, layout.split, layout.name) == ("mtg-jamendo", "split-0 test", "mtg-jamendo-split-0-test")
+    assert (layout.dataset, layout.split) == ("mtg-jamendo", "split-0 test")
+    assert layout.name == "mtg-jamendo-split-0-test"
     assert layout.split_source == "data/splits/split-0/autotagging-test.tsv"
     assert [p.relative_to(root).as_posix() for p in layout.files] == ["audio/14/214.mp3",
                                                                       "audio/92/1048592.low.mp3"]
