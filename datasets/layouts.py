@@ -1,6 +1,7 @@
 """Known dataset layouts for ``--data DIR``: which files a folder's documented split holds.
 
-- GTZAN: ``genres_original/<genre>/*.wav`` (also under ``Data/``) or the original ``genres/<genre>/*.au``;
+- GTZAN: ``genres_original/<genre>/*.wav`` (also under ``Data/``), the original ``genres/<genre>/*.au``,
+  or DIR holding at least five of the ten genre folders itself;
   no official split, so every track of the ten genre folders ("all").
 - MAESTRO: ``maestro-v*.csv`` (``canonical_composer,canonical_title,split,year,midi_filename,
   audio_filename,duration``); the rows whose ``split`` is ``test``.
@@ -103,9 +104,10 @@ def _user_split(folder: Path, audio_root: Path, split_file: Path, track_file: st
 
 
 def _gtzan(folder: Path, split_file: Path | None) -> Layout | None:
-    for candidate in (folder / "genres_original", folder / "Data" / "genres_original", folder / "genres"):
+    for candidate, least in ((folder / "genres_original", 1), (folder / "Data" / "genres_original", 1),
+                             (folder / "genres", 1), (folder, 5)):  # DIR itself: most of the ten genres
         genres = [g for g in GTZAN_GENRES if (candidate / g).is_dir()]
-        if genres:
+        if len(genres) >= least:
             root = candidate
             break
     else:
@@ -117,7 +119,8 @@ def _gtzan(folder: Path, split_file: Path | None) -> Layout | None:
         files = sorted(p for g in genres for p in (root / g).iterdir()
                        if p.is_file() and p.suffix.lower() in GTZAN_SUFFIXES)
         missing, listed, split = [], len(files), "all"
-    return Layout("gtzan", "GTZAN", split, split_file.name if split_file else _relative(root, folder),
+    source = split_file.name if split_file else (_relative(root, folder) if root != folder else ".")
+    return Layout("gtzan", "GTZAN", split, source,
                   root, tuple(files), listed, tuple(missing))
 
 

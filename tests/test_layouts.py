@@ -52,6 +52,9 @@ def test_gtzan_layouts_take_every_genre_folder(tmp_path):
     clips = load_folder(original, tmp_path / "cache")
     assert clips.name == "gtzan-all" and len(clips) == 2
     assert clips.manifest["layout"]["split_source"] == "genres"
+    for genre in ("blues", "jazz", "metal"):
+        _tone(original / "genres" / genre / f"{genre}.00000.au", 1, fmt="AU")
+    assert resolve(original / "genres").split_source == "."   # DIR is the genre root itself
     split = tmp_path / "test_filtered.txt"
     split.write_text("# fault-filtered\njazz/jazz.00001.wav\nblues/blues.00042.wav\n")
     with pytest.warns(UserWarning, match=r"1 of 2 listed file\(s\) not found.*blues/blues.00042.wav"):
