@@ -14,12 +14,13 @@ ARGS ?=
 TABLE_ARGS := --scale $(SCALE) --seed $(SEED) $(if $(DATA),--data $(DATA)) \
 	$(if $(SPLIT),--split-file $(SPLIT)) $(if $(SYSTEMS),--systems $(SYSTEMS)) $(ARGS)
 
-.PHONY: all venv deps table1 test regress regress-update systems data bench train isolate sweep table-hdae table-lincae clean-cache help
+.PHONY: all venv deps table1 test regress regress-update systems data bench train isolate sweep figures table-hdae table-lincae clean-cache help
 
 help:
 	@echo "make table1 [SCALE=smoke|quick|paper] [DATA=/path/to/audio] [SPLIT=file] [SYSTEMS=a,b]"
 	@echo "make test | make regress | make regress-update | make systems | make data"
 	@echo "make train SYSTEM=name [CONFIG=tiny|paper] | make table-hdae | make table-lincae | make bench"
+	@echo "make figures [RUN=results/table1.json]"
 
 $(VENV)/.installed: requirements.txt requirements-nodeps.txt
 	$(PYTHON) -m venv $(VENV)
@@ -77,6 +78,10 @@ sweep: venv deps
 
 bench: venv
 	$(PY) -m bench bench
+
+RUN ?= results/table1.json
+figures: venv
+	$(PY) -m bench figures --run $(RUN) $(ARGS)
 
 clean-cache:
 	rm -rf results/cache datasets/cache

@@ -222,6 +222,10 @@ def build_parser() -> argparse.ArgumentParser:
     from bench.merge import add_parser as add_merge_parser
 
     add_merge_parser(sub)
+
+    from bench.band_figures import add_parser as add_band_figures_parser
+
+    add_band_figures_parser(sub)
     return parser
 
 
@@ -230,12 +234,13 @@ def main(argv: list[str] | None = None) -> int:
     warnings.simplefilter("default")
     warnings.formatwarning = lambda message, category, *a, **k: f"warning: {message}\n"
     args = build_parser().parse_args(argv)
+    from bench.datasets.layouts import LayoutError
     from bench.embedders import EmbedderUnavailable
     from bench.vocoders import VocoderUnavailable
 
     try:
         return args.func(args)
-    except (EmbedderUnavailable, VocoderUnavailable) as error:
+    except (EmbedderUnavailable, VocoderUnavailable, LayoutError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
 

@@ -51,10 +51,20 @@ def _interval(flat: dict, key: str):
     return None if low is None or high is None else (low, high)
 
 
+def _title(record: dict) -> list[str]:
+    """A heading naming a recognised dataset and its split (datasets/layouts.py); none otherwise."""
+    layout = record["dataset"].get("layout")
+    if not layout:
+        return []
+    paper = f"; the paper's {layout['paper_table']} setting" if layout.get("paper_table") else ""
+    return [f"### {layout['title']}, {layout['split']} split ({layout['found']} of {layout['listed']} listed "
+            f"files from `{layout['split_source']}`, {record['dataset']['n_clips']} clips{paper})", ""]
+
+
 def render_markdown(record: dict) -> str:
     header = ["system"] + [f"{label} {ARROWS[k]}" for k, label, _ in COLUMNS] + \
              [f"bl. {label} {ARROWS[k]}" for k, label, _ in COLUMNS]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines = [*_title(record), "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     notes = []
     for flat in table_rows(record):
         name = flat["system"]

@@ -19,6 +19,7 @@ import numpy as np
 from bench.audio import (AUDIO_SUFFIXES, CLIP_SAMPLES, RESAMPLER_ID, SAMPLE_RATE, AudioError,
                          chunk_track, load_audio, resample)
 from bench.datasets.clipset import ClipSet, clip_hash
+from bench.datasets.layouts import resolve as resolve_layout
 
 LOADER_VERSION = 1
 log = logging.getLogger(__name__)
@@ -61,10 +62,13 @@ def _folder_key(folder: Path, files: list[Path], seed: int) -> str:
 def load_folder(folder: str | Path, cache_root: Path, seed: int = 0, split_file: str | None = None,
                 strict: bool = False, max_files: int | None = None, progress=None) -> ClipSet:
     folder = Path(folder)
-    files = list_audio_files(folder, Path(split_file) if split_file else None)
+    layout = resolve_layout(folder, split_file, strict)  # a known dataset's documented split, or None
+    files = list(layout.files) if layout else \
+        list_audio_files(folder, Path(split_file) if split_file else None)
     if max_files is not None:
         files = files[:max_files]
-    cache = cache_root / f"folder-{folder.name}-{_folder_key(folder, files, seed)}"
+    name = layout.name if layout else f"folder-{folder.name}"
+    cache = cache_root / f"{name}-{_folder_key(folder, files, seed)}"
     if (cache / "manifest.json").exists():
         return ClipSet.load(cache)
     clips, entries, skipped = [], [], []
@@ -92,7 +96,8 @@ def load_folder(folder: str | Path, cache_root: Path, seed: int = 0, split_file:
             progress(number + 1)
     if not clips:
         raise DatasetError(f"no usable audio in {folder} ({len(skipped)} file(s) skipped)")
-    manifest = {"name": f"folder-{folder.name}", "kind": "folder", "loader_version": LOADER_VERSION,
+    manifest = {"name": name, "kind": "folder", **({"layout": layout.record()} if layout else {}),
+                "loader_version": LOADER_VERSION,
                 "folder": folder.name, "split_file": Path(split_file).name if split_file else None,
                 "seed": seed, "sample_rate": SAMPLE_RATE, "clip_samples": CLIP_SAMPLES,
                 "resampler": RESAMPLER_ID, "clips": entries, "skipped": skipped}
