@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.audio import CLIP_SAMPLES, check_output, normalise_clip
+from bench.code_identity import system_code
 from bench.config import RunConfig
 from bench.datasets.clipset import ClipSet, clip_hash
 from bench.embedders import get_embedder
@@ -411,7 +412,7 @@ def run_table1(config: RunConfig) -> dict:
                              spec.sampling_steps)
         try:
             system = get_system_class(name)(context)
-            fingerprint = system.fingerprint()
+            fingerprint = {**system_code(type(system)), **system.fingerprint()}  # even if not super()'d
         except Exception as error:
             unavailable[name] = {"reason": f"failed to load: {type(error).__name__}: {error}", "fix": ""}
             continue
