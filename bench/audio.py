@@ -186,6 +186,18 @@ def no_clip_reason(track: np.ndarray, length: int = CLIP_SAMPLES) -> str:
             f"{MIN_MEAN_POWER} after peak normalisation (loudest {max(powers):.2g}): too quiet or sparse")
 
 
+SILENCE_PEAK = 1e-6   # -120 dBFS
+
+
+def silence_reason(x: np.ndarray) -> str | None:
+    """"is silent (...)" when no sample of ``x`` exceeds -120 dBFS; None otherwise."""
+    x = np.asarray(x, dtype=np.float64)
+    peak = float(np.max(np.abs(x))) if x.size else 0.0
+    if peak < SILENCE_PEAK:
+        return "is silent (every sample is zero)" if peak == 0 else f"is silent (peak {peak:.1e}, below -120 dBFS)"
+    return None
+
+
 def check_output(audio: np.ndarray, length: int = CLIP_SAMPLES) -> str | None:
     """Why a system output is unusable, or None when it is fine."""
     audio = np.asarray(audio)

@@ -25,6 +25,14 @@ def _check(name: str, x: np.ndarray, minimum: int = 2) -> np.ndarray:
     return x
 
 
+def _check_pair(x: np.ndarray, y: np.ndarray, names=("eval set", "reference set")):
+    x, y = _check(names[0], x), _check(names[1], y)
+    if x.shape[1] != y.shape[1]:
+        raise DistributionError(f"{names[0]} has {x.shape[1]}-dimensional embeddings but {names[1]} has "
+                                f"{y.shape[1]}-dimensional ones: were they made by the same embedder?")
+    return x, y
+
+
 def gaussian_stats(x: np.ndarray, name: str = "embeddings") -> tuple[np.ndarray, np.ndarray]:
     """Mean and sample covariance (N - 1 normalisation)."""
     x = _check(name, x)
@@ -62,8 +70,9 @@ def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray,
 
 def fad(eval_embeddings: np.ndarray, ref_embeddings: np.ndarray) -> float:
     """Frechet audio distance between two embedding sets (Gaussian fit of each)."""
-    mu_e, s_e = gaussian_stats(eval_embeddings, "eval set")
-    mu_r, s_r = gaussian_stats(ref_embeddings, "reference set")
+    x, y = _check_pair(eval_embeddings, ref_embeddings)
+    mu_e, s_e = gaussian_stats(x, "eval set")
+    mu_r, s_r = gaussian_stats(y, "reference set")
     return frechet_distance(mu_e, s_e, mu_r, s_r)
 
 
@@ -90,8 +99,7 @@ def kad(eval_embeddings: np.ndarray, ref_embeddings: np.ndarray,
     MMD^2 = sum_{i != j} k(x_i, x_j) / (m (m - 1)) + sum_{i != j} k(y_i, y_j) / (n (n - 1))
             - 2 sum_{i, j} k(x_i, y_j) / (m n),  x the eval set (m), y the reference set (n).
     """
-    x = _check("eval set", eval_embeddings)
-    y = _check("reference set", ref_embeddings)
+    x, y = _check_pair(eval_embeddings, ref_embeddings)
     if bandwidth_from not in ("reference", "eval"):
         raise ValueError(f"bandwidth_from must be 'reference' or 'eval', not {bandwidth_from!r}")
     if bandwidth is not None:
@@ -120,8 +128,7 @@ def fad_inf(eval_embeddings: np.ndarray, ref_embeddings: np.ndarray, steps: int 
     seeded with ``seed`` and compute FAD_n; fit FAD_n = a + b / n by least squares.
     Returns {"value": a, "slope": b, "r2", "points": [(n, FAD_n)], "seed"}.
     """
-    x = _check("eval set", eval_embeddings)
-    y = _check("reference set", ref_embeddings)
+    x, y = _check_pair(eval_embeddings, ref_embeddings)
     mu_r, s_r = gaussian_stats(y, "reference set")
     total = x.shape[0]
     lowest = min_n if min_n is not None else max(x.shape[1] + 2, total // 10)

@@ -108,3 +108,55 @@ def test_decoding_bad_files_prints_no_decoder_notes_or_leaked_handles(tmp_path):
     assert "unclosed file" not in out.stderr and "Note:" not in out.stderr, out.stderr
     assert "random.mp3: not decodable as MP3 audio" in out.stdout
     assert "decoder notes: " in out.stdout                          # mpg123's notes are part of the reason
+
+
+def metrics(*args):
+    out = subprocess.run([sys.executable, "-m", "bench", "metrics", *args], cwd=ROOT, capture_output=True, text=True)
+    assert "Traceback" not in out.stderr, out.stderr
+    return out.returncode, json.loads(out.stdout) if out.stdout.strip().startswith("{") else out.stdout
+
+
+def test_metrics_cli_refuses_short_and_silent_audio_naming_the_file(tmp_path):
+    good = str(sorted(FIXTURES.glob("*.flac"))[0])
+    soundfile.write(tmp_path / "short.wav", np.random.default_rng(0).normal(size=int(0.9 * 22050)) * 0.1, 22050)
+    code, out = metrics("adherence", str(tmp_path / "short.wav"), good)
+    assert code == 2 and "short.wav" in out["error"] and "0.90 s" in out["error"]
+    clip, sr = soundfile.read(good)
+    soundfile.write(tmp_path / "ref.wav", clip, sr)
+    soundfile.write(tmp_path / "silent.wav", np.zeros_like(clip), sr)
+    code, out = metrics("sisdr", str(tmp_path / "silent.wav"), str(tmp_path / "ref.wav"))
+    assert code == 2 and "silent.wav" in out["error"] and "silent" in out["error"]
+    code, out = metrics("sisdr", str(tmp_path / "ref.wav"), str(tmp_path / "silent.wav"))
+    assert code == 2 and "silent.wav" in out["error"]
+    folder = tmp_path / "eval"
+    folder.mkdir()
+    for path in sorted(FIXTURES.glob("*.flac"))[:3]:
+        shutil.copy(path, folder / path.name)
+    soundfile.write(folder / "zz_silent.wav", np.zeros(140_000), 22050)
+    code, out = metrics("fad", str(folder), str(FIXTURES))
+    assert code == 2 and "zz_silent.wav" in out["error"] and "silent" in out["error"]
+
+
+def test_mismatched_embedding_dimensions_name_both_sets(tmp_path):
+    from bench.metrics.distribution import DistributionError, fad, kad
+
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(20, 16)), rng.normal(size=(20, 8))
+    for distance in (fad, kad):
+        with pytest.raises(DistributionError, match=r"eval set has 16-dimensional .* reference set has 8"):
+            distance(a, b)
+    np.save(tmp_path / "a.npy", a)
+    np.save(tmp_path / "b.npy", b)
+    code, out = metrics("fad", str(tmp_path / "a.npy"), str(tmp_path / "b.npy"))
+    assert code == 2 and "a.npy" in out["error"] and "b.npy" in out["error"] and "16" in out["error"]
+
+
+def test_a_band_that_selects_no_bin_is_refused_naming_it():
+    from bench.bands import Band, band_pass
+
+    with pytest.raises(ValueError, match="0.3-0.3 selects no bin"):
+        band_pass(np.ones(512), Band(0.3, 0.3))
+    assert band_pass(np.ones(512), Band(0.5, 0.5)).shape == (512,)   # exactly on bin 256: one bin
+    good = str(sorted(FIXTURES.glob("*.flac"))[0])
+    code, out = metrics("adherence", good, good, "--band", "0.3:0.3")
+    assert code == 2 and "0.3" in out["error"] and "no bin" in out["error"]
