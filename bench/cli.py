@@ -212,11 +212,12 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from bench.datasets.folder import DatasetError
     from bench.embedders import EmbedderUnavailable
+    from bench.registry import UnknownSystemError
     from bench.vocoders import VocoderUnavailable
 
     try:
         return args.func(args)
-    except (EmbedderUnavailable, VocoderUnavailable, DatasetError) as error:
+    except (EmbedderUnavailable, VocoderUnavailable, DatasetError, UnknownSystemError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
 

@@ -27,7 +27,7 @@ from bench.metrics.distribution import DistributionError, fad, kad
 from bench.metrics.statistics import stratified_bootstrap_ci
 from bench.progress import stage
 from bench.provenance import environment, resource_use
-from bench.registry import get_system_class, system_status
+from bench.registry import check_system_names, get_system_class, system_status
 from bench.storage import atomic_save_npy, atomic_save_npz, atomic_write_json, content_key
 from bench.system import BLEND, CONDITIONAL, BlendBatch, ConditionalBatch, RunContext
 from bench.tasks import (blend_items, conditional_items, item_seed,
@@ -373,6 +373,7 @@ def aggregate(task: str, results: list[ItemResult], reference: np.ndarray, fad_m
 def run_table1(config: RunConfig) -> dict:
     """Run every requested system on every task it supports; return the result record."""
     started = time.time()
+    check_system_names(config.systems)   # an unknown name stops the run before any work
     timings: dict[str, float] = {}
     with stage("dataset", None, False, timings):
         clipset = load_dataset(config, config.progress)
