@@ -30,7 +30,7 @@ from bench.provenance import environment, resource_use
 from bench.registry import check_system_names, get_system_class, system_status
 from bench.storage import atomic_save_npy, atomic_save_npz, atomic_write_json, content_key
 from bench.system import BLEND, CONDITIONAL, BlendBatch, ConditionalBatch, RunContext
-from bench.tasks import (blend_items, conditional_items, item_seed,
+from bench.tasks import (blend_items, conditional_items, item_seed, scale_shortfall,
                          select_clips)
 from bench.vocoders import get_vocoder
 
@@ -379,6 +379,7 @@ def run_table1(config: RunConfig) -> dict:
         clipset = load_dataset(config, config.progress)
     spec = config.scale_spec
     selection = select_clips(clipset.ids, spec.n_conditional, spec.n_pairs, config.seed)
+    shortfall = scale_shortfall(selection, spec.n_conditional, spec.n_pairs, len(clipset))
     tasks = {CONDITIONAL: conditional_items(selection), BLEND: blend_items(selection)}
     embedder = get_embedder(config.embedder, config.device)
     vocoder = get_vocoder(config.vocoder_spec, config.device)
@@ -441,6 +442,7 @@ def run_table1(config: RunConfig) -> dict:
                     "skipped": len(clipset.manifest.get("skipped", [])),
                     "skipped_files": clipset.manifest.get("skipped", [])},
         "selection": selection.as_dict(),
+        "scale_shortfall": shortfall,
         "embedder": {"id": embedder.id, "weights": embedder.weights,
                      "reference_set": f"all {len(clipset)} clips of {clipset.name}",
                      "n_reference_embeddings": int(reference.shape[0])},

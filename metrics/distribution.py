@@ -4,10 +4,17 @@ All arithmetic is float64. Inputs are [N, D] arrays, one embedding per row.
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 from scipy import linalg
 
 KAD_SCALE = 100.0
+SINGULAR_NOTE = ("FAD: an embedding covariance is singular (a dimension is constant over a set, or a set has "
+                 "fewer embeddings than dimensions). The distance is still defined and computed, but those "
+                 "dimensions add only their mean difference, and a small set biases FAD upwards: compare such "
+                 "figures only with ones from sets of the same sizes.")
+_SINGULAR_NOTED = False
 
 
 class DistributionError(ValueError):
@@ -45,15 +52,25 @@ def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray,
 
     sqrtm by scipy; when the product's root is not finite, 1e-6 is added to both diagonals
     (the fadtk / torchvision convention). The real part is kept; a result below zero by more
-    than rounding, or a large imaginary part, raises instead of being passed on.
+    than rounding, or a large imaginary part, raises instead of being passed on. scipy's
+    "Matrix is singular" warning becomes :data:`SINGULAR_NOTE`, which says what it means here.
     """
     mu1, mu2 = np.atleast_1d(mu1).astype(np.float64), np.atleast_1d(mu2).astype(np.float64)
     sigma1, sigma2 = np.atleast_2d(sigma1).astype(np.float64), np.atleast_2d(sigma2).astype(np.float64)
     diff = mu1 - mu2
-    covmean = linalg.sqrtm(sigma1 @ sigma2)
-    if not np.all(np.isfinite(covmean)):
-        offset = np.eye(sigma1.shape[0]) * 1e-6
-        covmean = linalg.sqrtm((sigma1 + offset) @ (sigma2 + offset))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", linalg.LinAlgWarning)
+        covmean = linalg.sqrtm(sigma1 @ sigma2)
+        if not np.all(np.isfinite(covmean)):
+            offset = np.eye(sigma1.shape[0]) * 1e-6
+            covmean = linalg.sqrtm((sigma1 + offset) @ (sigma2 + offset))
+    for warning in caught:
+        if not issubclass(warning.category, linalg.LinAlgWarning):
+            warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
+    global _SINGULAR_NOTED
+    if any(issubclass(w.category, linalg.LinAlgWarning) for w in caught) and not _SINGULAR_NOTED:
+        _SINGULAR_NOTED = True   # said once per process
+        warnings.warn(SINGULAR_NOTE, stacklevel=2)
     if np.iscomplexobj(covmean):
         imaginary = np.max(np.abs(covmean.imag))
         scale = max(1.0, float(np.max(np.abs(covmean.real))))

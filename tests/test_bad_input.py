@@ -160,3 +160,43 @@ def test_a_band_that_selects_no_bin_is_refused_naming_it():
     good = str(sorted(FIXTURES.glob("*.flac"))[0])
     code, out = metrics("adherence", good, good, "--band", "0.3:0.3")
     assert code == 2 and "0.3" in out["error"] and "no bin" in out["error"]
+
+
+def test_a_scale_the_set_cannot_fill_is_reported_in_the_output_and_the_record(tmp_path):
+    from bench.config import RunConfig
+    from bench.runner import run_table1
+    from bench.tables import render_markdown
+
+    data = tmp_path / "three"
+    data.mkdir()
+    for path in sorted(FIXTURES.glob("*.flac"))[:3]:
+        shutil.copy(path, data / path.name)
+    config = RunConfig(scale="smoke", data=str(data), systems=("reference",), cache_dir=str(tmp_path / "c"),
+                       data_cache_dir=str(tmp_path / "d"), out_dir=str(tmp_path / "o"), progress=False)
+    with pytest.warns(UserWarning, match="blend: 1 of the 3 pairs"):
+        record = run_table1(config)
+    assert len(record["selection"]["pairs"]) == 1
+    assert record["scale_shortfall"]["blend"] == {"asked": 3, "used": 1,
+                                                   "reason": record["scale_shortfall"]["blend"]["reason"]}
+    assert "3 usable clips" in record["scale_shortfall"]["blend"]["reason"]
+    assert "conditional" not in record["scale_shortfall"]
+    assert "blend: 1 of the 3 pairs" in render_markdown(record)
+
+
+def test_a_singular_covariance_is_explained_once_in_words_not_as_a_scipy_warning(monkeypatch):
+    import warnings
+
+    from bench.metrics import distribution
+    from bench.metrics.distribution import fad
+
+    monkeypatch.setattr(distribution, "_SINGULAR_NOTED", False)
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(50, 8)), rng.normal(size=(50, 8))
+    x[:, 0], y[:, 0] = 1.0, 2.0                                       # a dimension constant over each set
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("default")
+        values = [fad(x, y), fad(x, y)]
+    assert values[0] == values[1] and np.isfinite(values[0])
+    messages = [str(w.message) for w in caught]
+    assert not any("Matrix is singular" in m for m in messages), messages
+    assert len(messages) == 1 and "FAD" in messages[0] and "constant" in messages[0]
