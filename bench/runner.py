@@ -26,8 +26,9 @@ from bench.metrics.descriptors import DESCRIPTOR_VERSION, Descriptors, compute_d
 from bench.metrics.distribution import DistributionError, fad, kad
 from bench.metrics.statistics import stratified_bootstrap_ci
 from bench.progress import stage
-from bench.provenance import environment, resource_use
+from bench.provenance import environment
 from bench.registry import check_system_names, get_system_class, system_status
+from bench.run_ledger import start_ledger
 from bench.storage import atomic_save_npy, atomic_save_npz, atomic_write_json, content_key
 from bench.system import BLEND, CONDITIONAL, BlendBatch, ConditionalBatch, RunContext
 from bench.tasks import (blend_items, conditional_items, item_seed, scale_shortfall,
@@ -374,6 +375,7 @@ def run_table1(config: RunConfig) -> dict:
     """Run every requested system on every task it supports; return the result record."""
     started = time.time()
     check_system_names(config.systems)   # an unknown name stops the run before any work
+    ledger = start_ledger(Path(config.cache_dir), config.public())   # CPU time over resumed processes
     timings: dict[str, float] = {}
     with stage("dataset", None, False, timings):
         clipset = load_dataset(config, config.progress)
@@ -460,7 +462,7 @@ def run_table1(config: RunConfig) -> dict:
         "environment": environment(),
         "timings_s": {**timings, "total": round(time.time() - started, 3)},
         "generation_cost": generation,
-        "resources": resource_use(),
+        "resources": ledger.finish(),
     }
 
 

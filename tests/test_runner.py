@@ -202,3 +202,34 @@ def test_generation_cost_is_kept_with_each_output_and_survives_a_resumed_run(tmp
     second = run_table1(config(tmp_path, systems=("test-flaky",), batch_size=4))
     assert second["generation_cost"] == first["generation_cost"]
     assert rows(second) == rows(first)
+
+
+def test_a_killed_and_resumed_run_sums_its_cpu_time_over_both_processes(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from conftest import ROOT
+
+    command = [sys.executable, "-m", "bench", "table1", "--scale", "smoke", "--data", str(FIXTURES),
+               "--systems", "spectrogram", "--cache", str(tmp_path / "cache"), "--data-cache",
+               str(tmp_path / "data"), "--out", str(tmp_path / "out"), "--no-progress"]
+    first = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    outputs = tmp_path / "cache" / "outputs" / "spectrogram"
+    deadline = time.time() + 300
+    while len(list(outputs.glob("*.json"))) < 8 and time.time() < deadline and first.poll() is None:
+        time.sleep(0.2)
+    os.kill(first.pid, signal.SIGKILL)                                # kill -9 mid-run
+    first.wait()
+    done = len(list(outputs.glob("*.json")))
+    assert 8 <= done < 60
+    second = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+    assert second.returncode == 0, second.stderr
+    resources = json.loads((tmp_path / "out" / "table1.json").read_text())["resources"]
+    processes = resources["processes"]
+    assert len(processes) == 2 and processes[0]["pid"] == first.pid
+    assert processes[0]["cpu_user_s"] > 1.0                           # the killed process's work counts
+    assert resources["cpu_user_s"] == pytest.approx(sum(p["cpu_user_s"] for p in processes), abs=2e-3)
+    assert resources["cpu_user_s"] > processes[1]["cpu_user_s"]
