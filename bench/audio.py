@@ -56,9 +56,13 @@ def file_problem(path: Path) -> str | None:
 def _native_stderr_captured():
     """Collect what C libraries (mpg123's "Note: Illegal Audio-MPEG-Header ...") write to file
     descriptor 2 while decoding, so that it becomes part of a reason instead of noise."""
-    sys.stderr.flush()
-    saved = os.dup(2)
     notes: list[str] = []
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError, AttributeError):   # no file descriptor 2 to borrow: decode as is
+        yield notes
+        return
     with tempfile.TemporaryFile() as sink:
         os.dup2(sink.fileno(), 2)
         try:
@@ -194,7 +198,9 @@ def silence_reason(x: np.ndarray) -> str | None:
     x = np.asarray(x, dtype=np.float64)
     peak = float(np.max(np.abs(x))) if x.size else 0.0
     if peak < SILENCE_PEAK:
-        return "is silent (every sample is zero)" if peak == 0 else f"is silent (peak {peak:.1e}, below -120 dBFS)"
+        if peak == 0:
+            return "is silent (every sample is zero)"
+        return f"is silent (peak {peak:.1e}, below -120 dBFS)"
     return None
 
 

@@ -63,8 +63,9 @@ def check_selects_bins(band: Band, n_fft: int = 1024) -> None:
     if not band_mask(band, n_fft).any():
         step = 2.0 / n_fft
         below, above = np.floor(band.low / step) * step, np.ceil(band.high / step) * step
-        raise ValueError(f"band {band.name} selects no bin of the {n_fft}-point DFT (bins lie at k/{n_fft // 2}; "
-                         f"the nearest are {below:.5g} and {above:.5g}): widen it to include one")
+        raise ValueError(f"band {band.name} selects no bin of the {n_fft}-point DFT "
+                         f"(bins lie at k/{n_fft // 2}; the nearest are {below:.5g} and {above:.5g}): "
+                         "widen it to include one")
 
 
 def band_pass(x: np.ndarray, band: Band, n_fft: int = 1024) -> np.ndarray:

@@ -60,7 +60,8 @@ def discover(force: bool = False) -> None:
         try:
             importlib.import_module(f"bench.systems.{info.name}")
         except Exception as error:  # a broken plugin is reported, not fatal
-            _BROKEN[f"systems/{info.name}.py"] = _describe(error, Path(package.__path__[0]) / f"{info.name}.py")
+            plugin = Path(package.__path__[0]) / f"{info.name}.py"
+            _BROKEN[f"systems/{info.name}.py"] = _describe(error, plugin)
     for folder in filter(None, os.environ.get("BENCH_PLUGIN_PATH", "").split(os.pathsep)):
         for path in sorted(Path(folder).glob("*.py")):
             try:
@@ -94,7 +95,8 @@ def _describe(error: Exception, plugin: Path | None = None) -> str:
         where = f" at {Path(error.filename).name}:{error.lineno}"
     elif error.__traceback__:
         frames = traceback.extract_tb(error.__traceback__)
-        own = [f for f in frames if plugin is not None and Path(f.filename).resolve() == Path(plugin).resolve()]
+        own = [f for f in frames
+               if plugin is not None and Path(f.filename).resolve() == Path(plugin).resolve()]
         outside = [f for f in frames if not f.filename.startswith("<frozen importlib")]
         frame = (own or outside or frames)[-1]
         where = f" at {Path(frame.filename).name}:{frame.lineno}"

@@ -23,7 +23,7 @@ from bench.storage import atomic_write_json, content_key
 
 INTERVAL_S = 2.0
 _baseline = {"cpu_user_s": 0.0, "cpu_system_s": 0.0}   # this process's CPU time before the current run
-_current: list["RunLedger"] = []                         # this process's unfinished ledger entry
+_current: list[RunLedger] = []                         # this process's unfinished ledger entry
 
 
 def _usage() -> dict:
@@ -93,7 +93,7 @@ class RunLedger:
 def start_ledger(cache_root: Path, settings: dict) -> RunLedger:
     """A new entry of this process in the run's open ledger (one is opened when none is); an
     entry this process left unfinished (a run interrupted by an exception) is stopped first."""
-    for unfinished in list(_current):
+    for unfinished in _current[:]:
         unfinished.stop()
     ledger = RunLedger(cache_root, settings)
     _current.append(ledger)

@@ -83,6 +83,11 @@ def render_markdown(record: dict) -> str:
         f"({record['fad_aggregate']} FAD), descriptors `{record['descriptors']}`, "
         f"git {env['git']['revision'][:10]}{' (dirty)' if env['git']['dirty'] else ''}.",
     ]
+    skipped = record["dataset"].get("skipped_files", [])
+    if skipped:
+        notes.append(f"- {len(skipped)} data file(s) skipped: "
+                     + "; ".join(f"`{e['file']}` {e['reason']}" for e in skipped[:5])
+                     + ("; ... (all in table1.json: dataset.skipped_files)" if len(skipped) > 5 else ""))
     for task, entry in record.get("scale_shortfall", {}).items():
         notes.append(f"- scale reduced, {shortfall_text(task, entry)}")
     for source in record.get("merged_from", []):

@@ -36,8 +36,8 @@ def list_audio_files(folder: Path, split_file: Path | None = None) -> list[Path]
     if not folder.is_dir():
         raise DatasetError(f"data folder not found: {folder}")
     # a dangling symbolic link is kept, to be named as such
-    files = sorted(p for p in folder.rglob("*")
-                   if (p.is_file() or p.is_symlink() and not p.exists()) and p.suffix.lower() in AUDIO_SUFFIXES)
+    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES
+                   and (p.is_file() or p.is_symlink() and not p.exists()))
     if split_file is not None:
         wanted = []
         for line in Path(split_file).read_text().splitlines():

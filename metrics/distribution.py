@@ -10,10 +10,10 @@ import numpy as np
 from scipy import linalg
 
 KAD_SCALE = 100.0
-SINGULAR_NOTE = ("FAD: an embedding covariance is singular (a dimension is constant over a set, or a set has "
-                 "fewer embeddings than dimensions). The distance is still defined and computed, but those "
-                 "dimensions add only their mean difference, and a small set biases FAD upwards: compare such "
-                 "figures only with ones from sets of the same sizes.")
+SINGULAR_NOTE = ("FAD: an embedding covariance is singular (a dimension is constant over a set, or a set "
+                 "has fewer embeddings than dimensions). The distance is still defined and computed, but "
+                 "those dimensions add only their mean difference, and a small set biases FAD upwards: "
+                 "compare such figures only with ones from sets of the same sizes.")
 _SINGULAR_NOTED = False
 
 

@@ -72,13 +72,15 @@ def test_strict_fails_on_every_bad_file_even_when_the_set_was_cached(tmp_path):
 def test_strict_on_the_command_line_names_every_bad_file_and_exits_2_without_traceback(tmp_path):
     data = _bad_folder(tmp_path)
     out = subprocess.run([sys.executable, "-m", "bench", "data", "--data", str(data), "--strict",
-                          "--data-cache", str(tmp_path / "cache")], cwd=ROOT, capture_output=True, text=True)
+                          "--data-cache", str(tmp_path / "cache")],
+                         cwd=ROOT, capture_output=True, text=True)
     assert out.returncode == 2, out.stderr
     assert "Traceback" not in out.stderr
     for name, reason in REASONS.items():
         assert name in out.stderr and reason in out.stderr, name
     lenient = subprocess.run([sys.executable, "-m", "bench", "data", "--data", str(data),
-                              "--data-cache", str(tmp_path / "cache")], cwd=ROOT, capture_output=True, text=True)
+                              "--data-cache", str(tmp_path / "cache")],
+                         cwd=ROOT, capture_output=True, text=True)
     assert lenient.returncode == 0 and len(json.loads(lenient.stdout)["skipped"]) == len(REASONS)
     assert all(name in lenient.stderr for name in REASONS)         # reported again, from the cache
 
@@ -100,7 +102,8 @@ def test_missing_and_non_audio_files_say_so(tmp_path):
 def test_decoding_bad_files_prints_no_decoder_notes_or_leaked_handles(tmp_path):
     data = _bad_folder(tmp_path)
     code = ("import sys, gc\nfrom bench.audio import load_audio, AudioError\n"
-            "for f in sys.argv[1:]:\n    try: load_audio(f)\n    except AudioError as e: print(e)\ngc.collect()\n")
+            "for f in sys.argv[1:]:\n    try: load_audio(f)\n"
+            "    except AudioError as e: print(e)\ngc.collect()\n")
     out = subprocess.run([sys.executable, "-W", "always", "-c", code,
                           *(str(data / n) for n in ("empty.wav", "random.mp3", "random.wav"))],
                          cwd=ROOT, capture_output=True, text=True)
@@ -111,14 +114,16 @@ def test_decoding_bad_files_prints_no_decoder_notes_or_leaked_handles(tmp_path):
 
 
 def metrics(*args):
-    out = subprocess.run([sys.executable, "-m", "bench", "metrics", *args], cwd=ROOT, capture_output=True, text=True)
+    out = subprocess.run([sys.executable, "-m", "bench", "metrics", *args], cwd=ROOT,
+                         capture_output=True, text=True)
     assert "Traceback" not in out.stderr, out.stderr
     return out.returncode, json.loads(out.stdout) if out.stdout.strip().startswith("{") else out.stdout
 
 
 def test_metrics_cli_refuses_short_and_silent_audio_naming_the_file(tmp_path):
     good = str(sorted(FIXTURES.glob("*.flac"))[0])
-    soundfile.write(tmp_path / "short.wav", np.random.default_rng(0).normal(size=int(0.9 * 22050)) * 0.1, 22050)
+    short = np.random.default_rng(0).normal(size=int(0.9 * 22050)) * 0.1
+    soundfile.write(tmp_path / "short.wav", short, 22050)
     code, out = metrics("adherence", str(tmp_path / "short.wav"), good)
     assert code == 2 and "short.wav" in out["error"] and "0.90 s" in out["error"]
     clip, sr = soundfile.read(good)
@@ -181,6 +186,12 @@ def test_a_scale_the_set_cannot_fill_is_reported_in_the_output_and_the_record(tm
     assert "3 usable clips" in record["scale_shortfall"]["blend"]["reason"]
     assert "conditional" not in record["scale_shortfall"]
     assert "blend: 1 of the 3 pairs" in render_markdown(record)
+    soundfile.write(data / "silent.wav", np.zeros(200_000), 22050)
+    with pytest.warns(UserWarning, match="silent.wav: is silent"):
+        record = run_table1(config)
+    assert record["dataset"]["skipped_files"] == [{"file": "silent.wav", "reason": "is silent (every sample "
+                                                                               "of its 9.07 s is the same value)"}]
+    assert "1 data file(s) skipped: `silent.wav` is silent" in render_markdown(record)
 
 
 def test_a_singular_covariance_is_explained_once_in_words_not_as_a_scipy_warning(monkeypatch):
