@@ -36,7 +36,9 @@ class Band:
         for sep in (":", "-"):
             if sep in text:
                 low, high = text.split(sep, 1)
-                return cls(float(low), float(high))
+                band = cls(float(low), float(high))
+                check_selects_bins(band)
+                return band
         raise ValueError(f"band {text!r} is not of the form LOW:HIGH")
 
 
@@ -56,6 +58,16 @@ def band_mask(band: Band, n_fft: int) -> np.ndarray:
     return ((v >= band.low) & (v <= band.high)).astype(np.float64)
 
 
+def check_selects_bins(band: Band, n_fft: int = 1024) -> None:
+    """Refuse a band that keeps no rfft bin (``low`` and ``high`` between two bins k / (n_fft/2))."""
+    if not band_mask(band, n_fft).any():
+        step = 2.0 / n_fft
+        below, above = np.floor(band.low / step) * step, np.ceil(band.high / step) * step
+        raise ValueError(f"band {band.name} selects no bin of the {n_fft}-point DFT "
+                         f"(bins lie at k/{n_fft // 2}; the nearest are {below:.5g} and {above:.5g}): "
+                         "widen it to include one")
+
+
 def band_pass(x: np.ndarray, band: Band, n_fft: int = 1024) -> np.ndarray:
     """Band-pass along the last axis: y = irfft(mask * rfft(x, n=n_fft))[..., :T].
 
@@ -65,5 +77,6 @@ def band_pass(x: np.ndarray, band: Band, n_fft: int = 1024) -> np.ndarray:
     length = x.shape[-1]
     if length > n_fft:
         raise ValueError(f"band_pass: signal of {length} frames is longer than n_fft={n_fft}")
+    check_selects_bins(band, n_fft)
     spectrum = np.fft.rfft(np.asarray(x, dtype=np.float64), n=n_fft, axis=-1)
     return np.fft.irfft(spectrum * band_mask(band, n_fft), n=n_fft, axis=-1)[..., :length]

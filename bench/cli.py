@@ -32,7 +32,8 @@ def cmd_table1(args) -> int:
                        system_options=_parse_system_options(args.system_option),
                        progress=not args.no_progress, device=args.device,
                        **({"out_dir": args.out} if args.out else {}),
-                       **({"cache_dir": args.cache} if args.cache else {}))
+                       **({"cache_dir": args.cache} if args.cache else {}),
+                       **({"data_cache_dir": args.data_cache} if args.data_cache else {}))
     record = run_table1(config)
     paths = write_all(record, config.out_dir, args.stem)
     print(render_markdown(record))
@@ -98,7 +99,8 @@ def cmd_data(args) -> int:
     from bench.config import RunConfig
     from bench.runner import load_dataset
 
-    config = RunConfig(scale=args.scale, data=args.data, split_file=args.split_file, strict=args.strict)
+    config = RunConfig(scale=args.scale, data=args.data, split_file=args.split_file, strict=args.strict,
+                       **({"data_cache_dir": args.data_cache} if args.data_cache else {}))
     clipset = load_dataset(config)
     print(json.dumps({"name": clipset.name, "clips": len(clipset), "manifest_hash": clipset.manifest_hash,
                       "root": str(clipset.root), "skipped": clipset.manifest.get("skipped", [])}, indent=2))
@@ -154,11 +156,13 @@ def build_parser() -> argparse.ArgumentParser:
                                             "(default: the scale's)")
     table.add_argument("--batch-size", type=int, default=8)
     table.add_argument("--system-option", action="append", metavar="SYSTEM.KEY=VALUE")
-    table.add_argument("--strict", action="store_true", help="stop on an unreadable data file")
+    table.add_argument("--strict", action="store_true",
+                       help="exit 2 naming every data file that cannot be used, before any work")
     table.add_argument("--retry-failed", action="store_true", help="regenerate items that failed before")
     table.add_argument("--device", default="cpu")
     table.add_argument("--out", help="output folder (default: results/)")
     table.add_argument("--cache", help="cache folder (default: results/cache/)")
+    table.add_argument("--data-cache", help="prepared evaluation sets (default: datasets/cache/)")
     table.add_argument("--stem", default="table1", help="output file name stem")
     table.add_argument("--no-progress", action="store_true")
     table.set_defaults(func=cmd_table1)
@@ -175,7 +179,8 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("--scale", default="quick", choices=("smoke", "quick", "paper"))
     data.add_argument("--data")
     data.add_argument("--split-file")
-    data.add_argument("--strict", action="store_true")
+    data.add_argument("--strict", action="store_true", help="exit 2 naming every file that cannot be used")
+    data.add_argument("--data-cache", help="prepared evaluation sets (default: datasets/cache/)")
     data.set_defaults(func=cmd_data)
 
     regress = sub.add_parser("regress", help="compare a smoke run with the committed golden results")
@@ -235,12 +240,14 @@ def main(argv: list[str] | None = None) -> int:
     warnings.formatwarning = lambda message, category, *a, **k: f"warning: {message}\n"
     args = build_parser().parse_args(argv)
     from bench.datasets.layouts import LayoutError
+    from bench.datasets.folder import DatasetError
     from bench.embedders import EmbedderUnavailable
+    from bench.registry import UnknownSystemError
     from bench.vocoders import VocoderUnavailable
 
     try:
         return args.func(args)
-    except (EmbedderUnavailable, VocoderUnavailable, LayoutError) as error:
+    except (EmbedderUnavailable, VocoderUnavailable, LayoutError, DatasetError, UnknownSystemError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
 

@@ -7,21 +7,24 @@ from pathlib import Path
 import numpy as np
 
 from bench.audio import (AUDIO_SUFFIXES, CLIP_SAMPLES, SAMPLE_RATE, AudioError, load_audio,
-                         normalise_clip, resample)
+                         normalise_clip, resample, silence_reason)
 
 
 def load_clip(path: str, prepare: bool = True) -> np.ndarray:
-    """A file as a 22050 Hz mono clip; with ``prepare``, normalised and cut/padded to 131072."""
+    """A file as a 22050 Hz mono clip; with ``prepare``, its first 131072 samples, normalised.
+    A silent file, or with ``prepare`` one shorter than a clip, is refused (never zero-padded)."""
     audio, sr = load_audio(path)
     audio = resample(audio, sr, SAMPLE_RATE)
+    silent = silence_reason(audio)
+    if silent:
+        raise AudioError(f"{path}: {silent}")
     if not prepare:
         return audio
     if audio.shape[0] < CLIP_SAMPLES:
-        audio = np.pad(audio, (0, CLIP_SAMPLES - audio.shape[0]))
-    clip = normalise_clip(audio[:CLIP_SAMPLES])
-    if np.abs(clip).max() == 0:
-        raise AudioError(f"{path}: is silent")
-    return clip
+        raise AudioError(f"{path}: {audio.shape[0] / SAMPLE_RATE:.2f} s ({audio.shape[0]} samples at "
+                         f"{SAMPLE_RATE} Hz), shorter than the {CLIP_SAMPLES}-sample clip "
+                         f"({CLIP_SAMPLES / SAMPLE_RATE:.2f} s) the scores are computed on")
+    return normalise_clip(audio[:CLIP_SAMPLES])
 
 
 def adherence_command(pred: str, ref: str, band_text: str) -> dict:
@@ -29,7 +32,7 @@ def adherence_command(pred: str, ref: str, band_text: str) -> dict:
     from bench.metrics.adherence import adherence
     from bench.metrics.descriptors import DESCRIPTOR_VERSION, compute_descriptors
 
-    band = Band.parse(band_text)
+    band = Band.parse(band_text)   # refuses a band that selects no bin
     scores = adherence(compute_descriptors(load_clip(pred)), compute_descriptors(load_clip(ref)), band)
     return {"pred": pred, "ref": ref, "band": [band.low, band.high], "band_hz": list(band.hz),
             "scores": scores, "timbre_is": "raw MCD (Table 1 shows MCD/100)",
@@ -58,6 +61,9 @@ def distance_command(kind: str, eval_source: str, ref_source: str, embedder_name
 
     embedder = get_embedder(embedder_name)
     x, y = load_embeddings(eval_source, embedder), load_embeddings(ref_source, embedder)
+    if x.shape[1] != y.shape[1]:
+        raise ValueError(f"{eval_source} holds {x.shape[1]}-dimensional embeddings but {ref_source} holds "
+                         f"{y.shape[1]}-dimensional ones: were they made by the same embedder?")
     extra = {}
     if kind == "fad" and inf:
         result = fad_inf(x, y, seed=seed)
@@ -85,6 +91,9 @@ def sisdr_command(estimate: str, reference: str) -> dict:
 
     e, sr_e = load_audio(estimate)
     r, sr_r = load_audio(reference)
+    for path, audio in ((estimate, e), (reference, r)):
+        if silence_reason(audio):
+            raise AudioError(f"{path}: {silence_reason(audio)}: SI-SDR and SNR are undefined")
     if sr_e != sr_r:
         raise ValueError(f"{estimate} is at {sr_e} Hz but {reference} is at {sr_r} Hz")
     if e.shape != r.shape:

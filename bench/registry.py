@@ -60,13 +60,14 @@ def discover(force: bool = False) -> None:
         try:
             importlib.import_module(f"bench.systems.{info.name}")
         except Exception as error:  # a broken plugin is reported, not fatal
-            _BROKEN[f"systems/{info.name}.py"] = _describe(error)
+            plugin = Path(package.__path__[0]) / f"{info.name}.py"
+            _BROKEN[f"systems/{info.name}.py"] = _describe(error, plugin)
     for folder in filter(None, os.environ.get("BENCH_PLUGIN_PATH", "").split(os.pathsep)):
         for path in sorted(Path(folder).glob("*.py")):
             try:
                 _import_file(path)
             except Exception as error:
-                _BROKEN[str(path)] = _describe(error)
+                _BROKEN[str(path)] = _describe(error, path)
     _load_entry_points()
     _DISCOVERED = True
 
@@ -86,9 +87,19 @@ def _load_entry_points() -> None:
             _BROKEN[f"entry point {entry.name} ({entry.value})"] = _describe(error)
 
 
-def _describe(error: Exception) -> str:
-    frame = traceback.extract_tb(error.__traceback__)[-1] if error.__traceback__ else None
-    where = f" at {Path(frame.filename).name}:{frame.lineno}" if frame else ""
+def _describe(error: Exception, plugin: Path | None = None) -> str:
+    """The error with where it happened: in the plugin's own file when the traceback passes
+    through it (not the importlib frame it ends in), else the last frame outside importlib."""
+    where = ""
+    if isinstance(error, SyntaxError) and error.filename:
+        where = f" at {Path(error.filename).name}:{error.lineno}"
+    elif error.__traceback__:
+        frames = traceback.extract_tb(error.__traceback__)
+        own = [f for f in frames
+               if plugin is not None and Path(f.filename).resolve() == Path(plugin).resolve()]
+        outside = [f for f in frames if not f.filename.startswith("<frozen importlib")]
+        frame = (own or outside or frames)[-1]
+        where = f" at {Path(frame.filename).name}:{frame.lineno}"
     return f"{type(error).__name__}: {error}{where}"
 
 
@@ -110,6 +121,27 @@ def get_system_class(name: str) -> type[System]:
         close = difflib.get_close_matches(name, list(_REGISTRY), n=3)
         hint = f"; did you mean {', '.join(close)}?" if close else ""
         raise KeyError(f"unknown system {name!r}{hint} (known: {', '.join(sorted(_REGISTRY))})") from None
+
+
+class UnknownSystemError(ValueError):
+    """A system name no plugin registers; the message suggests close names and names broken plugins."""
+
+
+def check_system_names(names) -> None:
+    """Raise :class:`UnknownSystemError` for every name no plugin registers, before any work."""
+    discover()
+    unknown = [name for name in names if name not in _REGISTRY]
+    if not unknown:
+        return
+    lines = []
+    for name in unknown:
+        close = difflib.get_close_matches(name, list(_REGISTRY), n=3)
+        lines.append(f"unknown system {name!r}" + (f"; did you mean {', '.join(close)}?" if close else ""))
+    if _BROKEN:
+        lines.append("plugin(s) that failed to import, which may define it:")
+        lines.extend(f"  {where}: {error}" for where, error in sorted(_BROKEN.items()))
+    lines.append(f"known systems: {', '.join(sorted(_REGISTRY))} (python -m bench systems)")
+    raise UnknownSystemError("\n".join(lines))
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.audio import CLIP_SAMPLES, check_output, normalise_clip
+from bench.code_identity import system_code
 from bench.config import RunConfig
 from bench.datasets.clipset import ClipSet, clip_hash
 from bench.embedders import get_embedder
@@ -25,11 +26,12 @@ from bench.metrics.descriptors import DESCRIPTOR_VERSION, Descriptors, compute_d
 from bench.metrics.distribution import DistributionError, fad, kad
 from bench.metrics.statistics import stratified_bootstrap_ci
 from bench.progress import stage
-from bench.provenance import environment, resource_use
-from bench.registry import get_system_class, system_status
+from bench.provenance import environment
+from bench.registry import check_system_names, get_system_class, system_status
+from bench.run_ledger import start_ledger
 from bench.storage import atomic_save_npy, atomic_save_npz, atomic_write_json, content_key
 from bench.system import BLEND, CONDITIONAL, BlendBatch, ConditionalBatch, RunContext
-from bench.tasks import (blend_items, conditional_items, item_seed,
+from bench.tasks import (blend_items, conditional_items, item_seed, scale_shortfall,
                          select_clips)
 from bench.vocoders import get_vocoder
 
@@ -372,11 +374,14 @@ def aggregate(task: str, results: list[ItemResult], reference: np.ndarray, fad_m
 def run_table1(config: RunConfig) -> dict:
     """Run every requested system on every task it supports; return the result record."""
     started = time.time()
+    check_system_names(config.systems)   # an unknown name stops the run before any work
+    ledger = start_ledger(Path(config.cache_dir), config.public())   # CPU time over resumed processes
     timings: dict[str, float] = {}
     with stage("dataset", None, False, timings):
         clipset = load_dataset(config, config.progress)
     spec = config.scale_spec
     selection = select_clips(clipset.ids, spec.n_conditional, spec.n_pairs, config.seed)
+    shortfall = scale_shortfall(selection, spec.n_conditional, spec.n_pairs, len(clipset))
     tasks = {CONDITIONAL: conditional_items(selection), BLEND: blend_items(selection)}
     embedder = get_embedder(config.embedder, config.device)
     vocoder = get_vocoder(config.vocoder_spec, config.device)
@@ -411,7 +416,7 @@ def run_table1(config: RunConfig) -> dict:
                              spec.sampling_steps)
         try:
             system = get_system_class(name)(context)
-            fingerprint = system.fingerprint()
+            fingerprint = {**system_code(type(system)), **system.fingerprint()}  # even if not super()'d
         except Exception as error:
             unavailable[name] = {"reason": f"failed to load: {type(error).__name__}: {error}", "fix": ""}
             continue
@@ -437,8 +442,10 @@ def run_table1(config: RunConfig) -> dict:
                     "soundfont": clipset.manifest.get("soundfont"),
                     "fluidsynth": clipset.manifest.get("fluidsynth"),
                     "skipped": len(clipset.manifest.get("skipped", [])),
+                    "skipped_files": clipset.manifest.get("skipped", []),
                     **({"layout": clipset.manifest["layout"]} if "layout" in clipset.manifest else {})},
         "selection": selection.as_dict(),
+        "scale_shortfall": shortfall,
         "embedder": {"id": embedder.id, "weights": embedder.weights,
                      "reference_set": f"all {len(clipset)} clips of {clipset.name}",
                      "n_reference_embeddings": int(reference.shape[0])},
@@ -456,7 +463,7 @@ def run_table1(config: RunConfig) -> dict:
         "environment": environment(),
         "timings_s": {**timings, "total": round(time.time() - started, 3)},
         "generation_cost": generation,
-        "resources": resource_use(),
+        "resources": ledger.finish(),
     }
 
 

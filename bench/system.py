@@ -79,6 +79,8 @@ class System:
     capabilities: ClassVar[frozenset[str]] = frozenset()
     needs: ClassVar[Needs] = Needs()
     uses_vocoder: ClassVar[bool] = False
+    # bump when something the code hash cannot see changes the outputs (an outside package, data)
+    version: ClassVar[int | str] = 1
 
     def __init__(self, context: RunContext):
         self.context = context
@@ -101,9 +103,14 @@ class System:
         return Availability(True)
 
     def fingerprint(self) -> dict:
-        """Everything that changes this system's outputs (weights hash, settings)."""
+        """Everything that changes this system's outputs: settings, vocoder, ``version`` and the
+        hash of its code (its file and the project modules it imports, bench/code_identity.py);
+        subclasses add their weights' hash."""
+        from bench.code_identity import system_code
+
         vocoder = getattr(self.context.vocoder, "id", None) if self.uses_vocoder else None
-        return {"system": self.name, "vocoder": vocoder, "options": self.context.options}
+        return {"system": self.name, "vocoder": vocoder, "options": self.context.options,
+                **system_code(type(self))}
 
     def info(self) -> dict:
         """Facts for ``bench systems --verbose`` (latent rate, channels, parameters...)."""

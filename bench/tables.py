@@ -7,6 +7,7 @@ from pathlib import Path
 
 from bench.storage import atomic_write_json, atomic_write_text
 from bench.system import BLEND, CONDITIONAL
+from bench.tasks import shortfall_text
 
 COLUMNS = (("loudness", "Loud.", 1.0), ("rhythm", "Rhyth.", 1.0), ("timbre", "Timb.", 0.01),
            ("harmony", "Harm.", 1.0), ("fad", "FAD", 1.0))
@@ -92,6 +93,13 @@ def render_markdown(record: dict) -> str:
         f"({record['fad_aggregate']} FAD), descriptors `{record['descriptors']}`, "
         f"git {env['git']['revision'][:10]}{' (dirty)' if env['git']['dirty'] else ''}.",
     ]
+    skipped = record["dataset"].get("skipped_files", [])
+    if skipped:
+        notes.append(f"- {len(skipped)} data file(s) skipped: "
+                     + "; ".join(f"`{e['file']}` {e['reason']}" for e in skipped[:5])
+                     + ("; ... (all in table1.json: dataset.skipped_files)" if len(skipped) > 5 else ""))
+    for task, entry in record.get("scale_shortfall", {}).items():
+        notes.append(f"- scale reduced, {shortfall_text(task, entry)}")
     for source in record.get("merged_from", []):
         notes.append(f"- merged: {', '.join(source['systems']) or 'no rows'} from `{source['file']}` "
                      f"(git {source['git']['revision'][:10]}{' dirty' if source['git']['dirty'] else ''})")

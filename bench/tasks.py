@@ -1,6 +1,7 @@
 """Work items of the Table 1 tasks, with the seeded clip selection (protocol.md section 2)."""
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -60,6 +61,27 @@ def select_clips(ids: list[str], n_conditional: int, n_pairs: int, seed: int) ->
     n_pairs = min(n_pairs, len(order) // 2)
     pairs = tuple((order[i], order[i + n_pairs]) for i in range(n_pairs))
     return Selection(seed, tuple(order[:n_conditional]), pairs)
+
+
+def scale_shortfall(selection: Selection, n_conditional: int, n_pairs: int, n_clips: int) -> dict:
+    """What the scale asked for and the evaluation set could not give, per task (empty when
+    nothing was reduced); each is also issued as a warning."""
+    shortfall = {}
+    if len(selection.conditional) < n_conditional:
+        shortfall["conditional"] = {"asked": n_conditional, "used": len(selection.conditional),
+                                    "reason": f"the evaluation set has {n_clips} usable clips"}
+    if len(selection.pairs) < n_pairs:
+        shortfall["blend"] = {"asked": n_pairs, "used": len(selection.pairs),
+                              "reason": f"the evaluation set has {n_clips} usable clips and pairing clip i "
+                                        f"with clip i + n takes 2 n distinct clips"}
+    for task, entry in shortfall.items():
+        warnings.warn(f"scale reduced: {shortfall_text(task, entry)}")
+    return shortfall
+
+
+def shortfall_text(task: str, entry: dict) -> str:
+    unit = "clips" if task == "conditional" else "pairs"
+    return f"{task}: {entry['used']} of the {entry['asked']} {unit} the scale asks for ({entry['reason']})"
 
 
 def conditional_items(selection: Selection) -> list[ConditionalItem]:

@@ -4,8 +4,11 @@ Files (wav/flac/mp3/ogg/aiff, any sample rate, stereo folded to mono) are found 
 and sorted; an optional split file lists the relative paths to keep, one per line (``#``
 comments allowed). Each file is resampled to 22050 Hz with the Kaiser sinc resampler, cut into
 131072-sample chunks, normalised, quiet chunks dropped, and one chunk per file ("one per song")
-is drawn from the seed. An unreadable or empty file is named in a warning and skipped, or raises
-with ``strict=True``. Prepared clips are cached by the folder's file list (path, size, mtime).
+is drawn from the seed. A file that cannot be used (unreadable, empty, silent, too short, too
+quiet, a dangling symbolic link) is recorded with its reason in the manifest's ``skipped`` list;
+every load, cached or not, names each one in a warning, and ``strict=True`` raises one
+:class:`DatasetError` naming them all. Prepared clips are cached by the folder's file list (path,
+size, mtime).
 """
 from __future__ import annotations
 
@@ -17,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.audio import (AUDIO_SUFFIXES, CLIP_SAMPLES, RESAMPLER_ID, SAMPLE_RATE, AudioError,
-                         chunk_track, load_audio, resample)
+                         chunk_track, load_audio, no_clip_reason, resample)
 from bench.datasets.clipset import ClipSet, clip_hash
 from bench.datasets.layouts import resolve as resolve_layout
 
@@ -33,7 +36,9 @@ def list_audio_files(folder: Path, split_file: Path | None = None) -> list[Path]
     folder = Path(folder)
     if not folder.is_dir():
         raise DatasetError(f"data folder not found: {folder}")
-    files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES)
+    # a dangling symbolic link is kept, to be named as such
+    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES
+                   and (p.is_file() or p.is_symlink() and not p.exists()))
     if split_file is not None:
         wanted = []
         for line in Path(split_file).read_text().splitlines():
@@ -54,7 +59,7 @@ def list_audio_files(folder: Path, split_file: Path | None = None) -> list[Path]
 def _folder_key(folder: Path, files: list[Path], seed: int) -> str:
     digest = hashlib.sha256(f"{LOADER_VERSION}|{seed}|{folder.resolve()}".encode())
     for path in files:
-        stat = path.stat()
+        stat = path.stat() if path.exists() else path.lstat()
         digest.update(f"|{path.relative_to(folder).as_posix()}|{stat.st_size}|{stat.st_mtime_ns}".encode())
     return digest.hexdigest()[:16]
 
@@ -70,21 +75,21 @@ def load_folder(folder: str | Path, cache_root: Path, seed: int = 0, split_file:
     name = layout.name if layout else f"folder-{folder.name}"
     cache = cache_root / f"{name}-{_folder_key(folder, files, seed)}"
     if (cache / "manifest.json").exists():
-        return ClipSet.load(cache)
+        clipset = ClipSet.load(cache)
+        report_skipped(clipset.manifest, folder, strict)
+        return clipset
     clips, entries, skipped = [], [], []
     for number, path in enumerate(files):
         rel = path.relative_to(folder).as_posix()
         try:
             audio, sr = load_audio(path)
-            chunks = chunk_track(resample(audio, sr, SAMPLE_RATE))
+            track = resample(audio, sr, SAMPLE_RATE)
+            chunks = chunk_track(track)
             if not chunks:
-                raise AudioError(f"{path}: shorter than {CLIP_SAMPLES} samples at {SAMPLE_RATE} Hz "
-                                 "or every chunk is below the mean-power threshold")
+                reason = no_clip_reason(track)
+                raise AudioError(f"{path}: {reason}", reason)
         except AudioError as error:
-            if strict:
-                raise
-            warnings.warn(f"skipping {error}")
-            skipped.append({"file": rel, "reason": str(error)})
+            skipped.append({"file": rel, "reason": error.reason})
             continue
         rng = np.random.default_rng([seed, int(hashlib.sha256(rel.encode()).hexdigest()[:8], 16)])
         chunk_index = int(rng.integers(len(chunks)))
@@ -95,7 +100,8 @@ def load_folder(folder: str | Path, cache_root: Path, seed: int = 0, split_file:
         if progress:
             progress(number + 1)
     if not clips:
-        raise DatasetError(f"no usable audio in {folder} ({len(skipped)} file(s) skipped)")
+        raise DatasetError(f"no usable audio in {folder} ({len(skipped)} file(s) skipped):\n"
+                           + _skip_lines(skipped))
     manifest = {"name": name, "kind": "folder", **({"layout": layout.record()} if layout else {}),
                 "loader_version": LOADER_VERSION,
                 "folder": folder.name, "split_file": Path(split_file).name if split_file else None,
@@ -103,4 +109,20 @@ def load_folder(folder: str | Path, cache_root: Path, seed: int = 0, split_file:
                 "resampler": RESAMPLER_ID, "clips": entries, "skipped": skipped}
     clipset = ClipSet(manifest["name"], np.stack(clips), [e["id"] for e in entries], manifest)
     clipset.save(cache)
+    report_skipped(manifest, folder, strict)
     return clipset
+
+
+def _skip_lines(skipped: list[dict]) -> str:
+    return "\n".join(f"  {s['file']}: {s['reason']}" for s in skipped)
+
+
+def report_skipped(manifest: dict, folder: Path, strict: bool) -> None:
+    """Name every file the set left out, from its manifest (so a cached set reports them too):
+    one warning each, or with ``strict`` one DatasetError naming them all."""
+    skipped = manifest.get("skipped", [])
+    if strict and skipped:
+        raise DatasetError(f"--strict: {len(skipped)} file(s) in {folder} cannot be used:\n"
+                           + _skip_lines(skipped))
+    for entry in skipped:
+        warnings.warn(f"skipping {Path(folder) / entry['file']}: {entry['reason']}")

@@ -4,10 +4,17 @@ All arithmetic is float64. Inputs are [N, D] arrays, one embedding per row.
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 from scipy import linalg
 
 KAD_SCALE = 100.0
+SINGULAR_NOTE = ("FAD: an embedding covariance is singular (a dimension is constant over a set, or a set "
+                 "has fewer embeddings than dimensions). The distance is still defined and computed, but "
+                 "those dimensions add only their mean difference, and a small set biases FAD upwards: "
+                 "compare such figures only with ones from sets of the same sizes.")
+_SINGULAR_NOTED = False
 
 
 class DistributionError(ValueError):
@@ -25,6 +32,14 @@ def _check(name: str, x: np.ndarray, minimum: int = 2) -> np.ndarray:
     return x
 
 
+def _check_pair(x: np.ndarray, y: np.ndarray, names=("eval set", "reference set")):
+    x, y = _check(names[0], x), _check(names[1], y)
+    if x.shape[1] != y.shape[1]:
+        raise DistributionError(f"{names[0]} has {x.shape[1]}-dimensional embeddings but {names[1]} has "
+                                f"{y.shape[1]}-dimensional ones: were they made by the same embedder?")
+    return x, y
+
+
 def gaussian_stats(x: np.ndarray, name: str = "embeddings") -> tuple[np.ndarray, np.ndarray]:
     """Mean and sample covariance (N - 1 normalisation)."""
     x = _check(name, x)
@@ -37,15 +52,25 @@ def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray,
 
     sqrtm by scipy; when the product's root is not finite, 1e-6 is added to both diagonals
     (the fadtk / torchvision convention). The real part is kept; a result below zero by more
-    than rounding, or a large imaginary part, raises instead of being passed on.
+    than rounding, or a large imaginary part, raises instead of being passed on. scipy's
+    "Matrix is singular" warning becomes :data:`SINGULAR_NOTE`, which says what it means here.
     """
     mu1, mu2 = np.atleast_1d(mu1).astype(np.float64), np.atleast_1d(mu2).astype(np.float64)
     sigma1, sigma2 = np.atleast_2d(sigma1).astype(np.float64), np.atleast_2d(sigma2).astype(np.float64)
     diff = mu1 - mu2
-    covmean = linalg.sqrtm(sigma1 @ sigma2)
-    if not np.all(np.isfinite(covmean)):
-        offset = np.eye(sigma1.shape[0]) * 1e-6
-        covmean = linalg.sqrtm((sigma1 + offset) @ (sigma2 + offset))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", linalg.LinAlgWarning)
+        covmean = linalg.sqrtm(sigma1 @ sigma2)
+        if not np.all(np.isfinite(covmean)):
+            offset = np.eye(sigma1.shape[0]) * 1e-6
+            covmean = linalg.sqrtm((sigma1 + offset) @ (sigma2 + offset))
+    for warning in caught:
+        if not issubclass(warning.category, linalg.LinAlgWarning):
+            warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
+    global _SINGULAR_NOTED
+    if any(issubclass(w.category, linalg.LinAlgWarning) for w in caught) and not _SINGULAR_NOTED:
+        _SINGULAR_NOTED = True   # said once per process
+        warnings.warn(SINGULAR_NOTE, stacklevel=2)
     if np.iscomplexobj(covmean):
         imaginary = np.max(np.abs(covmean.imag))
         scale = max(1.0, float(np.max(np.abs(covmean.real))))
@@ -62,8 +87,9 @@ def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray,
 
 def fad(eval_embeddings: np.ndarray, ref_embeddings: np.ndarray) -> float:
     """Frechet audio distance between two embedding sets (Gaussian fit of each)."""
-    mu_e, s_e = gaussian_stats(eval_embeddings, "eval set")
-    mu_r, s_r = gaussian_stats(ref_embeddings, "reference set")
+    x, y = _check_pair(eval_embeddings, ref_embeddings)
+    mu_e, s_e = gaussian_stats(x, "eval set")
+    mu_r, s_r = gaussian_stats(y, "reference set")
     return frechet_distance(mu_e, s_e, mu_r, s_r)
 
 
@@ -90,8 +116,7 @@ def kad(eval_embeddings: np.ndarray, ref_embeddings: np.ndarray,
     MMD^2 = sum_{i != j} k(x_i, x_j) / (m (m - 1)) + sum_{i != j} k(y_i, y_j) / (n (n - 1))
             - 2 sum_{i, j} k(x_i, y_j) / (m n),  x the eval set (m), y the reference set (n).
     """
-    x = _check("eval set", eval_embeddings)
-    y = _check("reference set", ref_embeddings)
+    x, y = _check_pair(eval_embeddings, ref_embeddings)
     if bandwidth_from not in ("reference", "eval"):
         raise ValueError(f"bandwidth_from must be 'reference' or 'eval', not {bandwidth_from!r}")
     if bandwidth is not None:
@@ -120,8 +145,7 @@ def fad_inf(eval_embeddings: np.ndarray, ref_embeddings: np.ndarray, steps: int 
     seeded with ``seed`` and compute FAD_n; fit FAD_n = a + b / n by least squares.
     Returns {"value": a, "slope": b, "r2", "points": [(n, FAD_n)], "seed"}.
     """
-    x = _check("eval set", eval_embeddings)
-    y = _check("reference set", ref_embeddings)
+    x, y = _check_pair(eval_embeddings, ref_embeddings)
     mu_r, s_r = gaussian_stats(y, "reference set")
     total = x.shape[0]
     lowest = min_n if min_n is not None else max(x.shape[1] + 2, total // 10)

@@ -51,3 +51,37 @@ def test_plugin_folder_and_unavailable_reason(tmp_path):
     assert "broken plugin" in out.stdout and "boom" in out.stdout
     line = next(l for l in out.stdout.splitlines() if l.startswith("spectrogram "))
     assert "[blend, conditional]" in line and line.endswith("  available")
+
+
+BROKEN = "import numpy as np\n\nVALUE = 1\nfrom bench.sytem import System  # boom in the plugin\n"
+
+
+def test_a_plugin_that_fails_to_import_is_named_with_its_file_line_and_error(tmp_path):
+    (tmp_path / "my_noise.py").write_text(BROKEN)
+    (tmp_path / "typo.py").write_text("x = 1\ndef f(:\n    pass\n")
+    env = {"BENCH_PLUGIN_PATH": str(tmp_path), "PATH": "/usr/bin:/bin"}
+    out = subprocess.run([sys.executable, "-m", "bench", "systems"], cwd=ROOT, capture_output=True, text=True,
+                         env=env)
+    line = next(l for l in out.stdout.splitlines() if l.startswith("broken plugin"))
+    assert str(tmp_path / "my_noise.py") in line and "my_noise.py:4" in line
+    assert "No module named 'bench.sytem'" in line and "importlib" not in line
+    line = next(l for l in out.stdout.splitlines() if l.startswith(f"broken plugin {tmp_path / 'typo.py'}"))
+    assert "SyntaxError" in line and "typo.py:2" in line
+    run = subprocess.run([sys.executable, "-m", "bench", "table1", "--scale", "smoke", "--systems",
+                          "reference,envelope-noise", "--cache", str(tmp_path / "cache"),
+                          "--data-cache", str(tmp_path / "data"), "--out", str(tmp_path / "out")],
+                         cwd=ROOT, capture_output=True, text=True, env=env)
+    assert run.returncode == 2 and "Traceback" not in run.stderr
+    assert "unknown system 'envelope-noise'" in run.stderr
+    assert "my_noise.py:4" in run.stderr and "No module named 'bench.sytem'" in run.stderr
+    assert not (tmp_path / "data").exists() and not (tmp_path / "out").exists()   # stopped before any work
+
+
+def test_an_unknown_system_stops_the_run_before_any_work(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "bench", "table1", "--scale", "smoke", "--systems",
+                          "reference,shufled", "--cache", str(tmp_path / "cache"),
+                          "--data-cache", str(tmp_path / "data"), "--out", str(tmp_path / "out")],
+                         cwd=ROOT, capture_output=True, text=True)
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert "unknown system 'shufled'" in out.stderr and "did you mean shuffled" in out.stderr
+    assert not (tmp_path / "data").exists() and not (tmp_path / "cache").exists()

@@ -6,7 +6,7 @@ import pytest
 from bench.config import RunConfig
 from bench.registry import register
 from bench.runner import run_table1
-from bench.system import BLEND, CONDITIONAL, System
+from bench.system import BLEND, CONDITIONAL, Needs, System
 from bench.tables import render_markdown, write_all
 from conftest import FIXTURES
 
@@ -114,11 +114,23 @@ def test_results_do_not_depend_on_batch_size(tmp_path):
     assert " ±" in render_markdown(a) and a["intervals"]["level"] == 0.95
 
 
-def test_unknown_and_unavailable_systems_are_marked_and_the_run_goes_on(tmp_path):
-    record = run_table1(config(tmp_path, systems=("reference", "no-such-system"), tasks=(CONDITIONAL,)))
+@register
+class Unavailable(System):
+    name = "test-unavailable"
+    capabilities = frozenset({CONDITIONAL})
+    needs = Needs(packages=("surely_not_installed_pkg",))
+
+
+def test_unavailable_systems_are_marked_and_the_run_goes_on_but_unknown_names_stop_it(tmp_path):
+    from bench.registry import UnknownSystemError
+
+    record = run_table1(config(tmp_path, systems=("reference", "test-unavailable"), tasks=(CONDITIONAL,)))
     assert "reference" in record["rows"]
-    assert "unknown system" in record["unavailable"]["no-such-system"]["reason"]
-    assert "| no-such-system † |" in render_markdown(record)
+    assert "surely_not_installed_pkg" in record["unavailable"]["test-unavailable"]["reason"]
+    assert "| test-unavailable † |" in render_markdown(record)
+    with pytest.raises(UnknownSystemError, match="did you mean reference"):
+        run_table1(config(tmp_path / "x", systems=("reference", "refrence")))
+    assert not (tmp_path / "x").exists()
 
 
 def test_record_carries_provenance(tmp_path):
@@ -159,7 +171,7 @@ def test_runs_made_apart_merge_into_one_table_only_when_they_scored_the_same_thi
     from bench.compare import compare, read_items
 
     first = run_table1(config(tmp_path / "a", systems=("reference", "shuffled")))
-    second = run_table1(config(tmp_path / "b", systems=("shuffled", "cross-synthesis", "no-such-system")))
+    second = run_table1(config(tmp_path / "b", systems=("shuffled", "cross-synthesis", "test-unavailable")))
     write_all(first, tmp_path / "a" / "out")
     write_all(second, tmp_path / "b" / "out")
     runs = [str(tmp_path / "a" / "out" / "table1.json"), str(tmp_path / "b" / "out" / "table1.json")]
@@ -170,7 +182,7 @@ def test_runs_made_apart_merge_into_one_table_only_when_they_scored_the_same_thi
     assert table.index("| reference |") < table.index("| shuffled |") < table.index("| cross-synthesis |")
     second_saved = json.loads((tmp_path / "b" / "out" / "table1.json").read_text())
     assert merged["rows"]["shuffled"] == second_saved["rows"]["shuffled"]  # the last run named wins
-    assert "no-such-system" in merged["unavailable"] and len(merged["merged_from"]) == 2
+    assert "test-unavailable" in merged["unavailable"] and len(merged["merged_from"]) == 2
     assert "taken from" in capsys.readouterr().out
     items = read_items(tmp_path / "m" / "merged_items.csv")
     assert compare(items, "reference", "cross-synthesis")["tasks"]["blend"]["n_shared_items"] > 0
@@ -190,3 +202,34 @@ def test_generation_cost_is_kept_with_each_output_and_survives_a_resumed_run(tmp
     second = run_table1(config(tmp_path, systems=("test-flaky",), batch_size=4))
     assert second["generation_cost"] == first["generation_cost"]
     assert rows(second) == rows(first)
+
+
+def test_a_killed_and_resumed_run_sums_its_cpu_time_over_both_processes(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from conftest import ROOT
+
+    command = [sys.executable, "-m", "bench", "table1", "--scale", "smoke", "--data", str(FIXTURES),
+               "--systems", "spectrogram", "--cache", str(tmp_path / "cache"), "--data-cache",
+               str(tmp_path / "data"), "--out", str(tmp_path / "out"), "--no-progress"]
+    first = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    outputs = tmp_path / "cache" / "outputs" / "spectrogram"
+    deadline = time.time() + 300
+    while len(list(outputs.glob("*.json"))) < 8 and time.time() < deadline and first.poll() is None:
+        time.sleep(0.2)
+    os.kill(first.pid, signal.SIGKILL)                                # kill -9 mid-run
+    first.wait()
+    done = len(list(outputs.glob("*.json")))
+    assert 8 <= done < 60
+    second = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+    assert second.returncode == 0, second.stderr
+    resources = json.loads((tmp_path / "out" / "table1.json").read_text())["resources"]
+    processes = resources["processes"]
+    assert len(processes) == 2 and processes[0]["pid"] == first.pid
+    assert processes[0]["cpu_user_s"] > 1.0                           # the killed process's work counts
+    assert resources["cpu_user_s"] == pytest.approx(sum(p["cpu_user_s"] for p in processes), abs=2e-3)
+    assert resources["cpu_user_s"] > processes[1]["cpu_user_s"]

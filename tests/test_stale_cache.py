@@ -1,0 +1,90 @@
+"""A system's cached outputs are keyed by its code: editing it, or bumping ``version``, regenerates."""
+import os
+import shutil
+
+import numpy as np
+
+from bench.config import RunConfig
+from bench.system import CONDITIONAL
+from conftest import FIXTURES, ROOT
+
+PLUGIN = '''
+import numpy as np
+
+from bench.registry import register
+from bench.system import CONDITIONAL, System
+
+
+@register
+class Smoothed(System):
+    name = "test-smoothed"
+    capabilities = frozenset({CONDITIONAL})
+    version = VERSION
+
+    def _conditional(self, batch):
+        kernel = np.ones(WIDTH) / WIDTH
+        return np.stack([np.convolve(r, kernel, mode="same") for r in batch.references])
+'''
+
+
+def _plugin(folder, width, version=1):
+    (folder / "smoothed.py").write_text(PLUGIN.replace("WIDTH", str(width)).replace("VERSION", str(version)))
+
+
+def _run(tmp_path, monkeypatch, folder):
+    from bench.registry import discover
+    from bench.runner import run_table1
+
+    monkeypatch.setenv("BENCH_PLUGIN_PATH", str(folder))
+    discover(force=True)
+    config = RunConfig(scale="smoke", data=str(FIXTURES), systems=("test-smoothed",), tasks=(CONDITIONAL,),
+                       cache_dir=str(tmp_path / "cache"), data_cache_dir=str(tmp_path / "data"),
+                       out_dir=str(tmp_path / "out"), progress=False)
+    record = run_table1(config)
+    outputs = len(list((tmp_path / "cache" / "outputs" / "test-smoothed").glob("*.json")))
+    return record["rows"]["test-smoothed"], outputs
+
+
+def test_editing_a_plugin_or_bumping_its_version_regenerates_its_outputs(tmp_path, monkeypatch):
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    _plugin(plugins, 1)
+    first, made = _run(tmp_path, monkeypatch, plugins)
+    assert made == 42
+    again, made = _run(tmp_path, monkeypatch, plugins)
+    assert made == 42 and again["tasks"] == first["tasks"]       # unchanged code: the cache is reused
+    _plugin(plugins, 400)                                          # the user edits the filter
+    edited, made = _run(tmp_path, monkeypatch, plugins)
+    assert made == 84, "the edited plugin's outputs must be generated anew"
+    assert edited["fingerprint"]["code_sha256"] != first["fingerprint"]["code_sha256"]
+    before = first["tasks"][CONDITIONAL]["summary"]["timbre"]
+    assert not np.isclose(edited["tasks"][CONDITIONAL]["summary"]["timbre"], before)
+    _plugin(plugins, 400, version=2)                               # same filter, version bumped
+    bumped, made = _run(tmp_path, monkeypatch, plugins)
+    assert made == 126 and bumped["fingerprint"]["version"] == 2
+
+
+def _checkout(target):
+    for folder in ("bench", "systems", "models", "metrics", "datasets"):
+        shutil.copytree(ROOT / folder, target / folder, ignore=shutil.ignore_patterns("cache", "__pycache__"))
+    return target
+
+
+def test_code_identity_follows_project_imports_and_is_the_same_in_every_checkout(tmp_path):
+    from bench.code_identity import code_files, code_identity
+
+    a, b = _checkout(tmp_path / "a"), _checkout(tmp_path / "elsewhere" / "b")
+    identity = code_identity(a / "systems" / "latentft.py", root=a)
+    assert identity == code_identity(b / "systems" / "latentft.py", root=b)
+    files = code_files(a / "systems" / "latentft.py", root=a)
+    # its own file, the model code it imports inside a method, and what that imports in turn
+    assert {"systems/latentft.py", "models/latentft.py", "models/unet1d.py", "bench/system.py"} <= set(files)
+    assert "bench/runner.py" not in files and "bench/tables.py" not in files
+    os.utime(a / "models" / "unet1d.py", (0, 0))                   # touched, not changed
+    assert code_identity(a / "systems" / "latentft.py", root=a) == identity
+    (a / "bench" / "tables.py").write_text("# unrelated edit\n")
+    assert code_identity(a / "systems" / "latentft.py", root=a) == identity
+    with open(a / "models" / "unet1d.py", "a") as handle:          # an edit two imports away
+        handle.write("\nCHANGED = True\n")
+    assert code_identity(a / "systems" / "latentft.py", root=a) != identity
+    assert code_identity(b / "systems" / "latentft.py", root=b) == identity
