@@ -197,6 +197,10 @@ def build_parser() -> argparse.ArgumentParser:
     from bench.merge import add_parser as add_merge_parser
 
     add_merge_parser(sub)
+
+    from bench.listening.cli import add_parser as add_listening_parser
+
+    add_listening_parser(sub)
     return parser
 
 
