@@ -58,12 +58,13 @@ def free_port() -> int:
 
 
 class Server:
-    """``python -m bench listening serve`` as a real child process."""
+    """``python -m bench.listening serve`` (what ``python -m bench listening serve`` runs) as a real
+    child process."""
 
     def __init__(self, study: Path):
         self.study, self.port = study, free_port()
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "bench", "listening", "serve", str(study), "--port", str(self.port)],
+            [sys.executable, "-m", "bench.listening", "serve", str(study), "--port", str(self.port)],
             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
             env={**os.environ, "PYTHONPATH": str(ROOT)})
         line = self.process.stdout.readline()
@@ -79,6 +80,8 @@ class Server:
         raise RuntimeError("the server did not start")
 
     def stop(self, kill: bool = False) -> str:
+        if self.process.returncode is not None:
+            return ""
         if kill:
             self.process.kill()
         else:

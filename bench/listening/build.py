@@ -14,9 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.audio import SAMPLE_RATE
 from bench.listening.errors import StudyError
-from bench.listening.stimuli import loudness_normalise, write_wav
 from bench.storage import atomic_write_json, content_key, file_sha256, read_json
 
 DEFAULT_SYSTEMS = ("latentft-unet", "ilvr", "cross-synthesis", "spectrogram")
@@ -100,6 +98,8 @@ def build_study(run_path: str | Path, out: str | Path, systems=DEFAULT_SYSTEMS, 
                 lufs: float = DEFAULT_LUFS) -> dict:
     """Write the study folder ``out``; return its private manifest."""
     from bench import REPO_ROOT
+    from bench.audio import SAMPLE_RATE
+    from bench.listening.stimuli import loudness_normalise, write_wav
 
     run_path, out = Path(run_path), Path(out)
     systems = list(dict.fromkeys(systems))
