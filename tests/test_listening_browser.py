@@ -14,7 +14,7 @@ pytestmark = pytest.mark.skipif(not (CHROMIUM and DRIVER),
                                 reason="needs Debian's chromium and chromium-driver (make deps installs them as root)")
 FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--autoplay-policy=no-user-gesture-required", "--mute-audio", "--window-size=1000,1100")
+         "--autoplay-policy=no-user-gesture-required", "--mute-audio", "--window-size=1000,560")
 
 
 def browser(profile):
