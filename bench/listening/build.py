@@ -160,11 +160,17 @@ def build_study(run_path: str | Path, out: str | Path, systems=DEFAULT_SYSTEMS, 
     tone = 0.1 * np.sin(2 * np.pi * 440 * np.arange(2 * SAMPLE_RATE) / SAMPLE_RATE)
     volume = write(tone, {"kind": "volume-check", "description": "440 Hz tone"})
     questions = private.pop("_questions")
+    normalised = [v for v in private.values() if "output_lufs" in v]
+    limited = [v for v in normalised if v["peak_limited"]]
+    common_level = min(v["loudest_unlimited_lufs"] for v in normalised)
     manifest = {
         "schema": STUDY_SCHEMA,
         "systems": systems, "seed": seed,
         "loudness": {"target_lufs": lufs, "standard": "ITU-R BS.1770-4 (pyloudnorm)",
-                     "peak_ceiling_dbfs": PEAK_CEILING_DBFS},
+                     "peak_ceiling_dbfs": PEAK_CEILING_DBFS, "peak_limited": len(limited),
+                "output_lufs_range": [min(v["output_lufs"] for v in normalised),
+                                      max(v["output_lufs"] for v in normalised)],
+                "loudest_common_lufs": round(common_level, 2)},
         "questions": questions, "stimuli": private, "attention_answer": ATTENTION_ANSWER,
         "run": {"path": str(run_path), "sha256": file_sha256(str(run_path)), "dataset": record["dataset"],
                 "config": record["config"], "vocoder": record.get("vocoder"),

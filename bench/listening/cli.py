@@ -13,10 +13,15 @@ def cmd_build(args) -> int:
 
     systems = [s for s in args.systems.split(",") if s]
     manifest = build_study(args.run, args.out, systems, args.seed, args.cache, args.data, args.data_cache, args.lufs)
-    levels = [s["output_lufs"] for s in manifest["stimuli"].values() if "output_lufs" in s]
-    print(f"study {manifest['study_id']} in {args.out}: {len(manifest['questions'])} questions + 1 attention check, "
-          f"{len(manifest['stimuli'])} stimuli at {min(levels):.2f} to {max(levels):.2f} LUFS "
-          f"(target {args.lufs}); next: python -m bench listening invite {args.out} --n 30")
+    loudness = manifest["loudness"]
+    low, high = loudness["output_lufs_range"]
+    print(f"study {manifest['study_id']} in {args.out}: {len(manifest['questions'])} questions + 1 attention "
+          f"check, {len(manifest['stimuli'])} stimuli at {low:.2f} to {high:.2f} LUFS (target {args.lufs})")
+    if loudness["peak_limited"]:
+        print(f"warning: {loudness['peak_limited']} stimuli would peak above {loudness['peak_ceiling_dbfs']} dBFS "
+              f"at {args.lufs} LUFS and were left quieter; --lufs {loudness['loudest_common_lufs']} puts every "
+              "stimulus at one level", file=sys.stderr)
+    print(f"next: python -m bench listening invite {args.out} --n 30")
     return 0
 
 

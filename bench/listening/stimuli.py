@@ -27,7 +27,9 @@ def loudness_normalise(audio: np.ndarray, sample_rate: int, target_lufs: float,
     if limited:
         gain *= ceiling / peak
     out = audio * gain
+    headroom = peak_ceiling_dbfs - 20 * np.log10(max(float(np.max(np.abs(audio))), 1e-12))
     return out, {"input_lufs": round(float(measured), 3),
+                 "loudest_unlimited_lufs": round(float(measured + headroom), 3),
                  "output_lufs": round(float(meter.integrated_loudness(out)), 3),
                  "gain_db": round(float(20 * np.log10(gain)), 3), "peak_limited": bool(limited),
                  "peak_dbfs": round(float(20 * np.log10(max(np.max(np.abs(out)), 1e-12))), 3)}
