@@ -14,7 +14,7 @@ pytestmark = pytest.mark.skipif(not (CHROMIUM and DRIVER),
                                 reason="needs Debian's chromium and chromium-driver (make deps installs them as root)")
 FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--autoplay-policy=no-user-gesture-required", "--mute-audio", "--window-size=1000,560")
+         "--autoplay-policy=no-user-gesture-required", "--mute-audio", "--window-size=900,700")
 
 
 def browser(profile):
@@ -58,6 +58,7 @@ def answer_questions(driver, silent, count=None, screenshot=None):
         driver.find_element("css selector", f"input[name=quality][value='{quality}']").click()
         driver.find_element("css selector", f"input[name=blending][value='{blending}']").click()
         if screenshot is not None and len(seen) == 2:
+            driver.execute_script("window.scrollTo(0, 0)")
             driver.save_screenshot(str(screenshot))
         driver.find_element("id", "submit").click()
         wait(driver, lambda d, p=progress: not d.find_element("id", "question").is_displayed()

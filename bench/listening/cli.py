@@ -64,6 +64,7 @@ def cmd_export(args) -> int:
 def cmd_analyze(args) -> int:
     from bench.listening.analysis import analyze, read_answers
     from bench.listening.render import write_report
+    import hashlib
 
     if not args.study and not args.answers:
         raise StudyError("analyze: give the study folder or --answers FILE.csv")
@@ -81,7 +82,8 @@ def cmd_analyze(args) -> int:
     answers = read_answers(answers_path)
     record = analyze(answers, bootstrap=args.bootstrap, seed=args.seed,
                      systems=study.manifest["systems"] if study else None,
-                     provenance={"answers": str(answers_path), "study": study.manifest if study else None})
+                     provenance={"answers": str(answers_path), "answers_sha256": hashlib.sha256(answers_path.read_bytes()).hexdigest(),
+                                 "study": study.manifest if study else None})
     out = Path(args.out) if args.out else (study.folder if study else answers_path.parent) / "analysis"
     paths = write_report(record, out)
     if args.json:

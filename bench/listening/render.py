@@ -49,10 +49,17 @@ def _table(frame: pd.DataFrame, latex: bool) -> str:
                      + ["| " + " | ".join(row) + " |" for row in rows])
 
 
+def _git(value) -> str:
+    if isinstance(value, dict):
+        return f"{str(value.get('revision'))[:10]}{' (uncommitted changes)' if value.get('dirty') else ''}"
+    return str(value)
+
+
 def _provenance_lines(record: dict) -> list[str]:
     prov = record["provenance"]
     env = prov["environment"]
-    lines = [f"answers: `{prov.get('answers')}`", f"git revision: {env.get('git')}",
+    lines = [f"answers: `{prov.get('answers')}` (sha256 {str(prov.get('answers_sha256'))[:12]})",
+             f"git revision: {_git(env.get('git'))}",
              "packages: " + ", ".join(f"{k} {v}" for k, v in sorted(env["packages"].items()) if v)]
     study = prov.get("study")
     if study:
@@ -60,7 +67,7 @@ def _provenance_lines(record: dict) -> list[str]:
         lines += [f"study {study['study_id']}: systems {', '.join(study['systems'])}, seed {study['seed']}, "
                   f"stimuli at {study['loudness']['target_lufs']} LUFS ({study['loudness']['standard']})",
                   f"run `{run['path']}` (sha256 {run['sha256'][:12]}), dataset {run['dataset']['name']} "
-                  f"(manifest {run['dataset']['manifest_hash'][:12]}), vocoder {run['vocoder']}, git {run['git']}"]
+                  f"(manifest {run['dataset']['manifest_hash'][:12]}), vocoder {run['vocoder']}, git {_git(run['git'])}"]
     method = record["method"]
     lines.append(f"Bradley-Terry: choix ilsr_pairwise (alpha {method['bt_alpha']}), 95 % percentile intervals "
                  f"from {method['bootstrap']} bootstrap resamples of participants (seed {method['seed']})")
