@@ -10,8 +10,10 @@ import pytest
 import soundfile
 
 from bench.cli import main
-from listening_support import (SYSTEMS, Server, attention_ids, built_study, call, invite,  # noqa: F401
-                               listening_run, play_all, server, study)
+pytest.register_assert_rewrite("listening_support")
+from listening_support import SYSTEMS, Server, attention_ids, call, invite, play_all  # noqa: E402
+
+pytest_plugins = ("listening_support",)  # its fixtures, one session-wide smoke run for all listening tests
 
 
 def test_build_writes_opaque_loudness_normalised_stimuli_and_a_private_manifest(built_study):

@@ -7,7 +7,10 @@ import sqlite3
 
 import pytest
 
-from listening_support import attention_ids, built_study, invite, listening_run, server, study  # noqa: F401
+pytest.register_assert_rewrite("listening_support")
+from listening_support import attention_ids, invite  # noqa: E402
+
+pytest_plugins = ("listening_support",)  # the fixtures: one session-wide smoke run, a server per test
 
 CHROMIUM, DRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 pytestmark = pytest.mark.skipif(not (CHROMIUM and DRIVER),
