@@ -1,5 +1,6 @@
 """Shared by the listening-study tests: one smoke Table 1 run (blending only, cheap systems) built
 into a study once per session, a real server process per test, and API helpers."""
+
 from __future__ import annotations
 
 import json
@@ -13,7 +14,6 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-
 from conftest import FIXTURES, ROOT
 
 SYSTEMS = ("reference", "shuffled", "cross-synthesis")
@@ -26,9 +26,16 @@ def listening_run(tmp_path_factory):
     from bench.tables import write_all
 
     root = tmp_path_factory.mktemp("listening-run")
-    config = RunConfig(scale="smoke", data=str(FIXTURES), systems=SYSTEMS, tasks=("blend",),
-                       cache_dir=str(root / "cache"), data_cache_dir=str(root / "data"),
-                       out_dir=str(root / "out"), progress=False)
+    config = RunConfig(
+        scale="smoke",
+        data=str(FIXTURES),
+        systems=SYSTEMS,
+        tasks=("blend",),
+        cache_dir=str(root / "cache"),
+        data_cache_dir=str(root / "data"),
+        out_dir=str(root / "out"),
+        progress=False,
+    )
     write_all(run_table1(config), config.out_dir, "table1")
     return root
 
@@ -38,8 +45,15 @@ def built_study(listening_run):
     from bench.listening.build import build_study
 
     out = listening_run / "study"
-    build_study(listening_run / "out" / "table1.json", out, SYSTEMS, seed=0, cache_dir=listening_run / "cache",
-                data=str(FIXTURES), data_cache=str(listening_run / "data"))
+    build_study(
+        listening_run / "out" / "table1.json",
+        out,
+        SYSTEMS,
+        seed=0,
+        cache_dir=listening_run / "cache",
+        data=str(FIXTURES),
+        data_cache=str(listening_run / "data"),
+    )
     return out
 
 
@@ -65,8 +79,12 @@ class Server:
         self.study, self.port = study, free_port()
         self.process = subprocess.Popen(
             [sys.executable, "-m", "bench.listening", "serve", str(study), "--port", str(self.port)],
-            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-            env={**os.environ, "PYTHONPATH": str(ROOT)})
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )
         line = self.process.stdout.readline()
         assert "admin page" in line, line + self.process.stderr.read()
         self.admin = line.rsplit("key=", 1)[1].strip()
@@ -100,13 +118,19 @@ def server(study):
     running.stop()
 
 
-def call(server: Server, path: str, body=None, raw: bytes | None = None, headers=None) -> tuple[int, dict | bytes]:
+def call(
+    server: Server, path: str, body=None, raw: bytes | None = None, headers=None
+) -> tuple[int, dict | bytes]:
     import http.client
 
     connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
     data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
-    connection.request("POST" if data is not None else "GET", path, body=data,
-                       headers={"Content-Type": "application/json", **(headers or {})})
+    connection.request(
+        "POST" if data is not None else "GET",
+        path,
+        body=data,
+        headers={"Content-Type": "application/json", **(headers or {})},
+    )
     response = connection.getresponse()
     payload = response.read()
     connection.close()
@@ -124,7 +148,9 @@ def invite(study: Path, n: int) -> list[str]:
 def play_all(server: Server, token: str, state: dict) -> None:
     question = state["question"]
     for stimulus in question["references"] + question["blends"]:
-        status, _ = call(server, "/api/play", {"token": token, "question": question["id"], "stimulus": stimulus})
+        status, _ = call(
+            server, "/api/play", {"token": token, "question": question["id"], "stimulus": stimulus}
+        )
         assert status == 200
 
 

@@ -1,5 +1,6 @@
 """The listening study's statistics on answers simulated from known Bradley-Terry strengths
 (bench/listening/analysis.py, simulate.py): the order comes back, the p-values are scipy's."""
+
 import itertools
 import json
 
@@ -24,8 +25,22 @@ def simulated(tmp_path_factory):
 
 def test_the_json_summary_has_the_documented_structure(simulated, capsys):
     path, _, _ = simulated
-    assert main(["listening", "analyze", "--answers", str(path), "--bootstrap", "50", "--json",
-                 "--out", str(path.parent / "report")]) == 0
+    assert (
+        main(
+            [
+                "listening",
+                "analyze",
+                "--answers",
+                str(path),
+                "--bootstrap",
+                "50",
+                "--json",
+                "--out",
+                str(path.parent / "report"),
+            ]
+        )
+        == 0
+    )
     summary = json.loads(capsys.readouterr().out)
     assert summary["participants"] == {"total": 30, "excluded": 3, "kept": 27}
     assert set(summary["scales"]) == {"quality", "blending"}

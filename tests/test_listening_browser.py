@@ -1,6 +1,7 @@
 """A real headless Chromium (Debian's chromium + chromium-driver via selenium) completes the study as
 two participants: consent, volume check, every question with its clips played, the attention check,
 closing the page midway and resuming, and the completion code; then the database rows."""
+
 import json
 import shutil
 import sqlite3
@@ -8,16 +9,28 @@ import sqlite3
 import pytest
 
 pytest.register_assert_rewrite("listening_support")
-from listening_support import attention_ids, invite  # noqa: E402
+from listening_support import attention_ids, invite
 
 pytest_plugins = ("listening_support",)  # the fixtures: one session-wide smoke run, a server per test
 
 CHROMIUM, DRIVER = shutil.which("chromium"), shutil.which("chromedriver")
-pytestmark = pytest.mark.skipif(not (CHROMIUM and DRIVER),
-                                reason="needs Debian's chromium and chromium-driver (make deps installs them as root)")
-FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--autoplay-policy=no-user-gesture-required", "--mute-audio", "--window-size=900,700")
+pytestmark = pytest.mark.skipif(
+    not (CHROMIUM and DRIVER),
+    reason="needs Debian's chromium and chromium-driver (make deps installs them as root)",
+)
+FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--autoplay-policy=no-user-gesture-required",
+    "--mute-audio",
+    "--window-size=900,700",
+)
 
 
 def browser(profile):
@@ -64,8 +77,13 @@ def answer_questions(driver, silent, count=None, screenshot=None):
             driver.execute_script("window.scrollTo(0, 0)")
             driver.save_screenshot(str(screenshot))
         driver.find_element("id", "submit").click()
-        wait(driver, lambda d, p=progress: not d.find_element("id", "question").is_displayed()
-             or d.find_element("id", "progress").text != p)
+        wait(
+            driver,
+            lambda d, p=progress: (
+                not d.find_element("id", "question").is_displayed()
+                or d.find_element("id", "progress").text != p
+            ),
+        )
     return seen
 
 
@@ -93,7 +111,9 @@ def test_two_participants_complete_the_study_in_chromium_with_a_resume(server, s
         assert seen == [f"Question {k} of {n}" for k in (1, 2, 3)]
         # one clip of question 4 played, then the page is closed
         first.find_element("css selector", "button.clip").click()
-        wait(first, lambda d: "played" in d.find_element("css selector", "button.clip").get_attribute("class"))
+        wait(
+            first, lambda d: "played" in d.find_element("css selector", "button.clip").get_attribute("class")
+        )
     finally:
         first.quit()
     again = browser(tmp_path / "profile-1b")
@@ -121,23 +141,39 @@ def test_two_participants_complete_the_study_in_chromium_with_a_resume(server, s
         second.quit()
     assert (tmp_path / "question.png").stat().st_size > 5000
     with sqlite3.connect(study / "study.db") as db:
-        people = db.execute("SELECT token, completion_code, passed_attention, finished_at FROM participants "
-                            "ORDER BY invited_at, token").fetchall()
+        people = db.execute(
+            "SELECT token, completion_code, passed_attention, finished_at FROM participants "
+            "ORDER BY invited_at, token"
+        ).fetchall()
         assert {(p[0], p[1], p[2]) for p in people} == {(t, c, 1) for t, c in zip(tokens, codes)}
         for token in tokens:
-            order = db.execute("SELECT question FROM question_order WHERE token = ? ORDER BY position",
-                               (token,)).fetchall()
-            answers = db.execute("SELECT question, quality, blending, first_system, second_system FROM answers "
-                                 "WHERE token = ? ORDER BY position", (token,)).fetchall()
+            order = db.execute(
+                "SELECT question FROM question_order WHERE token = ? ORDER BY position", (token,)
+            ).fetchall()
+            answers = db.execute(
+                "SELECT question, quality, blending, first_system, second_system FROM answers "
+                "WHERE token = ? ORDER BY position",
+                (token,),
+            ).fetchall()
             assert [a[0] for a in answers] == [o[0] for o in order] and len(order) == n
             for question, quality, blending, first_system, second_system in answers:
                 if question == "attention":
                     assert (quality, blending, first_system) == (1, 5, None)
                 else:
                     assert (quality, blending) == (2, 4) and first_system != second_system
-            played = db.execute("SELECT question, COUNT(DISTINCT stimulus) FROM play_events WHERE token = ? "
-                                "GROUP BY question", (token,)).fetchall()
+            played = db.execute(
+                "SELECT question, COUNT(DISTINCT stimulus) FROM play_events WHERE token = ? "
+                "GROUP BY question",
+                (token,),
+            ).fetchall()
             assert sorted(played) == sorted((o[0], 4) for o in order)
-        orders = [tuple(r[0] for r in db.execute("SELECT question FROM question_order WHERE token = ? "
-                                                 "ORDER BY position", (t,))) for t in tokens]
+        orders = [
+            tuple(
+                r[0]
+                for r in db.execute(
+                    "SELECT question FROM question_order WHERE token = ? ORDER BY position", (t,)
+                )
+            )
+            for t in tokens
+        ]
     assert sorted(orders[0]) == sorted(orders[1])

@@ -1,5 +1,6 @@
 """``python -m bench.listening build|serve|...``: the same commands as ``python -m bench listening``,
 without loading the rest of the harness's command line (it imports torch)."""
+
 import argparse
 import sys
 

@@ -12,6 +12,7 @@ Ratings: 1 = the first blend much better, 3 = no preference, 5 = the second much
   first blend, above 3 for the second, 3 a tie left out), with percentile 95 % intervals from a
   bootstrap over participants.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -39,7 +40,9 @@ def read_answers(path: str | Path) -> pd.DataFrame:
         raise StudyError(f"{path}: not a readable CSV ({error})") from None
     missing = [c for c in EXPORT_COLUMNS if c not in frame.columns]
     if missing:
-        raise StudyError(f"{path}: missing column(s) {', '.join(missing)} (expected {', '.join(EXPORT_COLUMNS)})")
+        raise StudyError(
+            f"{path}: missing column(s) {', '.join(missing)} (expected {', '.join(EXPORT_COLUMNS)})"
+        )
     if frame.empty:
         raise StudyError(f"{path}: no answers")
     for index, row in frame.iterrows():
@@ -59,13 +62,17 @@ def read_answers(path: str | Path) -> pd.DataFrame:
     for participant, group in frame.groupby("participant", sort=False):
         if group["passed_attention"].nunique() > 1:
             row = group.index[(group["passed_attention"] != group["passed_attention"].iloc[0]).to_numpy()][0]
-            raise StudyError(f"{path} row {row + 2}: participant {participant!r} has conflicting "
-                             "passed_attention values (0 and 1)")
+            raise StudyError(
+                f"{path} row {row + 2}: participant {participant!r} has conflicting "
+                "passed_attention values (0 and 1)"
+            )
     duplicated = frame.duplicated(["participant", "question"])
     if duplicated.any():
         row = frame.index[duplicated.to_numpy()][0]
-        raise StudyError(f"{path} row {row + 2}: participant {frame.at[row, 'participant']!r} answered "
-                         f"question {frame.at[row, 'question']!r} twice")
+        raise StudyError(
+            f"{path} row {row + 2}: participant {frame.at[row, 'participant']!r} answered "
+            f"question {frame.at[row, 'question']!r} twice"
+        )
     return frame
 
 
@@ -100,8 +107,16 @@ def _pairs(frame: pd.DataFrame, scale: str, systems: list[str]) -> list[dict]:
             p = float(wilcoxon(scores).pvalue)
         except ValueError:  # every difference zero
             p = float("nan")
-        pairs.append({"a": a, "b": b, "n": int(scores.size), "p": p,
-                      "median": float(np.median(scores)), "mean": float(scores.mean())})
+        pairs.append(
+            {
+                "a": a,
+                "b": b,
+                "n": int(scores.size),
+                "p": p,
+                "median": float(np.median(scores)),
+                "mean": float(scores.mean()),
+            }
+        )
     valid = [i for i, pair in enumerate(pairs) if np.isfinite(pair["p"])]
     corrected = {}
     if valid:
@@ -136,8 +151,9 @@ def _comparisons(frame: pd.DataFrame, scale: str, index: dict) -> list[tuple[int
     first = frame.first_system.map(index).to_numpy()
     second = frame.second_system.map(index).to_numpy()
     ratings = frame[scale].to_numpy()
-    return ([(f, s) for f, s, r in zip(first, second, ratings) if r < 3]
-            + [(s, f) for f, s, r in zip(first, second, ratings) if r > 3])
+    return [(f, s) for f, s, r in zip(first, second, ratings) if r < 3] + [
+        (s, f) for f, s, r in zip(first, second, ratings) if r > 3
+    ]
 
 
 def _bradley_terry(frame: pd.DataFrame, scale: str, systems: list[str], bootstrap: int, seed: int) -> dict:
@@ -154,8 +170,10 @@ def _bradley_terry(frame: pd.DataFrame, scale: str, systems: list[str], bootstra
         draws.append(choix.ilsr_pairwise(len(systems), sample, alpha=BT_ALPHA))
     draws = np.array(draws) if draws else np.full((1, len(systems)), np.nan)
     low, high = np.percentile(draws, [2.5, 97.5], axis=0)
-    return {s: {"strength": _num(estimate[i]), "low": _num(low[i]), "high": _num(high[i])}
-            for s, i in index.items()}
+    return {
+        s: {"strength": _num(estimate[i]), "low": _num(low[i]), "high": _num(high[i])}
+        for s, i in index.items()
+    }
 
 
 def _distribution(frame: pd.DataFrame, scale: str, systems: list[str]) -> list[dict]:
@@ -163,7 +181,9 @@ def _distribution(frame: pd.DataFrame, scale: str, systems: list[str]) -> list[d
     for a, b in itertools.combinations(systems, 2):
         scores = oriented(frame, scale, a, b)
         if scores.size:
-            counts = {name: int((scores == value).sum()) for name, value in zip(CATEGORIES, (2, 1, 0, -1, -2))}
+            counts = {
+                name: int((scores == value).sum()) for name, value in zip(CATEGORIES, (2, 1, 0, -1, -2))
+            }
             rows.append({"scale": scale, "a": a, "b": b, "n": int(scores.size), **counts})
     return rows
 
@@ -173,8 +193,13 @@ def _num(value) -> float | None:
     return value if np.isfinite(value) else None
 
 
-def analyze(frame: pd.DataFrame, bootstrap: int = 1000, seed: int = 0, systems: list[str] | None = None,
-            provenance: dict | None = None) -> dict:
+def analyze(
+    frame: pd.DataFrame,
+    bootstrap: int = 1000,
+    seed: int = 0,
+    systems: list[str] | None = None,
+    provenance: dict | None = None,
+) -> dict:
     """The record: ``summary`` (the --json structure), per-pair details, Fig. 4's counts, provenance."""
     from bench.provenance import environment, package_versions
 
@@ -182,13 +207,23 @@ def analyze(frame: pd.DataFrame, bootstrap: int = 1000, seed: int = 0, systems: 
     kept = frame[frame.participant.isin(participants[participants == 1].index)]
     if systems is None:
         systems = sorted(set(frame.first_system) | set(frame.second_system))
-    summary = {"participants": {"total": int(participants.size), "excluded": int((participants == 0).sum()),
-                                "kept": int((participants == 1).sum())}, "scales": {}}
+    summary = {
+        "participants": {
+            "total": int(participants.size),
+            "excluded": int((participants == 0).sum()),
+            "kept": int((participants == 1).sum()),
+        },
+        "scales": {},
+    }
     details, distribution = {}, []
     for scale in SCALES:
         if kept.empty:
-            summary["scales"][scale] = {"kruskal": {"H": None, "p": None}, "pairs": [], "fleiss_kappa": None,
-                                        "bradley_terry": {}}
+            summary["scales"][scale] = {
+                "kruskal": {"H": None, "p": None},
+                "pairs": [],
+                "fleiss_kappa": None,
+                "bradley_terry": {},
+            }
             continue
         pairs = _pairs(kept, scale, systems)
         kappa, common = _fleiss(kept, scale)
@@ -196,13 +231,23 @@ def analyze(frame: pd.DataFrame, bootstrap: int = 1000, seed: int = 0, systems: 
             "kruskal": _kruskal(kept, scale),
             "pairs": [{k: p[k] for k in ("a", "b", "n", "p", "p_bonferroni", "p_holm")} for p in pairs],
             "fleiss_kappa": kappa,
-            "bradley_terry": _bradley_terry(kept, scale, systems, bootstrap, seed)}
+            "bradley_terry": _bradley_terry(kept, scale, systems, bootstrap, seed),
+        }
         details[scale] = {"pairs": pairs, "fleiss_questions": common}
         distribution += _distribution(kept, scale, systems)
     versions = package_versions(("pandas", "statsmodels", "choix", "scipy"))
-    return {"schema": "latentft-bench/listening-analysis/v1", "summary": summary, "details": details,
-            "distribution": distribution, "systems": systems,
-            "method": {"bootstrap": bootstrap, "seed": seed, "bt_alpha": BT_ALPHA,
-                       "wilcoxon": "scipy.stats.wilcoxon defaults (two-sided, zero_method='wilcox')",
-                       "corrections": "statsmodels multipletests: bonferroni, holm"},
-            "provenance": {**(provenance or {}), "environment": {**environment(), "packages": versions}}}
+    return {
+        "schema": "latentft-bench/listening-analysis/v1",
+        "summary": summary,
+        "details": details,
+        "distribution": distribution,
+        "systems": systems,
+        "method": {
+            "bootstrap": bootstrap,
+            "seed": seed,
+            "bt_alpha": BT_ALPHA,
+            "wilcoxon": "scipy.stats.wilcoxon defaults (two-sided, zero_method='wilcox')",
+            "corrections": "statsmodels multipletests: bonferroni, holm",
+        },
+        "provenance": {**(provenance or {}), "environment": {**environment(), "packages": versions}},
+    }

@@ -6,6 +6,7 @@ normalised (ITU-R BS.1770 via pyloudnorm) and written under random opaque names 
 ``STUDY/stimuli/``; ``STUDY/manifest.json`` (private, never served) maps them to systems and items
 and carries the run's provenance; ``STUDY/study.json`` is what the server shows (no system names).
 """
+
 from __future__ import annotations
 
 import itertools
@@ -42,8 +43,9 @@ def _run_blend_items(record: dict):
     from bench.tasks import Selection, blend_items
 
     chosen = record["selection"]
-    return blend_items(Selection(chosen["seed"], tuple(chosen["conditional"]),
-                                 tuple(tuple(p) for p in chosen["pairs"])))
+    return blend_items(
+        Selection(chosen["seed"], tuple(chosen["conditional"]), tuple(tuple(p) for p in chosen["pairs"]))
+    )
 
 
 def _clipset(record: dict, run_path: Path, data: str | None, data_cache: str | None):
@@ -53,12 +55,19 @@ def _clipset(record: dict, run_path: Path, data: str | None, data_cache: str | N
     config = record["config"]
     if config.get("data") and not data:
         raise StudyError(f"{run_path}: the run used the folder {config['data']!r}; pass it with --data DIR")
-    run_config = RunConfig(scale=config["scale"], data_seed=config.get("data_seed", 0), data=data,
-                           split_file=None, **({"data_cache_dir": data_cache} if data_cache else {}))
+    run_config = RunConfig(
+        scale=config["scale"],
+        data_seed=config.get("data_seed", 0),
+        data=data,
+        split_file=None,
+        **({"data_cache_dir": data_cache} if data_cache else {}),
+    )
     clipset = load_dataset(run_config, progress=False)
     if clipset.manifest_hash != record["dataset"]["manifest_hash"]:
-        raise StudyError(f"{run_path}: the evaluation set found here (manifest {clipset.manifest_hash[:12]}) is "
-                         f"not the run's ({record['dataset']['manifest_hash'][:12]})")
+        raise StudyError(
+            f"{run_path}: the evaluation set found here (manifest {clipset.manifest_hash[:12]}) is "
+            f"not the run's ({record['dataset']['manifest_hash'][:12]})"
+        )
     return clipset
 
 
@@ -74,28 +83,43 @@ def _blend_outputs(record: dict, run_path: Path, systems, clipset, cache_dir: Pa
         row = record["rows"].get(name)
         if row is None:
             why = record.get("unavailable", {}).get(name, {}).get("reason")
-            raise StudyError(f"{run_path}: system {name!r} has no row in this run"
-                             + (f" (not run: {why})" if why else f"; rows: {', '.join(record['rows'])}"))
+            raise StudyError(
+                f"{run_path}: system {name!r} has no row in this run"
+                + (f" (not run: {why})" if why else f"; rows: {', '.join(record['rows'])}")
+            )
         if BLEND not in row.get("tasks", {}):
-            raise StudyError(f"{run_path}: system {name!r} has no blending outputs in this run "
-                             "(it does not blend, or the run's --tasks left blending out)")
+            raise StudyError(
+                f"{run_path}: system {name!r} has no blending outputs in this run "
+                "(it does not blend, or the run's --tasks left blending out)"
+            )
         store = OutputStore(cache_dir, name)
         found = {}
         for item in items:
-            key = output_key(row["fingerprint"], BLEND, item, clipset, item_seed(record["config"]["seed"], BLEND, item))
+            key = output_key(
+                row["fingerprint"], BLEND, item, clipset, item_seed(record["config"]["seed"], BLEND, item)
+            )
             meta = store.record(key)
             if meta and meta.get("ok") and (store.dir / f"{key}.npy").exists():
                 found[item.key] = store.dir / f"{key}.npy"
         if not found:
-            raise StudyError(f"{run_path}: no blending output of {name!r} in the cache {cache_dir} "
-                             "(run the table again with this cache, or pass --cache)")
+            raise StudyError(
+                f"{run_path}: no blending output of {name!r} in the cache {cache_dir} "
+                "(run the table again with this cache, or pass --cache)"
+            )
         outputs[name] = found
     return outputs
 
 
-def build_study(run_path: str | Path, out: str | Path, systems=DEFAULT_SYSTEMS, seed: int = 0,
-                cache_dir: str | Path | None = None, data: str | None = None, data_cache: str | None = None,
-                lufs: float = DEFAULT_LUFS) -> dict:
+def build_study(
+    run_path: str | Path,
+    out: str | Path,
+    systems=DEFAULT_SYSTEMS,
+    seed: int = 0,
+    cache_dir: str | Path | None = None,
+    data: str | None = None,
+    data_cache: str | None = None,
+    lufs: float = DEFAULT_LUFS,
+) -> dict:
     """Write the study folder ``out``; return its private manifest."""
     from bench import REPO_ROOT
     from bench.audio import SAMPLE_RATE
@@ -143,13 +167,27 @@ def build_study(run_path: str | Path, out: str | Path, systems=DEFAULT_SYSTEMS, 
                 audio = np.asarray(clipset.clips[clipset.index(clip_id)], dtype=np.float64)
                 reference_files[clip_id] = write(audio, {"kind": "reference", "clip": clip_id})
             refs.append(reference_files[clip_id])
-        blends = [write(np.load(outputs[s][item.key]).astype(np.float64),
-                        {"kind": "blend", "system": s, "item": item.key, "band1": item.band1.name,
-                         "band2": item.band2.name}) for s in (first, second)]
+        blends = [
+            write(
+                np.load(outputs[s][item.key]).astype(np.float64),
+                {
+                    "kind": "blend",
+                    "system": s,
+                    "item": item.key,
+                    "band1": item.band1.name,
+                    "band2": item.band2.name,
+                },
+            )
+            for s in (first, second)
+        ]
         public.append({"id": f"q{index + 1:02d}", "references": refs, "blends": blends})
         private.setdefault("_questions", {})[f"q{index + 1:02d}"] = {
-            "first_system": first, "second_system": second, "item": item.key,
-            "band1": item.band1.name, "band2": item.band2.name}
+            "first_system": first,
+            "second_system": second,
+            "item": item.key,
+            "band1": item.band1.name,
+            "band2": item.band2.name,
+        }
     silence = np.zeros(int(ATTENTION_SECONDS * SAMPLE_RATE))
     attention = []
     for _ in range(4):
@@ -165,22 +203,43 @@ def build_study(run_path: str | Path, out: str | Path, systems=DEFAULT_SYSTEMS, 
     common_level = min(v["loudest_unlimited_lufs"] for v in normalised)
     manifest = {
         "schema": STUDY_SCHEMA,
-        "systems": systems, "seed": seed,
-        "loudness": {"target_lufs": lufs, "standard": "ITU-R BS.1770-4 (pyloudnorm)",
-                     "peak_ceiling_dbfs": PEAK_CEILING_DBFS, "peak_limited": len(limited),
-                "output_lufs_range": [min(v["output_lufs"] for v in normalised),
-                                      max(v["output_lufs"] for v in normalised)],
-                "loudest_common_lufs": round(common_level, 2)},
-        "questions": questions, "stimuli": private, "attention_answer": ATTENTION_ANSWER,
-        "run": {"path": str(run_path), "sha256": file_sha256(str(run_path)), "dataset": record["dataset"],
-                "config": record["config"], "vocoder": record.get("vocoder"),
-                "embedder": record.get("embedder"), "git": record.get("environment", {}).get("git"),
-                "fingerprints": {s: record["rows"][s]["fingerprint"] for s in systems}},
+        "systems": systems,
+        "seed": seed,
+        "loudness": {
+            "target_lufs": lufs,
+            "standard": "ITU-R BS.1770-4 (pyloudnorm)",
+            "peak_ceiling_dbfs": PEAK_CEILING_DBFS,
+            "peak_limited": len(limited),
+            "output_lufs_range": [
+                min(v["output_lufs"] for v in normalised),
+                max(v["output_lufs"] for v in normalised),
+            ],
+            "loudest_common_lufs": round(common_level, 2),
+        },
+        "questions": questions,
+        "stimuli": private,
+        "attention_answer": ATTENTION_ANSWER,
+        "run": {
+            "path": str(run_path),
+            "sha256": file_sha256(str(run_path)),
+            "dataset": record["dataset"],
+            "config": record["config"],
+            "vocoder": record.get("vocoder"),
+            "embedder": record.get("embedder"),
+            "git": record.get("environment", {}).get("git"),
+            "fingerprints": {s: record["rows"][s]["fingerprint"] for s in systems},
+        },
         "study_id": content_key(file_sha256(str(run_path)), systems, seed, lufs)[:12],
     }
-    study = {"schema": STUDY_SCHEMA, "study_id": manifest["study_id"], "questions": public,
-             "attention": {"id": "attention", "references": attention[:2], "blends": attention[2:]},
-             "volume_check": volume, "attention_answer": ATTENTION_ANSWER, "target_lufs": lufs}
+    study = {
+        "schema": STUDY_SCHEMA,
+        "study_id": manifest["study_id"],
+        "questions": public,
+        "attention": {"id": "attention", "references": attention[:2], "blends": attention[2:]},
+        "volume_check": volume,
+        "attention_answer": ATTENTION_ANSWER,
+        "target_lufs": lufs,
+    }
     atomic_write_json(out / "manifest.json", manifest)
     atomic_write_json(out / "study.json", study)
     return manifest

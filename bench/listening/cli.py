@@ -1,4 +1,5 @@
 """``python -m bench listening build|serve|invite|export|analyze|simulate``."""
+
 from __future__ import annotations
 
 import json
@@ -12,15 +13,22 @@ def cmd_build(args) -> int:
     from bench.listening.build import build_study
 
     systems = [s for s in args.systems.split(",") if s]
-    manifest = build_study(args.run, args.out, systems, args.seed, args.cache, args.data, args.data_cache, args.lufs)
+    manifest = build_study(
+        args.run, args.out, systems, args.seed, args.cache, args.data, args.data_cache, args.lufs
+    )
     loudness = manifest["loudness"]
     low, high = loudness["output_lufs_range"]
-    print(f"study {manifest['study_id']} in {args.out}: {len(manifest['questions'])} questions + 1 attention "
-          f"check, {len(manifest['stimuli'])} stimuli at {low:.2f} to {high:.2f} LUFS (target {args.lufs})")
+    print(
+        f"study {manifest['study_id']} in {args.out}: {len(manifest['questions'])} questions + 1 attention "
+        f"check, {len(manifest['stimuli'])} stimuli at {low:.2f} to {high:.2f} LUFS (target {args.lufs})"
+    )
     if loudness["peak_limited"]:
-        print(f"warning: {loudness['peak_limited']} stimuli would peak above {loudness['peak_ceiling_dbfs']} dBFS "
-              f"at {args.lufs} LUFS and were left quieter; --lufs {loudness['loudest_common_lufs']} puts every "
-              "stimulus at one level", file=sys.stderr)
+        print(
+            f"warning: {loudness['peak_limited']} stimuli would peak above {loudness['peak_ceiling_dbfs']} dBFS "
+            f"at {args.lufs} LUFS and were left quieter; --lufs {loudness['loudest_common_lufs']} puts every "
+            "stimulus at one level",
+            file=sys.stderr,
+        )
     print(f"next: python -m bench listening invite {args.out} --n 30")
     return 0
 
@@ -56,15 +64,18 @@ def cmd_export(args) -> int:
     text, counts = study.export_csv()
     out = Path(args.out) if args.out else study.folder / "answers.csv"
     atomic_write_text(out, text)
-    print(f"wrote {out}: {counts['finished']} finished participants "
-          f"({counts['not_finished']} invited or unfinished left out)")
+    print(
+        f"wrote {out}: {counts['finished']} finished participants "
+        f"({counts['not_finished']} invited or unfinished left out)"
+    )
     return 0
 
 
 def cmd_analyze(args) -> int:
+    import hashlib
+
     from bench.listening.analysis import analyze, read_answers
     from bench.listening.render import write_report
-    import hashlib
 
     if not args.study and not args.answers:
         raise StudyError("analyze: give the study folder or --answers FILE.csv")
@@ -80,10 +91,17 @@ def cmd_analyze(args) -> int:
         answers_path = study.folder / "answers.csv"
         atomic_write_text(answers_path, study.export_csv()[0])
     answers = read_answers(answers_path)
-    record = analyze(answers, bootstrap=args.bootstrap, seed=args.seed,
-                     systems=study.manifest["systems"] if study else None,
-                     provenance={"answers": str(answers_path), "answers_sha256": hashlib.sha256(answers_path.read_bytes()).hexdigest(),
-                                 "study": study.manifest if study else None})
+    record = analyze(
+        answers,
+        bootstrap=args.bootstrap,
+        seed=args.seed,
+        systems=study.manifest["systems"] if study else None,
+        provenance={
+            "answers": str(answers_path),
+            "answers_sha256": hashlib.sha256(answers_path.read_bytes()).hexdigest(),
+            "study": study.manifest if study else None,
+        },
+    )
     out = Path(args.out) if args.out else (study.folder if study else answers_path.parent) / "analysis"
     paths = write_report(record, out)
     if args.json:
@@ -118,19 +136,28 @@ def _run(func):
         except StudyError as error:
             print(f"error: {error}", file=sys.stderr)
             return 2
+
     return run
 
 
 def add_parser(sub) -> None:
-    listening = sub.add_parser("listening", help="blind pairwise listening study: build, serve, invite, export, analyze")
+    listening = sub.add_parser(
+        "listening", help="blind pairwise listening study: build, serve, invite, export, analyze"
+    )
     commands = listening.add_subparsers(dest="listening_command", required=True)
 
     build = commands.add_parser("build", help="build a study from the blending outputs of a Table 1 run")
-    build.add_argument("--run", default="results/table1.json", help="the run record (default results/table1.json)")
+    build.add_argument(
+        "--run", default="results/table1.json", help="the run record (default results/table1.json)"
+    )
     build.add_argument("--systems", default="latentft-unet,ilvr,cross-synthesis,spectrogram")
     build.add_argument("--out", required=True, help="the study folder, e.g. results/listening/NAME")
-    build.add_argument("--seed", type=int, default=0, help="draws the clip pair and band pair of each question")
-    build.add_argument("--lufs", type=float, default=-23.0, help="loudness of every stimulus (default -23 LUFS)")
+    build.add_argument(
+        "--seed", type=int, default=0, help="draws the clip pair and band pair of each question"
+    )
+    build.add_argument(
+        "--lufs", type=float, default=-23.0, help="loudness of every stimulus (default -23 LUFS)"
+    )
     build.add_argument("--cache", help="the run's cache folder (default results/cache)")
     build.add_argument("--data", help="the audio folder, when the run used --data")
     build.add_argument("--data-cache", help="where rendered / loaded datasets live (default datasets/cache)")
@@ -164,7 +191,9 @@ def add_parser(sub) -> None:
     analyze.set_defaults(func=_run(cmd_analyze))
 
     simulate = commands.add_parser("simulate", help="answers simulated from known Bradley-Terry strengths")
-    simulate.add_argument("--strengths", default="latentft-unet=1.0,ilvr=0.4,cross-synthesis=-0.3,spectrogram=-1.1")
+    simulate.add_argument(
+        "--strengths", default="latentft-unet=1.0,ilvr=0.4,cross-synthesis=-0.3,spectrogram=-1.1"
+    )
     simulate.add_argument("--participants", type=int, default=29)
     simulate.add_argument("--inattentive", type=int, default=2)
     simulate.add_argument("--seed", type=int, default=0)

@@ -5,6 +5,7 @@ exact opaque name, and the JSON API. Nothing else of the study folder (manifest.
 reachable: no route maps a URL path onto the file system. Every request body is size-limited and
 validated; a refusal is a JSON ``{"error": ...}`` with a 4xx status, never a traceback.
 """
+
 from __future__ import annotations
 
 import html
@@ -81,8 +82,13 @@ class _BodyTooLarge(Exception):
 
 async def _too_large(send):
     body = b'{"error":"request body too large"}'
-    await send({"type": "http.response.start", "status": 413,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+        }
+    )
     await send({"type": "http.response.body", "body": body})
 
 
@@ -99,8 +105,9 @@ def create_app(study_dir: str | Path, admin_token: str | None = None) -> FastAPI
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request, error: RequestValidationError):
-        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'][1:]) or 'body'}: {e['msg']}"
-                             for e in error.errors())
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'][1:]) or 'body'}: {e['msg']}" for e in error.errors()
+        )
         return JSONResponse({"error": f"invalid request: {problems}"}, status_code=422)
 
     @app.exception_handler(404)
@@ -189,10 +196,14 @@ def create_app(study_dir: str | Path, admin_token: str | None = None) -> FastAPI
 
 
 def _admin_page(summary: dict) -> str:
-    rows = "".join(f"<tr><td>{html.escape(q)}</td><td>{n}</td></tr>" for q, n in summary["answers_per_question"].items())
-    return (f"<!doctype html><html><head><meta charset='utf-8'><title>Study admin</title>"
-            f"<link rel='stylesheet' href='/static/style.css'></head><body><main><h1>Study "
-            f"{html.escape(summary['study_id'])}</h1><p>participants invited: {summary['invited']}, started: "
-            f"{summary['started']}, finished: <span id='finished'>{summary['finished']}</span>, failed the "
-            f"attention check: {summary['failed_attention']}</p><table><tr><th>question</th><th>answers</th></tr>"
-            f"{rows}</table></main></body></html>")
+    rows = "".join(
+        f"<tr><td>{html.escape(q)}</td><td>{n}</td></tr>" for q, n in summary["answers_per_question"].items()
+    )
+    return (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>Study admin</title>"
+        f"<link rel='stylesheet' href='/static/style.css'></head><body><main><h1>Study "
+        f"{html.escape(summary['study_id'])}</h1><p>participants invited: {summary['invited']}, started: "
+        f"{summary['started']}, finished: <span id='finished'>{summary['finished']}</span>, failed the "
+        f"attention check: {summary['failed_attention']}</p><table><tr><th>question</th><th>answers</th></tr>"
+        f"{rows}</table></main></body></html>"
+    )

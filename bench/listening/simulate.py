@@ -5,6 +5,7 @@ A participant rating blend F (first) against S (second) on a scale draws a laten
 model, for a threshold at 0) and reports 1..5 by thresholds at -1.5, -0.5, 0.5, 1.5. Inattentive
 participants answer uniformly at random and fail the attention check.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -17,8 +18,13 @@ from bench.listening.study import EXPORT_COLUMNS
 THRESHOLDS = (-1.5, -0.5, 0.5, 1.5)
 
 
-def simulate_answers(strengths: dict[str, float], n_participants: int, n_inattentive: int = 0,
-                     seed: int = 0, blending_strengths: dict[str, float] | None = None) -> pd.DataFrame:
+def simulate_answers(
+    strengths: dict[str, float],
+    n_participants: int,
+    n_inattentive: int = 0,
+    seed: int = 0,
+    blending_strengths: dict[str, float] | None = None,
+) -> pd.DataFrame:
     blending_strengths = blending_strengths or strengths
     rng = np.random.default_rng(seed)
     pairs = list(itertools.permutations(strengths, 2))

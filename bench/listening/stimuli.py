@@ -1,5 +1,6 @@
 """Stimulus files: ITU-R BS.1770 loudness normalisation with peak protection, 16-bit PCM WAV
 without metadata (soundfile writes no INFO chunk unless asked)."""
+
 from __future__ import annotations
 
 import io
@@ -11,8 +12,9 @@ import soundfile
 from bench.storage import atomic_write_bytes
 
 
-def loudness_normalise(audio: np.ndarray, sample_rate: int, target_lufs: float,
-                       peak_ceiling_dbfs: float) -> tuple[np.ndarray, dict]:
+def loudness_normalise(
+    audio: np.ndarray, sample_rate: int, target_lufs: float, peak_ceiling_dbfs: float
+) -> tuple[np.ndarray, dict]:
     """Gain ``audio`` to ``target_lufs`` integrated loudness; when that would push the sample peak
     above ``peak_ceiling_dbfs``, the gain stops at the ceiling (the clip ends up quieter, and says so)."""
     audio = np.asarray(audio, dtype=np.float64)
@@ -28,11 +30,14 @@ def loudness_normalise(audio: np.ndarray, sample_rate: int, target_lufs: float,
         gain *= ceiling / peak
     out = audio * gain
     headroom = peak_ceiling_dbfs - 20 * np.log10(max(float(np.max(np.abs(audio))), 1e-12))
-    return out, {"input_lufs": round(float(measured), 3),
-                 "loudest_unlimited_lufs": round(float(measured + headroom), 3),
-                 "output_lufs": round(float(meter.integrated_loudness(out)), 3),
-                 "gain_db": round(float(20 * np.log10(gain)), 3), "peak_limited": bool(limited),
-                 "peak_dbfs": round(float(20 * np.log10(max(np.max(np.abs(out)), 1e-12))), 3)}
+    return out, {
+        "input_lufs": round(float(measured), 3),
+        "loudest_unlimited_lufs": round(float(measured + headroom), 3),
+        "output_lufs": round(float(meter.integrated_loudness(out)), 3),
+        "gain_db": round(float(20 * np.log10(gain)), 3),
+        "peak_limited": bool(limited),
+        "peak_dbfs": round(float(20 * np.log10(max(np.max(np.abs(out)), 1e-12))), 3),
+    }
 
 
 def write_wav(path, audio: np.ndarray, sample_rate: int) -> None:

@@ -5,6 +5,7 @@ acknowledged. Tables: ``participants`` (token, consent, completion code, attenti
 ``question_order`` (position -> question, whether the two blends are swapped), ``play_events``,
 ``answers`` (one row per participant and question, with its timestamp).
 """
+
 from __future__ import annotations
 
 import random
@@ -66,8 +67,10 @@ class StudyDB:
     def invite(self, n: int) -> list[str]:
         tokens = [secrets.token_urlsafe(16) for _ in range(n)]
         with self.transaction() as db:
-            db.executemany("INSERT INTO participants (token, invited_at) VALUES (?, ?)",
-                           [(t, time.time()) for t in tokens])
+            db.executemany(
+                "INSERT INTO participants (token, invited_at) VALUES (?, ?)",
+                [(t, time.time()) for t in tokens],
+            )
         return tokens
 
     def participant(self, token: str) -> dict | None:
@@ -87,13 +90,17 @@ class StudyDB:
             if started["started_at"] is not None:
                 return
             db.execute("UPDATE participants SET started_at = ? WHERE token = ?", (time.time(), token))
-            db.executemany("INSERT INTO question_order VALUES (?, ?, ?, ?)",
-                           [(token, i, q, draw.randrange(2)) for i, q in enumerate(order)])
+            db.executemany(
+                "INSERT INTO question_order VALUES (?, ?, ?, ?)",
+                [(token, i, q, draw.randrange(2)) for i, q in enumerate(order)],
+            )
 
     def order(self, token: str) -> list[dict]:
         with self.connect() as db:
-            rows = db.execute("SELECT position, question, swapped FROM question_order WHERE token = ? "
-                              "ORDER BY position", (token,)).fetchall()
+            rows = db.execute(
+                "SELECT position, question, swapped FROM question_order WHERE token = ? ORDER BY position",
+                (token,),
+            ).fetchall()
         return [dict(r) for r in rows]
 
     def answered(self, token: str) -> set[str]:
@@ -102,23 +109,42 @@ class StudyDB:
 
     def record_play(self, token: str, question: str, stimulus: str) -> None:
         with self.transaction() as db:
-            db.execute("INSERT INTO play_events (token, question, stimulus, played_at) VALUES (?, ?, ?, ?)",
-                       (token, question, stimulus, time.time()))
+            db.execute(
+                "INSERT INTO play_events (token, question, stimulus, played_at) VALUES (?, ?, ?, ?)",
+                (token, question, stimulus, time.time()),
+            )
 
     def played(self, token: str, question: str) -> set[str]:
         with self.connect() as db:
-            return {r[0] for r in db.execute("SELECT stimulus FROM play_events WHERE token = ? AND question = ?",
-                                             (token, question))}
+            return {
+                r[0]
+                for r in db.execute(
+                    "SELECT stimulus FROM play_events WHERE token = ? AND question = ?", (token, question)
+                )
+            }
 
-    def answer(self, token: str, question: str, position: int, systems: tuple, quality: int, blending: int,
-               finish: dict | None) -> None:
+    def answer(
+        self,
+        token: str,
+        question: str,
+        position: int,
+        systems: tuple,
+        quality: int,
+        blending: int,
+        finish: dict | None,
+    ) -> None:
         """One answer, and when it is the last one the participant's completion, in one transaction."""
         with self.transaction() as db:
-            db.execute("INSERT INTO answers VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                       (token, question, position, systems[0], systems[1], quality, blending, time.time()))
+            db.execute(
+                "INSERT INTO answers VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (token, question, position, systems[0], systems[1], quality, blending, time.time()),
+            )
             if finish is not None:
-                db.execute("UPDATE participants SET finished_at = ?, completion_code = ?, passed_attention = ? "
-                           "WHERE token = ?", (time.time(), finish["code"], int(finish["passed"]), token))
+                db.execute(
+                    "UPDATE participants SET finished_at = ?, completion_code = ?, passed_attention = ? "
+                    "WHERE token = ?",
+                    (time.time(), finish["code"], int(finish["passed"]), token),
+                )
 
     def answers(self, token: str | None = None) -> list[dict]:
         query = "SELECT * FROM answers" + (" WHERE token = ?" if token else "") + " ORDER BY token, position"

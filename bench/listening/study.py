@@ -3,6 +3,7 @@
 ``study.json`` (what may be shown) and ``manifest.json`` (private: which system made which
 blend) are read once; the database holds everything participants did (bench/listening/storage.py).
 """
+
 from __future__ import annotations
 
 import csv
@@ -15,8 +16,15 @@ from bench.listening.errors import StudyError
 from bench.listening.storage import StudyDB
 from bench.storage import read_json
 
-EXPORT_COLUMNS = ("participant", "question", "first_system", "second_system", "quality", "blending",
-                  "passed_attention")
+EXPORT_COLUMNS = (
+    "participant",
+    "question",
+    "first_system",
+    "second_system",
+    "quality",
+    "blending",
+    "passed_attention",
+)
 
 
 class Study:
@@ -25,8 +33,10 @@ class Study:
         for name in ("study.json", "manifest.json"):
             path = self.folder / name
             if not path.is_file():
-                raise StudyError(f"{self.folder}: not a study folder ({name} is missing; make one with "
-                                 "`python -m bench listening build`)")
+                raise StudyError(
+                    f"{self.folder}: not a study folder ({name} is missing; make one with "
+                    "`python -m bench listening build`)"
+                )
             try:
                 data = read_json(path)
             except ValueError as error:
@@ -46,8 +56,13 @@ class Study:
     def _display(self, position: int, row: dict) -> dict:
         question = self.questions[row["question"]]
         blends = question["blends"][::-1] if row["swapped"] else question["blends"]
-        return {"id": row["question"], "position": position, "references": question["references"],
-                "blends": blends, "stimuli": question["references"] + blends}
+        return {
+            "id": row["question"],
+            "position": position,
+            "references": question["references"],
+            "blends": blends,
+            "stimuli": question["references"] + blends,
+        }
 
     def current(self, participant: dict) -> dict | None:
         answered = self.db.answered(participant["token"])
@@ -58,17 +73,28 @@ class Study:
 
     def state(self, participant: dict) -> dict:
         n = len(self.question_ids) + 1
-        base = {"n": n, "volume_check": f"/audio/{self.public['volume_check']}",
-                "attention_answer": self.public["attention_answer"]}
+        base = {
+            "n": n,
+            "volume_check": f"/audio/{self.public['volume_check']}",
+            "attention_answer": self.public["attention_answer"],
+        }
         if participant["finished_at"] is not None:
             return {**base, "stage": "done", "code": participant["completion_code"]}
         if participant["started_at"] is None:
             return {**base, "stage": "consent"}
         question = self.current(participant)
         played = sorted(self.db.played(participant["token"], question["id"]))
-        return {**base, "stage": "question", "k": question["position"] + 1,
-                "question": {"id": question["id"], "references": question["references"],
-                             "blends": question["blends"], "played": played}}
+        return {
+            **base,
+            "stage": "question",
+            "k": question["position"] + 1,
+            "question": {
+                "id": question["id"],
+                "references": question["references"],
+                "blends": question["blends"],
+                "played": played,
+            },
+        }
 
     def record_answer(self, participant: dict, question: dict, quality: int, blending: int) -> None:
         if question["id"] == self.attention_id:
@@ -83,24 +109,33 @@ class Study:
         if len(answered) + 1 == len(self.question_ids) + 1:
             attention = (quality, blending) if question["id"] == self.attention_id else None
             if attention is None:
-                attention = next((a["quality"], a["blending"]) for a in self.db.answers(participant["token"])
-                                 if a["question"] == self.attention_id)
+                attention = next(
+                    (a["quality"], a["blending"])
+                    for a in self.db.answers(participant["token"])
+                    if a["question"] == self.attention_id
+                )
             wanted = self.public["attention_answer"]
-            finish = {"code": secrets.token_hex(4).upper(),
-                      "passed": attention == (wanted["quality"], wanted["blending"])}
-        self.db.answer(participant["token"], question["id"], question["position"], systems, quality, blending,
-                       finish)
+            finish = {
+                "code": secrets.token_hex(4).upper(),
+                "passed": attention == (wanted["quality"], wanted["blending"]),
+            }
+        self.db.answer(
+            participant["token"], question["id"], question["position"], systems, quality, blending, finish
+        )
 
     def summary(self) -> dict:
         participants = self.db.participants()
         per_question = {q: 0 for q in self.question_ids + [self.attention_id]}
         for answer in self.db.answers():
             per_question[answer["question"]] += 1
-        return {"study_id": self.public["study_id"], "invited": len(participants),
-                "started": sum(p["started_at"] is not None for p in participants),
-                "finished": sum(p["finished_at"] is not None for p in participants),
-                "failed_attention": sum(p["passed_attention"] == 0 for p in participants),
-                "answers_per_question": per_question}
+        return {
+            "study_id": self.public["study_id"],
+            "invited": len(participants),
+            "started": sum(p["started_at"] is not None for p in participants),
+            "finished": sum(p["finished_at"] is not None for p in participants),
+            "failed_attention": sum(p["passed_attention"] == 0 for p in participants),
+            "answers_per_question": per_question,
+        }
 
     def export_csv(self) -> tuple[str, dict]:
         """The finished participants' answers in the analysis format (the attention question itself
@@ -115,7 +150,16 @@ class Study:
             who = finished.get(answer["token"])
             if who is None or answer["question"] == self.attention_id:
                 continue
-            writer.writerow([anonymous[answer["token"]], answer["question"], answer["first_system"], answer["second_system"],
-                             answer["quality"], answer["blending"], who["passed_attention"]])
+            writer.writerow(
+                [
+                    anonymous[answer["token"]],
+                    answer["question"],
+                    answer["first_system"],
+                    answer["second_system"],
+                    answer["quality"],
+                    answer["blending"],
+                    who["passed_attention"],
+                ]
+            )
         counts = {"finished": len(finished), "not_finished": len(participants) - len(finished)}
         return buffer.getvalue(), counts

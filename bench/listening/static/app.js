@@ -63,7 +63,8 @@ async function playClip(button) {
   player.onplaying = async () => {
     player.onplaying = null;
     try {
-      const result = await api("/api/play", { token, question: current.question.id, stimulus: button.dataset.stimulus });
+      const result = await api("/api/play",
+        { token, question: current.question.id, stimulus: button.dataset.stimulus });
       current.question.played = result.played;
       button.classList.add("played");
       updateSubmit(result.played);
@@ -78,9 +79,14 @@ async function main() {
   $("agree").onchange = () => { $("start").disabled = !($("agree").checked && $("volume-ok").checked); };
   $("volume-ok").onchange = $("agree").onchange;
   $("play-volume").onclick = async () => {
-    try { await $("volume-audio").play(); $("volume-ok").disabled = false; } catch (error) { fail(error.message); }
+    try {
+      await $("volume-audio").play();
+      $("volume-ok").disabled = false;
+    } catch (error) { fail(error.message); }
   };
-  $("start").onclick = async () => { try { render(await api("/api/start", { token })); } catch (e) { fail(e.message); } };
+  $("start").onclick = async () => {
+    try { render(await api("/api/start", { token })); } catch (error) { fail(error.message); }
+  };
   document.querySelectorAll("button.clip").forEach((b) => { b.onclick = () => playClip(b); });
   $("answer-form").onsubmit = async (event) => {
     event.preventDefault();
@@ -91,6 +97,8 @@ async function main() {
         quality: Number(form.get("quality")), blending: Number(form.get("blending")) }));
     } catch (error) { fail(error.message); updateSubmit(current.question.played); }
   };
-  try { render(await api("/api/state?token=" + encodeURIComponent(token))); } catch (error) { fail(error.message); }
+  try {
+    render(await api("/api/state?token=" + encodeURIComponent(token)));
+  } catch (error) { fail(error.message); }
 }
 main();
