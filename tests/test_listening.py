@@ -190,6 +190,19 @@ def test_server_refuses_bad_requests_without_writing_a_row(server, study):
     assert "Traceback" not in server.stop()
 
 
+def test_the_same_answer_sent_twice_at_once_is_stored_once(server, study):
+    from concurrent.futures import ThreadPoolExecutor
+
+    (token,) = invite(study, 1)
+    state = _start(server, token)
+    play_all(server, token, state)
+    with ThreadPoolExecutor(8) as pool:
+        statuses = sorted(s for s, _ in pool.map(lambda _: _answer(server, token, state), range(8)))
+    assert statuses == [200] + [409] * 7
+    assert _rows(study)["answers"] == 1
+    assert "Traceback" not in server.stop()
+
+
 def test_sigkill_between_answers_loses_no_committed_answer(study):
     (token,) = invite(study, 1)
     first = Server(study)

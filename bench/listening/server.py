@@ -11,6 +11,7 @@ from __future__ import annotations
 import html
 import re
 import secrets
+import sqlite3
 from pathlib import Path
 
 from fastapi import FastAPI, Request
@@ -182,7 +183,10 @@ def create_app(study_dir: str | Path, admin_token: str | None = None) -> FastAPI
         missing = set(question["stimuli"]) - study.db.played(who["token"], body.question)
         if missing:
             raise Refused(409, f"play all four clips before answering ({len(missing)} not played yet)")
-        study.record_answer(who, question, body.quality, body.blending)
+        try:
+            study.record_answer(who, question, body.quality, body.blending)
+        except sqlite3.IntegrityError:  # the same answer sent twice at once: the first one counts
+            raise Refused(409, f"question {body.question!r} was already answered") from None
         return study.state(study.db.participant(body.token))
 
     @app.get("/admin", response_class=HTMLResponse)
