@@ -228,7 +228,7 @@ def test_sigkill_between_answers_loses_no_committed_answer(study):
         second.stop()
 
 
-def test_export_writes_finished_participants_in_the_analysis_format(server, study, tmp_path):
+def test_export_and_analyze_a_study_folder(server, study, tmp_path, capsys):
     from bench.listening.analysis import read_answers
 
     tokens = invite(study, 3)
@@ -246,6 +246,13 @@ def test_export_writes_finished_participants_in_the_analysis_format(server, stud
     assert len(answers) == 12 and answers.groupby("participant").passed_attention.first().tolist() == [1, 0]
     assert set(answers.first_system) == set(SYSTEMS) and (answers.first_system != answers.second_system).all()
     assert not answers.participant.isin(tokens).any()  # tokens are not exported
+    capsys.readouterr()
+    assert main(["listening", "analyze", str(study), "--bootstrap", "10", "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["participants"] == {"total": 2, "excluded": 1, "kept": 1}
+    assert summary["scales"]["quality"]["fleiss_kappa"] is None  # one rater
+    assert set(summary["scales"]["quality"]["bradley_terry"]) == set(SYSTEMS)
+    assert (study / "analysis" / "report.md").read_text().count(study.name) >= 1
 
 
 @pytest.mark.parametrize(

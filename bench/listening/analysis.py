@@ -16,6 +16,7 @@ Ratings: 1 = the first blend much better, 3 = no preference, 5 = the second much
 from __future__ import annotations
 
 import itertools
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -216,25 +217,24 @@ def analyze(
         "scales": {},
     }
     details, distribution = {}, []
-    for scale in SCALES:
-        if kept.empty:
+    with warnings.catch_warnings(), np.errstate(invalid="ignore", divide="ignore"):
+        # degenerate samples (every rating equal, one rater) give NaN, reported as null / n/a
+        warnings.simplefilter("ignore", RuntimeWarning)
+        for scale in SCALES:
+            if kept.empty:
+                summary["scales"][scale] = {"kruskal": {"H": None, "p": None}, "pairs": [],
+                                            "fleiss_kappa": None, "bradley_terry": {}}
+                continue
+            pairs = _pairs(kept, scale, systems)
+            kappa, common = _fleiss(kept, scale)
             summary["scales"][scale] = {
-                "kruskal": {"H": None, "p": None},
-                "pairs": [],
-                "fleiss_kappa": None,
-                "bradley_terry": {},
+                "kruskal": _kruskal(kept, scale),
+                "pairs": [{k: p[k] for k in ("a", "b", "n", "p", "p_bonferroni", "p_holm")} for p in pairs],
+                "fleiss_kappa": kappa,
+                "bradley_terry": _bradley_terry(kept, scale, systems, bootstrap, seed),
             }
-            continue
-        pairs = _pairs(kept, scale, systems)
-        kappa, common = _fleiss(kept, scale)
-        summary["scales"][scale] = {
-            "kruskal": _kruskal(kept, scale),
-            "pairs": [{k: p[k] for k in ("a", "b", "n", "p", "p_bonferroni", "p_holm")} for p in pairs],
-            "fleiss_kappa": kappa,
-            "bradley_terry": _bradley_terry(kept, scale, systems, bootstrap, seed),
-        }
-        details[scale] = {"pairs": pairs, "fleiss_questions": common}
-        distribution += _distribution(kept, scale, systems)
+            details[scale] = {"pairs": pairs, "fleiss_questions": common}
+            distribution += _distribution(kept, scale, systems)
     versions = package_versions(("pandas", "statsmodels", "choix", "scipy"))
     return {
         "schema": "latentft-bench/listening-analysis/v1",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import secrets
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -131,6 +132,10 @@ def build_study(
         raise StudyError(f"--systems: a pairwise study needs at least two systems, got {systems}")
     if (out / "study.db").exists():
         raise StudyError(f"{out}: already holds a study with answers (study.db); choose another --out")
+    if (out / "stimuli").exists() and any((out / "stimuli").iterdir()):
+        if not (out / "manifest.json").exists():
+            raise StudyError(f"{out}/stimuli: exists and is not from a study build; choose another --out")
+        shutil.rmtree(out / "stimuli")  # a study rebuilt before anyone answered: its old stimuli go
     record = _load_run(run_path)
     cache_dir = Path(cache_dir) if cache_dir else REPO_ROOT / "results" / "cache"
     clipset = _clipset(record, run_path, data, data_cache)
