@@ -284,3 +284,12 @@ def test_commands_refuse_a_folder_that_is_not_a_study(tmp_path, capsys):
     for command in ("export", "invite", "analyze", "serve"):
         assert main(["listening", command, str(tmp_path)]) == 2
         assert "not a study folder" in capsys.readouterr().err
+
+
+def test_pages_load_nothing_from_outside():
+    from bench.listening.server import ASSETS, STATIC
+
+    for name in ["index.html", *ASSETS]:
+        text = (STATIC / name).read_text()
+        assert not re.search(r"https?://|//[a-z0-9.-]+\.[a-z]{2,}/", text, re.IGNORECASE), name
+    assert sorted(p.name for p in STATIC.iterdir()) == sorted(["index.html", *ASSETS])
