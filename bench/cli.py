@@ -231,6 +231,10 @@ def build_parser() -> argparse.ArgumentParser:
     from bench.band_figures import add_parser as add_band_figures_parser
 
     add_band_figures_parser(sub)
+
+    from bench.listening.cli import add_parser as add_listening_parser
+
+    add_listening_parser(sub)
     return parser
 
 
