@@ -57,7 +57,10 @@ def run_ablation_table(config, out_dir: str | Path | None = None) -> dict:
 
     unfinished = {}
     for name in config.systems:
-        path = get_system_class(name).checkpoint(config.system_options.get(name, {}))
+        try:
+            path = get_system_class(name).checkpoint(config.system_options.get(name, {}))
+        except (KeyError, AttributeError):  # unknown, or not a trained system: run_table1 says why
+            continue
         why = unfinished_training(name, path)
         if why:
             unfinished[name] = why
@@ -69,9 +72,9 @@ def run_ablation_table(config, out_dir: str | Path | None = None) -> dict:
     record["schema"] = SCHEMA
     record["ablations"] = {}
     for name in config.systems:
-        changes, what = VARIANTS.get(name, ({}, "the full model (the base row)"))
+        changes, what = VARIANTS.get(name, ({}, "none (the base row)" if name == BASE else "another system"))
         entry = {"changes": changes, "what": what}
-        if name in record["rows"]:
+        if name in record["rows"] and hasattr(get_system_class(name), "checkpoint"):
             path = get_system_class(name).checkpoint(config.system_options.get(name, {}))
             entry["training"] = training_summary(path)
         record["ablations"][name] = entry
