@@ -14,12 +14,12 @@ ARGS ?=
 TABLE_ARGS := --scale $(SCALE) --seed $(SEED) $(if $(DATA),--data $(DATA)) \
 	$(if $(SPLIT),--split-file $(SPLIT)) $(if $(SYSTEMS),--systems $(SYSTEMS)) $(ARGS)
 
-.PHONY: all venv deps table1 test regress regress-update systems data bench train isolate sweep figures table-hdae table-lincae clean-cache help
+.PHONY: all venv deps table1 test regress regress-update systems data bench train isolate sweep figures table-hdae table-lincae table-ablations clean-cache help
 
 help:
 	@echo "make table1 [SCALE=smoke|quick|paper] [DATA=/path/to/audio] [SPLIT=file] [SYSTEMS=a,b]"
 	@echo "make test | make regress | make regress-update | make systems | make data"
-	@echo "make train SYSTEM=name [CONFIG=tiny|paper] | make table-hdae | make table-lincae | make bench"
+	@echo "make train SYSTEM=name [CONFIG=tiny|paper] | make table-hdae | make table-lincae | make table-ablations | make bench"
 	@echo "make figures [RUN=results/table1.json]"
 
 $(VENV)/.installed: requirements.txt requirements-nodeps.txt
@@ -69,6 +69,15 @@ table-lincae: venv deps
 	$(PY) -m bench train --system lincae --config tiny --no-progress
 	$(PY) -m bench train --system lincae-base --config tiny --no-progress
 	$(PY) -m bench table-lincae --seed $(SEED) $(ARGS)
+
+# LatentFT-MLP and its five ablations (Tables 9-10), each trained first when its checkpoint is missing
+# (about 10 minutes each on 2 CPU cores); SCALE=small unless given: 12 clips x 14 bands, 12 pairs x 6
+ABLATIONS := latentft-mlp latentft-mlp-no-mask latentft-mlp-no-corr latentft-mlp-no-log \
+	latentft-mlp-no-encoder latentft-mlp-band-pass
+table-ablations: venv deps
+	for system in $(ABLATIONS); do $(PY) -m bench train --system $$system --config tiny --no-progress || exit 1; done
+	$(PY) -m bench table-ablations --scale $(if $(filter command line,$(origin SCALE)),$(SCALE),small) \
+		--seed $(SEED) $(ARGS)
 
 BAND ?= 0.0626:0.2501
 isolate: venv deps

@@ -220,6 +220,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_lincae_parser(sub)
 
+    from bench.ablation_table import add_parser as add_ablation_parser
+
+    add_ablation_parser(sub)
+
     from bench.compare import add_parser as add_compare_parser
 
     add_compare_parser(sub)

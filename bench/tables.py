@@ -62,7 +62,7 @@ def _title(record: dict) -> list[str]:
             f"files from `{layout['split_source']}`, {record['dataset']['n_clips']} clips{paper})", ""]
 
 
-def render_markdown(record: dict) -> str:
+def render_markdown(record: dict, stem: str = "table1") -> str:
     header = ["system"] + [f"{label} {ARROWS[k]}" for k, label, _ in COLUMNS] + \
              [f"bl. {label} {ARROWS[k]}" for k, label, _ in COLUMNS]
     lines = [*_title(record), "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
@@ -80,14 +80,14 @@ def render_markdown(record: dict) -> str:
         lines.append(f"| {name}{mark} | " + " | ".join(cells) + " |")
         failed = (flat.get("cond_failed") or 0) + (flat.get("blend_failed") or 0)
         if failed:
-            notes.append(f"- `{name}`: {failed} item(s) failed and are excluded (reasons in table1.json)")
+            notes.append(f"- `{name}`: {failed} item(s) failed and are excluded (reasons in {stem}.json)")
     cfg, data, env = record["config"], record["dataset"], record["environment"]
     footer = [
         "",
         "Conditional: mean over the 14 bands of the in-band score; blending: mean over the 6 band "
         "pairs of the adherence to both inputs. Timb. is MCD/100. – = task not supported. "
         "± is half the 95 % stratified bootstrap interval over items (1000 resamples, seed 0; "
-        "the bounds are in table1.csv).",
+        f"the bounds are in {stem}.csv).",
         f"Dataset `{data['name']}` (manifest {data['manifest_hash'][:12]}), scale `{cfg['scale']}`, "
         f"seed {cfg['seed']}, vocoder `{record['vocoder']}`, embedder `{record['embedder']['id']}` "
         f"({record['fad_aggregate']} FAD), descriptors `{record['descriptors']}`, "
@@ -151,8 +151,9 @@ def _without_items(record: dict) -> dict:
     return lean
 
 
-def write_all(record: dict, out_dir: str | Path, stem: str = "table1") -> dict[str, Path]:
-    """The JSON record (items left out), the table (markdown, CSV), per-band and per-item CSVs."""
+def write_all(record: dict, out_dir: str | Path, stem: str = "table1", markdown=None) -> dict[str, Path]:
+    """The JSON record (items left out), the table (markdown, CSV), per-band and per-item CSVs;
+    ``markdown(record, stem)`` renders the table (default :func:`render_markdown`)."""
     out = Path(out_dir)
     paths = {"md": out / f"{stem}.md", "csv": out / f"{stem}.csv",
              "bands": out / f"{stem}_bands.csv", "items": out / f"{stem}_items.csv", "json": out / f"{stem}.json"}
@@ -160,5 +161,5 @@ def write_all(record: dict, out_dir: str | Path, stem: str = "table1") -> dict[s
     atomic_write_text(paths["items"], render_csv(item_rows(record)))
     atomic_write_text(paths["csv"], render_csv(table_rows(record)))
     atomic_write_text(paths["bands"], render_csv(per_band_rows(record)))
-    atomic_write_text(paths["md"], render_markdown(record))
+    atomic_write_text(paths["md"], (markdown or render_markdown)(record, stem))
     return paths

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from bench import REPO_ROOT
+from bench.latentft_ablations import VARIANTS as LATENTFT_VARIANTS
 
 
 
@@ -25,6 +26,13 @@ def _latentft_configs(encoder: str) -> dict:
                                              encoder_base=128, decoder_base=256, decoder_mults=(1, 2, 2, 4),
                                              decoder_blocks=2))
     return {"tiny": tiny, "paper": paper}
+
+
+def _latentft_variant_configs(changes: dict) -> dict:
+    """latentft-mlp's configs with the LatentFTConfig fields of an ablation changed
+    (bench/latentft_ablations.py)."""
+    return {name: replace(config, model=replace(config.model, **changes))
+            for name, config in _latentft_configs("mlp").items()}
 
 
 def _prior_configs() -> dict:
@@ -103,6 +111,8 @@ TRAINABLE = {
     "hdae": (lambda: _hierarchical_configs("hdae"), _build_hierarchical),
     "lincae": (lambda: _lincae_configs(True), _build_lincae),
     "lincae-base": (lambda: _lincae_configs(False), _build_lincae),
+    **{name: (lambda changes=changes: _latentft_variant_configs(changes), _build_latentft)
+       for name, (changes, _) in LATENTFT_VARIANTS.items()},
 }
 NOTE_MODELS = ("msdae", "hdae")  # trained on single notes, not music clips
 STEM_MODELS = ("lincae", "lincae-base")  # trained on chunks of stems and mixes

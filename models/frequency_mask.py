@@ -39,6 +39,23 @@ def sample_training_masks(batch: int, generator: torch.Generator, n_fft: int = N
     return (scores > tau).float()
 
 
+def sample_band_pass_masks(batch: int, generator: torch.Generator, n_fft: int = N_FFT) -> torch.Tensor:
+    """[B, n_fft/2 + 1] 0/1 masks of one random band each: the "band-pass augmentation" ablation.
+
+    Two edges per example, log-uniform in [1/n_fft, 2] (e = exp(u), u ~ U(ln(1/n_fft), ln 2)),
+    sorted; an edge below the first non-zero bin (2/n_fft) becomes 0 and one above 1 becomes 1, so
+    low-passes and high-passes (3 of the 14 conditional bands each) both have probability
+    1 - (1 - ln 2 / ln(2 n_fft))^2 = 0.17 at n_fft 1024. Bins with low <= v <= high are kept, as
+    :func:`bench.bands.band_mask` keeps the user's band at inference.
+    """
+    v = torch.linspace(0.0, 1.0, n_fft // 2 + 1)
+    u = torch.rand(batch, 2, generator=generator) * np.log(2 * n_fft) - np.log(n_fft)
+    edges = torch.sort(torch.exp(u), dim=1).values
+    low = torch.where(edges[:, :1] < 2.0 / n_fft, torch.zeros_like(edges[:, :1]), edges[:, :1])
+    high = edges[:, 1:].clamp_max(1.0)
+    return ((v[None, :] >= low) & (v[None, :] <= high)).float()
+
+
 def apply_mask(latent: torch.Tensor, mask: torch.Tensor, n_fft: int = N_FFT) -> torch.Tensor:
     """irfft(mask * rfft(z, n=n_fft))[..., :T] along time; mask [B, bins] shared by all channels."""
     frames = latent.shape[-1]

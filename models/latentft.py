@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from bench.models.edm import SamplerConfig, combine, edm_loss, heun_sample, initial_noise, precondition
-from bench.models.frequency_mask import apply_mask, sample_training_masks
+from bench.models.frequency_mask import apply_mask, sample_band_pass_masks, sample_training_masks
 from bench.models.unet1d import UNet1D
 
 N_MELS = 80
@@ -34,6 +34,7 @@ class LatentFTConfig:
     mask_log_axis: bool = True
     mask_correlated: bool = True
     masking: bool = True
+    mask_kind: str = "dft"            # "dft" (the correlated random DFT mask) | "band-pass" (one random band)
 
     def as_dict(self) -> dict:
         d = asdict(self)
@@ -100,13 +101,22 @@ class LatentFT(nn.Module):
             return self.decoder(torch.cat([x_in, condition], dim=1), c_noise)
         return lambda x, sigma: precondition(network, x, sigma)
 
+    def training_masks(self, batch: int, generator: torch.Generator) -> torch.Tensor:
+        """The [B, bins] latent-spectrum masks of one training batch (the config's distribution)."""
+        c = self.config
+        if c.mask_kind == "band-pass":
+            return sample_band_pass_masks(batch, generator)
+        if c.mask_kind != "dft":
+            raise ValueError(f"unknown mask_kind {c.mask_kind!r} (dft or band-pass)")
+        return sample_training_masks(batch, generator, log_axis=c.mask_log_axis, correlated=c.mask_correlated,
+                                     masking=c.masking)
+
     def loss(self, batch, generator: torch.Generator) -> torch.Tensor:
         """``batch``: mels [B, 80, T], or (mels, encoder inputs) for dac-unet."""
         c = self.config
         mel, features = batch if isinstance(batch, (tuple, list)) else (batch, batch)
         latent = self.encode(features)
-        masks = sample_training_masks(mel.shape[0], generator, log_axis=c.mask_log_axis,
-                                      correlated=c.mask_correlated, masking=c.masking).to(mel.device)
+        masks = self.training_masks(mel.shape[0], generator).to(mel.device)
         condition = apply_mask(latent, masks)
         keep = (torch.rand(mel.shape[0], generator=generator) >= c.cond_dropout).float().to(mel.device)
         condition = condition * keep[:, None, None]

@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from bench.dac_codec import INSTALL as DAC_INSTALL
+from bench.latentft_ablations import VARIANTS
 from bench.registry import register
 from bench.system import BLEND, CONDITIONAL, Availability, Needs, TrainedSystem
 
@@ -179,3 +180,12 @@ class LatentFTDAC(_LatentFTBase):
     def fingerprint(self) -> dict:
         _, state = self._model()
         return {**super().fingerprint(), "dac_weights_sha256": state["meta"].get("dac_weights_sha256")}
+
+
+# the ablations of Tables 9-10 (bench/latentft_ablations.py): LatentFT-MLP trained with one change
+# each, run exactly as latentft-mlp; in the registry (make systems, compare, isolate), never in
+# table1's default rows
+for _name, (_, _what) in VARIANTS.items():
+    register(type("LatentFT_" + _name.replace("-", "_"), (_LatentFTBase,),
+                  {"name": _name, "description": f"LatentFT-MLP {_what} (ablation; trained by the harness)",
+                   "__module__": __name__}))
