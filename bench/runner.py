@@ -56,11 +56,13 @@ def load_dataset(config: RunConfig, progress: bool = True) -> ClipSet:
 
 def embedded_dataset(n: int, seed: int, cache_root: Path, split: str) -> ClipSet:
     """The music21 set of ``split`` ("test" evaluates, "train" trains), rendered once and cached."""
-    from bench.datasets.music21_render import build
+    from bench.datasets.music21_render import build, load_speed_independent_dataset
 
     root = Path(cache_root) / f"{EMBEDDED_DATASET_VERSION}-{split}-s{seed}-n{n}"
     if (root / "manifest.json").exists():
-        return ClipSet.load(root)
+        cached = load_speed_independent_dataset(root)
+        if cached is not None:
+            return cached
     print(f"rendering {n} music21 clips ({split} split) into {root} ...", flush=True)
     return build(n, seed, root, split=split)
 
