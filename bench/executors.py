@@ -13,6 +13,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +21,7 @@ from pathlib import Path
 from bench import REPO_ROOT
 from bench.config import RunConfig
 from bench.storage import atomic_write_bytes, atomic_write_json, content_key, read_json
-from bench.units import UNIT_ITEMS, UnitContext, UnitReport, WorkUnit, execute_unit
+from bench.units import UNIT_ITEMS, UnitContext, UnitReport, WorkUnit, execute_unit, unit_finished
 
 EXECUTORS = ("inline", "local", "local:N", "ray", "ray:auto", "ray:HOST:PORT", "slurm")
 
@@ -259,6 +260,7 @@ class RayExecutor:
         self.gpus = float(options.get("gpus_per_unit", default_gpus))
         self.started = not ray.is_initialized()
         env = {"PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))}
+        env.update({k: v for k, v in os.environ.items() if k.startswith("BENCH_")})  # plugin folders
         if not self.started:
             return
         if address and address != "auto":
@@ -339,10 +341,20 @@ class SlurmExecutor:
             if int(o.get("gpus_per_task", 0)):
                 params["slurm_gpus_per_task"] = int(o["gpus_per_task"])
             params["name"] = o.get("name", "latentft-bench")
+            params["slurm_setup"] = [f"export PYTHONPATH={REPO_ROOT}${{PYTHONPATH:+:$PYTHONPATH}}"]
         executor.update_parameters(**params)
         return executor
 
     def run(self, units, config, ctx):
+        running = self.running()
+        if running:   # a --no-wait submission of this cache is still queued or running
+            if not self.wait:
+                print(f"job(s) {', '.join(running)} still queued or running; nothing submitted")
+                return
+            while self.running():
+                time.sleep(float(self.options.get("poll_s", 5)))
+            units = [u for u in units if not unit_finished(u, ctx.outputs(u.system), ctx.scores(u.system),
+                                                           config.retry_failed)]
         if not units:
             return
         n_tasks = min(len(units), int(self.options.get("tasks", min(len(units), 256))))
