@@ -170,6 +170,9 @@ def main(n_clips: int = 32, out: str | None = None, sampling_steps: int = 100, e
         missing = [r["embedder"] for r in results if not r["available"]]
         print(f"embedders ({device}, {results[0].get('clips', 2)} clips after one warm-up): " + ", ".join(timed)
               + (f"; not available here: {', '.join(missing)} (reasons in bench.json)" if missing else ""))
+    from bench.scaleout_bench import scaleout_benchmarks
+
+    record["scaleout"] = scaleout_benchmarks()
     record.update(fast_descriptor_version=FAST_DESCRIPTOR_VERSION, cpu_threads=torch.get_num_threads(),
                   cpu=_cpu_name(), environment=environment(), resources=resource_use())
     path = Path(out) if out else REPO_ROOT / "results" / "bench.json"

@@ -172,16 +172,19 @@ def execute(units: list[WorkUnit], ctx: UnitContext, execution: Execution, timin
     config = ctx.config
     todo = _unfinished(units, ctx)
     executor = make_executor(execution, config)
-    failed = []
+    failed, phases = [], {}
     try:
         with stage(f"work units ({executor.name})", sum(len(u) for u in todo), config.progress,
                    timings) as bar:
             for report in executor.run(todo, config, ctx):
                 if report.error:
                     failed.append(report)
+                for name, seconds in report.phases.items():
+                    phases[name] = phases.get(name, 0.0) + seconds
                 bar.update(report.n_items)
     finally:
         executor.close()
+    timings["unit phases (summed over workers)"] = {k: round(v, 3) for k, v in sorted(phases.items())}
     return failed
 
 

@@ -98,6 +98,28 @@ class UnitReport:
     seconds: float = 0.0
     files: list | None = None           # (relative path, bytes) when results go back to the driver
     error: str = ""                     # why the unit did not finish (executor-level failure)
+    phases: dict = field(default_factory=dict)   # seconds per phase (bench/scaleout_bench.py)
+
+
+class _Phases:
+    """Wall seconds spent in each phase of a unit, summed."""
+
+    def __init__(self, into: dict):
+        self.into = into
+
+    def __call__(self, name: str):
+        return _PhaseTimer(self.into, name)
+
+
+class _PhaseTimer:
+    def __init__(self, into: dict, name: str):
+        self.into, self.name = into, name
+
+    def __enter__(self):
+        self.began = time.perf_counter()
+
+    def __exit__(self, *exc):
+        self.into[self.name] = self.into.get(self.name, 0.0) + time.perf_counter() - self.began
 
 
 def output_key(fingerprint: dict, task: str, item, clipset: ClipSet, seed: int) -> str:
@@ -138,6 +160,7 @@ class UnitContext:
         self.vocoder = vocoder
         self.cache_root = Path(cache_root or config.cache_dir)
         self.systems: dict[str, object] = {}
+        self.phase = _Phases({})
         self._clip_descriptors: dict[str, Descriptors] = {}
 
     @classmethod
@@ -198,24 +221,28 @@ def execute_unit(unit: WorkUnit, ctx: UnitContext) -> UnitReport:
     outputs, scores = ctx.outputs(unit.system), ctx.scores(unit.system)
     records = {k: outputs.record(k) for k in unit.keys}
     report = UnitReport(unit.id, len(unit))
+    phase = _Phases(report.phases)
+    ctx.phase = phase
     todo = [(item, key, seed) for item, key, seed in zip(unit.items, unit.keys, unit.seeds)
             if records[key] is None or (config.retry_failed and not records[key]["ok"])]
     audios = _generate(unit, todo, ctx, records, report)
     pending = [(item, key, seed) for item, key, seed in zip(unit.items, unit.keys, unit.seeds)
                if key in audios or not finished(scores.read(key), records[key], config.retry_failed)]
     torn = []
-    for item, key, seed in pending:
-        if key not in audios and records[key]["ok"]:
-            audio = outputs.verified_audio(key, records[key]["sha256"])
-            if audio is None:
-                torn.append((item, key, seed))   # its bytes are not the ones its record names
-            else:
-                audios[key] = audio
+    with phase("load outputs"):
+        for item, key, seed in pending:
+            if key not in audios and records[key]["ok"]:
+                audio = outputs.verified_audio(key, records[key]["sha256"])
+                if audio is None:
+                    torn.append((item, key, seed))   # its bytes are not the ones its record names
+                else:
+                    audios[key] = audio
     audios.update(_generate(unit, torn, ctx, records, report))
     for start in range(0, len(pending), SCORE_BLOCK):
         block = [(item, key) for item, key, _ in pending[start:start + SCORE_BLOCK]]
         for (item, key), result in zip(block, _score_block(unit.task, block, records, audios, ctx)):
-            scores.write(key, result.as_json())
+            with phase("score records"):
+                scores.write(key, result.as_json())
             report.scored += 1
     report.seconds = time.perf_counter() - began
     return report
@@ -235,12 +262,18 @@ def _generate(unit, todo, ctx: UnitContext, records: dict, report: UnitReport) -
 def _generate_batch(system, task, chunk, ctx: UnitContext, records: dict) -> dict[str, np.ndarray]:
     config, store = ctx.config, ctx.outputs(system.name)
     began = time.perf_counter()
-    generated = _generate_chunk(system, task, chunk, ctx.clipset)
+    with ctx.phase("generation (the system)"):
+        generated = _generate_chunk(system, task, chunk, ctx.clipset)
     seconds = (time.perf_counter() - began) / len(chunk)  # the batch's time shared evenly
+    with ctx.phase("check and save outputs"):
+        return _save_outputs(generated, task, system.name, seconds, len(chunk), config, store, records)
+
+
+def _save_outputs(generated, task, system_name, seconds, batch_size, config, store, records) -> dict:
     fresh = {}
     for (item, key, seed), audio, reason in generated:
-        meta = {"item": item.key, "task": task, "system": system.name, "seed": seed,
-                "generation_s": round(seconds, 6), "device": config.device, "batch_size": len(chunk)}
+        meta = {"item": item.key, "task": task, "system": system_name, "seed": seed,
+                "generation_s": round(seconds, 6), "device": config.device, "batch_size": batch_size}
         if reason is None:
             reason = check_output(audio)
         if reason is None:
@@ -287,6 +320,12 @@ def _generate_chunk(system, task, chunk, clipset):
 def _score_block(task, block, records, audios, ctx: UnitContext) -> list[ItemScores]:
     features = ctx.features
     ready = [key for _, key in block if key in audios]
+    with ctx.phase("descriptors"):
+        described = _describe(ready, audios, records, features)
+    return [_score_one(task, item, key, records[key], audios, described, ctx) for item, key in block]
+
+
+def _describe(ready, audios, records, features) -> dict:
     try:
         described = dict(zip(ready, features.descriptors_many([audios[k] for k in ready],
                                                               [records[k]["sha256"] for k in ready])))
@@ -298,7 +337,7 @@ def _score_block(task, block, records, audios, ctx: UnitContext) -> list[ItemSco
             except Exception as single_error:
                 described[key] = single_error
         log.debug("batched descriptors failed (%s); scored one by one", error)
-    return [_score_one(task, item, key, records[key], audios, described, ctx) for item, key in block]
+    return described
 
 
 def _score_one(task, item, key, record, audios, described, ctx: UnitContext) -> ItemScores:
@@ -309,16 +348,18 @@ def _score_one(task, item, key, record, audios, described, ctx: UnitContext) -> 
     if isinstance(pred, Exception):
         return ItemScores(item.key, item.group, False, f"scoring failed: {pred}", audio_sha=sha)
     try:
-        if task == CONDITIONAL:
-            scores = adherence(pred, ctx.clip_descriptors(item.clip_id), item.band)
-        else:
-            a1 = adherence(pred, ctx.clip_descriptors(item.clip_id1), item.band1)
-            a2 = adherence(pred, ctx.clip_descriptors(item.clip_id2), item.band2)
-            scores = {}
-            for metric in METRICS:
-                scores[f"{metric}_1"] = a1[f"{metric}_in"]
-                scores[f"{metric}_2"] = a2[f"{metric}_in"]
-        ctx.features.embedding(audios[key], record["sha256"])
+        with ctx.phase("adherence"):
+            if task == CONDITIONAL:
+                scores = adherence(pred, ctx.clip_descriptors(item.clip_id), item.band)
+            else:
+                a1 = adherence(pred, ctx.clip_descriptors(item.clip_id1), item.band1)
+                a2 = adherence(pred, ctx.clip_descriptors(item.clip_id2), item.band2)
+                scores = {}
+                for metric in METRICS:
+                    scores[f"{metric}_1"] = a1[f"{metric}_in"]
+                    scores[f"{metric}_2"] = a2[f"{metric}_in"]
+        with ctx.phase("embedding"):
+            ctx.features.embedding(audios[key], record["sha256"])
     except Exception as error:
         return ItemScores(item.key, item.group, False, f"scoring failed: {error}", audio_sha=sha)
     return ItemScores(item.key, item.group, True, "", scores, sha)

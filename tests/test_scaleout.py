@@ -199,7 +199,7 @@ def test_submitit_array_gives_the_inline_tables(tmp_path, inline_tables):
 def test_slurm_array_on_a_real_single_node_cluster_gives_the_inline_tables(tmp_path, inline_tables,
                                                                            monkeypatch):
     pytest.importorskip("submitit")
-    import slurm_cluster
+    from bench import single_node_slurm as slurm_cluster
 
     if os.geteuid() != 0 or slurm_cluster.missing():
         pytest.skip(f"needs root and {', '.join(slurm_cluster.missing())} (scripts/ensure_slurm.sh)")
