@@ -129,17 +129,18 @@ class InlineExecutor:
 
 # --- worker processes ----------------------------------------------------------------------------
 
-_WORKER: dict = {}
+_WORKER: dict = {}      # this worker process's setting (local:N): the run's config
+_CONTEXTS: dict = {}    # this worker process's UnitContext, for the config it was built for
 
 
 def _worker_context(config: RunConfig, private_cache: bool = False) -> UnitContext:
     """One context per worker process and config: the dataset, vocoder and models load once."""
     key = content_key(repr(config), private_cache)
-    if key not in _WORKER:
+    if key not in _CONTEXTS:
         root = Path(tempfile.mkdtemp(prefix="bench-worker-")) if private_cache else None
-        _WORKER.clear()
-        _WORKER[key] = UnitContext.build(config, root)
-    return _WORKER[key]
+        _CONTEXTS.clear()
+        _CONTEXTS[key] = UnitContext.build(config, root)
+    return _CONTEXTS[key]
 
 
 def run_unit_in_worker(config: RunConfig, unit: WorkUnit, results: str = "cache") -> UnitReport:
@@ -261,10 +262,10 @@ class RayExecutor:
         self.started = not ray.is_initialized()
         env = {"PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))}
         env.update({k: v for k, v in os.environ.items() if k.startswith("BENCH_")})  # plugin folders
-        if not self.started:
-            return
         if address and address != "auto":
             _check_reachable(address)
+        if not self.started:
+            return
         kwargs = dict(include_dashboard=False, log_to_driver=False, runtime_env={"env_vars": env},
                       logging_level="ERROR")
         try:

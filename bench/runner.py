@@ -167,23 +167,19 @@ def _unfinished(units: list[WorkUnit], ctx: UnitContext) -> list[WorkUnit]:
                                                   ctx.config.retry_failed)]
 
 
-def execute(units: list[WorkUnit], ctx: UnitContext, execution: Execution, timings: dict) -> list:
+def execute(units: list[WorkUnit], ctx: UnitContext, executor, timings: dict) -> list:
     """Run the unfinished units with the chosen executor; one progress bar over their items."""
     config = ctx.config
     todo = _unfinished(units, ctx)
-    executor = make_executor(execution, config)
     failed, phases = [], {}
-    try:
-        with stage(f"work units ({executor.name})", sum(len(u) for u in todo), config.progress,
-                   timings) as bar:
-            for report in executor.run(todo, config, ctx):
-                if report.error:
-                    failed.append(report)
-                for name, seconds in report.phases.items():
-                    phases[name] = phases.get(name, 0.0) + seconds
-                bar.update(report.n_items)
-    finally:
-        executor.close()
+    with stage(f"work units ({executor.name})", sum(len(u) for u in todo), config.progress,
+               timings) as bar:
+        for report in executor.run(todo, config, ctx):
+            if report.error:
+                failed.append(report)
+            for name, seconds in report.phases.items():
+                phases[name] = phases.get(name, 0.0) + seconds
+            bar.update(report.n_items)
     timings["unit phases (summed over workers)"] = {k: round(v, 3) for k, v in sorted(phases.items())}
     return failed
 
@@ -216,6 +212,14 @@ def run_table1(config: RunConfig, execution: Execution | None = None) -> dict | 
     ``execution.wait=False`` only the units are run and None is returned; the same call without
     them assembles."""
     execution = execution or Execution()
+    executor = make_executor(execution, config)   # a bad spec or unreachable cluster stops here
+    try:
+        return _run(config, execution, executor)
+    finally:
+        executor.close()
+
+
+def _run(config: RunConfig, execution: Execution, executor) -> dict | None:
     started = time.time()
     timings: dict[str, float] = {}
     with stage("dataset", None, False, timings):
@@ -239,7 +243,7 @@ def run_table1(config: RunConfig, execution: Execution | None = None) -> dict | 
 
     the_plan = plan(config, ctx, tasks, execution.unit_items)
     units = shard_units(the_plan.units, execution.shard)
-    failed = execute(units, ctx, execution, timings)
+    failed = execute(units, ctx, executor, timings)
     if execution.shard is not None or not execution.wait:
         if failed:
             raise RunIncomplete(_failure_text(failed))

@@ -44,7 +44,6 @@ def plugins(monkeypatch, tmp_path):
     from bench.registry import discover
 
     monkeypatch.setenv("BENCH_PLUGIN_PATH", str(PLUGINS))
-    monkeypatch.setenv("BENCH_TEST_PID_DIR", str(tmp_path / "pids"))
     (tmp_path / "pids").mkdir()
     discover(force=True)
     return tmp_path / "pids"
@@ -97,9 +96,9 @@ def test_a_killed_worker_leaves_nothing_taken_for_finished(tmp_path, plugins):
     systems = ("test-slow-reference",)
     command = [sys.executable, "-m", "bench", "table1", "--scale", "smoke", "--data", str(FIXTURES),
                "--systems", systems[0], "--cache", str(tmp_path / "cache"), "--no-progress",
-               "--unit-items", "8", "--batch-size", "4", "--shard", "1/1"]
-    env = dict(os.environ, BENCH_TEST_SLEEP_S="0.3")
-    worker = subprocess.Popen(command, cwd=ROOT, env=env)
+               "--unit-items", "8", "--batch-size", "4", "--shard", "1/1",
+               "--system-option", "test-slow-reference.sleep_s=0.3"]
+    worker = subprocess.Popen(command, cwd=ROOT)
     outputs = tmp_path / "cache" / "outputs" / systems[0]
     deadline = time.time() + 120
     while time.time() < deadline and len(list(outputs.glob("*.json"))) < 6:
@@ -120,8 +119,10 @@ def test_a_killed_worker_leaves_nothing_taken_for_finished(tmp_path, plugins):
     for path in (tmp_path / "cache" / "scores").rglob("*.json"):
         scores = ItemScores.from_json(json.loads(path.read_text()))
         assert scores.ok and (tmp_path / "cache" / "embeddings").rglob(f"{scores.audio_sha}.npy")
-    finished = run_table1(config(tmp_path, systems=systems), Execution(unit_items=8))
-    fresh = run_table1(config(tmp_path / "fresh", systems=systems), Execution(unit_items=8))
+    slow = {"test-slow-reference": {"sleep_s": "0.3"}}
+    finished = run_table1(config(tmp_path, systems=systems, system_options=slow), Execution(unit_items=8))
+    fresh = run_table1(config(tmp_path / "fresh", systems=systems, system_options=slow),
+                       Execution(unit_items=8))
     assert tables(finished, tmp_path / "a") == tables(fresh, tmp_path / "b")
 
 
@@ -146,7 +147,7 @@ def test_ray_gives_the_inline_tables(tmp_path, inline_tables, ray_cluster, resul
 
 def test_ray_retries_a_unit_whose_worker_is_killed(tmp_path, ray_cluster, plugins):
     systems = ("test-slow-reference",)
-    os.environ["BENCH_TEST_SLEEP_S"] = "0.5"
+    options = {"test-slow-reference": {"sleep_s": "0.5", "pid_dir": str(plugins)}}
     killed = []
 
     def kill_first_worker():
@@ -162,13 +163,13 @@ def test_ray_retries_a_unit_whose_worker_is_killed(tmp_path, ray_cluster, plugin
     killer = threading.Thread(target=kill_first_worker)
     killer.start()
     try:
-        record = run_table1(config(tmp_path, systems=systems),
+        record = run_table1(config(tmp_path, systems=systems, system_options=options),
                             Execution(executor="ray", options={"max_retries": "3"}, unit_items=8))
     finally:
         killer.join()
-        os.environ.pop("BENCH_TEST_SLEEP_S", None)
     assert killed and killed[0] != os.getpid()
-    fresh = run_table1(config(tmp_path / "fresh", systems=systems), Execution(unit_items=8))
+    fresh = run_table1(config(tmp_path / "fresh", systems=systems, system_options=options),
+                       Execution(unit_items=8))
     assert tables(record, tmp_path / "a") == tables(fresh, tmp_path / "b")
 
 
@@ -176,7 +177,7 @@ def test_unreachable_ray_address_stops_before_any_work(tmp_path):
     pytest.importorskip("ray")
     with pytest.raises(ExecutorError, match="127.0.0.1:1"):
         run_table1(config(tmp_path), Execution(executor="ray:127.0.0.1:1"))
-    assert not (tmp_path / "cache" / "outputs").exists()
+    assert not (tmp_path / "cache").exists()
 
 
 # --- SLURM through submitit ---------------------------------------------------------------------
@@ -186,7 +187,7 @@ def test_missing_sbatch_stops_before_any_work(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
     with pytest.raises(ExecutorError, match="sbatch"):
         run_table1(config(tmp_path), Execution(executor="slurm"))
-    assert not (tmp_path / "cache" / "outputs").exists()
+    assert not (tmp_path / "cache").exists()
 
 
 def test_submitit_array_gives_the_inline_tables(tmp_path, inline_tables):
