@@ -62,7 +62,8 @@ class FeatureCache:
             path = self._descriptor_path(sha)
             if path.exists():
                 with np.load(path) as data:
-                    results.append(Descriptors(data["loudness"], data["onset"], data["mfcc"], data["tonnetz"]))
+                    results.append(Descriptors(data["loudness"], data["onset"], data["mfcc"],
+                                               data["tonnetz"]))
             else:
                 results.append(None)
                 missing.append(index)

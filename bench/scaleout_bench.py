@@ -63,7 +63,8 @@ def _finished_units(root: Path, n_units: int):
     spec = config.scale_spec
     selection = select_clips(clipset.ids, spec.n_conditional, spec.n_pairs, config.seed)
     ctx = _driver_context(config, clipset)
-    the_plan = plan(config, ctx, {CONDITIONAL: conditional_items(selection), BLEND: blend_items(selection)}, 1)
+    tasks = {CONDITIONAL: conditional_items(selection), BLEND: blend_items(selection)}
+    the_plan = plan(config, ctx, tasks, 1)
     return config, the_plan.units[:n_units]
 
 

@@ -77,7 +77,8 @@ class ItemScores:
 
     @classmethod
     def from_json(cls, d: dict) -> "ItemScores":
-        return cls(d["item"], d["group"], d["ok"], d.get("reason", ""), d.get("scores", {}), d.get("audio_sha", ""))
+        return cls(d["item"], d["group"], d["ok"], d.get("reason", ""), d.get("scores", {}),
+                   d.get("audio_sha", ""))
 
 
 @dataclass
@@ -288,7 +289,8 @@ def _make_batch(task: str, items, clipset: ClipSet, seeds: list[int]):
     if task == CONDITIONAL:
         return ConditionalBatch(np.stack([clip(i.clip_id) for i in items]), [i.band for i in items],
                                 seeds, [i.clip_id for i in items])
-    return BlendBatch(np.stack([clip(i.clip_id1) for i in items]), np.stack([clip(i.clip_id2) for i in items]),
+    return BlendBatch(np.stack([clip(i.clip_id1) for i in items]),
+                      np.stack([clip(i.clip_id2) for i in items]),
                       [i.band1 for i in items], [i.band2 for i in items], seeds,
                       [i.clip_id1 for i in items], [i.clip_id2 for i in items])
 
@@ -304,7 +306,8 @@ def _call(system, task: str, batch) -> np.ndarray:
 def _generate_chunk(system, task, chunk, clipset):
     """Run a batch; when it raises, run its items one by one so one bad item fails alone."""
     try:
-        outputs = _call(system, task, _make_batch(task, [c[0] for c in chunk], clipset, [c[2] for c in chunk]))
+        batch = _make_batch(task, [c[0] for c in chunk], clipset, [c[2] for c in chunk])
+        outputs = _call(system, task, batch)
         return [(c, out, None) for c, out in zip(chunk, outputs)]
     except Exception as error:
         if len(chunk) == 1:
