@@ -8,6 +8,7 @@ driver (``results=driver``) which writes them. Every executor gives the same cac
 """
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import socket
@@ -137,7 +138,10 @@ def _worker_context(config: RunConfig, private_cache: bool = False) -> UnitConte
     """One context per worker process and config: the dataset, vocoder and models load once."""
     key = content_key(repr(config), private_cache)
     if key not in _CONTEXTS:
-        root = Path(tempfile.mkdtemp(prefix="bench-worker-")) if private_cache else None
+        root = None
+        if private_cache:   # results=driver: this worker's scratch cache, removed when it exits
+            root = Path(tempfile.mkdtemp(prefix="bench-worker-"))
+            atexit.register(shutil.rmtree, root, True)
         _CONTEXTS.clear()
         _CONTEXTS[key] = UnitContext.build(config, root)
     return _CONTEXTS[key]
