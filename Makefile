@@ -34,6 +34,7 @@ venv: $(VENV)/.installed
 deps:
 	@bash scripts/ensure_fluidsynth.sh
 	@bash scripts/ensure_chromium.sh
+	@bash scripts/ensure_slurm.sh
 
 table1: venv deps
 	$(PY) -m bench table1 $(TABLE_ARGS)

@@ -1,3 +1,4 @@
 from bench.cli import main
 
-raise SystemExit(main())
+if __name__ == "__main__":  # worker processes (--executor local:N) import this module too
+    raise SystemExit(main())

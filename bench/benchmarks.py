@@ -104,6 +104,51 @@ def embedder_benchmark(names, n_clips: int = 2, device: str = "cpu") -> list[dic
     return out
 
 
+def random_init_embedder_benchmark(n_clips: int = 2, device: str = "cpu") -> list[dict]:
+    """vggish and clap timed on randomly initialised instances of their real architectures
+    (torchvggish's VGG; transformers' ClapModel with its default, HTSAT-tiny, configuration): their
+    cost does not depend on the weights, which are not here. Each through our own wrapper's
+    front end (bench/embedders.py), after one warm-up clip."""
+    import torch
+
+    from bench.audio import SAMPLE_RATE
+    from bench.embedders import ClapEmbedder, VGGishEmbedder
+
+    clips = benchmark_clips(n_clips + 1)
+    clip_seconds = clips.shape[-1] / SAMPLE_RATE
+    out = []
+    for name in ("vggish", "clap"):
+        torch.manual_seed(0)
+        try:
+            if name == "vggish":
+                from torchvggish import torchvggish
+
+                embedder = VGGishEmbedder("unused", device)
+                vgg = torchvggish.VGG(torchvggish.make_layers(), postprocess=False)
+                embedder._model = vgg.eval().to(device)
+                parameters = sum(p.numel() for p in embedder._model.parameters())
+            else:
+                import transformers
+
+                embedder = ClapEmbedder(None, device)
+                model = transformers.ClapModel(transformers.ClapConfig()).eval().to(device)
+                embedder._model = (model, transformers.ClapFeatureExtractor())
+                parameters = sum(p.numel() for p in model.audio_model.parameters())
+        except Exception as error:
+            out.append({"embedder": name, "random_init": True, "available": False,
+                        "reason": f"{type(error).__name__}: {error}"})
+            continue
+        embedder.embed(clips[0])
+        start = time.perf_counter()
+        for clip in clips[1:]:
+            embedder.embed(clip)
+        per_clip = (time.perf_counter() - start) / n_clips
+        out.append({"embedder": name, "random_init": True, "available": True, "device": device,
+                    "parameters": parameters, "clips": n_clips, "seconds_per_clip": per_clip,
+                    "times_real_time": clip_seconds / per_clip})
+    return out
+
+
 def sampling_benchmark(steps: int = 100, batch: int = 8, device: str = "cpu") -> dict:
     """LatentFT sampling throughput with the tiny architecture (speed does not depend on weights):
     Heun with ``steps`` steps and classifier-free guidance (two denoiser calls per evaluation)."""
@@ -170,6 +215,17 @@ def main(n_clips: int = 32, out: str | None = None, sampling_steps: int = 100, e
         missing = [r["embedder"] for r in results if not r["available"]]
         print(f"embedders ({device}, {results[0].get('clips', 2)} clips after one warm-up): " + ", ".join(timed)
               + (f"; not available here: {', '.join(missing)} (reasons in bench.json)" if missing else ""))
+    for device in devices:
+        results = random_init_embedder_benchmark(device=device)
+        record["embedders_random_init"] = record.get("embedders_random_init", []) + results
+        timed = [f"{r['embedder']} {r['seconds_per_clip']:.3g} s/clip ({r['times_real_time']:.3g}x real "
+                 f"time, {r['parameters']:,} parameters)" if r["available"]
+                 else f"{r['embedder']}: {r['reason']}" for r in results]
+        print(f"embedders on randomly initialised instances of their real architectures ({device}; "
+              "cost only, the figures mean nothing): " + ", ".join(timed))
+    from bench.scaleout_bench import scaleout_benchmarks
+
+    record["scaleout"] = scaleout_benchmarks()
     record.update(fast_descriptor_version=FAST_DESCRIPTOR_VERSION, cpu_threads=torch.get_num_threads(),
                   cpu=_cpu_name(), environment=environment(), resources=resource_use())
     path = Path(out) if out else REPO_ROOT / "results" / "bench.json"

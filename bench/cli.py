@@ -21,7 +21,8 @@ def _parse_system_options(pairs: list[str]) -> dict:
 
 def cmd_table1(args) -> int:
     from bench.config import DEFAULT_SYSTEMS, RunConfig
-    from bench.runner import run_table1
+    from bench.executors import ExecutorError
+    from bench.runner import RunIncomplete, run_table1
     from bench.tables import render_markdown, write_all
 
     systems = tuple(s for s in (args.systems or ",".join(DEFAULT_SYSTEMS)).split(",") if s)
@@ -34,7 +35,16 @@ def cmd_table1(args) -> int:
                        **({"out_dir": args.out} if args.out else {}),
                        **({"cache_dir": args.cache} if args.cache else {}),
                        **({"data_cache_dir": args.data_cache} if args.data_cache else {}))
-    record = run_table1(config)
+    try:
+        execution = _execution(args)
+        record = run_table1(config, execution)
+    except (ExecutorError, RunIncomplete) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    if record is None:
+        what = f"shard {args.shard}" if args.shard else "the submission"
+        print(f"{what}: done; run the same command without --shard / --no-wait to assemble the tables")
+        return 0
     paths = write_all(record, config.out_dir, args.stem)
     print(render_markdown(record))
     costs = [f"{name} {task} {cost['mean_s']:.3f}" for name, tasks in record["generation_cost"].items()
@@ -46,6 +56,29 @@ def cmd_table1(args) -> int:
     print(f"wrote {', '.join(str(p) for p in paths.values())} in {record['timings_s']['total']:.0f} s "
           f"(peak memory {resources['peak_rss_mib']:.0f} MiB)")
     return 0
+
+
+def _execution(args):
+    from bench.executors import Execution, parse_options, parse_shard
+
+    if args.unit_items < 1:
+        raise SystemExit(f"--unit-items {args.unit_items}: must be >= 1")
+    return Execution(args.executor, parse_options(args.executor_option, args.executor_config),
+                     parse_shard(args.shard) if args.shard else None, not args.no_wait, args.unit_items)
+
+
+def add_execution_arguments(parser) -> None:
+    parser.add_argument("--executor", default="inline",
+                        help="inline (default) | local[:N] | ray | ray:auto | ray:HOST:PORT | slurm")
+    parser.add_argument("--executor-option", action="append", metavar="KEY=VALUE",
+                        help="executor settings, e.g. partition=gpu gpus_per_task=1 time=240 parallelism=32 "
+                             "(slurm), results=driver max_retries=3 (ray)")
+    parser.add_argument("--executor-config", metavar="YAML", help="executor settings from a YAML mapping")
+    parser.add_argument("--shard", metavar="I/N", help="run only the I-th of N shards of the plan "
+                        "(for a scheduler's own arrays); the same command without it assembles")
+    parser.add_argument("--no-wait", action="store_true",
+                        help="slurm: submit the array and return; the same command later assembles")
+    parser.add_argument("--unit-items", type=int, default=32, help="items per work unit (default 32)")
 
 
 def cmd_systems(args) -> int:
@@ -165,6 +198,7 @@ def build_parser() -> argparse.ArgumentParser:
     table.add_argument("--data-cache", help="prepared evaluation sets (default: datasets/cache/)")
     table.add_argument("--stem", default="table1", help="output file name stem")
     table.add_argument("--no-progress", action="store_true")
+    add_execution_arguments(table)
     table.set_defaults(func=cmd_table1)
 
     systems = sub.add_parser("systems", help="list systems and whether they can run here")

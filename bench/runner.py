@@ -6,301 +6,38 @@ item (exception, NaN, silence, wrong length) is recorded with its reason and nev
 """
 from __future__ import annotations
 
-import json
 import logging
 import time
-import traceback
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from bench.audio import CLIP_SAMPLES, check_output, normalise_clip
 from bench.code_identity import system_code
 from bench.config import RunConfig
-from bench.datasets.clipset import ClipSet, clip_hash
-from bench.embedders import get_embedder
-from bench.metrics.adherence import HIGHER_IS_BETTER, adherence
-from bench.metrics.descriptors import DESCRIPTOR_VERSION, Descriptors, compute_descriptors
+from bench.evalset import EMBEDDED_DATASET_VERSION, embedded_dataset, load_dataset  # noqa: F401
+from bench.executors import Execution, make_executor, shard_units
+from bench.item_cache import DescriptorBackend, FeatureCache, OutputStore
 from bench.metrics.distribution import DistributionError, fad, kad
 from bench.metrics.statistics import stratified_bootstrap_ci
 from bench.progress import stage
 from bench.provenance import environment
-from bench.registry import check_system_names, get_system_class, system_status
+from bench.registry import check_system_names, system_status
 from bench.run_ledger import start_ledger
-from bench.storage import atomic_save_npy, atomic_save_npz, atomic_write_json, content_key
-from bench.system import BLEND, CONDITIONAL, BlendBatch, ConditionalBatch, RunContext
-from bench.tasks import (blend_items, conditional_items, item_seed, scale_shortfall,
-                         select_clips)
-from bench.vocoders import get_vocoder
+from bench.system import BLEND, CONDITIONAL
+from bench.tasks import blend_items, conditional_items, item_seed, scale_shortfall, select_clips
+from bench.units import (METRICS, OUTPUT_PREPARATION, ItemScores, TaskResult, UnitContext, WorkUnit,
+                         output_key, plan_task, read_task)
 
 log = logging.getLogger(__name__)
-METRICS = tuple(HIGHER_IS_BETTER)
 CI_RESAMPLES, CI_SEED = 1000, 0  # the adherence entries' 95 % stratified bootstrap intervals
-EMBEDDED_DATASET_VERSION = "music21-r2"
-# every generated clip is prepared like the protocol's clips (de-meaned, peak 1) before scoring
-OUTPUT_PREPARATION = "demean-peak1-v1"
+__all__ = ["run_table1", "load_dataset", "embedded_dataset", "output_key", "aggregate", "RunIncomplete"]
 
 
-def load_dataset(config: RunConfig, progress: bool = True) -> ClipSet:
-    cache_root = Path(config.data_cache_dir)
-    if config.data:
-        from bench.datasets.folder import load_folder
-
-        return load_folder(config.data, cache_root, seed=config.data_seed,
-                           split_file=config.split_file, strict=config.strict)
-    n = config.scale_spec.dataset_clips
-    return embedded_dataset(n, config.data_seed, cache_root, "test")
-
-
-def embedded_dataset(n: int, seed: int, cache_root: Path, split: str) -> ClipSet:
-    """The music21 set of ``split`` ("test" evaluates, "train" trains), rendered once and cached."""
-    from bench.datasets.music21_render import build, load_speed_independent_dataset
-
-    root = Path(cache_root) / f"{EMBEDDED_DATASET_VERSION}-{split}-s{seed}-n{n}"
-    if (root / "manifest.json").exists():
-        cached = load_speed_independent_dataset(root)
-        if cached is not None:
-            return cached
-    print(f"rendering {n} music21 clips ({split} split) into {root} ...", flush=True)
-    return build(n, seed, root, split=split)
-
-
-class DescriptorBackend:
-    """The descriptor implementation: ``fast`` (batched torch, the default) or ``reference``
-    (librosa, one clip per call). Its id keys the descriptor cache."""
-
-    def __init__(self, name: str = "fast", device: str = "cpu"):
-        if name == "fast":
-            from bench.metrics.fast_descriptors import FAST_DESCRIPTOR_VERSION, FastDescriptorExtractor
-
-            self._extract = FastDescriptorExtractor(device=device)
-            self.id = f"{FAST_DESCRIPTOR_VERSION}-f32"
-        elif name == "reference":
-            self._extract = lambda clips: [compute_descriptors(np.asarray(c, dtype=np.float64)) for c in clips]
-            self.id = DESCRIPTOR_VERSION
-        else:
-            raise ValueError(f"unknown descriptor implementation {name!r}: choose fast or reference")
-
-    def __call__(self, clips: list[np.ndarray]) -> list[Descriptors]:
-        return self._extract(np.stack([np.asarray(c, dtype=np.float64) for c in clips]))
-
-
-@dataclass
-class FeatureCache:
-    """Descriptors and embeddings of any clip, keyed by its audio hash."""
-
-    root: Path
-    embedder: object
-    backend: DescriptorBackend
-
-    def _descriptor_path(self, sha: str) -> Path:
-        return self.root / "descriptors" / self.backend.id / sha[:2] / f"{sha}.npz"
-
-    def descriptors_many(self, audios: list[np.ndarray], shas: list[str]) -> list[Descriptors]:
-        """Cached where possible; the rest computed in one batched call."""
-        results: list[Descriptors | None] = []
-        missing = []
-        for index, sha in enumerate(shas):
-            path = self._descriptor_path(sha)
-            if path.exists():
-                with np.load(path) as data:
-                    results.append(Descriptors(data["loudness"], data["onset"], data["mfcc"], data["tonnetz"]))
-            else:
-                results.append(None)
-                missing.append(index)
-        if missing:
-            computed = self.backend([audios[i] for i in missing])
-            for index, descriptors in zip(missing, computed):
-                atomic_save_npz(self._descriptor_path(shas[index]), **descriptors.as_dict())
-                results[index] = descriptors
-        return results
-
-    def descriptors(self, audio: np.ndarray, sha: str | None = None) -> Descriptors:
-        return self.descriptors_many([audio], [sha or clip_hash(audio)])[0]
-
-    def embedding(self, audio: np.ndarray, sha: str | None = None) -> np.ndarray:
-        sha = sha or clip_hash(audio)
-        path = self.root / "embeddings" / self.embedder.id / sha[:2] / f"{sha}.npy"
-        if path.exists():
-            return np.load(path)
-        result = np.asarray(self.embedder.embed(np.asarray(audio, dtype=np.float64)), dtype=np.float32)
-        atomic_save_npy(path, result)
-        return result
-
-
-@dataclass
-class ItemResult:
-    key: str
-    group: str
-    ok: bool
-    reason: str = ""
-    scores: dict = field(default_factory=dict)   # conditional: {metric_in/out}; blend: {metric_1, metric_2}
-    embedding: np.ndarray | None = None
-
-
-class OutputStore:
-    """Generated clips of one system, one .npy per item plus a .json record (the sentinel)."""
-
-    def __init__(self, root: Path, system: str):
-        self.dir = root / "outputs" / system
-
-    def record(self, key: str) -> dict | None:
-        path = self.dir / f"{key}.json"
-        return json.loads(path.read_text()) if path.exists() else None
-
-    def audio(self, key: str) -> np.ndarray:
-        return np.load(self.dir / f"{key}.npy")
-
-    def save_ok(self, key: str, audio: np.ndarray, meta: dict) -> None:
-        audio = np.asarray(audio, dtype=np.float32)
-        atomic_save_npy(self.dir / f"{key}.npy", audio)
-        atomic_write_json(self.dir / f"{key}.json", {**meta, "ok": True, "sha256": clip_hash(audio)})
-
-    def save_failed(self, key: str, reason: str, meta: dict) -> None:
-        atomic_write_json(self.dir / f"{key}.json", {**meta, "ok": False, "reason": reason})
-
-
-def _make_batch(task: str, items, clipset: ClipSet, seeds: list[int]):
-    clip = lambda cid: np.asarray(clipset.clips[clipset.index(cid)], dtype=np.float64)  # noqa: E731
-    if task == CONDITIONAL:
-        return ConditionalBatch(np.stack([clip(i.clip_id) for i in items]), [i.band for i in items],
-                                seeds, [i.clip_id for i in items])
-    return BlendBatch(np.stack([clip(i.clip_id1) for i in items]), np.stack([clip(i.clip_id2) for i in items]),
-                      [i.band1 for i in items], [i.band2 for i in items], seeds,
-                      [i.clip_id1 for i in items], [i.clip_id2 for i in items])
-
-
-def _call(system, task: str, batch) -> np.ndarray:
-    outputs = system.conditional(batch) if task == CONDITIONAL else system.blend(batch)
-    outputs = np.asarray(outputs)
-    if outputs.ndim != 2 or outputs.shape[0] != len(batch.seeds):
-        raise ValueError(f"{system.name} returned shape {outputs.shape} for a batch of {len(batch.seeds)}")
-    return outputs
-
-
-def output_key(fingerprint: dict, task: str, item, clipset: ClipSet, seed: int) -> str:
-    if task == CONDITIONAL:
-        inputs = [clipset.manifest["clips"][clipset.index(item.clip_id)]["sha256"], item.band.name]
-    else:
-        inputs = [clipset.manifest["clips"][clipset.index(item.clip_id1)]["sha256"],
-                  clipset.manifest["clips"][clipset.index(item.clip_id2)]["sha256"],
-                  item.band1.name, item.band2.name]
-    return content_key(fingerprint, task, inputs, seed, CLIP_SAMPLES, OUTPUT_PREPARATION)
-
-
-def generate(system, task: str, items, keys: list[str], seeds: list[int], clipset: ClipSet,
-             store: OutputStore, config: RunConfig, timings: dict) -> None:
-    todo = []
-    for item, key, seed in zip(items, keys, seeds):
-        record = store.record(key)
-        if record is None or (config.retry_failed and not record["ok"]):
-            todo.append((item, key, seed))
-    label = f"{system.name} {task}: generate"
-    with stage(label, len(todo), config.progress, timings) as bar:
-        for start in range(0, len(todo), config.batch_size):
-            chunk = todo[start:start + config.batch_size]
-            began = time.perf_counter()
-            generated = _generate_chunk(system, task, chunk, clipset)
-            seconds = (time.perf_counter() - began) / len(chunk)  # the batch's time shared evenly
-            for (item, key, seed), audio, reason in generated:
-                meta = {"item": item.key, "task": task, "system": system.name, "seed": seed,
-                        "generation_s": round(seconds, 6), "device": config.device,
-                        "batch_size": len(chunk)}
-                if reason is None:
-                    reason = check_output(audio)
-                if reason is None:
-                    store.save_ok(key, normalise_clip(audio), meta)
-                else:
-                    store.save_failed(key, reason, meta)
-                bar.update(1)
-
-
-def generation_cost(store: OutputStore, keys: list[str]) -> dict:
-    """Seconds per generated item as measured when each was made (so a resumed run still reports
-    them): a batch's wall time shared evenly by its items. Not part of the table: timings vary."""
-    records = [store.record(key) for key in keys]
-    timed = [r for r in records if r is not None and "generation_s" in r]
-    if not timed:
-        return {"items_timed": 0}
-    seconds = np.array([r["generation_s"] for r in timed])
-    return {"items_timed": len(timed), "mean_s": round(float(seconds.mean()), 6),
-            "median_s": round(float(np.median(seconds)), 6), "total_s": round(float(seconds.sum()), 3),
-            "devices": sorted({r["device"] for r in timed}),
-            "batch_sizes": sorted({r["batch_size"] for r in timed})}
-
-
-def _generate_chunk(system, task, chunk, clipset):
-    """Run a batch; when it raises, run its items one by one so one bad item fails alone."""
-    try:
-        outputs = _call(system, task, _make_batch(task, [c[0] for c in chunk], clipset, [c[2] for c in chunk]))
-        return [(c, out, None) for c, out in zip(chunk, outputs)]
-    except Exception as error:
-        if len(chunk) == 1:
-            detail = traceback.extract_tb(error.__traceback__)[-1]
-            return [(chunk[0], None, f"{type(error).__name__}: {error} "
-                                     f"({Path(detail.filename).name}:{detail.lineno})")]
-        results = []
-        for single in chunk:
-            results.extend(_generate_chunk(system, task, [single], clipset))
-        return results
-
-
-SCORE_BLOCK = 16
-
-
-def score_items(system_name: str, task: str, items, keys, clipset: ClipSet, store: OutputStore,
-                features: FeatureCache, config: RunConfig, timings: dict) -> list[ItemResult]:
-    results: list[ItemResult] = []
-    with stage(f"{system_name} {task}: score", len(items), config.progress, timings) as bar:
-        for start in range(0, len(items), SCORE_BLOCK):
-            block = list(zip(items[start:start + SCORE_BLOCK], keys[start:start + SCORE_BLOCK]))
-            records = [store.record(key) for _, key in block]
-            ready = [(item, key, rec) for (item, key), rec in zip(block, records) if rec and rec["ok"]]
-            audios = {key: store.audio(key) for _, key, _ in ready}
-            try:
-                described = dict(zip([k for _, k, _ in ready], features.descriptors_many(
-                    [audios[k] for _, k, _ in ready], [r["sha256"] for _, _, r in ready])))
-            except Exception as error:  # one bad clip: fall back to one at a time
-                described = {}
-                for _, key, rec in ready:
-                    try:
-                        described[key] = features.descriptors(audios[key], rec["sha256"])
-                    except Exception as single_error:
-                        described[key] = single_error
-                log.debug("batched descriptors failed (%s); scored one by one", error)
-            for (item, key), record in zip(block, records):
-                results.append(_score_one(task, item, key, record, audios, described, clipset, features))
-                bar.update(1)
-    return results
-
-
-def _score_one(task, item, key, record, audios, described, clipset, features) -> ItemResult:
-    if record is None or not record["ok"]:
-        return ItemResult(item.key, item.group, False, record["reason"] if record else "not generated")
-    pred = described.get(key)
-    if isinstance(pred, Exception):
-        return ItemResult(item.key, item.group, False, f"scoring failed: {pred}")
-    try:
-        if task == CONDITIONAL:
-            scores = adherence(pred, _clip_descriptors(features, clipset, item.clip_id), item.band)
-        else:
-            a1 = adherence(pred, _clip_descriptors(features, clipset, item.clip_id1), item.band1)
-            a2 = adherence(pred, _clip_descriptors(features, clipset, item.clip_id2), item.band2)
-            scores = {}
-            for metric in METRICS:
-                scores[f"{metric}_1"] = a1[f"{metric}_in"]
-                scores[f"{metric}_2"] = a2[f"{metric}_in"]
-        embedding = features.embedding(audios[key], record["sha256"])
-    except Exception as error:
-        return ItemResult(item.key, item.group, False, f"scoring failed: {error}")
-    return ItemResult(item.key, item.group, True, "", scores, embedding)
-
-
-def _clip_descriptors(features: FeatureCache, clipset: ClipSet, clip_id: str) -> Descriptors:
-    index = clipset.index(clip_id)
-    return features.descriptors(clipset.clips[index], clipset.manifest["clips"][index]["sha256"])
+class RunIncomplete(Exception):
+    """Some work units did not finish (a worker died past its retries, a job was preempted):
+    the same command run again executes only those, then assembles."""
 
 
 def _mean(values):
@@ -321,7 +58,7 @@ def _distribution(embeddings: list[np.ndarray], reference: np.ndarray) -> dict:
     return out
 
 
-def _item_score(result: ItemResult, metric: str, task: str) -> float:
+def _item_score(result: ItemScores, metric: str, task: str) -> float:
     """The item's share of the table entry: its in-band score, or for blending the mean of its
     adherence to both inputs."""
     if task == CONDITIONAL:
@@ -331,9 +68,9 @@ def _item_score(result: ItemResult, metric: str, task: str) -> float:
     return np.nan if None in parts else float(np.mean(parts))
 
 
-def aggregate(task: str, results: list[ItemResult], reference: np.ndarray, fad_mode: str) -> dict:
+def aggregate(task: str, results: list[ItemScores], reference: np.ndarray, fad_mode: str) -> dict:
     """Per-group means over successful items, then the task summary over groups."""
-    groups: dict[str, list[ItemResult]] = {}
+    groups: dict[str, list[ItemScores]] = {}
     for r in results:
         groups.setdefault(r.group, []).append(r)
     per_group = {}
@@ -373,10 +110,120 @@ def aggregate(task: str, results: list[ItemResult], reference: np.ndarray, fad_m
     return {"summary": summary, "per_group": per_group, "failures": failures, "items": items}
 
 
-def run_table1(config: RunConfig) -> dict:
-    """Run every requested system on every task it supports; return the result record."""
-    started = time.time()
+def generation_cost(store: OutputStore, keys: list[str]) -> dict:
+    """Seconds per generated item as measured when each was made (so a resumed run still reports
+    them): a batch's wall time shared evenly by its items. Not part of the table: timings vary."""
+    records = [store.record(key) for key in keys]
+    timed = [r for r in records if r is not None and "generation_s" in r]
+    if not timed:
+        return {"items_timed": 0}
+    seconds = np.array([r["generation_s"] for r in timed])
+    return {"items_timed": len(timed), "mean_s": round(float(seconds.mean()), 6),
+            "median_s": round(float(np.median(seconds)), 6), "total_s": round(float(seconds.sum()), 3),
+            "devices": sorted({r["device"] for r in timed}),
+            "batch_sizes": sorted({r["batch_size"] for r in timed})}
+
+
+@dataclass
+class Plan:
+    """Every work unit of a run, and the rows (fingerprint, info) and unavailable systems."""
+
+    units: list[WorkUnit]
+    rows: dict
+    unavailable: dict
+
+
+def plan(config: RunConfig, ctx: UnitContext, tasks: dict, unit_items: int) -> Plan:
+    """List the work units: one system's task cut into chunks of ``unit_items`` items."""
+    units, rows, unavailable = [], {}, {}
+    for name in config.systems:
+        options = dict(config.system_options.get(name, {}))
+        try:
+            status = system_status(name, options)
+        except KeyError as error:
+            unavailable[name] = {"reason": str(error.args[0]), "fix": ""}
+            continue
+        if not status.availability.ok:
+            unavailable[name] = {"reason": status.availability.reason, "fix": status.availability.fix}
+            warnings.warn(f"system {name} unavailable: {status.availability.reason}")
+            continue
+        try:
+            system = ctx.system(name)
+            fingerprint = {**system_code(type(system)), **system.fingerprint()}  # even if not super()'d
+        except Exception as error:
+            unavailable[name] = {"reason": f"failed to load: {type(error).__name__}: {error}", "fix": ""}
+            continue
+        rows[name] = {"fingerprint": fingerprint, "info": _safe_info(system), "tasks": {}}
+        for task in config.tasks:
+            if task in system.capabilities:
+                items = tasks[task]
+                seeds = [item_seed(config.seed, task, i) for i in items]
+                units += plan_task(name, fingerprint, task, items, seeds, ctx.clipset, unit_items)
+    return Plan(units, rows, unavailable)
+
+
+def _unfinished(units: list[WorkUnit], ctx: UnitContext) -> list[WorkUnit]:
+    from bench.units import unit_finished
+
+    return [u for u in units if not unit_finished(u, ctx.outputs(u.system), ctx.scores(u.system),
+                                                  ctx.config.retry_failed)]
+
+
+def execute(units: list[WorkUnit], ctx: UnitContext, executor, timings: dict) -> list:
+    """Run the unfinished units with the chosen executor; one progress bar over their items."""
+    config = ctx.config
+    todo = _unfinished(units, ctx)
+    failed, phases = [], {}
+    with stage(f"work units ({executor.name})", sum(len(u) for u in todo), config.progress,
+               timings) as bar:
+        for report in executor.run(todo, config, ctx):
+            if report.error:
+                failed.append(report)
+            for name, seconds in report.phases.items():
+                phases[name] = phases.get(name, 0.0) + seconds
+            bar.update(report.n_items)
+    timings["unit phases (summed over workers)"] = {k: round(v, 3) for k, v in sorted(phases.items())}
+    return failed
+
+
+def assemble(config: RunConfig, ctx: UnitContext, the_plan: Plan, reference: np.ndarray) -> tuple[dict, dict]:
+    """Every row's task results from the content cache alone; nothing is recomputed."""
+    rows, generation, missing = dict(the_plan.rows), {}, []
+    by_task: dict[tuple[str, str], list[WorkUnit]] = {}
+    for unit in the_plan.units:
+        by_task.setdefault((unit.system, unit.task), []).append(unit)
+    for (name, task), units in by_task.items():
+        result: TaskResult | None = read_task(units, ctx.outputs(name), ctx.scores(name), ctx.features,
+                                              config.retry_failed)
+        if result is None:
+            missing.append(f"{name} {task}")
+            continue
+        rows[name]["tasks"][task] = aggregate(task, result.items, reference, config.scale_spec.fad_aggregate)
+        keys = [k for u in units for k in u.keys]
+        generation.setdefault(name, {})[task] = generation_cost(ctx.outputs(name), keys)
+    if missing:
+        raise RunIncomplete(f"unfinished work units in {', '.join(missing)}; run the same command again "
+                            f"to finish them (finished items are not recomputed)")
+    return rows, generation
+
+
+def run_table1(config: RunConfig, execution: Execution | None = None) -> dict | None:
+    """Run every requested system on every task it supports; return the result record.
+
+    plan -> execute (``execution.executor``) -> assemble. With ``execution.shard`` or
+    ``execution.wait=False`` only the units are run and None is returned; the same call without
+    them assembles."""
+    execution = execution or Execution()
     check_system_names(config.systems)   # an unknown name stops the run before any work
+    executor = make_executor(execution, config)   # a bad spec or unreachable cluster stops here
+    try:
+        return _run(config, execution, executor)
+    finally:
+        executor.close()
+
+
+def _run(config: RunConfig, execution: Execution, executor) -> dict | None:
+    started = time.time()
     ledger = start_ledger(Path(config.cache_dir), config.public())   # CPU time over resumed processes
     timings: dict[str, float] = {}
     with stage("dataset", None, False, timings):
@@ -385,11 +232,8 @@ def run_table1(config: RunConfig) -> dict:
     selection = select_clips(clipset.ids, spec.n_conditional, spec.n_pairs, config.seed)
     shortfall = scale_shortfall(selection, spec.n_conditional, spec.n_pairs, len(clipset))
     tasks = {CONDITIONAL: conditional_items(selection), BLEND: blend_items(selection)}
-    embedder = get_embedder(config.embedder, config.device)
-    vocoder = get_vocoder(config.vocoder_spec, config.device)
-    cache_root = Path(config.cache_dir)
-    backend = DescriptorBackend(config.descriptors, config.device)
-    features = FeatureCache(cache_root, embedder, backend)
+    ctx = _driver_context(config, clipset)
+    features, backend, embedder = ctx.features, ctx.features.backend, ctx.features.embedder
     used = sorted(set(selection.conditional) | {c for p in selection.pairs for c in p})
     with stage("reference features", len(clipset.ids), config.progress, timings) as bar:
         reference_embeddings = []
@@ -402,39 +246,19 @@ def run_table1(config: RunConfig) -> dict:
                                   [clipset.manifest["clips"][i]["sha256"] for i in used_index])
     reference = np.concatenate(reference_embeddings).astype(np.float64)
 
-    rows, unavailable, generation = {}, {}, {}
-    for name in config.systems:
-        options = dict(config.system_options.get(name, {}))
-        try:
-            status = system_status(name, options)
-        except KeyError as error:
-            unavailable[name] = {"reason": str(error.args[0]), "fix": ""}
-            continue
-        if not status.availability.ok:
-            unavailable[name] = {"reason": status.availability.reason, "fix": status.availability.fix}
-            warnings.warn(f"system {name} unavailable: {status.availability.reason}")
-            continue
-        context = RunContext(np.asarray(clipset.clips), list(clipset.ids), vocoder, config.device, options,
-                             spec.sampling_steps)
-        try:
-            system = get_system_class(name)(context)
-            fingerprint = {**system_code(type(system)), **system.fingerprint()}  # even if not super()'d
-        except Exception as error:
-            unavailable[name] = {"reason": f"failed to load: {type(error).__name__}: {error}", "fix": ""}
-            continue
-        store = OutputStore(cache_root, name)
-        row = {"fingerprint": fingerprint, "info": _safe_info(system), "tasks": {}}
-        for task in config.tasks:
-            if task not in system.capabilities:
-                continue
-            items = tasks[task]
-            seeds = [item_seed(config.seed, task, i) for i in items]
-            keys = [output_key(fingerprint, task, i, clipset, s) for i, s in zip(items, seeds)]
-            generate(system, task, items, keys, seeds, clipset, store, config, timings)
-            results = score_items(name, task, items, keys, clipset, store, features, config, timings)
-            row["tasks"][task] = aggregate(task, results, reference, spec.fad_aggregate)
-            generation.setdefault(name, {})[task] = generation_cost(store, keys)
-        rows[name] = row
+    the_plan = plan(config, ctx, tasks, execution.unit_items)
+    units = shard_units(the_plan.units, execution.shard)
+    failed = execute(units, ctx, executor, timings)
+    if execution.shard is not None or not execution.wait:
+        if failed:
+            raise RunIncomplete(_failure_text(failed))
+        return None
+    try:
+        rows, generation = assemble(config, ctx, the_plan, reference)
+    except RunIncomplete as error:
+        raise RunIncomplete(f"{error}\n{_failure_text(failed)}" if failed else str(error)) from None
+    unavailable = the_plan.unavailable
+    vocoder = ctx.vocoder
 
     return {
         "schema": "latentft-bench/table1/v1",
@@ -465,9 +289,10 @@ def run_table1(config: RunConfig) -> dict:
         "environment": environment(),
         "timings_s": {**timings, "total": round(time.time() - started, 3)},
         "generation_cost": generation,
+        "execution": {"executor": execution.executor, "work_units": len(the_plan.units),
+                      "unit_items": execution.unit_items},
         "resources": ledger.finish(),
     }
-
 
 
 def _safe_info(system) -> dict:
@@ -475,3 +300,16 @@ def _safe_info(system) -> dict:
         return system.info()
     except Exception as error:
         return {"error": str(error)}
+
+
+def _driver_context(config: RunConfig, clipset) -> UnitContext:
+    from bench.embedders import get_embedder
+    from bench.vocoders import get_vocoder
+
+    features = FeatureCache(Path(config.cache_dir), get_embedder(config.embedder, config.device),
+                            DescriptorBackend(config.descriptors, config.device))
+    return UnitContext(config, clipset, features, get_vocoder(config.vocoder_spec, config.device))
+
+
+def _failure_text(failed: list) -> str:
+    return "work units that did not finish:\n" + "\n".join(f"  {r.unit}: {r.error}" for r in failed[:20])
