@@ -22,13 +22,12 @@ FINAL_LOSS_STEPS = 100
 
 def training_summary(path: Path) -> dict:
     """What a row's checkpoint says about its training: steps, losses, config, data."""
-    import torch
+    from bench.models.checkpoint_store import final_loss, load_state
 
-    state = torch.load(path, map_location="cpu", weights_only=False)
-    losses = state["losses"]
-    last = losses[-FINAL_LOSS_STEPS:]
-    return {"trained_steps": state["step"], "final_loss": sum(last) / max(1, len(last)),
-            "final_loss_over_steps": len(last), "model_config": state["config"]["model"],
+    state = load_state(path)  # a training checkpoint, or shipped weights (their final loss recorded)
+    return {"trained_steps": state["step"], "final_loss": final_loss(state, FINAL_LOSS_STEPS),
+            "final_loss_over_steps": min(FINAL_LOSS_STEPS, len(state.get("losses") or [])) or FINAL_LOSS_STEPS,
+            "model_config": state["config"]["model"],
             "train_config": {k: v for k, v in state["config"].items() if k != "model"},
             "trained_on": state["meta"].get("dataset"),
             "training_manifest_hash": state["meta"].get("dataset_manifest_hash")}
@@ -37,11 +36,11 @@ def training_summary(path: Path) -> dict:
 def unfinished_training(name: str, path: Path) -> dict | None:
     """{"reason", "fix"} when the checkpoint stopped before its config's step count (a resumable
     run cut short), else None: such a row is not comparable and is left out of the table."""
-    import torch
+    from bench.models.checkpoint_store import load_state
 
     if not path.is_file():
         return None
-    state = torch.load(path, map_location="cpu", weights_only=False)
+    state = load_state(path)
     if state["step"] >= state["config"]["steps"]:
         return None
     return {"reason": f"training unfinished: {path} is at step {state['step']} of {state['config']['steps']}",

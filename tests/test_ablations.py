@@ -11,6 +11,7 @@ from bench.ablation_table import run_ablation_table, training_summary
 from bench.config import RunConfig
 from bench.latentft_ablations import ABLATION_SYSTEMS, BASE, VARIANTS
 from bench.mel import normalised_mel
+from bench.models.checkpoint_store import load_state, weights_sha256
 from bench.models.edm import edm_loss
 from bench.models.frequency_mask import apply_mask, sample_band_pass_masks
 from bench.models.latentft import LatentFT, LatentFTConfig
@@ -133,7 +134,8 @@ def test_table_on_two_step_checkpoints(tmp_path, fixture_clips):
         assert training["final_loss"] == pytest.approx(np.mean(state["losses"]), abs=1e-12)
         assert training["model_config"] == asdict(_config(name)) | {"decoder_mults": [1, 2]}
         fingerprint = saved["rows"][name]["fingerprint"]
-        assert fingerprint["checkpoint_sha256"] == file_sha256(options[name]["checkpoint"])
+        assert fingerprint["weights_sha256"] == weights_sha256(load_state(options[name]["checkpoint"]))
+        assert saved["rows"][name]["info"]["checkpoint_sha256"] == file_sha256(options[name]["checkpoint"])
         assert training_summary(options[name]["checkpoint"])["trained_steps"] == 2
         for task in ("conditional", "blend"):
             assert saved["rows"][name]["tasks"][task]["summary"]["n_ok"] > 0
