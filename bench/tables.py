@@ -93,7 +93,9 @@ def render_markdown(record: dict, stem: str = "table1") -> str:
         f"({record['fad_aggregate']} FAD), descriptors `{record['descriptors']}`, "
         f"git {env['git']['revision'][:10]}{' (dirty)' if env['git']['dirty'] else ''}.",
     ]
-    skipped = record["dataset"].get("skipped_files", [])
+    # files of the user's folder that could not be used (the embedded set's skipped pieces are part of
+    # its definition, listed in the record only)
+    skipped = [e for e in record["dataset"].get("skipped_files", []) if "file" in e]
     if skipped:
         notes.append(f"- {len(skipped)} data file(s) skipped: "
                      + "; ".join(f"`{e['file']}` {e['reason']}" for e in skipped[:5])

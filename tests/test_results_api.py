@@ -71,3 +71,13 @@ def test_run_table1_from_python_returns_the_files_it_wrote(tmp_path):
     assert results.table.loc["reference", "cond_loudness"] == pytest.approx(1.0)
     again = bench.load_results(tmp_path / "run" / "table1.json")
     assert again.table.equals(results.table) and again.items.equals(results.items)
+
+
+def test_the_embedded_sets_skipped_pieces_do_not_break_or_change_the_table():
+    from bench.tables import render_markdown
+
+    record = load(RUN).record
+    record["dataset"]["skipped_files"] = [{"piece": "beethoven/opus132.mxl", "reason": "parse failed"}]
+    assert render_markdown(record) == RUN.with_suffix(".md").read_text()
+    record["dataset"]["skipped_files"].append({"file": "a/b.wav", "reason": "silent"})
+    assert "1 data file(s) skipped: `a/b.wav` silent" in render_markdown(record)
