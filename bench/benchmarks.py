@@ -132,7 +132,8 @@ def random_init_embedder_benchmark(n_clips: int = 2, device: str = "cpu") -> lis
 
                 embedder = ClapEmbedder(None, device)
                 model = transformers.ClapModel(transformers.ClapConfig()).eval().to(device)
-                embedder._model = (model, transformers.ClapFeatureExtractor())
+                # laion/clap-htsat-unfused's preprocessing: one 10 s window, no fusion of 4 crops
+                embedder._model = (model, transformers.ClapFeatureExtractor(truncation="rand_trunc"))
                 parameters = sum(p.numel() for p in model.audio_model.parameters())
         except Exception as error:
             out.append({"embedder": name, "random_init": True, "available": False,
