@@ -93,15 +93,20 @@ def embedder_benchmark(names, n_clips: int = 2, device: str = "cpu") -> list[dic
         except EmbedderUnavailable as error:
             out.append({"embedder": name, "available": False, "reason": str(error)})
             continue
-        embedder.embed(clips[0])
-        start = time.perf_counter()
-        for clip in clips[1:]:
-            embedder.embed(clip)
-        per_clip = (time.perf_counter() - start) / n_clips
+        per_clip = _seconds_per_clip(embedder, clips)
         out.append({"embedder": name, "id": embedder.id, "available": True, "device": device, "clips": n_clips,
                     "clip_seconds": clip_seconds, "seconds_per_clip": per_clip,
                     "times_real_time": clip_seconds / per_clip})
     return out
+
+
+def _seconds_per_clip(embedder, clips) -> float:
+    """Mean seconds per embedding of clips[1:], after one warm-up call on clips[0]."""
+    embedder.embed(clips[0])
+    start = time.perf_counter()
+    for clip in clips[1:]:
+        embedder.embed(clip)
+    return (time.perf_counter() - start) / (len(clips) - 1)
 
 
 def random_init_embedder_benchmark(n_clips: int = 2, device: str = "cpu") -> list[dict]:
@@ -139,11 +144,7 @@ def random_init_embedder_benchmark(n_clips: int = 2, device: str = "cpu") -> lis
             out.append({"embedder": name, "random_init": True, "available": False,
                         "reason": f"{type(error).__name__}: {error}"})
             continue
-        embedder.embed(clips[0])
-        start = time.perf_counter()
-        for clip in clips[1:]:
-            embedder.embed(clip)
-        per_clip = (time.perf_counter() - start) / n_clips
+        per_clip = _seconds_per_clip(embedder, clips)
         out.append({"embedder": name, "random_init": True, "available": True, "device": device,
                     "parameters": parameters, "clips": n_clips, "seconds_per_clip": per_clip,
                     "times_real_time": clip_seconds / per_clip})
