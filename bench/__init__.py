@@ -6,21 +6,18 @@ subpackages of ``bench`` (``bench.systems``, ``bench.metrics``, ``bench.datasets
 package's search path includes the repository root. A folder without ``__init__.py`` never
 shadows an installed regular package, so ``import datasets`` still means Hugging Face's.
 """
-from pathlib import Path
+from bench.core.paths import REPO_ROOT, VERSION as __version__  # noqa: F401
 
-__version__ = "0.1.0"
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
 __path__.append(str(REPO_ROOT))  # noqa: F821  (module attribute of a package)
 
 
 def __getattr__(name):  # the notebook API, imported only when used: bench.run_table1, bench.load_results
     if name == "run_table1":
-        from bench.results import run_table1
+        from bench.reports.results import run_table1
 
         return run_table1
     if name == "load_results":
-        from bench.results import load
+        from bench.reports.results import load
 
         return load
     raise AttributeError(f"module 'bench' has no attribute {name!r}")

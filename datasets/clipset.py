@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.storage import atomic_write_bytes, atomic_write_json
+from bench.core.storage import atomic_write_bytes, atomic_write_json
 
 
 def clip_hash(clip: np.ndarray) -> str:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.audio import (AUDIO_SUFFIXES, CLIP_SAMPLES, RESAMPLER_ID, SAMPLE_RATE, AudioError,
+from bench.core.audio import (AUDIO_SUFFIXES, CLIP_SAMPLES, RESAMPLER_ID, SAMPLE_RATE, AudioError,
                          chunk_track, load_audio, no_clip_reason, resample)
 from bench.datasets.clipset import ClipSet, clip_hash
 from bench.datasets.layouts import resolve as resolve_layout

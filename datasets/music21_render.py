@@ -21,9 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.audio import CLIP_SAMPLES, MIN_MEAN_POWER, SAMPLE_RATE
+from bench.core.audio import CLIP_SAMPLES, MIN_MEAN_POWER, SAMPLE_RATE
 from bench.datasets.clipset import ClipSet, clip_hash
-from bench.storage import atomic_write_json, file_sha256
+from bench.core.storage import atomic_write_json, file_sha256
 
 RENDER_VERSION = 2
 COMPOSERS = ("bach", "monteverdi", "beethoven", "mozart", "haydn", "trecento", "palestrina", "josquin")

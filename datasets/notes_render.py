@@ -4,7 +4,7 @@ like NSynth (pitch, instrument family, velocity).
 Deterministic from the seed. Each note is held for 1 s in a clip of 32768 samples (1.49 s,
 128 mel frames), played by a program drawn from one of 11 NSynth-like families (below), at a
 pitch inside the family's range and one of five velocities. Notes are rendered 128 to a
-FluidSynth call, each in its own slot (bench/datasets/music21_render.py) and de-meaned; the
+FluidSynth call, each in its own slot (datasets/music21_render.py) and de-meaned; the
 rendered level is kept (not peak-normalised) so that velocity stays audible. Splits: the program list of each family alternates between "train" and "test",
 so test notes come from instruments never heard in training (as NSynth's split does).
 """
@@ -15,11 +15,11 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.audio import SAMPLE_RATE
+from bench.core.audio import SAMPLE_RATE
 from bench.datasets.clipset import ClipSet, clip_hash
 from bench.datasets.music21_render import (Note, RenderError, Stem, find_soundfont, fluidsynth_version, render_midi,
                                            write_slotted_midi)
-from bench.storage import file_sha256
+from bench.core.storage import file_sha256
 
 NOTES_RENDER_VERSION = 1
 NOTE_CLIP_SAMPLES = 32768

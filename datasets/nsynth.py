@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.audio import SAMPLE_RATE, AudioError, load_audio, resample
+from bench.core.audio import SAMPLE_RATE, AudioError, load_audio, resample
 from bench.datasets.clipset import ClipSet, clip_hash
 from bench.datasets.notes_render import FAMILY_NAMES, NOTE_CLIP_SAMPLES
 

@@ -1,7 +1,7 @@
 """Adherence scores between a generated clip and its reference in a latent-frequency band.
 
 Each score takes descriptor curves (metrics.descriptors), band-passes them along time with the
-protocol's mask (bench.bands.band_pass, n_fft 1024), and compares. "in" compares the
+protocol's mask (metrics/bands.py band_pass, n_fft 1024), and compares. "in" compares the
 band-passed curves; "out" compares the residuals (curve minus its band-passed part).
 """
 from __future__ import annotations
@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 
-from bench.bands import Band, band_pass
+from bench.metrics.bands import Band, band_pass
 from bench.metrics.descriptors import Descriptors
 
 MCD_CONSTANT = 10.0 * math.sqrt(2.0) / math.log(10.0)

@@ -19,8 +19,8 @@ import json
 from functools import lru_cache
 from pathlib import Path
 
-from bench import REPO_ROOT
-from bench.storage import atomic_write_bytes, atomic_write_json, file_sha256
+from bench.core.paths import REPO_ROOT
+from bench.core.storage import atomic_write_bytes, atomic_write_json, file_sha256
 
 TRAINED_DIR = REPO_ROOT / "results" / "checkpoints"
 SHIPPED_DIR = REPO_ROOT / "models" / "weights"

@@ -6,7 +6,7 @@ from functools import lru_cache
 import numpy as np
 import torch
 
-from bench.bands import Band, band_mask
+from bench.core.bands import Band, band_mask
 
 N_FFT = 1024
 
@@ -46,7 +46,7 @@ def sample_band_pass_masks(batch: int, generator: torch.Generator, n_fft: int = 
     sorted; an edge below the first non-zero bin (2/n_fft) becomes 0 and one above 1 becomes 1, so
     low-passes and high-passes (3 of the 14 conditional bands each) both have probability
     1 - (1 - ln 2 / ln(2 n_fft))^2 = 0.17 at n_fft 1024. Bins with low <= v <= high are kept, as
-    :func:`bench.bands.band_mask` keeps the user's band at inference.
+    :func:`bench.core.bands.band_mask` keeps the user's band at inference.
     """
     v = torch.linspace(0.0, 1.0, n_fft // 2 + 1)
     u = torch.rand(batch, 2, generator=generator) * np.log(2 * n_fft) - np.log(n_fft)

@@ -54,7 +54,7 @@ def multires_mels(audio: np.ndarray, sample_rate: int = 22050) -> list[np.ndarra
     """log-mels at the three RESOLUTIONS, scaled like the 80-band mel: [..., bands, T / hop] each."""
     import librosa
 
-    from bench.mel import normalise_log_mel
+    from bench.core.mel import normalise_log_mel
 
     out = []
     for bands, hop in RESOLUTIONS:

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from bench.bands import Band, band_mask
+from bench.core.bands import Band, band_mask
 
 N_FFT = 512
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from bench.storage import atomic_write_bytes
+from bench.core.storage import atomic_write_bytes
 
 
 @dataclass(frozen=True)

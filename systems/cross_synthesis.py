@@ -7,11 +7,13 @@ The carrier is reference 1 and the modulator reference 2 (``carrier=2`` swaps th
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
-from bench.audio import normalise_clip
-from bench.registry import register
-from bench.system import BLEND, System
+from bench.core.audio import normalise_clip
+from bench.core.registry import register
+from bench.core.system import System
 
 N_FFT = 1024
 HOP = 256
@@ -40,10 +42,17 @@ def cross_synthesise(carrier: np.ndarray, modulator: np.ndarray) -> np.ndarray:
 class CrossSynthesis(System):
     name = "cross-synthesis"
     description = "cepstral cross-synthesis of the two references (blending only, ignores the band)"
-    capabilities = frozenset({BLEND})
 
-    def _blend(self, batch):
-        swap = str(self.context.options.get("carrier", "1")) == "2"
+    @dataclass(frozen=True)
+    class Options:
+        carrier: int = 1   # which reference is the carrier: 1 or 2
+
+        def __post_init__(self):
+            if self.carrier not in (1, 2):
+                raise ValueError(f"carrier must be 1 or 2, not {self.carrier}")
+
+    def blend(self, batch):
+        swap = self.options.carrier == 2
         pairs = zip(batch.references2, batch.references1) if swap else zip(batch.references1, batch.references2)
         return np.stack([cross_synthesise(np.asarray(c, np.float64), np.asarray(m, np.float64))
                          for c, m in pairs])

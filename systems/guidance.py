@@ -2,14 +2,16 @@
 
 At every step the ODE derivative is pushed down the gradient of the squared distance between the
 in-band time-spectrum (rfft n=512, every mel channel) of the reference mel and of the denoised
-estimate; blending sums the two bands' losses. Formulas in bench/models/steering.py.
+estimate; blending sums the two bands' losses. Formulas in models/steering.py.
 Options: ``scale`` (1e-3, the reference code's), ``sign`` (+1), ``norm`` (none | rms),
 ``through_denoiser`` (0: the estimate is a leaf, as the reference code), ``checkpoint``, ``steps``.
 """
 from __future__ import annotations
 
-from bench.prior_system import SteeredPriorSystem
-from bench.registry import register
+from dataclasses import dataclass
+
+from bench.core.registry import register
+from bench.systems.families.prior_steered import SteeredPriorSystem
 
 
 @register
@@ -17,11 +19,22 @@ class Guidance(SteeredPriorSystem):
     name = "guidance"
     description = "Guidance: the unconditional mel prior steered by the in-band spectral distance"
 
+    @dataclass(frozen=True)
+    class Options(SteeredPriorSystem.Options):
+        scale: float = 1e-3             # the reference code's
+        sign: float = 1.0
+        norm: str = "none"              # none | rms
+        through_denoiser: bool = False  # False: the estimate is a leaf, as the reference code
+
+        def __post_init__(self):
+            super().__post_init__()
+            if self.norm not in ("none", "rms"):
+                raise ValueError(f"norm must be none or rms, not {self.norm!r}")
+
     def settings(self) -> dict:
-        options = self.context.options
-        through = str(options.get("through_denoiser", "0")).lower() in ("1", "true", "yes")
-        return {"guidance_scale": float(options.get("scale", 1e-3)), "guidance_sign": float(options.get("sign", 1.0)),
-                "guidance_norm": str(options.get("norm", "none")), "through_denoiser": through, "band_fft": 512}
+        o = self.options
+        return {"guidance_scale": o.scale, "guidance_sign": o.sign, "guidance_norm": o.norm,
+                "through_denoiser": o.through_denoiser, "band_fft": 512}
 
     def steer(self, model, mels, masks, seeds, sampler, frames):
         from bench.models.steering import guided_denoiser

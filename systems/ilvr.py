@@ -3,13 +3,13 @@
 ``ilvr``: at every sampling step, the sample's content in the band (spectrum of the mel along
 time, rfft n=512) is replaced by the reference's, noised to the current level. Blending replaces
 both bands, each from its own reference. ``ilvr-paper``: the reference code's version, one
-replacement after sampling. Formulas in bench/models/steering.py. Options: ``checkpoint``,
+replacement after sampling. Formulas in models/steering.py. Options: ``checkpoint``,
 ``steps`` (default: the scale's).
 """
 from __future__ import annotations
 
-from bench.prior_system import SteeredPriorSystem
-from bench.registry import register
+from bench.core.registry import register
+from bench.systems.families.prior_steered import SteeredPriorSystem
 
 
 class _ILVRBase(SteeredPriorSystem):

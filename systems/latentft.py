@@ -11,50 +11,66 @@ scale) unless ``steps`` is given. The output mel goes through the run's vocoder.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+from functools import cached_property
+
 import numpy as np
 
-from bench.dac_codec import INSTALL as DAC_INSTALL
-from bench.latentft_ablations import VARIANTS
-from bench.registry import register
-from bench.system import BLEND, CONDITIONAL, Availability, Needs, TrainedSystem
+from bench.adapters.dac_codec import INSTALL as DAC_INSTALL
+from bench.core.registry import register
+from bench.core.system import Availability, Needs, validate_options
+from bench.models.latentft_ablations import VARIANTS
+from bench.systems.families.trained import TrainedSystem
 
 
 class _LatentFTBase(TrainedSystem):
-    capabilities = frozenset({CONDITIONAL, BLEND})
     uses_vocoder = True
 
-    def _model(self):
-        if getattr(self, "_loaded", None) is None:
-            from bench.models.latentft import LatentFT, LatentFTConfig
+    @dataclass(frozen=True)
+    class Options(TrainedSystem.Options):
+        cfg: float = 2.0                 # classifier-free guidance of conditional generation
+        blend_weights: str = "1,1,-1"    # blending's denoiser weights over z1, z2, null
 
-            state = self.load_checkpoint()
-            model_config = dict(state["config"]["model"])
-            model_config["decoder_mults"] = tuple(model_config["decoder_mults"])
-            model = LatentFT(LatentFTConfig(**model_config))
-            model.load_state_dict(state["ema"])
-            self._loaded = (model.eval().to(self.context.device), state)
-        return self._loaded
+        def __post_init__(self):
+            super().__post_init__()
+            if len(self.blend_weight_values()) != 3:
+                raise ValueError(f"blend_weights must be three numbers W1,W2,WNULL, not {self.blend_weights!r}")
+
+        def blend_weight_values(self) -> list[float]:
+            try:
+                return [float(w) for w in self.blend_weights.split(",")]
+            except ValueError:
+                raise ValueError(f"blend_weights must be three numbers W1,W2,WNULL, not {self.blend_weights!r}") from None
+
+    def load(self):
+        from bench.models.latentft import LatentFT, LatentFTConfig
+
+        state = self.load_checkpoint()
+        model_config = dict(state["config"]["model"])
+        model_config["decoder_mults"] = tuple(model_config["decoder_mults"])
+        model = LatentFT(LatentFTConfig(**model_config))
+        model.load_state_dict(state["ema"])
+        return model.eval().to(self.context.device), state
 
     def fingerprint(self) -> dict:
-        _, state = self._model()
+        _, state = self.loaded
         return {**super().fingerprint(), **self.checkpoint_fingerprint(state), "sampling_steps": self._steps(),
-                "cfg": float(self.context.options.get("cfg", 2.0)),
-                "blend_weights": self.context.options.get("blend_weights", "1,1,-1")}
+                "cfg": self.options.cfg, "blend_weights": self.options.blend_weights}
 
     def info(self) -> dict:
-        model, state = self._model()
+        model, state = self.loaded
         return {"parameters": sum(p.numel() for p in model.parameters()),
                 "latent": f"{model.latent_channels} channels at 86.13 Hz", **self.checkpoint_info(state)}
 
     def _encoder_inputs(self, references):
-        from bench.mel import normalised_mel
+        from bench.core.mel import normalised_mel
 
         return normalised_mel(np.asarray(references))
 
     def _latents(self, references):
         import torch
 
-        model, _ = self._model()
+        model, _ = self.loaded
         features = torch.as_tensor(self._encoder_inputs(references), dtype=torch.float32, device=self.context.device)
         with torch.no_grad():
             return model.encode(features)
@@ -62,22 +78,22 @@ class _LatentFTBase(TrainedSystem):
     def _sample(self, conditions, weights, seeds, length):
         from bench.models.edm import SamplerConfig
 
-        model, _ = self._model()
+        model, _ = self.loaded
         mels = model.generate(conditions, weights, seeds, SamplerConfig(steps=self._steps()), conditions[0].shape[-1])
         return self.context.vocoder(mels.double().cpu().numpy(), seeds, length)
 
-    def _conditional(self, batch):
+    def conditional(self, batch):
         import torch
 
         from bench.models.frequency_mask import apply_mask, band_masks
 
         latent = self._latents(batch.references)
         masked = apply_mask(latent, band_masks(batch.bands).to(latent.device))
-        cfg = float(self.context.options.get("cfg", 2.0))
+        cfg = self.options.cfg
         return self._sample([masked, torch.zeros_like(masked)], [cfg, 1.0 - cfg], batch.seeds,
                             batch.references.shape[-1])
 
-    def _blend(self, batch):
+    def blend(self, batch):
         import torch
 
         from bench.models.frequency_mask import apply_mask, band_masks
@@ -85,7 +101,7 @@ class _LatentFTBase(TrainedSystem):
         latent1, latent2 = self._latents(batch.references1), self._latents(batch.references2)
         z1 = apply_mask(latent1, band_masks(batch.bands1).to(latent1.device))
         z2 = apply_mask(latent2, band_masks(batch.bands2).to(latent2.device))
-        weights = [float(w) for w in str(self.context.options.get("blend_weights", "1,1,-1")).split(",")]
+        weights = self.options.blend_weight_values()
         return self._sample([z1, z2, torch.zeros_like(z1)], weights, batch.seeds, batch.references1.shape[-1])
 
     def isolate(self, references, bands, seeds, weights=(0.1, 0.9)):
@@ -121,6 +137,10 @@ class LatentFTDAC(_LatentFTBase):
     description = "LatentFT with a DAC front end and a 1D U-Net encoder (trained by the harness; needs DAC weights)"
     needs = Needs(packages=("dac", "audiotools", "torch"), install_hint=DAC_INSTALL)
 
+    @dataclass(frozen=True)
+    class Options(_LatentFTBase.Options):
+        dac_weights: str | None = None   # default: the file the checkpoint was trained with, else DAC's cache
+
     @classmethod
     def _training_meta(cls, options) -> dict:
         from bench.models.checkpoint_store import load_state
@@ -131,17 +151,17 @@ class LatentFTDAC(_LatentFTBase):
     def dac_weights(cls, options, meta: dict):
         from pathlib import Path
 
-        from bench.dac_codec import weights_path
+        from bench.adapters.dac_codec import weights_path
 
-        given = (options or {}).get("dac_weights")
+        given = validate_options(cls, options).dac_weights
         if not given and meta.get("dac_weights") and Path(meta["dac_weights"]).is_file():
             given = meta["dac_weights"]
         return weights_path(given)
 
     @classmethod
     def availability(cls, options=None) -> Availability:
-        from bench.dac_codec import weights_availability
-        from bench.storage import file_sha256
+        from bench.adapters.dac_codec import weights_availability
+        from bench.core.storage import file_sha256
 
         base = super().availability(options)
         if not base.ok:
@@ -160,29 +180,29 @@ class LatentFTDAC(_LatentFTBase):
                                 f"(sha256 {expected[:12]}...)", "pass those weights as latentft-dac.dac_weights")
         return Availability(True)
 
+    @cached_property
     def _dac(self):
-        if getattr(self, "_codec", None) is None:
-            from bench.dac_codec import load_dac
+        """The frozen DAC the encoder reads (loaded once, after the checkpoint that names it)."""
+        from bench.adapters.dac_codec import load_dac
 
-            _, state = self._model()
-            self._codec = load_dac(self.dac_weights(self.context.options, state["meta"]), self.context.device)
-        return self._codec
+        _, state = self.loaded
+        return load_dac(self.dac_weights(self.options, state["meta"]), self.context.device)
 
     def _encoder_inputs(self, references):
-        from bench.audio import SAMPLE_RATE
-        from bench.dac_codec import clip_latents
-        from bench.mel import frame_count
+        from bench.adapters.dac_codec import clip_latents
+        from bench.core.audio import SAMPLE_RATE
+        from bench.core.mel import frame_count
 
         references = np.asarray(references)
-        return clip_latents(self._dac(), references, frame_count(references.shape[-1]), SAMPLE_RATE,
+        return clip_latents(self._dac, references, frame_count(references.shape[-1]), SAMPLE_RATE,
                             self.context.device)
 
     def fingerprint(self) -> dict:
-        _, state = self._model()
+        _, state = self.loaded
         return {**super().fingerprint(), "dac_weights_sha256": state["meta"].get("dac_weights_sha256")}
 
 
-# the ablations of Tables 9-10 (bench/latentft_ablations.py): LatentFT-MLP trained with one change
+# the ablations of Tables 9-10 (models/latentft_ablations.py): LatentFT-MLP trained with one change
 # each, run exactly as latentft-mlp; in the registry (make systems, compare, isolate), never in
 # table1's default rows
 for _name, (_, _what) in VARIANTS.items():

@@ -1,7 +1,7 @@
 """``rave``: band-masking the latent of a RAVE model exported to TorchScript (protocol.md section 5).
 
 Resample to the model's rate (``model.sr``), ``encode`` [1, C, T] -> [1, L, T / ratio], band-mask
-the latent along time in absolute Hz (bench/latent_filter.py: a 2048x model at 44.1 kHz has a
+the latent along time in absolute Hz (systems/families/latent_filter.py: a 2048x model at 44.1 kHz has a
 21.5 Hz latent, so bands above 10.8 Hz keep nothing), ``decode``, trim to the input length,
 resample back. Blending decodes 0.5 m1(z1) + 0.5 m2(z2).
 
@@ -12,13 +12,14 @@ the adapter detects that (two encodings of the same clip differ) and refuses the
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from bench.latent_filter import LatentFilterSystem
-from bench.registry import register
-from bench.system import Availability, Needs
+from bench.core.registry import register
+from bench.core.system import Availability, Needs, validate_options
+from bench.systems.families.latent_filter import LatentFilterSystem
 
 PROBE_SECONDS = 1.0
 
@@ -59,12 +60,16 @@ class RAVELatentFilter(LatentFilterSystem):
     description = "RAVE (TorchScript export) latent band-masked along time, decoded"
     needs = Needs(packages=("torch",))
 
+    @dataclass(frozen=True)
+    class Options:
+        model: str | None = None   # the non-streaming TorchScript export (rave export --run RUN)
+
     @classmethod
     def availability(cls, options=None) -> Availability:
         base = super().availability(options)
         if not base.ok:
             return base
-        given = (options or {}).get("model")
+        given = validate_options(cls, options).model
         if not given:
             return Availability(False, "no RAVE model given",
                                 "export a non-streaming TorchScript model (rave export --run RUN) and pass "
@@ -81,24 +86,22 @@ class RAVELatentFilter(LatentFilterSystem):
                                 "pass a TorchScript file written by rave export")
         return Availability(True)
 
-    def _model(self):
-        if getattr(self, "_loaded", None) is None:
-            self._loaded = load_rave(self.context.options["model"], self.context.device)
-        return self._loaded
+    def load(self):
+        return load_rave(self.options.model, self.context.device)
 
     @property
     def model_rate(self) -> int:
-        return self._model()[1]
+        return self.loaded[1]
 
     @property
     def latent_rate(self) -> float:
-        _, sample_rate, _, ratio = self._model()
+        _, sample_rate, _, ratio = self.loaded
         return sample_rate / ratio
 
     def encode_one(self, audio):
         import torch
 
-        model, _, in_channels, ratio = self._model()
+        model, _, in_channels, ratio = self.loaded
         padded = int(np.ceil(audio.shape[-1] / ratio)) * ratio
         x = torch.zeros(1, in_channels, padded, device=self.context.device)
         x[..., :audio.shape[-1]] = torch.as_tensor(audio, dtype=torch.float32, device=self.context.device)
@@ -108,18 +111,18 @@ class RAVELatentFilter(LatentFilterSystem):
     def decode_one(self, latent, length):
         import torch
 
-        model = self._model()[0]
+        model = self.loaded[0]
         with torch.no_grad():
             y = model.decode(torch.as_tensor(latent, dtype=torch.float32, device=self.context.device)[None])
         return y[0].mean(dim=0)[:length].double().cpu().numpy()  # several output channels: their mean
 
     def fingerprint(self) -> dict:
-        from bench.storage import file_sha256
+        from bench.core.storage import file_sha256
 
-        return {**super().fingerprint(), "model_sha256": file_sha256(str(self.context.options["model"]))}
+        return {**super().fingerprint(), "model_sha256": file_sha256(str(self.options.model))}
 
     def info(self) -> dict:
-        model, sample_rate, in_channels, ratio = self._model()
+        model, sample_rate, in_channels, ratio = self.loaded
         probe = self.encode_one(np.zeros(ratio * 4))
         return {"sample_rate": sample_rate, "latent": f"{probe.shape[0]} channels at {sample_rate / ratio:.2f} Hz",
                 "ratio": ratio, "input_channels": in_channels,

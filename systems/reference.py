@@ -4,19 +4,18 @@ from __future__ import annotations
 
 import numpy as np
 
-from bench.audio import normalise_clip
-from bench.registry import register
-from bench.system import BLEND, CONDITIONAL, System
+from bench.core.audio import normalise_clip
+from bench.core.registry import register
+from bench.core.system import System
 
 
 @register
 class Reference(System):
     name = "reference"
     description = "returns the conditioning audio (ceiling); blend = mixture of both references"
-    capabilities = frozenset({CONDITIONAL, BLEND})
 
-    def _conditional(self, batch):
+    def conditional(self, batch):
         return np.array(batch.references, dtype=np.float64, copy=True)
 
-    def _blend(self, batch):
+    def blend(self, batch):
         return np.stack([normalise_clip(a + b) for a, b in zip(batch.references1, batch.references2)])

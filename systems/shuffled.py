@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from bench.registry import register
-from bench.system import BLEND, CONDITIONAL, System
+from bench.core.registry import register
+from bench.core.system import System
 
 
 @register
 class Shuffled(System):
     name = "shuffled"
     description = "returns an unrelated clip of the evaluation set (floor)"
-    capabilities = frozenset({CONDITIONAL, BLEND})
 
     def _unrelated(self, seed: int, excluded: set[str]) -> np.ndarray:
         candidates = [i for i, clip_id in enumerate(self.context.pool_ids) if clip_id not in excluded]
@@ -21,10 +20,10 @@ class Shuffled(System):
         index = candidates[np.random.default_rng(seed).integers(len(candidates))]
         return np.array(self.context.pool[index], dtype=np.float64)
 
-    def _conditional(self, batch):
+    def conditional(self, batch):
         return np.stack([self._unrelated(seed, {ref}) for seed, ref in
                          zip(batch.seeds, batch.reference_ids)])
 
-    def _blend(self, batch):
+    def blend(self, batch):
         return np.stack([self._unrelated(seed, {a, b}) for seed, a, b in
                          zip(batch.seeds, batch.reference_ids1, batch.reference_ids2)])

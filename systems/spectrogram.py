@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from bench.bands import band_pass
-from bench.mel import normalised_mel
-from bench.registry import register
-from bench.system import BLEND, CONDITIONAL, System
+from bench.core.bands import band_pass
+from bench.core.mel import normalised_mel
+from bench.core.registry import register
+from bench.core.system import System
 
 TIME_N_FFT = 512
 
@@ -18,15 +18,14 @@ TIME_N_FFT = 512
 class Spectrogram(System):
     name = "spectrogram"
     description = "band-masked normalised log-mel along time, then the vocoder"
-    capabilities = frozenset({CONDITIONAL, BLEND})
     uses_vocoder = True
 
-    def _conditional(self, batch):
+    def conditional(self, batch):
         mels = normalised_mel(np.asarray(batch.references))
         masked = np.stack([band_pass(m, band, TIME_N_FFT) for m, band in zip(mels, batch.bands)])
         return self.context.vocoder(masked, batch.seeds, batch.references.shape[-1])
 
-    def _blend(self, batch):
+    def blend(self, batch):
         mels1 = normalised_mel(np.asarray(batch.references1))
         mels2 = normalised_mel(np.asarray(batch.references2))
         blended = np.stack([

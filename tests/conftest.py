@@ -13,7 +13,7 @@ FIXTURES = ROOT / "tests" / "fixtures" / "audio"
 
 @pytest.fixture(scope="session")
 def fixture_clips():
-    from bench.audio import load_audio, normalise_clip
+    from bench.core.audio import load_audio, normalise_clip
 
     return [normalise_clip(load_audio(p)[0]) for p in sorted(FIXTURES.glob("*.flac"))]
 

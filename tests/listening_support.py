@@ -21,9 +21,9 @@ SYSTEMS = ("reference", "shuffled", "cross-synthesis")
 
 @pytest.fixture(scope="session")
 def listening_run(tmp_path_factory):
-    from bench.config import RunConfig
-    from bench.runner import run_table1
-    from bench.tables import write_all
+    from bench.core.config import RunConfig
+    from bench.core.runner import run_table1
+    from bench.reports.tables import write_all
 
     root = tmp_path_factory.mktemp("listening-run")
     config = RunConfig(
@@ -42,7 +42,7 @@ def listening_run(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def built_study(listening_run):
-    from bench.listening.build import build_study
+    from bench.reports.listening.build import build_study
 
     out = listening_run / "study"
     build_study(
@@ -72,13 +72,13 @@ def free_port() -> int:
 
 
 class Server:
-    """``python -m bench.listening serve`` (what ``python -m bench listening serve`` runs) as a real
+    """``python -m bench.commands.listening serve`` (what ``python -m bench listening serve`` runs) as a real
     child process."""
 
     def __init__(self, study: Path):
         self.study, self.port = study, free_port()
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "bench.listening", "serve", str(study), "--port", str(self.port)],
+            [sys.executable, "-m", "bench.commands.listening", "serve", str(study), "--port", str(self.port)],
             cwd=ROOT,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -140,7 +140,7 @@ def call(
 
 
 def invite(study: Path, n: int) -> list[str]:
-    from bench.listening.study import Study
+    from bench.reports.listening.study import Study
 
     return Study(study).db.invite(n)
 

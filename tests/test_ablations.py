@@ -7,16 +7,16 @@ import numpy as np
 import pytest
 import torch
 
-from bench.ablation_table import run_ablation_table, training_summary
-from bench.config import RunConfig
-from bench.latentft_ablations import ABLATION_SYSTEMS, BASE, VARIANTS
-from bench.mel import normalised_mel
+from bench.reports.ablation_table import run_ablation_table, training_summary
+from bench.core.config import RunConfig
+from bench.models.latentft_ablations import ABLATION_SYSTEMS, BASE, VARIANTS
+from bench.core.mel import normalised_mel
 from bench.models.checkpoint_store import load_state, weights_sha256
 from bench.models.edm import edm_loss
 from bench.models.frequency_mask import apply_mask, sample_band_pass_masks
 from bench.models.latentft import LatentFT, LatentFTConfig
 from bench.models.training import TrainConfig, train
-from bench.storage import file_sha256
+from bench.core.storage import file_sha256
 from conftest import FIXTURES
 
 TINY = LatentFTConfig(latent_channels=4, encoder_hidden=16, decoder_base=8, decoder_mults=(1, 2))
@@ -87,7 +87,7 @@ def test_band_pass_masks_are_one_band_with_low_and_high_passes_at_the_stated_rat
 
 
 def test_trainable_variants_change_only_their_fields():
-    from bench.train_cli import TRAINABLE
+    from bench.models.trainable import TRAINABLE
 
     base = TRAINABLE[BASE][0]()
     for name, (changes, _) in VARIANTS.items():

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from bench.audio import (AudioError, check_output, chunk_track, load_audio, normalise_clip,
+from bench.core.audio import (AudioError, check_output, chunk_track, load_audio, normalise_clip,
                          resample)
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from bench.audio import AudioError, load_audio
+from bench.core.audio import AudioError, load_audio
 from bench.datasets.folder import DatasetError, load_folder
 from conftest import FIXTURES, ROOT
 
@@ -101,7 +101,7 @@ def test_missing_and_non_audio_files_say_so(tmp_path):
 
 def test_decoding_bad_files_prints_no_decoder_notes_or_leaked_handles(tmp_path):
     data = _bad_folder(tmp_path)
-    code = ("import sys, gc\nfrom bench.audio import load_audio, AudioError\n"
+    code = ("import sys, gc\nfrom bench.core.audio import load_audio, AudioError\n"
             "for f in sys.argv[1:]:\n    try: load_audio(f)\n"
             "    except AudioError as e: print(e)\ngc.collect()\n")
     out = subprocess.run([sys.executable, "-W", "always", "-c", code,
@@ -157,7 +157,7 @@ def test_mismatched_embedding_dimensions_name_both_sets(tmp_path):
 
 
 def test_a_band_that_selects_no_bin_is_refused_naming_it():
-    from bench.bands import Band, band_pass
+    from bench.core.bands import Band, band_pass
 
     with pytest.raises(ValueError, match="0.3-0.3 selects no bin"):
         band_pass(np.ones(512), Band(0.3, 0.3))
@@ -168,9 +168,9 @@ def test_a_band_that_selects_no_bin_is_refused_naming_it():
 
 
 def test_a_scale_the_set_cannot_fill_is_reported_in_the_output_and_the_record(tmp_path):
-    from bench.config import RunConfig
-    from bench.runner import run_table1
-    from bench.tables import render_markdown
+    from bench.core.config import RunConfig
+    from bench.core.runner import run_table1
+    from bench.reports.tables import render_markdown
 
     data = tmp_path / "three"
     data.mkdir()

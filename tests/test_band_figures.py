@@ -1,12 +1,12 @@
-"""make figures (bench/band_figures.py): the figure CSV recomputed from a small bands CSV."""
+"""make figures (bench/reports/band_figures.py): the figure CSV recomputed from a small bands CSV."""
 import csv
 import json
 
 import numpy as np
 import pytest
 
-from bench.bands import BLEND_PAIRS, CONDITIONAL_BANDS, EIGHT_BAND_SPLIT, LATENT_NYQUIST_HZ
-from bench.cli import main
+from bench.core.bands import BLEND_PAIRS, CONDITIONAL_BANDS, EIGHT_BAND_SPLIT, LATENT_NYQUIST_HZ
+from bench.commands.cli import main
 
 METRICS = ("fad", "loudness_in", "rhythm_in", "timbre_in", "harmony_in")
 

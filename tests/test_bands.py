@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from bench.bands import (BLEND_PAIRS, CONDITIONAL_BANDS, FOUR_BAND_SPLIT, TWO_BAND_SPLIT, Band,
+from bench.core.bands import (BLEND_PAIRS, CONDITIONAL_BANDS, FOUR_BAND_SPLIT, TWO_BAND_SPLIT, Band,
                          band_mask, band_pass)
 
 

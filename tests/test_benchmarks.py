@@ -1,7 +1,7 @@
 """``make bench`` writes what it prints, with provenance."""
 import json
 
-from bench.benchmarks import main
+from bench.reports.benchmarks import main
 
 
 def test_bench_writes_its_figures_with_provenance(tmp_path, capsys):

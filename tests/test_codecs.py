@@ -7,12 +7,13 @@ import numpy as np
 import pytest
 import torch
 
-from bench.bands import CONDITIONAL_BANDS, Band, band_mask
-from bench.config import RunConfig
-from bench.latent_filter import hz_band_mask, mask_latent
-from bench.registry import get_system_class, system_status
-from bench.runner import run_table1
-from bench.vocoders import VocoderUnavailable, get_vocoder
+from bench.core.bands import CONDITIONAL_BANDS, Band, band_mask
+from bench.core.config import RunConfig
+from bench.systems.families.latent_filter import hz_band_mask, mask_latent
+from bench.core.registry import get_system_class, system_status
+from bench.core.runner import run_table1
+from bench.adapters.vocoders import VocoderUnavailable
+from bench.core.registry import make_vocoder
 from conftest import FIXTURES
 
 
@@ -45,7 +46,7 @@ def test_a_band_above_a_slow_latents_nyquist_keeps_nothing():
 
 @pytest.fixture(scope="module")
 def dac_weights(tmp_path_factory):
-    from bench.dac_codec import import_dac
+    from bench.adapters.dac_codec import import_dac
 
     dac = import_dac()
     torch.manual_seed(0)
@@ -57,7 +58,7 @@ def dac_weights(tmp_path_factory):
 
 
 def test_dac_without_weights_names_the_file_it_looked_for(tmp_path, monkeypatch):
-    from bench import dac_codec
+    from bench.adapters import dac_codec
 
     monkeypatch.setattr(dac_codec, "CACHE", tmp_path / "empty-cache")
     status = system_status("dac", {})
@@ -75,7 +76,7 @@ def test_dac_runs_both_tasks_from_a_weights_path(tmp_path, dac_weights):
 
 
 def test_dac_reports_its_latent(dac_weights):
-    from bench.system import RunContext
+    from bench.core.system import RunContext
 
     system = get_system_class("dac")(RunContext(np.zeros((1, 10)), ["x"], options={"weights": str(dac_weights)}))
     info = system.info()
@@ -122,8 +123,8 @@ def test_rave_runs_both_tasks_and_keeps_the_input_length(tmp_path):
     path = _export(TinyRAVE(), tmp_path / "rave.ts")
     record = _run(tmp_path, ["rave"], {"rave": {"model": str(path)}})
     _assert_both_tasks_ran(record, "rave")
-    from bench.system import RunContext
-    from bench.system import ConditionalBatch
+    from bench.core.system import RunContext
+    from bench.core.system import ConditionalBatch
 
     clip = np.sin(np.arange(22050 * 3) * 0.05)
     system = get_system_class("rave")(RunContext(clip[None], ["x"], options={"model": str(path)}))
@@ -150,7 +151,7 @@ TINY_BIGVGAN = {"resblock": "1", "upsample_rates": [4, 4, 4, 4], "upsample_kerne
 
 
 def _bigvgan_dir(tmp_path, **changes):
-    from bench.optional_imports import placeholders
+    from bench.core.optional_imports import placeholders
 
     with placeholders("torchaudio"):
         import bigvgan
@@ -170,27 +171,27 @@ def test_bigvgan_vocodes_a_mel_system_and_is_recorded(tmp_path):
     _assert_both_tasks_ran(record, "spectrogram")
     assert record["vocoder"].startswith("bigvgan-c")
     mels = np.zeros((2, 80, 40))
-    out = get_vocoder(f"bigvgan:{directory}")(mels, [0, 1], 40 * 256)
+    out = make_vocoder(f"bigvgan:{directory}")(mels, [0, 1], 40 * 256)
     assert out.shape == (2, 40 * 256) and np.all(np.isfinite(out))
 
 
 def test_bigvgan_with_another_mel_convention_is_refused_by_name(tmp_path):
     directory = _bigvgan_dir(tmp_path, fmax=8000)
     with pytest.raises(VocoderUnavailable, match="fmax is 8000"):
-        get_vocoder(f"bigvgan:{directory}")
+        make_vocoder(f"bigvgan:{directory}")
     with pytest.raises(VocoderUnavailable, match="config.json"):
-        get_vocoder(f"bigvgan:{tmp_path / 'nowhere'}")
+        make_vocoder(f"bigvgan:{tmp_path / 'nowhere'}")
 
 
 # ---- LatentFT-DAC ----------------------------------------------------------------------------
 
 def _train_latentft_dac(tmp_path, dac_weights, fixture_clips):
-    from bench.audio import SAMPLE_RATE
-    from bench.dac_codec import clip_latents, load_dac
-    from bench.mel import normalised_mel
+    from bench.core.audio import SAMPLE_RATE
+    from bench.adapters.dac_codec import clip_latents, load_dac
+    from bench.core.mel import normalised_mel
     from bench.models.latentft import LatentFT, LatentFTConfig
     from bench.models.training import TrainConfig, train
-    from bench.storage import file_sha256
+    from bench.core.storage import file_sha256
 
     clips = np.stack(fixture_clips)
     mels = torch.as_tensor(normalised_mel(clips), dtype=torch.float32)
@@ -220,7 +221,7 @@ def test_latentft_dac_runs_both_tasks_with_the_dac_it_was_trained_with(tmp_path,
 
 
 def test_latentft_dac_refuses_other_dac_weights_and_says_what_training_needs(tmp_path, dac_weights, fixture_clips):
-    from bench.dac_codec import import_dac
+    from bench.adapters.dac_codec import import_dac
 
     checkpoint = _train_latentft_dac(tmp_path, dac_weights, fixture_clips)
     torch.manual_seed(1)
@@ -235,7 +236,7 @@ def test_latentft_dac_refuses_other_dac_weights_and_says_what_training_needs(tmp
 
 
 def test_training_latentft_dac_without_weights_stops_before_reading_any_data(tmp_path):
-    from bench.cli import main
+    from bench.commands.cli import main
 
     with pytest.raises(SystemExit, match="latentft-dac needs DAC weights: DAC weights not found: .*nope.pth"):
         main(["train", "--system", "latentft-dac", "--dac-weights", str(tmp_path / "nope.pth"),

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from bench.audio import CLIP_SAMPLES, SAMPLE_RATE
+from bench.core.audio import CLIP_SAMPLES, SAMPLE_RATE
 from bench.datasets.folder import DatasetError, load_folder
 from conftest import FIXTURES
 

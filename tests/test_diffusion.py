@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from bench.bands import FOUR_BAND_SPLIT, band_pass
+from bench.core.bands import FOUR_BAND_SPLIT, band_pass
 from bench.models.edm import SamplerConfig, heun_sample, initial_noise, karras_sigmas, precondition
 from bench.models.frequency_mask import apply_mask, band_masks, sample_training_masks
 from bench.models.latentft import LatentFT, LatentFTConfig

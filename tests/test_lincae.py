@@ -3,8 +3,8 @@ linearity / separation figures (checked on an exactly linear stand-in), and the 
 import numpy as np
 import torch
 
-from bench.embedders import get_embedder
-from bench.lincae_table import evaluate_lincae, run_lincae_table
+from bench.core.registry import make_embedder
+from bench.reports.lincae_table import evaluate_lincae, run_lincae_table
 from bench.models.lincae import CLIP, LinCAE, LinCAEConfig, to_audio, to_spec
 from bench.models.training import TrainConfig, train
 
@@ -52,7 +52,7 @@ def test_the_figures_of_an_exactly_linear_autoencoder():
     stems = rng.normal(size=(3, 4, CLIP)) * 0.05
     stems[1, 1] = 0.0  # no drums in clip 1
     mixes = stems.sum(axis=1)
-    row = evaluate_lincae(LinearStandIn(), mixes, stems, [0, 1, 2], get_embedder("melstats"))
+    row = evaluate_lincae(LinearStandIn(), mixes, stems, [0, 1, 2], make_embedder("melstats"))
     assert row["encoder_additivity_rel_l2"] < 1e-6 and row["encoder_homogeneity_rel_l2"] < 1e-6
     assert row["decoder_additivity_snr_db"] > 60 and row["reconstruction_snr_db"] > 60
     assert row["separation"]["drums"]["n"] == 2

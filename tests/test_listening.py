@@ -1,5 +1,5 @@
 """The listening study end to end without a browser: build from a real smoke run, the server's
-refusals, answers surviving SIGKILL, export, and the CLI's errors (bench/listening/)."""
+refusals, answers surviving SIGKILL, export, and the CLI's errors (bench/reports/listening/)."""
 
 import json
 import re
@@ -10,7 +10,7 @@ import pyloudnorm
 import pytest
 import soundfile
 
-from bench.cli import main
+from bench.commands.cli import main
 
 pytest.register_assert_rewrite("listening_support")
 from listening_support import SYSTEMS, Server, attention_ids, call, invite, play_all
@@ -229,7 +229,7 @@ def test_sigkill_between_answers_loses_no_committed_answer(study):
 
 
 def test_export_and_analyze_a_study_folder(server, study, tmp_path, capsys):
-    from bench.listening.analysis import read_answers
+    from bench.reports.listening.analysis import read_answers
 
     tokens = invite(study, 3)
     silent = attention_ids(study)
@@ -287,7 +287,7 @@ def test_commands_refuse_a_folder_that_is_not_a_study(tmp_path, capsys):
 
 
 def test_pages_load_nothing_from_outside():
-    from bench.listening.server import ASSETS, STATIC
+    from bench.reports.listening.server import ASSETS, STATIC
 
     for name in ["index.html", *ASSETS]:
         text = (STATIC / name).read_text()

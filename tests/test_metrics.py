@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from bench.bands import CONDITIONAL_BANDS
+from bench.core.bands import CONDITIONAL_BANDS
 from bench.metrics.adherence import adherence, beat_spectrum, pearson, timbre_score
 from bench.metrics.descriptors import compute_descriptors
 from bench.metrics.distribution import DistributionError, fad, frechet_distance, kad

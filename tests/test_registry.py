@@ -7,22 +7,21 @@ from conftest import ROOT
 
 PLUGIN = '''
 import numpy as np
-from bench.registry import register
-from bench.system import CONDITIONAL, Needs, System
+from bench.core.registry import register
+from bench.core.system import CONDITIONAL, Needs, System
 
 @register
 class NeedsMissing(System):
     name = "needs-missing"
-    capabilities = frozenset({CONDITIONAL})
     needs = Needs(packages=("surely_not_installed_pkg",), install_hint="pip install surely-not")
 
-    def _conditional(self, batch):
+    def conditional(self, batch):
         return batch.references
 '''
 
 
 def test_builtin_systems_are_registered():
-    from bench.registry import system_names, system_status
+    from bench.core.registry import system_names, system_status
 
     names = system_names()
     for name in ("reference", "shuffled", "spectrogram", "cross-synthesis"):
@@ -32,9 +31,9 @@ def test_builtin_systems_are_registered():
 
 
 def test_unknown_system_suggests_close_names():
-    from bench.registry import get_system_class
+    from bench.core.registry import UnknownNameError, get_system_class
 
-    with pytest.raises(KeyError, match="did you mean spectrogram"):
+    with pytest.raises(UnknownNameError, match="did you mean spectrogram"):
         get_system_class("spectrogam")
 
 

@@ -1,6 +1,6 @@
 import json
 
-from bench.regress import GOLDEN, compare, family, run_regress
+from bench.reports.regress import GOLDEN, compare, family, run_regress
 
 
 def test_compare_flags_values_beyond_tolerance_with_a_readable_diff():

@@ -1,11 +1,11 @@
-"""bench.results: a run's files as DataFrames, and the LaTeX rendering of the paper's layout."""
+"""bench.reports.results: a run's files as DataFrames, and the LaTeX rendering of the paper's layout."""
 import json
 import re
 
 import pytest
 
-from bench import REPO_ROOT
-from bench.results import ResultsError, load, to_latex
+from bench.core.paths import REPO_ROOT
+from bench.reports.results import ResultsError, load, to_latex
 
 RUN = REPO_ROOT / "results" / "table1.json"
 
@@ -56,7 +56,7 @@ def test_bad_files_are_named(tmp_path):
 
 
 def test_markdown_from_the_loaded_record_equals_the_committed_table():
-    from bench.tables import render_markdown
+    from bench.reports.tables import render_markdown
 
     assert render_markdown(load(RUN).record) == RUN.with_suffix(".md").read_text()
 
@@ -74,7 +74,7 @@ def test_run_table1_from_python_returns_the_files_it_wrote(tmp_path):
 
 
 def test_the_embedded_sets_skipped_pieces_do_not_break_or_change_the_table():
-    from bench.tables import render_markdown
+    from bench.reports.tables import render_markdown
 
     record = load(RUN).record
     record["dataset"]["skipped_files"] = [{"piece": "beethoven/opus132.mxl", "reason": "parse failed"}]

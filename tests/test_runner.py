@@ -3,11 +3,11 @@ import json
 import numpy as np
 import pytest
 
-from bench.config import RunConfig
-from bench.registry import register
-from bench.runner import run_table1
-from bench.system import BLEND, CONDITIONAL, Needs, System
-from bench.tables import render_markdown, write_all
+from bench.core.config import RunConfig
+from bench.core.registry import register
+from bench.core.runner import run_table1
+from bench.core.system import CONDITIONAL, Needs, System
+from bench.reports.tables import render_markdown, write_all
 from conftest import FIXTURES
 
 CALLS = {"n": 0, "interrupt_after": None}
@@ -18,9 +18,8 @@ class Flaky(System):
     """Test double: NaN for the lowest band, an exception for one clip, the reference otherwise."""
 
     name = "test-flaky"
-    capabilities = frozenset({CONDITIONAL, BLEND})
 
-    def _conditional(self, batch):
+    def conditional(self, batch):
         CALLS["n"] += len(batch.seeds)
         if CALLS["interrupt_after"] is not None and CALLS["n"] > CALLS["interrupt_after"]:
             raise KeyboardInterrupt
@@ -32,7 +31,7 @@ class Flaky(System):
                 out[i] = np.nan
         return out
 
-    def _blend(self, batch):
+    def blend(self, batch):
         CALLS["n"] += len(batch.seeds)
         return np.array(batch.references1, copy=True)
 
@@ -52,7 +51,7 @@ def rows(record):
 @pytest.fixture
 def bad_clip(tmp_path):
     from bench.datasets.folder import load_folder
-    from bench.tasks import select_clips
+    from bench.core.tasks import select_clips
 
     clips = load_folder(FIXTURES, tmp_path / "data")
     return select_clips(clips.ids, 3, 3, 0).conditional[0]
@@ -117,12 +116,11 @@ def test_results_do_not_depend_on_batch_size(tmp_path):
 @register
 class Unavailable(System):
     name = "test-unavailable"
-    capabilities = frozenset({CONDITIONAL})
     needs = Needs(packages=("surely_not_installed_pkg",))
 
 
 def test_unavailable_systems_are_marked_and_the_run_goes_on_but_unknown_names_stop_it(tmp_path):
-    from bench.registry import UnknownSystemError
+    from bench.core.registry import UnknownSystemError
 
     record = run_table1(config(tmp_path, systems=("reference", "test-unavailable"), tasks=(CONDITIONAL,)))
     assert "reference" in record["rows"]
@@ -145,7 +143,7 @@ def test_record_carries_provenance(tmp_path):
 
 
 def test_paired_comparison_reads_the_item_scores_of_a_run(tmp_path):
-    from bench.compare import compare, read_items, render
+    from bench.reports.compare import compare, read_items, render
 
     record = run_table1(config(tmp_path, systems=("reference", "shuffled")))
     paths = write_all(record, tmp_path / "out")
@@ -167,8 +165,8 @@ def test_paired_comparison_reads_the_item_scores_of_a_run(tmp_path):
 
 
 def test_runs_made_apart_merge_into_one_table_only_when_they_scored_the_same_thing(tmp_path, capsys):
-    from bench.cli import main
-    from bench.compare import compare, read_items
+    from bench.commands.cli import main
+    from bench.reports.compare import compare, read_items
 
     first = run_table1(config(tmp_path / "a", systems=("reference", "shuffled")))
     second = run_table1(config(tmp_path / "b", systems=("shuffled", "cross-synthesis", "test-unavailable")))

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from bench.config import RunConfig
-from bench.executors import Execution, ExecutorError, parse_shard
-from bench.runner import run_table1
-from bench.tables import write_all
+from bench.core.config import RunConfig
+from bench.core.executors import Execution, ExecutorError, parse_shard
+from bench.core.runner import run_table1
+from bench.reports.tables import write_all
 from conftest import FIXTURES, ROOT
 
 PLUGINS = ROOT / "tests" / "fixtures" / "plugins"
@@ -41,7 +41,7 @@ def inline_tables(tmp_path_factory):
 
 @pytest.fixture
 def plugins(monkeypatch, tmp_path):
-    from bench.registry import discover
+    from bench.core.registry import discover
 
     monkeypatch.setenv("BENCH_PLUGIN_PATH", str(PLUGINS))
     (tmp_path / "pids").mkdir()
@@ -110,9 +110,9 @@ def test_a_killed_worker_leaves_nothing_taken_for_finished(tmp_path, plugins):
         time.sleep(0.05)
     worker.send_signal(signal.SIGKILL)
     worker.wait()
-    from bench.item_cache import OutputStore
+    from bench.core.item_cache import OutputStore
 
-    from bench.units import ItemScores
+    from bench.core.units import ItemScores
 
     store = OutputStore(tmp_path / "cache", systems[0])
     records = list(outputs.glob("*.json"))
@@ -205,7 +205,7 @@ def test_submitit_array_gives_the_inline_tables(tmp_path, inline_tables):
 def test_slurm_array_on_a_real_single_node_cluster_gives_the_inline_tables(tmp_path, inline_tables,
                                                                            monkeypatch):
     pytest.importorskip("submitit")
-    from bench import single_node_slurm as slurm_cluster
+    from bench.core import single_node_slurm as slurm_cluster
 
     if os.geteuid() != 0 or slurm_cluster.missing():
         pytest.skip(f"needs root and {', '.join(slurm_cluster.missing())} (scripts/ensure_slurm.sh)")

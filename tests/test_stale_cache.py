@@ -4,24 +4,23 @@ import shutil
 
 import numpy as np
 
-from bench.config import RunConfig
-from bench.system import CONDITIONAL
+from bench.core.config import RunConfig
+from bench.core.system import CONDITIONAL
 from conftest import FIXTURES, ROOT
 
 PLUGIN = '''
 import numpy as np
 
-from bench.registry import register
-from bench.system import CONDITIONAL, System
+from bench.core.registry import register
+from bench.core.system import CONDITIONAL, System
 
 
 @register
 class Smoothed(System):
     name = "test-smoothed"
-    capabilities = frozenset({CONDITIONAL})
     version = VERSION
 
-    def _conditional(self, batch):
+    def conditional(self, batch):
         kernel = np.ones(WIDTH) / WIDTH
         return np.stack([np.convolve(r, kernel, mode="same") for r in batch.references])
 '''
@@ -32,8 +31,8 @@ def _plugin(folder, width, version=1):
 
 
 def _run(tmp_path, monkeypatch, folder):
-    from bench.registry import discover
-    from bench.runner import run_table1
+    from bench.core.registry import discover
+    from bench.core.runner import run_table1
 
     monkeypatch.setenv("BENCH_PLUGIN_PATH", str(folder))
     discover(force=True)
@@ -71,15 +70,15 @@ def _checkout(target):
 
 
 def test_code_identity_follows_project_imports_and_is_the_same_in_every_checkout(tmp_path):
-    from bench.code_identity import code_files, code_identity
+    from bench.core.code_identity import code_files, code_identity
 
     a, b = _checkout(tmp_path / "a"), _checkout(tmp_path / "elsewhere" / "b")
     identity = code_identity(a / "systems" / "latentft.py", root=a)
     assert identity == code_identity(b / "systems" / "latentft.py", root=b)
     files = code_files(a / "systems" / "latentft.py", root=a)
     # its own file, the model code it imports inside a method, and what that imports in turn
-    assert {"systems/latentft.py", "models/latentft.py", "models/unet1d.py", "bench/system.py"} <= set(files)
-    assert "bench/runner.py" not in files and "bench/tables.py" not in files
+    assert {"systems/latentft.py", "models/latentft.py", "models/unet1d.py", "bench/core/system.py"} <= set(files)
+    assert "bench/core/runner.py" not in files and "bench/reports/tables.py" not in files
     os.utime(a / "models" / "unet1d.py", (0, 0))                   # touched, not changed
     assert code_identity(a / "systems" / "latentft.py", root=a) == identity
     (a / "bench" / "tables.py").write_text("# unrelated edit\n")

@@ -1,0 +1,151 @@
+"""Mel vocoders. Every output records the vocoder id that made it.
+
+``griffin-lim`` needs no download: mel -> linear magnitude by the clamped pseudo-inverse of the
+mel basis, then fast Griffin-Lim (momentum 0.99, Perraudin et al. 2013) with seeded random
+initial phase, in torch on CPU or GPU.
+
+``bigvgan:/path/to/dir`` runs the user's BigVGAN (pip ``bigvgan``) from a local directory holding
+``config.json`` and ``bigvgan_generator.pt`` (``{"generator": state_dict}``), the layout NVIDIA
+publishes; nothing is fetched from the hub. The config must use this harness's mel convention
+(22050 Hz, 80 bands, hop 256, n_fft 1024, fmin 0, fmax 11025 or null): the 22 kHz 80-band 256x
+model does.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from bench.core.audio import CLIP_SAMPLES, SAMPLE_RATE
+from bench.core.mel import HOP, N_FFT, N_MELS, PAD, denormalise_log_mel, mel_basis
+
+
+@dataclass(frozen=True)
+class GriffinLim:
+    n_iter: int = 32
+    momentum: float = 0.99
+
+    @classmethod
+    def from_spec(cls, name: str, argument: str, device: str = "cpu") -> "GriffinLim":
+        """``griffin-lim`` or ``griffin-lim:N`` (iterations)."""
+        return cls(n_iter=int(argument)) if argument else cls()
+
+    @property
+    def id(self) -> str:
+        return f"griffinlim-fast-n{self.n_iter}-m{self.momentum}-pinvmel"
+
+    def __call__(self, normalised_mels: np.ndarray, seeds: list[int],
+                 length: int = CLIP_SAMPLES) -> np.ndarray:
+        """[B, 80, F] normalised log-mels -> [B, length] audio, one seed per item."""
+        import torch
+
+        mels = np.exp(denormalise_log_mel(np.asarray(normalised_mels, dtype=np.float64)))
+        magnitude = np.maximum(np.linalg.pinv(mel_basis()) @ mels, 0.0)
+        # Mel frame k is centred on sample 256k + 128 (reflect pad 384, center=False); a
+        # centre=True STFT of y[n] = x[n + 128] puts frame k on 256k, plus one trailing frame.
+        magnitude = np.concatenate([magnitude, magnitude[..., -1:]], axis=-1)
+        target = torch.from_numpy(magnitude).to(torch.float32)
+        window = torch.hann_window(N_FFT, dtype=torch.float32)
+        phases = []
+        for seed in seeds:
+            generator = torch.Generator().manual_seed(int(seed))
+            phases.append(torch.rand(target.shape[1:], generator=generator, dtype=torch.float32))
+        angles = torch.polar(torch.ones_like(target), 2 * np.pi * torch.stack(phases))
+        n_samples = (target.shape[-1] - 1) * HOP
+
+        def istft(spec):
+            return torch.istft(spec, N_FFT, HOP, N_FFT, window, center=True, length=n_samples)
+
+        def stft(signal):
+            return torch.stft(signal, N_FFT, HOP, N_FFT, window, center=True, return_complex=True)
+
+        previous = torch.zeros_like(angles)
+        for _ in range(self.n_iter):
+            rebuilt = stft(istft(target * angles))
+            accelerated = rebuilt - (self.momentum / (1 + self.momentum)) * previous
+            angles = accelerated / accelerated.abs().clamp_min(1e-16)
+            previous = rebuilt
+        shifted = istft(target * angles).double().numpy()
+        offset = HOP // 2 if PAD == 384 else 0
+        out = np.zeros((shifted.shape[0], length))
+        usable = min(length - offset, shifted.shape[-1])
+        out[:, offset:offset + usable] = shifted[:, :usable]
+        return out
+
+
+BIGVGAN_MEL = {"sampling_rate": SAMPLE_RATE, "num_mels": N_MELS, "hop_size": HOP, "n_fft": N_FFT,
+               "win_size": N_FFT, "fmin": 0}
+
+
+class VocoderUnavailable(RuntimeError):
+    pass
+
+
+class BigVGANVocoder:
+    @classmethod
+    def from_spec(cls, name: str, argument: str, device: str = "cpu") -> "BigVGANVocoder":
+        """``bigvgan:/path/to/dir``."""
+        if not argument:
+            raise VocoderUnavailable("bigvgan needs a directory: --vocoder bigvgan:/path/to/bigvgan_v2_22khz_80band_256x")
+        return cls(argument, device)
+
+    def __init__(self, directory: str, device: str = "cpu"):
+        self.directory = Path(directory)
+        self.device = device
+        self.config_path = self.directory / "config.json"
+        self.weights_path = self.directory / "bigvgan_generator.pt"
+        for path in (self.config_path, self.weights_path):
+            if not path.is_file():
+                raise VocoderUnavailable(f"bigvgan: {path} not found (the directory needs config.json and "
+                                         "bigvgan_generator.pt, e.g. from nvidia/bigvgan_v2_22khz_80band_256x)")
+        config = json.loads(self.config_path.read_text())
+        wrong = {k: (config.get(k), v) for k, v in BIGVGAN_MEL.items() if config.get(k) != v}
+        if config.get("fmax") not in (None, SAMPLE_RATE // 2, SAMPLE_RATE / 2):
+            wrong["fmax"] = (config.get("fmax"), "null or 11025")
+        if wrong:
+            detail = ", ".join(f"{k} is {got}, the harness needs {need}" for k, (got, need) in wrong.items())
+            raise VocoderUnavailable(f"bigvgan: {self.config_path} uses another mel convention: {detail}")
+        self.config = config
+        self._model = None
+
+    @property
+    def id(self) -> str:
+        from bench.core.storage import file_sha256
+
+        return (f"bigvgan-c{file_sha256(str(self.config_path))[:12]}"
+                f"-w{file_sha256(str(self.weights_path))[:12]}")
+
+    def model(self):
+        if self._model is None:
+            import torch
+
+            from bench.core.optional_imports import placeholders
+
+            with placeholders("torchaudio"):
+                import bigvgan
+            model = bigvgan.BigVGAN(bigvgan.AttrDict(self.config), use_cuda_kernel=False)
+            state = torch.load(self.weights_path, map_location="cpu", weights_only=True)["generator"]
+            try:
+                model.load_state_dict(state)
+                model.remove_weight_norm()
+            except RuntimeError:  # a checkpoint saved without weight norm
+                model.remove_weight_norm()
+                model.load_state_dict(state)
+            self._model = model.eval().to(self.device)
+        return self._model
+
+    def __call__(self, normalised_mels: np.ndarray, seeds: list[int], length: int = CLIP_SAMPLES) -> np.ndarray:
+        """[B, 80, F] normalised log-mels -> [B, length]; deterministic, one item at a time."""
+        import torch
+
+        model = self.model()
+        log_mels = denormalise_log_mel(np.asarray(normalised_mels, dtype=np.float64))
+        out = np.zeros((log_mels.shape[0], length))
+        with torch.no_grad():
+            for i, mel in enumerate(log_mels):
+                y = model(torch.as_tensor(mel, dtype=torch.float32, device=self.device)[None])[0, 0]
+                y = y.double().cpu().numpy()[:length]
+                out[i, :y.shape[0]] = y
+        return out

@@ -1,0 +1,289 @@
+"""Command line: ``python -m bench {table1,systems,data,regress,metrics}``."""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import warnings
+
+from bench.core.config import parse_system_options
+
+
+def cmd_table1(args) -> int:
+    from bench.core.config import DEFAULT_SYSTEMS, RunConfig
+    from bench.core.executors import ExecutorError
+    from bench.core.runner import RunIncomplete, run_table1
+    from bench.reports.tables import render_markdown, write_all
+
+    systems = tuple(s for s in (args.systems or ",".join(DEFAULT_SYSTEMS)).split(",") if s)
+    config = RunConfig(scale=args.scale, seed=args.seed, data=args.data, split_file=args.split_file,
+                       systems=systems, embedder=args.embedder, vocoder=args.vocoder,
+                       descriptors=args.descriptors,
+                       batch_size=args.batch_size, strict=args.strict, retry_failed=args.retry_failed,
+                       system_options=parse_system_options(args.system_option),
+                       progress=not args.no_progress, device=args.device,
+                       **({"out_dir": args.out} if args.out else {}),
+                       **({"cache_dir": args.cache} if args.cache else {}),
+                       **({"data_cache_dir": args.data_cache} if args.data_cache else {}))
+    try:
+        execution = _execution(args)
+        record = run_table1(config, execution)
+    except (ExecutorError, RunIncomplete) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    if record is None:
+        what = f"shard {args.shard}" if args.shard else "the submission"
+        print(f"{what}: done; run the same command without --shard / --no-wait to assemble the tables")
+        return 0
+    paths = write_all(record, config.out_dir, args.stem)
+    print(render_markdown(record))
+    costs = [f"{name} {task} {cost['mean_s']:.3f}" for name, tasks in record["generation_cost"].items()
+             for task, cost in tasks.items() if cost.get("items_timed")]
+    if costs:
+        print("generation seconds per item, as measured when each item was made (table1.json: "
+              "generation_cost): " + ", ".join(costs))
+    resources = record["resources"]
+    print(f"wrote {', '.join(str(p) for p in paths.values())} in {record['timings_s']['total']:.0f} s "
+          f"(peak memory {resources['peak_rss_mib']:.0f} MiB)")
+    return 0
+
+
+def _execution(args):
+    from bench.core.executors import Execution, parse_options, parse_shard
+
+    if args.unit_items < 1:
+        raise SystemExit(f"--unit-items {args.unit_items}: must be >= 1")
+    return Execution(args.executor, parse_options(args.executor_option, args.executor_config),
+                     parse_shard(args.shard) if args.shard else None, not args.no_wait, args.unit_items)
+
+
+def add_execution_arguments(parser) -> None:
+    parser.add_argument("--executor", default="inline",
+                        help="inline (default) | local[:N] | ray | ray:auto | ray:HOST:PORT | slurm")
+    parser.add_argument("--executor-option", action="append", metavar="KEY=VALUE",
+                        help="executor settings, e.g. partition=gpu gpus_per_task=1 time=240 parallelism=32 "
+                             "(slurm), results=driver max_retries=3 (ray)")
+    parser.add_argument("--executor-config", metavar="YAML", help="executor settings from a YAML mapping")
+    parser.add_argument("--shard", metavar="I/N", help="run only the I-th of N shards of the plan "
+                        "(for a scheduler's own arrays); the same command without it assembles")
+    parser.add_argument("--no-wait", action="store_true",
+                        help="slurm: submit the array and return; the same command later assembles")
+    parser.add_argument("--unit-items", type=int, default=32, help="items per work unit (default 32)")
+
+
+def cmd_systems(args) -> int:
+    from bench.core.registry import broken_plugins, system_names, system_status
+
+    statuses = [system_status(name) for name in system_names()]
+    if args.json:
+        print(json.dumps([{"name": s.name, "capabilities": s.capabilities, "available": s.availability.ok,
+                           "reason": s.availability.reason, "fix": s.availability.fix,
+                           "description": s.description} for s in statuses], indent=2))
+        return 0
+    width = max(len(s.name) for s in statuses)
+    for s in statuses:
+        state = "available" if s.availability.ok else f"unavailable: {s.availability.reason}"
+        print(f"{s.name:<{width}}  [{', '.join(s.capabilities)}]  {state}")
+        if not s.availability.ok and s.availability.fix:
+            print(f"{'':<{width}}  fix: {s.availability.fix}")
+        if args.verbose:
+            print(f"{'':<{width}}  {s.description}")
+            if s.availability.ok:
+                _print_info(s.name, width)
+    for where, error in broken_plugins().items():
+        print(f"broken plugin {where}: {error}")
+    return 0
+
+
+def _print_info(name: str, width: int) -> None:
+    from bench.core.registry import get_system_class
+    from bench.core.system import RunContext
+
+    try:
+        info = get_system_class(name)(RunContext(pool=None, pool_ids=[])).info()
+    except Exception as error:
+        info = {"info unavailable": str(error)}
+    for key, value in info.items():
+        print(f"{'':<{width}}  {key}: {value}")
+
+
+def cmd_embedders(args) -> int:
+    from bench.adapters.embedders import embedder_status
+
+    for name, availability in embedder_status():
+        state = "available" if availability.ok else f"unavailable: {availability.reason}"
+        print(f"{name:<11} {state}")
+        if not availability.ok and availability.fix:
+            print(f"{'':<11} fix: {availability.fix}")
+    return 0
+
+
+def cmd_data(args) -> int:
+    from bench.core.config import RunConfig
+    from bench.core.runner import load_dataset
+
+    config = RunConfig(scale=args.scale, data=args.data, split_file=args.split_file, strict=args.strict,
+                       **({"data_cache_dir": args.data_cache} if args.data_cache else {}))
+    clipset = load_dataset(config)
+    print(json.dumps({"name": clipset.name, "clips": len(clipset), "manifest_hash": clipset.manifest_hash,
+                      "root": str(clipset.root), "skipped": clipset.manifest.get("skipped", [])}, indent=2))
+    return 0
+
+
+def cmd_bench(args) -> int:
+    from bench.reports.benchmarks import main as run_benchmarks
+
+    return run_benchmarks(args.clips, args.out, embedders=args.embedders.split(",") if args.embedders else None)
+
+
+def cmd_regress(args) -> int:
+    from bench.reports.regress import run_regress
+
+    return run_regress(update=args.update, progress=args.progress)
+
+
+def cmd_results(args) -> int:
+    from bench.reports.results import ResultsError, load, to_latex
+
+    try:
+        results = load(args.run)
+    except ResultsError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    if args.format == "latex":
+        print(to_latex(results, intervals=not args.no_intervals), end="")
+    elif args.format == "csv":
+        print(results.table.to_csv(), end="")
+    else:
+        from bench.reports.tables import render_markdown
+
+        print(render_markdown(results.record), end="")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    table = sub.add_parser("table1", help="run the Table 1 tasks and write results/table1.*")
+    table.add_argument("--scale", default="quick", choices=("smoke", "quick", "paper"))
+    table.add_argument("--seed", type=int, default=0)
+    table.add_argument("--data", help="folder of audio (default: the embedded music21 set)")
+    table.add_argument("--split-file", help="text file of relative paths to use from --data")
+    table.add_argument("--systems", help="comma-separated system names (default: all built-in rows)")
+    table.add_argument("--embedder", default="melstats",
+                       help="melstats | crepe-tiny | crepe-full | vggish[:/path/to/weights]")
+    table.add_argument("--descriptors", default="fast", choices=("fast", "reference"),
+                       help="descriptor implementation: batched torch (default) or the librosa reference")
+    table.add_argument("--vocoder", help="griffin-lim[:iterations] or bigvgan:/dir/with/config.json+bigvgan_generator.pt "
+                                            "(default: the scale's)")
+    table.add_argument("--batch-size", type=int, default=8)
+    table.add_argument("--system-option", action="append", metavar="SYSTEM.KEY=VALUE")
+    table.add_argument("--strict", action="store_true",
+                       help="exit 2 naming every data file that cannot be used, before any work")
+    table.add_argument("--retry-failed", action="store_true", help="regenerate items that failed before")
+    table.add_argument("--device", default="cpu")
+    table.add_argument("--out", help="output folder (default: results/)")
+    table.add_argument("--cache", help="cache folder (default: results/cache/)")
+    table.add_argument("--data-cache", help="prepared evaluation sets (default: datasets/cache/)")
+    table.add_argument("--stem", default="table1", help="output file name stem")
+    table.add_argument("--no-progress", action="store_true")
+    add_execution_arguments(table)
+    table.set_defaults(func=cmd_table1)
+
+    systems = sub.add_parser("systems", help="list systems and whether they can run here")
+    systems.add_argument("--verbose", "-v", action="store_true")
+    systems.add_argument("--json", action="store_true")
+    systems.set_defaults(func=cmd_systems)
+
+    embedders = sub.add_parser("embedders", help="list FAD/KAD embedders and whether they can run here")
+    embedders.set_defaults(func=cmd_embedders)
+
+    data = sub.add_parser("data", help="build or load an evaluation set and print its manifest hash")
+    data.add_argument("--scale", default="quick", choices=("smoke", "quick", "paper"))
+    data.add_argument("--data")
+    data.add_argument("--split-file")
+    data.add_argument("--strict", action="store_true", help="exit 2 naming every file that cannot be used")
+    data.add_argument("--data-cache", help="prepared evaluation sets (default: datasets/cache/)")
+    data.set_defaults(func=cmd_data)
+
+    regress = sub.add_parser("regress", help="compare a smoke run with the committed golden results")
+    regress.add_argument("--update", action="store_true", help="rewrite the golden file")
+    regress.add_argument("--progress", action="store_true")
+    regress.set_defaults(func=cmd_regress)
+
+    speed = sub.add_parser("bench", help="speed benchmarks (ratios against a reference run)")
+    speed.add_argument("--clips", type=int, default=32)
+    speed.add_argument("--out", help="where to write the figures as JSON (default results/bench.json)")
+    speed.add_argument("--embedders", help="comma-separated embedders to time (default: all)")
+    speed.set_defaults(func=cmd_bench)
+
+    results = sub.add_parser("results", help="print a run's table as LaTeX (booktabs, best in bold), CSV or markdown")
+    results.add_argument("run", help="the run's JSON record, e.g. results/table1.json")
+    results.add_argument("--format", default="latex", choices=("latex", "csv", "md"))
+    results.add_argument("--no-intervals", action="store_true", help="LaTeX: values only, no ± cells")
+    results.set_defaults(func=cmd_results)
+
+    from bench.reports.figures import add_parsers as add_figure_parsers
+
+    add_figure_parsers(sub)
+
+    from bench.commands.train import add_parser as add_train_parser
+
+    add_train_parser(sub)
+
+    from bench.commands.metrics import add_parser as add_metrics_parser
+
+    add_metrics_parser(sub)
+
+    from bench.reports.hierarchy_table import add_parser as add_hierarchy_parser
+
+    add_hierarchy_parser(sub)
+
+    from bench.reports.lincae_table import add_parser as add_lincae_parser
+
+    add_lincae_parser(sub)
+
+    from bench.reports.ablation_table import add_parser as add_ablation_parser
+
+    add_ablation_parser(sub)
+
+    from bench.reports.compare import add_parser as add_compare_parser
+
+    add_compare_parser(sub)
+
+    from bench.reports.merge import add_parser as add_merge_parser
+
+    add_merge_parser(sub)
+
+    from bench.reports.band_figures import add_parser as add_band_figures_parser
+
+    add_band_figures_parser(sub)
+
+    from bench.commands.listening import add_parser as add_listening_parser
+
+    add_listening_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    warnings.simplefilter("default")
+    warnings.formatwarning = lambda message, category, *a, **k: f"warning: {message}\n"
+    args = build_parser().parse_args(argv)
+    from bench.datasets.layouts import LayoutError
+    from bench.datasets.folder import DatasetError
+    from bench.adapters.embedders import EmbedderUnavailable
+    from bench.core.registry import UnknownSystemError
+    from bench.adapters.vocoders import VocoderUnavailable
+
+    try:
+        return args.func(args)
+    except (EmbedderUnavailable, VocoderUnavailable, LayoutError, DatasetError, UnknownSystemError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,249 @@
+"""``make bench``: speed of the descriptor paths, measured in one process on the same clips.
+
+Prints clips/s of the librosa reference path and of the fast batched path, their ratio, and
+the largest deviation between the two per descriptor and per adherence score.
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+from bench.core.paths import REPO_ROOT
+
+
+def benchmark_clips(n: int) -> np.ndarray:
+    """The committed fixtures, circularly shifted and gain-varied to make ``n`` distinct clips."""
+    from bench.core.audio import load_audio, normalise_clip
+
+    files = sorted((REPO_ROOT / "tests" / "fixtures" / "audio").glob("*.flac"))
+    base = [normalise_clip(load_audio(f)[0]) for f in files]
+    rng = np.random.default_rng(0)
+    clips = []
+    for i in range(n):
+        clip = np.roll(base[i % len(base)], int(rng.integers(0, 131072)))
+        clips.append(clip * rng.uniform(0.3, 1.0))
+    return np.stack(clips)
+
+
+def descriptor_benchmark(n_clips: int = 32, device: str = "cpu", repeats: int = 3) -> dict:
+    """Both paths timed on the same clips in this process; each time is the best of ``repeats``
+    passes (the same number for both), which discounts what else the machine is doing."""
+    from bench.core.bands import CONDITIONAL_BANDS
+    from bench.metrics.adherence import adherence
+    from bench.metrics.descriptors import compute_descriptors
+    from bench.metrics.fast_descriptors import FastDescriptorExtractor
+
+    clips = benchmark_clips(n_clips)
+    compute_descriptors(clips[0])  # warm-up: numba compilation
+    fast = FastDescriptorExtractor(device=device)
+    fast(clips[:fast.chunk])
+
+    reference_s = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        reference = [compute_descriptors(c) for c in clips]
+        reference_s = min(reference_s, time.perf_counter() - start)
+    start = time.perf_counter()
+    fast(clips)  # first pass: also builds the CQT filter bank of each new tuning value (cached)
+    cold_s = time.perf_counter() - start
+    fast_s = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        quick = fast(clips)
+        if device != "cpu":
+            import torch
+
+            torch.cuda.synchronize()
+        fast_s = min(fast_s, time.perf_counter() - start)
+
+    deviation = {}
+    for name in ("loudness", "onset", "mfcc", "tonnetz"):
+        deviation[name] = max(float(np.abs(getattr(a, name) - getattr(b, name)).max())
+                              for a, b in zip(reference, quick))
+    score_deviation: dict[str, float] = {}
+    for i in range(len(clips) - 1):
+        for band in CONDITIONAL_BANDS:
+            ref_scores = adherence(reference[i], reference[i + 1], band)
+            fast_scores = adherence(quick[i], quick[i + 1], band)
+            for key, value in ref_scores.items():
+                score_deviation[key] = max(score_deviation.get(key, 0.0), abs(value - fast_scores[key]))
+    return {"clips": n_clips, "device": device, "repeats": repeats, "reference_s": reference_s, "fast_s": fast_s,
+            "fast_cold_s": cold_s, "cold_ratio": reference_s / cold_s,
+            "reference_clips_per_s": n_clips / reference_s, "fast_clips_per_s": n_clips / fast_s,
+            "ratio": reference_s / fast_s, "descriptor_deviation": deviation,
+            "fast_layout": (f"{fast.workers} passes side by side, one torch thread each, {fast.chunk} clip(s) per pass"
+                            if device == "cpu" else f"passes of {max(fast.chunk, 64)} clips"),
+            "score_deviation": score_deviation}
+
+
+def embedder_benchmark(names, n_clips: int = 2, device: str = "cpu") -> list[dict]:
+    """Seconds per clip of each named embedder that can run here (timed after one warm-up clip),
+    or the reason it cannot."""
+    from bench.core.audio import SAMPLE_RATE
+    from bench.adapters.embedders import EmbedderUnavailable
+    from bench.core.registry import make_embedder
+
+    clips = benchmark_clips(n_clips + 1)
+    clip_seconds = clips.shape[-1] / SAMPLE_RATE
+    out = []
+    for name in names:
+        try:
+            embedder = make_embedder(name, device)
+        except EmbedderUnavailable as error:
+            out.append({"embedder": name, "available": False, "reason": str(error)})
+            continue
+        per_clip = _seconds_per_clip(embedder, clips)
+        out.append({"embedder": name, "id": embedder.id, "available": True, "device": device, "clips": n_clips,
+                    "clip_seconds": clip_seconds, "seconds_per_clip": per_clip,
+                    "times_real_time": clip_seconds / per_clip})
+    return out
+
+
+def _seconds_per_clip(embedder, clips) -> float:
+    """Mean seconds per embedding of clips[1:], after one warm-up call on clips[0]."""
+    embedder.embed(clips[0])
+    start = time.perf_counter()
+    for clip in clips[1:]:
+        embedder.embed(clip)
+    return (time.perf_counter() - start) / (len(clips) - 1)
+
+
+def random_init_embedder_benchmark(n_clips: int = 2, device: str = "cpu") -> list[dict]:
+    """vggish and clap timed on randomly initialised instances of their real architectures
+    (torchvggish's VGG; transformers' ClapModel with its default, HTSAT-tiny, configuration): their
+    cost does not depend on the weights, which are not here. Each through our own wrapper's
+    front end (bench/adapters/embedders.py), after one warm-up clip."""
+    import torch
+
+    from bench.core.audio import SAMPLE_RATE
+    from bench.adapters.embedders import ClapEmbedder, VGGishEmbedder
+
+    clips = benchmark_clips(n_clips + 1)
+    clip_seconds = clips.shape[-1] / SAMPLE_RATE
+    out = []
+    for name in ("vggish", "clap"):
+        torch.manual_seed(0)
+        try:
+            if name == "vggish":
+                from torchvggish import torchvggish
+
+                embedder = VGGishEmbedder("unused", device)
+                vgg = torchvggish.VGG(torchvggish.make_layers(), postprocess=False)
+                embedder._model = vgg.eval().to(device)
+                parameters = sum(p.numel() for p in embedder._model.parameters())
+            else:
+                import transformers
+
+                embedder = ClapEmbedder(None, device)
+                model = transformers.ClapModel(transformers.ClapConfig()).eval().to(device)
+                # laion/clap-htsat-unfused's preprocessing: one 10 s window, no fusion of 4 crops
+                embedder._model = (model, transformers.ClapFeatureExtractor(truncation="rand_trunc"))
+                parameters = sum(p.numel() for p in model.audio_model.parameters())
+        except Exception as error:
+            out.append({"embedder": name, "random_init": True, "available": False,
+                        "reason": f"{type(error).__name__}: {error}"})
+            continue
+        per_clip = _seconds_per_clip(embedder, clips)
+        out.append({"embedder": name, "random_init": True, "available": True, "device": device,
+                    "parameters": parameters, "clips": n_clips, "seconds_per_clip": per_clip,
+                    "times_real_time": clip_seconds / per_clip})
+    return out
+
+
+def sampling_benchmark(steps: int = 100, batch: int = 8, device: str = "cpu") -> dict:
+    """LatentFT sampling throughput with the tiny architecture (speed does not depend on weights):
+    Heun with ``steps`` steps and classifier-free guidance (two denoiser calls per evaluation)."""
+    import torch
+
+    from bench.models.edm import SamplerConfig
+    from bench.models.latentft import LatentFT
+    from bench.models.trainable import TRAINABLE
+
+    config = TRAINABLE["latentft-mlp"][0]()["tiny"].model
+    torch.manual_seed(0)
+    model = LatentFT(config).eval().to(device)
+    condition = torch.randn(batch, model.latent_channels, 512, device=device)
+    null = torch.zeros_like(condition)
+    model.generate([condition, null], [2.0, -1.0], list(range(batch)), SamplerConfig(steps=2), 512)
+    start = time.perf_counter()
+    model.generate([condition, null], [2.0, -1.0], list(range(batch)), SamplerConfig(steps=steps), 512)
+    if device != "cpu":
+        torch.cuda.synchronize()
+    seconds = time.perf_counter() - start
+    return {"steps": steps, "batch": batch, "device": device, "seconds": seconds, "clips_per_s": batch / seconds,
+            "parameters": sum(p.numel() for p in model.parameters())}
+
+
+def main(n_clips: int = 32, out: str | None = None, sampling_steps: int = 100, embedders=None) -> int:
+    """Run the benchmarks, print them and write them with their provenance to ``out``
+    (default results/bench.json)."""
+    import torch
+
+    from bench.core.registry import EMBEDDERS
+    from bench.metrics.fast_descriptors import FAST_DESCRIPTOR_VERSION
+    from bench.core.provenance import environment, resource_use
+    from bench.core.storage import atomic_write_json
+
+    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    names = tuple(EMBEDDERS.names()) if embedders is None else tuple(embedders)
+    record = {"schema": "latentft-bench/bench/v1", "descriptors": [], "sampling": [], "embedders": []}
+    for device in devices:
+        r = descriptor_benchmark(n_clips, device)
+        record["descriptors"].append(r)
+        print(f"descriptors on {r['clips']} clips ({device}; best of {r['repeats']} passes each; fast path: "
+              f"{r['fast_layout']}):")
+        print(f"  librosa reference: {r['reference_s']:.2f} s  {r['reference_clips_per_s']:.1f} clips/s  "
+              f"({1000 * r['reference_s'] / r['clips']:.1f} ms/clip)")
+        print(f"  fast path:         {r['fast_s']:.2f} s  {r['fast_clips_per_s']:.1f} clips/s  "
+              f"({1000 * r['fast_s'] / r['clips']:.1f} ms/clip)")
+        print(f"  ratio: {r['ratio']:.1f}x  (first pass, building a filter bank per new tuning value: "
+              f"{1000 * r['fast_cold_s'] / r['clips']:.1f} ms/clip, {r['cold_ratio']:.1f}x)")
+        print("  largest deviation per descriptor: " +
+              ", ".join(f"{k} {v:.2e}" for k, v in r["descriptor_deviation"].items()))
+        print("  largest deviation per score (14 bands x clip pairs): " +
+              ", ".join(f"{k} {v:.2e}" for k, v in sorted(r["score_deviation"].items())))
+    for device in devices:
+        r = sampling_benchmark(steps=sampling_steps, device=device)
+        record["sampling"].append(r)
+        print(f"LatentFT sampling ({device}, tiny architecture, {r['parameters']:,} parameters): {r['steps']} Heun "
+              f"steps with guidance, batch {r['batch']}: {r['seconds']:.1f} s, {r['clips_per_s']:.2f} clips/s "
+              f"(mels only; the vocoder is extra)")
+    for device in devices if names else []:
+        results = embedder_benchmark(names, device=device)
+        record["embedders"] += results
+        timed = [f"{r['embedder']} {r['seconds_per_clip']:.3g} s/clip ({r['times_real_time']:.3g}x real time)"
+                 for r in results if r["available"]]
+        missing = [r["embedder"] for r in results if not r["available"]]
+        print(f"embedders ({device}, {results[0].get('clips', 2)} clips after one warm-up): " + ", ".join(timed)
+              + (f"; not available here: {', '.join(missing)} (reasons in bench.json)" if missing else ""))
+    for device in devices:
+        results = random_init_embedder_benchmark(device=device)
+        record["embedders_random_init"] = record.get("embedders_random_init", []) + results
+        timed = [f"{r['embedder']} {r['seconds_per_clip']:.3g} s/clip ({r['times_real_time']:.3g}x real "
+                 f"time, {r['parameters']:,} parameters)" if r["available"]
+                 else f"{r['embedder']}: {r['reason']}" for r in results]
+        print(f"embedders on randomly initialised instances of their real architectures ({device}; "
+              "cost only, the figures mean nothing): " + ", ".join(timed))
+    from bench.reports.scaleout_bench import scaleout_benchmarks
+
+    record["scaleout"] = scaleout_benchmarks()
+    record.update(fast_descriptor_version=FAST_DESCRIPTOR_VERSION, cpu_threads=torch.get_num_threads(),
+                  cpu=_cpu_name(), environment=environment(), resources=resource_use())
+    path = Path(out) if out else REPO_ROOT / "results" / "bench.json"
+    atomic_write_json(path, record)
+    print(f"wrote {path}")
+    return 0
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    import platform
+
+    return platform.processor() or "unknown"

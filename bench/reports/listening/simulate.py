@@ -1,0 +1,44 @@
+"""Answers simulated from known Bradley-Terry strengths, to test and demonstrate the analysis.
+
+A participant rating blend F (first) against S (second) on a scale draws a latent preference
+``s_S - s_F + Logistic(0, 1)`` (so P(S preferred) = e^{s_S} / (e^{s_F} + e^{s_S}), the Bradley-Terry
+model, for a threshold at 0) and reports 1..5 by thresholds at -1.5, -0.5, 0.5, 1.5. Inattentive
+participants answer uniformly at random and fail the attention check.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pandas as pd
+
+from bench.reports.listening.study import EXPORT_COLUMNS
+
+THRESHOLDS = (-1.5, -0.5, 0.5, 1.5)
+
+
+def simulate_answers(
+    strengths: dict[str, float],
+    n_participants: int,
+    n_inattentive: int = 0,
+    seed: int = 0,
+    blending_strengths: dict[str, float] | None = None,
+) -> pd.DataFrame:
+    blending_strengths = blending_strengths or strengths
+    rng = np.random.default_rng(seed)
+    pairs = list(itertools.permutations(strengths, 2))
+    rows = []
+    for p in range(n_participants):
+        attentive = p >= n_inattentive
+        for index, pair in enumerate(pairs):
+            first, second = pair[::-1] if rng.integers(2) else pair
+            ratings = []
+            for scale in (strengths, blending_strengths):
+                if attentive:
+                    latent = scale[second] - scale[first] + rng.logistic()
+                    ratings.append(int(1 + np.digitize(latent, THRESHOLDS)))
+                else:
+                    ratings.append(int(rng.integers(1, 6)))
+            rows.append([f"p{p + 1:03d}", f"q{index + 1:02d}", first, second, *ratings, int(attentive)])
+    return pd.DataFrame(rows, columns=list(EXPORT_COLUMNS))

@@ -1,0 +1,167 @@
+"""Result tables: Table 1 (markdown, CSV), the per-band CSV and the JSON record."""
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+from bench.core.storage import atomic_write_json, atomic_write_text
+from bench.core.system import BLEND, CONDITIONAL
+from bench.core.tasks import shortfall_text
+
+COLUMNS = (("loudness", "Loud.", 1.0), ("rhythm", "Rhyth.", 1.0), ("timbre", "Timb.", 0.01),
+           ("harmony", "Harm.", 1.0), ("fad", "FAD", 1.0))
+ARROWS = {"loudness": "↑", "rhythm": "↑", "timbre": "↓", "harmony": "↓", "fad": "↓"}
+
+
+def _fmt(value, interval=None) -> str:
+    """A table cell (already scaled), with ± half the interval when there is one."""
+    if value is None:
+        return "–"
+    if interval is None:
+        return f"{value:.3f}"
+    return f"{value:.3f} ±{(interval[1] - interval[0]) / 2:.3f}"
+
+
+def table_rows(record: dict) -> list[dict]:
+    """One flat row per system: cond_* and blend_* figures (Timb. as MCD/100)."""
+    rows = []
+    for name, row in record["rows"].items():
+        flat = {"system": name, "status": "ok"}
+        for task, prefix in ((CONDITIONAL, "cond"), (BLEND, "blend")):
+            summary = row["tasks"].get(task, {}).get("summary")
+            for key, _, scale in COLUMNS:
+                value = summary.get(key) if summary else None
+                flat[f"{prefix}_{key}"] = None if value is None else round(value * scale, 6)
+                interval = summary.get(f"{key}_ci95") if summary else None
+                if interval is not None:
+                    flat[f"{prefix}_{key}_ci95_low"] = round(interval[0] * scale, 6)
+                    flat[f"{prefix}_{key}_ci95_high"] = round(interval[1] * scale, 6)
+            if summary:
+                flat[f"{prefix}_failed"] = summary["n_failed"]
+                if summary["n_failed"]:
+                    flat["status"] = "partial"
+        rows.append(flat)
+    for name, why in record["unavailable"].items():
+        rows.append({"system": name, "status": f"unavailable: {why['reason']}"})
+    return rows
+
+
+def _interval(flat: dict, key: str):
+    low, high = flat.get(f"{key}_ci95_low"), flat.get(f"{key}_ci95_high")
+    return None if low is None or high is None else (low, high)
+
+
+def _title(record: dict) -> list[str]:
+    """A heading naming a recognised dataset and its split (datasets/layouts.py); none otherwise."""
+    layout = record["dataset"].get("layout")
+    if not layout:
+        return []
+    paper = f"; the paper's {layout['paper_table']} setting" if layout.get("paper_table") else ""
+    return [f"### {layout['title']}, {layout['split']} split ({layout['found']} of {layout['listed']} listed "
+            f"files from `{layout['split_source']}`, {record['dataset']['n_clips']} clips{paper})", ""]
+
+
+def render_markdown(record: dict, stem: str = "table1") -> str:
+    header = ["system"] + [f"{label} {ARROWS[k]}" for k, label, _ in COLUMNS] + \
+             [f"bl. {label} {ARROWS[k]}" for k, label, _ in COLUMNS]
+    lines = [*_title(record), "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    notes = []
+    for flat in table_rows(record):
+        name = flat["system"]
+        if flat["status"].startswith("unavailable"):
+            notes.append(f"- `{name}` not run: {flat['status'][len('unavailable: '):]}"
+                         + (f" (fix: {record['unavailable'][name]['fix']})" if record['unavailable'][name].get('fix') else ""))
+            lines.append(f"| {name} † |" + " n/a |" * (2 * len(COLUMNS)))
+            continue
+        cells = [_fmt(flat.get(f"{prefix}_{k}"), _interval(flat, f"{prefix}_{k}"))
+                 for prefix in ("cond", "blend") for k, _, _ in COLUMNS]
+        mark = " ‡" if flat["status"] == "partial" else ""
+        lines.append(f"| {name}{mark} | " + " | ".join(cells) + " |")
+        failed = (flat.get("cond_failed") or 0) + (flat.get("blend_failed") or 0)
+        if failed:
+            notes.append(f"- `{name}`: {failed} item(s) failed and are excluded (reasons in {stem}.json)")
+    cfg, data, env = record["config"], record["dataset"], record["environment"]
+    footer = [
+        "",
+        "Conditional: mean over the 14 bands of the in-band score; blending: mean over the 6 band "
+        "pairs of the adherence to both inputs. Timb. is MCD/100. – = task not supported. "
+        "± is half the 95 % stratified bootstrap interval over items (1000 resamples, seed 0; "
+        f"the bounds are in {stem}.csv).",
+        f"Dataset `{data['name']}` (manifest {data['manifest_hash'][:12]}), scale `{cfg['scale']}`, "
+        f"seed {cfg['seed']}, vocoder `{record['vocoder']}`, embedder `{record['embedder']['id']}` "
+        f"({record['fad_aggregate']} FAD), descriptors `{record['descriptors']}`, "
+        f"git {env['git']['revision'][:10]}{' (dirty)' if env['git']['dirty'] else ''}.",
+    ]
+    # files of the user's folder that could not be used (the embedded set's skipped pieces are part of
+    # its definition, listed in the record only)
+    skipped = [e for e in record["dataset"].get("skipped_files", []) if "file" in e]
+    if skipped:
+        notes.append(f"- {len(skipped)} data file(s) skipped: "
+                     + "; ".join(f"`{e['file']}` {e['reason']}" for e in skipped[:5])
+                     + ("; ... (all in table1.json: dataset.skipped_files)" if len(skipped) > 5 else ""))
+    for task, entry in record.get("scale_shortfall", {}).items():
+        notes.append(f"- scale reduced, {shortfall_text(task, entry)}")
+    for source in record.get("merged_from", []):
+        notes.append(f"- merged: {', '.join(source['systems']) or 'no rows'} from `{source['file']}` "
+                     f"(git {source['git']['revision'][:10]}{' dirty' if source['git']['dirty'] else ''})")
+    if notes:
+        footer += ["", *notes]
+    return "\n".join(lines + footer) + "\n"
+
+
+def render_csv(rows: list[dict]) -> str:
+    keys = []
+    for row in rows:
+        keys.extend(k for k in row if k not in keys)
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=keys, lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: ("" if row.get(k) is None else row.get(k)) for k in keys})
+    return buffer.getvalue()
+
+
+def per_band_rows(record: dict) -> list[dict]:
+    rows = []
+    for name, row in record["rows"].items():
+        for task, result in row["tasks"].items():
+            for group, entry in result["per_group"].items():
+                rows.append({"system": name, "task": task, "band": group,
+                             **{k: (round(v, 6) if isinstance(v, float) else v) for k, v in entry.items()
+                                if not k.endswith("_error")}})
+    return rows
+
+
+def item_rows(record: dict) -> list[dict]:
+    """One row per system, task and item: the item's share of each adherence entry (in-band score,
+    or for blending the mean adherence to both inputs); the same item ids across systems."""
+    rows = []
+    for name, row in record["rows"].items():
+        for task, result in row["tasks"].items():
+            for item in result.get("items", []):
+                rows.append({"system": name, "task": task,
+                             **{k: (round(v, 9) if isinstance(v, float) else v) for k, v in item.items()}})
+    return rows
+
+
+def _without_items(record: dict) -> dict:
+    lean = dict(record, rows={})
+    for name, row in record["rows"].items():
+        lean["rows"][name] = dict(row, tasks={task: {k: v for k, v in result.items() if k != "items"}
+                                              for task, result in row["tasks"].items()})
+    return lean
+
+
+def write_all(record: dict, out_dir: str | Path, stem: str = "table1", markdown=None) -> dict[str, Path]:
+    """The JSON record (items left out), the table (markdown, CSV), per-band and per-item CSVs;
+    ``markdown(record, stem)`` renders the table (default :func:`render_markdown`)."""
+    out = Path(out_dir)
+    paths = {"md": out / f"{stem}.md", "csv": out / f"{stem}.csv",
+             "bands": out / f"{stem}_bands.csv", "items": out / f"{stem}_items.csv", "json": out / f"{stem}.json"}
+    atomic_write_json(paths["json"], _without_items(record))
+    atomic_write_text(paths["items"], render_csv(item_rows(record)))
+    atomic_write_text(paths["csv"], render_csv(table_rows(record)))
+    atomic_write_text(paths["bands"], render_csv(per_band_rows(record)))
+    atomic_write_text(paths["md"], (markdown or render_markdown)(record, stem))
+    return paths
