@@ -1,5 +1,6 @@
 # Two commands set everything up on a fresh Debian machine with Python 3.11:
-#   make table1   - the Table 1 comparison on the embedded music21 set (SCALE=quick by default)
+#   make table1   - the Table 1 comparison on the embedded music21 set (SCALE=quick by default), written to
+#                   results/runs/NAME/ (gitignored; NAME from OUT=NAME, else from scale, seed, dataset, systems)
 #   make test     - the test suite, including the golden-result drift check
 PYTHON ?= python3
 VENV := .venv
@@ -11,16 +12,21 @@ SPLIT ?=
 SYSTEMS ?=
 ARGS ?=
 
+OUT ?=
+FORMAT ?=
+
 TABLE_ARGS := --scale $(SCALE) --seed $(SEED) $(if $(DATA),--data $(DATA)) \
 	$(if $(SPLIT),--split-file $(SPLIT)) $(if $(SYSTEMS),--systems $(SYSTEMS)) $(ARGS)
 
-.PHONY: all venv deps table1 test regress regress-update systems data bench train isolate sweep figures table-hdae table-lincae table-ablations clean-cache help
+.PHONY: all venv deps table1 table1-publish test regress regress-update systems data bench train isolate sweep figures table-hdae table-lincae table-ablations clean-cache help
 
 help:
-	@echo "make table1 [SCALE=smoke|quick|paper] [DATA=/path/to/audio] [SPLIT=file] [SYSTEMS=a,b]"
+	@echo "make table1 [SCALE=smoke|quick|paper] [DATA=/path/to/audio] [SPLIT=file] [SYSTEMS=a,b] [OUT=NAME] [FORMAT=md|csv|latex|json]"
+	@echo "    writes results/runs/NAME/table1.* (gitignored) and points results/runs/latest at it"
+	@echo "make table1-publish   - the default run (SCALE=quick) into the committed results/table1.* and the README's table"
 	@echo "make test | make regress | make regress-update | make systems | make data"
 	@echo "make train SYSTEM=name [CONFIG=tiny|paper] | make table-hdae | make table-lincae | make table-ablations | make bench"
-	@echo "make figures [RUN=results/table1.json]"
+	@echo "make figures [RUN=results/runs/NAME/table1.json]   (default: your latest run, else results/table1.json)"
 
 $(VENV)/.installed: requirements.txt requirements-nodeps.txt
 	$(PYTHON) -m venv $(VENV)
@@ -37,7 +43,12 @@ deps:
 	@bash scripts/ensure_slurm.sh
 
 table1: venv deps
-	$(PY) -m bench table1 $(TABLE_ARGS)
+	$(PY) -m bench table1 $(TABLE_ARGS) $(if $(OUT),--out $(OUT)) $(if $(FORMAT),--format $(FORMAT))
+
+# the only target that rewrites the committed results/table1.* and the README's "Latest table"
+# (refused unless the run is the default one: embedded set, SCALE=quick, seed 0, every default row)
+table1-publish: venv deps
+	$(PY) -m bench table1 $(TABLE_ARGS) --publish
 
 systems: venv
 	$(PY) -m bench systems --verbose
@@ -90,9 +101,9 @@ sweep: venv deps
 bench: venv
 	$(PY) -m bench bench
 
-RUN ?= results/table1.json
+RUN ?=
 figures: venv
-	$(PY) -m bench figures --run $(RUN) $(ARGS)
+	$(PY) -m bench figures $(if $(RUN),--run $(RUN)) $(ARGS)
 
 clean-cache:
 	rm -rf results/cache datasets/cache

@@ -11,10 +11,12 @@ from bench.core.config import parse_system_options
 
 
 def cmd_table1(args) -> int:
+    from bench.core.paths import REPO_ROOT
     from bench.core.config import DEFAULT_SYSTEMS, RunConfig
     from bench.core.executors import ExecutorError
+    from bench.reports.results import load, mark_latest, render, run_folder, shown
     from bench.core.runner import RunIncomplete, run_table1
-    from bench.reports.tables import render_markdown, write_all
+    from bench.reports.tables import write_all
 
     systems = tuple(s for s in (args.systems or ",".join(DEFAULT_SYSTEMS)).split(",") if s)
     config = RunConfig(scale=args.scale, seed=args.seed, data=args.data, split_file=args.split_file,
@@ -23,9 +25,17 @@ def cmd_table1(args) -> int:
                        batch_size=args.batch_size, strict=args.strict, retry_failed=args.retry_failed,
                        system_options=parse_system_options(args.system_option),
                        progress=not args.no_progress, device=args.device,
-                       **({"out_dir": args.out} if args.out else {}),
                        **({"cache_dir": args.cache} if args.cache else {}),
                        **({"data_cache_dir": args.data_cache} if args.data_cache else {}))
+    if args.publish:
+        refusal = _publish_refusal(config, args)
+        if refusal:
+            print(f"error: --publish {refusal}", file=sys.stderr)
+            return 2
+        out = REPO_ROOT / "results"
+    else:
+        out = run_folder(args.out, config)
+    config = config.replace(out_dir=str(out))
     try:
         execution = _execution(args)
         record = run_table1(config, execution)
@@ -37,16 +47,68 @@ def cmd_table1(args) -> int:
         print(f"{what}: done; run the same command without --shard / --no-wait to assemble the tables")
         return 0
     paths = write_all(record, config.out_dir, args.stem)
-    print(render_markdown(record))
+    results = load(paths["json"])
+    table = render(results, args.format, args.stem)
+    if args.format == "latex":
+        from bench.core.storage import atomic_write_text
+
+        paths["latex"] = paths["json"].with_suffix(".tex")
+        atomic_write_text(paths["latex"], table)
+    print(table, end="\n" if args.format == "md" else "")
     costs = [f"{name} {task} {cost['mean_s']:.3f}" for name, tasks in record["generation_cost"].items()
              for task, cost in tasks.items() if cost.get("items_timed")]
     if costs:
         print("generation seconds per item, as measured when each item was made (table1.json: "
-              "generation_cost): " + ", ".join(costs))
+              "generation_cost): " + ", ".join(costs), file=_notes(args))
     resources = record["resources"]
-    print(f"wrote {', '.join(str(p) for p in paths.values())} in {record['timings_s']['total']:.0f} s "
-          f"(peak memory {resources['peak_rss_mib']:.0f} MiB)")
+    print(f"wrote {', '.join(shown(p) for p in paths.values())} in {record['timings_s']['total']:.0f} s "
+          f"(peak memory {resources['peak_rss_mib']:.0f} MiB)", file=_notes(args))
+    if args.publish:
+        _publish_readme(REPO_ROOT / "README.md", render(results, "md", args.stem))
+    elif mark_latest(paths["json"]):
+        print(f"latest run: {shown(paths['json'])} (what figures, compare, results and listening build "
+              "read when no run is named)", file=_notes(args))
     return 0
+
+
+def _notes(args):
+    """Where table1's own notes go: stdout after the markdown, stderr when the table is machine-read."""
+    return sys.stdout if args.format == "md" else sys.stderr
+
+
+PUBLISHED = {"scale": "quick", "seed": 0, "data": None, "split_file": None, "embedder": "melstats",
+             "vocoder": None, "descriptors": "fast"}
+
+
+def _publish_refusal(config, args) -> str | None:
+    """Why this run may not replace the committed results/table1.* and the README's table (whose
+    heading says: embedded default, SCALE=quick), or None."""
+    from bench.core.config import DEFAULT_SYSTEMS
+
+    changed = [f"{key}={getattr(config, key)!r}" for key, value in PUBLISHED.items()
+               if getattr(config, key) != value]
+    if tuple(config.systems) != DEFAULT_SYSTEMS:
+        changed.append(f"systems={','.join(config.systems)}")
+    if config.system_options:
+        changed.append("--system-option")
+    if args.out or args.stem != "table1":
+        changed.append("--out/--stem")
+    if changed:
+        return ("writes the committed table (embedded set, SCALE=quick, seed 0, the default rows); this run "
+                f"differs: {', '.join(changed)}. Run without --publish: it goes to results/runs/")
+    return None
+
+
+def _publish_readme(readme, markdown: str) -> None:
+    from bench.core.storage import atomic_write_text
+    from bench.reports.tables import replace_readme_table
+
+    try:
+        atomic_write_text(readme, replace_readme_table(readme.read_text(), markdown))
+    except (OSError, ValueError) as error:
+        print(f"warning: {readme}: table not refreshed ({error})", file=sys.stderr)
+        return
+    print(f"published: results/table1.* and the table under \"Latest table\" in {readme.name}")
 
 
 def _execution(args):
@@ -144,21 +206,14 @@ def cmd_regress(args) -> int:
 
 
 def cmd_results(args) -> int:
-    from bench.reports.results import ResultsError, load, to_latex
+    from bench.reports.results import ResultsError, default_run, load, render
 
     try:
-        results = load(args.run)
+        results = load(args.run or default_run())
     except ResultsError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    if args.format == "latex":
-        print(to_latex(results, intervals=not args.no_intervals), end="")
-    elif args.format == "csv":
-        print(results.table.to_csv(), end="")
-    else:
-        from bench.reports.tables import render_markdown
-
-        print(render_markdown(results.record), end="")
+    print(render(results, args.format, intervals=not args.no_intervals), end="")
     return 0
 
 
@@ -166,7 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    table = sub.add_parser("table1", help="run the Table 1 tasks and write results/table1.*")
+    table = sub.add_parser("table1", help="run the Table 1 tasks and write results/runs/NAME/table1.*")
     table.add_argument("--scale", default="quick", choices=("smoke", "quick", "paper"))
     table.add_argument("--seed", type=int, default=0)
     table.add_argument("--data", help="folder of audio (default: the embedded music21 set)")
@@ -184,7 +239,13 @@ def build_parser() -> argparse.ArgumentParser:
                        help="exit 2 naming every data file that cannot be used, before any work")
     table.add_argument("--retry-failed", action="store_true", help="regenerate items that failed before")
     table.add_argument("--device", default="cpu")
-    table.add_argument("--out", help="output folder (default: results/)")
+    table.add_argument("--out", help="NAME: write to results/runs/NAME/; a path with a / (./mine, /tmp/x): "
+                       "that folder (default: results/runs/ and a name from scale, seed, dataset, systems)")
+    table.add_argument("--format", default="md", choices=("md", "csv", "latex", "json"),
+                       help="the table printed (default md); latex is also written as STEM.tex")
+    table.add_argument("--publish", action="store_true",
+                       help="write the committed results/table1.* and the README's table instead "
+                            "(make table1-publish; the default run only)")
     table.add_argument("--cache", help="cache folder (default: results/cache/)")
     table.add_argument("--data-cache", help="prepared evaluation sets (default: datasets/cache/)")
     table.add_argument("--stem", default="table1", help="output file name stem")
@@ -219,9 +280,11 @@ def build_parser() -> argparse.ArgumentParser:
     speed.add_argument("--embedders", help="comma-separated embedders to time (default: all)")
     speed.set_defaults(func=cmd_bench)
 
-    results = sub.add_parser("results", help="print a run's table as LaTeX (booktabs, best in bold), CSV or markdown")
-    results.add_argument("run", help="the run's JSON record, e.g. results/table1.json")
-    results.add_argument("--format", default="latex", choices=("latex", "csv", "md"))
+    results = sub.add_parser("results", help="print a run's table as LaTeX (booktabs, best in bold), CSV, "
+                                              "markdown or JSON")
+    results.add_argument("run", nargs="?", help="the run's JSON record, e.g. results/runs/NAME/table1.json "
+                         "(default: your latest run, else the committed results/table1.json)")
+    results.add_argument("--format", default="latex", choices=("latex", "csv", "md", "json"))
     results.add_argument("--no-intervals", action="store_true", help="LaTeX: values only, no ± cells")
     results.set_defaults(func=cmd_results)
 

@@ -13,10 +13,12 @@ from bench.reports.listening.errors import StudyError
 
 def cmd_build(args) -> int:
     from bench.reports.listening.build import build_study
+    from bench.reports.results import default_run
 
     systems = [s for s in args.systems.split(",") if s]
     manifest = build_study(
-        args.run, args.out, systems, args.seed, args.cache, args.data, args.data_cache, args.lufs
+        args.run or default_run(), args.out, systems, args.seed, args.cache, args.data, args.data_cache,
+        args.lufs,
     )
     loudness = manifest["loudness"]
     low, high = loudness["output_lufs_range"]
@@ -150,7 +152,8 @@ def add_parser(sub) -> None:
 
     build = commands.add_parser("build", help="build a study from the blending outputs of a Table 1 run")
     build.add_argument(
-        "--run", default="results/table1.json", help="the run record (default results/table1.json)"
+        "--run",
+        help="the run record (default: your latest run, results/runs/latest, else results/table1.json)",
     )
     build.add_argument("--systems", default="latentft-unet,ilvr,cross-synthesis,spectrogram")
     build.add_argument("--out", required=True, help="the study folder, e.g. results/listening/NAME")

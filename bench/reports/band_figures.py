@@ -135,8 +135,10 @@ def add_parser(sub) -> None:
     def run(args) -> int:
         import sys
 
+        from bench.reports.results import default_run
+
         try:
-            paths = write_band_figures(args.run, args.out)
+            paths = write_band_figures(args.run or default_run(), args.out)
         except FigureInputError as error:
             print(f"error: {error}", file=sys.stderr)
             return 2
@@ -145,6 +147,7 @@ def add_parser(sub) -> None:
 
     parser = sub.add_parser("figures", help="per-band quality and adherence against latent frequency "
                                             "for every system of a run (Fig. 13 right)")
-    parser.add_argument("--run", default="results/table1.json", help="a table1 JSON record")
+    parser.add_argument("--run", help="a table1 JSON record (default: your latest run, results/runs/latest, "
+                                      "else the committed results/table1.json)")
     parser.add_argument("--out", help="output folder (default: results/figures/)")
     parser.set_defaults(func=run)

@@ -3,16 +3,23 @@
 ``load("results/table1.json")`` reads a run's record and the CSVs written beside it
 (bench/reports/tables.py: ``write_all``) and returns :class:`Results`: the systems x metrics table with
 its 95 % intervals, the per-band table, the per-item scores and the provenance record.
-``to_latex(results)`` renders the paper's two-group layout (booktabs; best value per column in
-bold).
+``render(results, "md" | "csv" | "latex" | "json")`` renders its table from those DataFrames
+(``to_latex``: the paper's two-group layout, booktabs, best value per column in bold).
+``run_folder`` / ``mark_latest`` / ``default_run`` say where a user's runs go (``results/runs/NAME/``,
+gitignored) and which run a command reads when none is named.
 """
 from __future__ import annotations
 
+import hashlib
 import json
+import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+
+from bench.core.paths import REPO_ROOT
 
 METRICS = (("loudness", "Loud.", True), ("rhythm", "Rhyth.", True), ("timbre", "Timb.", False),
            ("harmony", "Harm.", False), ("fad", "FAD", False))  # (key, label, higher is better)
@@ -140,12 +147,14 @@ def to_latex(results: Results, digits: int = 3, intervals: bool = True, anchors=
     return caption + "\n" + "\n".join(lines) + "\n"
 
 
-def run_table1(out: str | Path, stem: str = "table1", **settings) -> Results:
+def run_table1(out: str | Path | None = None, stem: str = "table1", **settings) -> Results:
     """Run Table 1 from Python (a notebook) and return its :class:`Results`.
 
     ``settings`` are bench.core.config.RunConfig's fields (``scale``, ``seed``, ``systems``,
-    ``system_options``, ``embedder``, ...); the files are written to ``out`` as the command writes
-    them, and the cache is the command's, so a second call reuses every output."""
+    ``system_options``, ``embedder``, ...); the files are written where the command writes them
+    (``out`` as ``--out``: a name under ``results/runs/``, a folder, or none for the name the
+    config gives, :func:`run_folder`), and the cache is the command's, so a second call reuses
+    every output."""
     from bench.core.config import RunConfig
     from bench.core.runner import run_table1 as run
     from bench.reports.tables import write_all
@@ -153,6 +162,169 @@ def run_table1(out: str | Path, stem: str = "table1", **settings) -> Results:
     if isinstance(settings.get("systems"), str):
         settings["systems"] = tuple(s for s in settings["systems"].split(",") if s)
     settings.setdefault("progress", False)
-    config = RunConfig(out_dir=str(out), **settings)
+    config = RunConfig(**settings)
+    config = config.replace(out_dir=str(run_folder(out, config)))
     paths = write_all(run(config), config.out_dir, stem)
+    mark_latest(paths["json"])
     return load(paths["json"])
+
+def _plain(value):
+    """A DataFrame cell as JSON and markdown want it: NaN -> None, numpy scalars -> Python."""
+    if value is None or (isinstance(value, float) and value != value):
+        return None
+    if hasattr(value, "item"):
+        value = value.item()
+        if isinstance(value, float) and value != value:
+            return None
+    return value
+
+
+def table_records(table: pd.DataFrame) -> list[dict]:
+    """The rows of :attr:`Results.table` as plain dicts (the keys of ``STEM.csv``; missing entries
+    left out, failure counts as ints), in the run's order."""
+    records = []
+    for system, row in table.iterrows():
+        flat = {"system": str(system)}
+        for key, value in row.items():
+            value = _plain(value)
+            if value is None:
+                continue
+            if key.endswith("_failed"):
+                value = int(value)
+            flat[key] = value
+        records.append(flat)
+    return records
+
+
+def to_markdown(results: Results, stem: str = "table1") -> str:
+    """The markdown table (bench/reports/tables.py: ``render_markdown``) with its rows taken from
+    ``results.table``; its footer (dataset, seed, vocoder, git) from the record."""
+    from bench.reports.tables import render_markdown
+
+    return render_markdown(results.record, stem, rows=table_records(results.table))
+
+
+def to_csv(results: Results) -> str:
+    return results.table.to_csv(lineterminator="\n")
+
+
+def to_json(results: Results) -> str:
+    """The table as JSON: one object per system with the ``STEM.csv`` keys (``cond_loudness``,
+    ``cond_loudness_ci95_low``, ...; Timb. as MCD/100), and the run's provenance in brief."""
+    record = results.record
+    data, config, env = record["dataset"], record["config"], record["environment"]
+    document = {"schema": "latentft-bench/table/1",
+                "run": {"dataset": data["name"], "manifest_hash": data["manifest_hash"],
+                        "scale": config["scale"], "seed": config["seed"], "embedder": record["embedder"]["id"],
+                        "vocoder": record["vocoder"], "descriptors": record.get("descriptors"),
+                        "fad_aggregate": record.get("fad_aggregate"), "git": env["git"]["revision"],
+                        "git_dirty": env["git"]["dirty"]},
+                "units": {"timbre": "MCD/100"},
+                "systems": table_records(results.table)}
+    return json.dumps(document, indent=2) + "\n"
+
+
+FORMATS = ("md", "csv", "latex", "json")
+
+
+def render(results: Results, fmt: str, stem: str = "table1", intervals: bool = True) -> str:
+    """The table of a run in one of :data:`FORMATS`, always rendered from ``results.table``."""
+    if fmt == "md":
+        return to_markdown(results, stem)
+    if fmt == "csv":
+        return to_csv(results)
+    if fmt == "latex":
+        return to_latex(results, intervals=intervals)
+    if fmt == "json":
+        return to_json(results)
+    raise ValueError(f"unknown format {fmt!r}; choose from {', '.join(FORMATS)}")
+
+
+# Where a user's runs go, and which run a command reads when none is named.
+RUNS_ENV = "BENCH_RUNS_DIR"
+COMMITTED_RUN = REPO_ROOT / "results" / "table1.json"
+LATEST = "latest"
+
+
+def runs_root() -> Path:
+    """``results/runs/`` (gitignored), or the folder named by ``$BENCH_RUNS_DIR``."""
+    return Path(os.environ.get(RUNS_ENV) or REPO_ROOT / "results" / "runs")
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9.+=-]+", "_", text).strip("_.") or "_"
+
+
+def run_name(config) -> str:
+    """A run folder's name from the settings that change its table: scale, seed, dataset (``music21``
+    or the data folder's name, with the split file's), the systems when not the default rows, and a
+    non-default embedder, vocoder or descriptor implementation; e.g. ``quick-seed0-music21``,
+    ``smoke-seed1-fixtures-reference+shuffled``. Over 96 characters it is cut and given a hash."""
+    from bench.core.config import DEFAULT_SYSTEMS, RunConfig
+
+    default = RunConfig()
+    dataset = Path(config.data).name if config.data else "music21"
+    if config.split_file:
+        dataset += f"-{Path(config.split_file).stem}"
+    parts = [config.scale, f"seed{config.seed}", dataset]
+    if tuple(config.systems) != DEFAULT_SYSTEMS:
+        parts.append("+".join(config.systems))
+    for field in ("embedder", "vocoder", "descriptors"):
+        if getattr(config, field) != getattr(default, field):
+            parts.append(f"{field}={getattr(config, field)}")
+    name = "-".join(_slug(part) for part in parts)
+    if len(name) > 96:
+        name = f"{name[:87]}-{hashlib.sha256(name.encode()).hexdigest()[:8]}"
+    return name
+
+
+def run_folder(out: str | Path | None, config) -> Path:
+    """Where a run is written: ``--out NAME`` (a bare name) -> ``results/runs/NAME/``; ``--out``
+    with a path separator (``./results``, ``/tmp/x``) -> that folder; none -> ``results/runs/``
+    and the name :func:`run_name` derives from the config."""
+    if out is None or str(out) == "":
+        return runs_root() / run_name(config)
+    text = str(out)
+    if os.sep in text or (os.altsep and os.altsep in text) or text in (".", ".."):
+        return Path(out)
+    return runs_root() / text
+
+
+def mark_latest(record_path: str | Path) -> Path | None:
+    """Point ``results/runs/latest`` (a one-line file, written atomically) at a run's JSON record
+    when the run is under the runs folder; a run written elsewhere leaves the pointer alone."""
+    from bench.core.storage import atomic_write_text
+
+    root = runs_root().resolve()
+    path = Path(record_path).resolve()
+    if root not in path.parents:
+        return None
+    atomic_write_text(root / LATEST, path.relative_to(root).as_posix() + "\n")
+    return root / LATEST
+
+
+def shown(path: str | Path) -> str:
+    """A path as printed: relative to the working folder when under it."""
+    path = Path(path)
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def default_run(log=None) -> Path:
+    """The run a command reads when none is named: the one ``results/runs/latest`` points at, else
+    the committed ``results/table1.json``; which one is said on stderr (or to ``log``)."""
+    import sys
+
+    say = log or (lambda text: print(text, file=sys.stderr))
+    pointer = runs_root() / LATEST
+    if pointer.is_file():
+        target = runs_root() / pointer.read_text().strip()
+        if target.is_file():
+            say(f"reading {shown(target)} (your latest run, from {shown(pointer)}; name another to choose)")
+            return target
+        say(f"warning: {shown(pointer)} names {shown(target)}, which does not exist; "
+            f"using the committed run")
+    say(f"reading {shown(COMMITTED_RUN)} (the committed run: no run of yours under {shown(runs_root())})")
+    return COMMITTED_RUN

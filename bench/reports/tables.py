@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from pathlib import Path
 
+from bench.core.paths import REPO_ROOT
 from bench.core.storage import atomic_write_json, atomic_write_text
 from bench.core.system import BLEND, CONDITIONAL
 from bench.core.tasks import shortfall_text
@@ -62,12 +64,14 @@ def _title(record: dict) -> list[str]:
             f"files from `{layout['split_source']}`, {record['dataset']['n_clips']} clips{paper})", ""]
 
 
-def render_markdown(record: dict, stem: str = "table1") -> str:
+def render_markdown(record: dict, stem: str = "table1", rows: list[dict] | None = None) -> str:
+    """The table in markdown; ``rows`` are :func:`table_rows`' (default) or a DataFrame's
+    (bench/reports/results.py: ``to_markdown``)."""
     header = ["system"] + [f"{label} {ARROWS[k]}" for k, label, _ in COLUMNS] + \
              [f"bl. {label} {ARROWS[k]}" for k, label, _ in COLUMNS]
     lines = [*_title(record), "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     notes = []
-    for flat in table_rows(record):
+    for flat in table_rows(record) if rows is None else rows:
         name = flat["system"]
         if flat["status"].startswith("unavailable"):
             notes.append(f"- `{name}` not run: {flat['status'][len('unavailable: '):]}"
@@ -153,9 +157,29 @@ def _without_items(record: dict) -> dict:
     return lean
 
 
+def portable_paths(value):
+    """``value`` (a record, a list, a string) with this checkout's paths made repository-relative
+    (``/.../repo/results/x.pt`` -> ``results/x.pt``) and the home folder written ``~``, so a written
+    result names no path of the machine that made it. Keys and non-strings are kept."""
+    if isinstance(value, str):
+        root = rf"{re.escape(str(REPO_ROOT))}(/|(?=[^\w.-]|$))"
+        text = re.sub(root, lambda match: "" if match.group(1) else ".", value)
+        home = str(Path.home())
+        if home not in ("", "/"):
+            text = re.sub(rf"{re.escape(home)}(?=/|[^\w.-]|$)", "~", text)
+        return text
+    if isinstance(value, dict):
+        return {key: portable_paths(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(portable_paths(item) for item in value)
+    return value
+
+
 def write_all(record: dict, out_dir: str | Path, stem: str = "table1", markdown=None) -> dict[str, Path]:
     """The JSON record (items left out), the table (markdown, CSV), per-band and per-item CSVs;
-    ``markdown(record, stem)`` renders the table (default :func:`render_markdown`)."""
+    ``markdown(record, stem)`` renders the table (default :func:`render_markdown`). Paths in the
+    record are written repository-relative (:func:`portable_paths`)."""
+    record = portable_paths(record)
     out = Path(out_dir)
     paths = {"md": out / f"{stem}.md", "csv": out / f"{stem}.csv",
              "bands": out / f"{stem}_bands.csv", "items": out / f"{stem}_items.csv", "json": out / f"{stem}.json"}
@@ -165,3 +189,22 @@ def write_all(record: dict, out_dir: str | Path, stem: str = "table1", markdown=
     atomic_write_text(paths["bands"], render_csv(per_band_rows(record)))
     atomic_write_text(paths["md"], (markdown or render_markdown)(record, stem))
     return paths
+
+
+README_TABLE_HEADING = "## Latest table"
+
+
+def replace_readme_table(readme: str, markdown: str) -> str:
+    """The README with the table under its "## Latest table" heading replaced by the table lines of
+    ``markdown`` (a rendered Table 1); the prose around it is kept."""
+    lines = readme.split("\n")
+    try:
+        heading = next(i for i, line in enumerate(lines) if line.startswith(README_TABLE_HEADING))
+        start = next(i for i in range(heading + 1, len(lines)) if lines[i].startswith("| system |"))
+    except StopIteration:
+        raise ValueError(f"the README has no table under a {README_TABLE_HEADING!r} heading") from None
+    end = start
+    while end < len(lines) and lines[end].startswith("|"):
+        end += 1
+    table = [line for line in markdown.split("\n") if line.startswith("|")]
+    return "\n".join(lines[:start] + table + lines[end:])
