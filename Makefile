@@ -70,16 +70,16 @@ CONFIG ?= tiny
 train: venv deps
 	$(PY) -m bench train --system $(SYSTEM) --config $(CONFIG) $(ARGS)
 
-# trains the tiny models first when their checkpoints are missing (a few minutes each; a finished
-# checkpoint makes the train step a no-op)
+# trains the tiny models first when neither shipped weights (models/weights/) nor a checkpoint trained
+# here exist (a few minutes each; a finished checkpoint makes the train step a no-op)
 table-hdae: venv deps
-	$(PY) -m bench train --system msdae --config tiny --no-progress
-	$(PY) -m bench train --system hdae --config tiny --no-progress
+	$(PY) -m bench train --system msdae --config tiny --no-progress --if-missing
+	$(PY) -m bench train --system hdae --config tiny --no-progress --if-missing
 	$(PY) -m bench table-hdae --seed $(SEED) $(ARGS)
 
 table-lincae: venv deps
-	$(PY) -m bench train --system lincae --config tiny --no-progress
-	$(PY) -m bench train --system lincae-base --config tiny --no-progress
+	$(PY) -m bench train --system lincae --config tiny --no-progress --if-missing
+	$(PY) -m bench train --system lincae-base --config tiny --no-progress --if-missing
 	$(PY) -m bench table-lincae --seed $(SEED) $(ARGS)
 
 # LatentFT-MLP and its five ablations (Tables 9-10), each trained first when its checkpoint is missing
@@ -87,7 +87,7 @@ table-lincae: venv deps
 ABLATIONS := latentft-mlp latentft-mlp-no-mask latentft-mlp-no-corr latentft-mlp-no-log \
 	latentft-mlp-no-encoder latentft-mlp-band-pass
 table-ablations: venv deps
-	for system in $(ABLATIONS); do $(PY) -m bench train --system $$system --config tiny --no-progress || exit 1; done
+	for system in $(ABLATIONS); do $(PY) -m bench train --system $$system --config tiny --no-progress --if-missing || exit 1; done
 	$(PY) -m bench table-ablations --scale $(if $(filter command line,$(origin SCALE)),$(SCALE),small) \
 		--seed $(SEED) $(ARGS)
 

@@ -7,6 +7,7 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
+from bench.core.paths import REPO_ROOT
 from bench.models.trainable import (DAC_MODELS, NOTE_MODELS, STEM_MODELS, TRAINABLE, checkpoint_path,
                                     require_dac_weights, training_dac_latents, training_mels, training_notes,
                                     training_stem_chunks)
@@ -26,6 +27,14 @@ def run(args) -> int:
         print(f"error: unknown config {args.config!r}; choose from {', '.join(configs)}")
         return 2
     config = configs[args.config]
+    if args.if_missing and not args.checkpoint and not args.steps:
+        from bench.models.checkpoint_store import shipped_path
+
+        trained, shipped = checkpoint_path(args.system, args.config), shipped_path(args.system, args.config)
+        if not trained.is_file() and shipped.is_file():
+            print(f"{args.system} ({args.config}): using the shipped weights {shipped.relative_to(REPO_ROOT)}; "
+                  f"nothing to train (make train SYSTEM={args.system} trains anew into {trained.parent.name}/)")
+            return 0
     if args.steps:
         config = replace(config, steps=args.steps)
     torch.manual_seed(config.seed)
@@ -97,4 +106,6 @@ def add_parser(sub) -> None:
     parser.add_argument("--dac-weights", help="latentft-dac: the DAC weights file (default: descript-audio-codec's cache)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument("--if-missing", action="store_true", help="do nothing when shipped weights exist and "
+                        "nothing was trained here (what make table-hdae / table-lincae / table-ablations use)")
     parser.set_defaults(func=run)
