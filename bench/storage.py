@@ -24,13 +24,18 @@ os.umask(_UMASK)
 
 
 def atomic_write_bytes(path: str | Path, data, durable: bool = True) -> None:
+    _atomic_write(path, lambda handle: handle.write(data), durable)
+
+
+def _atomic_write(path: str | Path, write, durable: bool) -> None:
+    """``write(handle)`` fills a temporary file beside ``path``, which is then renamed over it."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         os.fchmod(fd, 0o666 & ~_UMASK)
         with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+            write(handle)
             if durable:
                 handle.flush()
                 os.fsync(handle.fileno())
@@ -49,9 +54,7 @@ def atomic_write_json(path: str | Path, obj, durable: bool = True) -> None:
 
 
 def atomic_save_npy(path: str | Path, array: np.ndarray, durable: bool = True) -> None:
-    buffer = io.BytesIO()
-    np.save(buffer, array)
-    atomic_write_bytes(path, buffer.getbuffer(), durable)
+    _atomic_write(path, lambda handle: np.save(handle, array), durable)   # no copy in memory
 
 
 def atomic_save_npz(path: str | Path, durable: bool = True, **arrays: np.ndarray) -> None:
