@@ -377,7 +377,9 @@ def _cmd_sweep(args) -> int:
                      probe_clips=args.probe_clips, execution=_execution(args), data=args.data,
                      cache_dir=args.cache, data_cache_dir=args.data_cache, out_dir=args.out)
     except ExecutorError as error:
-        print(f"error: {error}")
+        import sys
+
+        print(f"error: {error}", file=sys.stderr)
         return 2
     if path is None:
         what = f"shard {args.shard}" if args.shard else "the submission"
