@@ -58,8 +58,8 @@ def test_bad_shards_are_refused(text):
 def test_shards_then_assemble_give_the_inline_tables(tmp_path, inline_tables):
     for i in (1, 2, 3):
         assert run_table1(config(tmp_path), Execution(shard=(i, 3), unit_items=8)) is None
-    done = list((tmp_path / "cache" / "scores").rglob("*.json"))
-    assert len(done) == 2 * (42 + 18) + 18   # reference, shuffled: both tasks; cross-synthesis: blend
+    done = list((tmp_path / "cache" / "scores").rglob("*.npz"))
+    assert len(done) == 2 * (6 + 3) + 3   # units of 8: reference, shuffled both tasks; cross-synthesis blend
     record = run_table1(config(tmp_path), Execution(unit_items=8))
     assert tables(record, tmp_path / "out") == inline_tables
 
@@ -110,8 +110,7 @@ def test_a_killed_worker_leaves_nothing_taken_for_finished(tmp_path, plugins):
         time.sleep(0.05)
     worker.send_signal(signal.SIGKILL)
     worker.wait()
-    from bench.core.item_cache import OutputStore
-
+    from bench.core.item_cache import OutputStore, ScoreStore
     from bench.core.units import ItemScores
 
     store = OutputStore(tmp_path / "cache", systems[0])
@@ -121,14 +120,43 @@ def test_a_killed_worker_leaves_nothing_taken_for_finished(tmp_path, plugins):
         key = record_path.stem
         record = store.record(key)
         assert store.verified_audio(key, record["sha256"]) is not None   # a record names whole audio
-    for path in (tmp_path / "cache" / "scores").rglob("*.json"):
-        scores = ItemScores.from_json(json.loads(path.read_text()))
-        assert scores.ok and (tmp_path / "cache" / "embeddings").rglob(f"{scores.audio_sha}.npy")
+    units = _plan_units(config(tmp_path, systems=systems))
+    finished_units = 0
+    scores = ScoreStore(tmp_path / "cache", systems[0], *_scoring_ids())
+    for unit in units:   # a unit's score file is whole, and covers whole outputs, or is absent
+        stored = scores.read(unit.keys)
+        if stored is None:
+            assert not scores.path(unit.keys).exists()
+            continue
+        finished_units += 1
+        for key in unit.keys:
+            result, embedding = ItemScores.from_json(stored[key][0]), stored[key][1]
+            assert result.ok and embedding is not None and result.audio_sha == store.record(key)["sha256"]
+    assert finished_units < len(units)
     slow = {"test-slow-reference": {"sleep_s": "0.3"}}
     finished = run_table1(config(tmp_path, systems=systems, system_options=slow), Execution(unit_items=8))
     fresh = run_table1(config(tmp_path / "fresh", systems=systems, system_options=slow),
                        Execution(unit_items=8))
     assert tables(finished, tmp_path / "a") == tables(fresh, tmp_path / "b")
+
+
+def _scoring_ids() -> tuple[str, str]:
+    from bench.core.registry import make_embedder
+    from bench.core.item_cache import DescriptorBackend
+
+    return DescriptorBackend("fast").id, make_embedder("melstats").id
+
+
+def _plan_units(run_config: RunConfig):
+    from bench.core.runner import _driver_context, load_dataset, plan
+    from bench.core.system import BLEND, CONDITIONAL
+    from bench.core.tasks import blend_items, conditional_items, select_clips
+
+    clipset = load_dataset(run_config, False)
+    spec = run_config.scale_spec
+    selection = select_clips(clipset.ids, spec.n_conditional, spec.n_pairs, run_config.seed)
+    tasks = {CONDITIONAL: conditional_items(selection), BLEND: blend_items(selection)}
+    return plan(run_config, _driver_context(run_config, clipset), tasks, 8).units
 
 
 # --- Ray: a real local cluster ------------------------------------------------------------------
@@ -216,3 +244,28 @@ def test_slurm_array_on_a_real_single_node_cluster_gives_the_inline_tables(tmp_p
         assert run_table1(config(tmp_path), Execution(**{**execution.__dict__, "wait": False})) is None
         record = run_table1(config(tmp_path), execution)   # the same command later: waits, assembles
     assert tables(record, tmp_path / "out") == inline_tables
+
+
+# --- sweep: the same work units, executors and shards --------------------------------------------
+
+def _sweep(root: Path, execution: Execution):
+    from bench.reports.figures import sweep
+
+    return sweep("spectrogram", n_clips=1, window=512, steps=2, execution=execution, data=str(FIXTURES),
+                 cache_dir=str(root / "cache"), data_cache_dir=str(root / "data"), out_dir=root / "out")
+
+
+def test_sweep_gives_the_same_csv_inline_on_local_workers_and_in_shards(tmp_path):
+    inline = _sweep(tmp_path / "inline", Execution(unit_items=1))   # one clip: one window per unit
+    expected = (tmp_path / "inline" / "out" / "sweep-spectrogram.csv").read_bytes()
+    assert inline.is_file() and len(expected.decode().splitlines()) == 1 + 2   # windows at bins 0 and 512
+    _sweep(tmp_path / "local", Execution(executor="local:2", unit_items=1))
+    assert (tmp_path / "local" / "out" / "sweep-spectrogram.csv").read_bytes() == expected
+    for i in (1, 2):
+        assert _sweep(tmp_path / "shards", Execution(shard=(i, 2), unit_items=1)) is None
+    units = sorted((tmp_path / "shards" / "cache" / "sweeps" / "spectrogram").glob("*.npz"))
+    assert len(units) == 2 and not (tmp_path / "shards" / "out").exists()
+    written = {p: p.stat().st_mtime_ns for p in units}
+    _sweep(tmp_path / "shards", Execution(unit_items=1))          # assembles, recomputes nothing
+    assert {p: p.stat().st_mtime_ns for p in units} == written
+    assert (tmp_path / "shards" / "out" / "sweep-spectrogram.csv").read_bytes() == expected

@@ -3,7 +3,10 @@
 through submitit); ``--shard I/N`` runs one N-th of the plan under any scheduler's own arrays.
 
 Each executor takes the units that are not finished and yields a :class:`bench.core.units.UnitReport`
-as each completes; results are written to the content cache by the worker, or returned to the
+as each completes. A unit is anything with ``id``, ``len``, ``execute(ctx)``, ``finished(ctx)`` and
+``files(ctx)`` (Table 1's :class:`bench.core.units.WorkUnit`, a sweep's ``bench.reports.figures.SweepUnit``),
+run under a config that workers rebuild their context from (``RunConfig``, or any config with a
+``build_context(cache_root)``); results are written to the content cache by the worker, or returned to the
 driver (``results=driver``) which writes them. Every executor gives the same cache contents.
 """
 from __future__ import annotations
@@ -22,7 +25,7 @@ from pathlib import Path
 from bench.core.paths import REPO_ROOT
 from bench.core.config import RunConfig
 from bench.core.storage import atomic_write_bytes, atomic_write_json, content_key, read_json
-from bench.core.units import UNIT_ITEMS, UnitContext, UnitReport, WorkUnit, execute_unit, unit_finished
+from bench.core.units import UNIT_ITEMS, UnitContext, UnitReport, WorkUnit
 
 EXECUTORS = ("inline", "local", "local:N", "ray", "ray:auto", "ray:HOST:PORT", "slurm")
 
@@ -122,7 +125,7 @@ class InlineExecutor:
 
     def run(self, units, config, ctx):
         for unit in units:
-            yield execute_unit(unit, ctx)
+            yield unit.execute(ctx)
 
     def close(self):
         pass
@@ -143,7 +146,8 @@ def _worker_context(config: RunConfig, private_cache: bool = False) -> UnitConte
             root = Path(tempfile.mkdtemp(prefix="bench-worker-"))
             atexit.register(shutil.rmtree, root, True)
         _CONTEXTS.clear()
-        _CONTEXTS[key] = UnitContext.build(config, root)
+        build = getattr(config, "build_context", None)   # a sweep's config (bench/reports/figures.py)
+        _CONTEXTS[key] = build(root) if build else UnitContext.build(config, root)
     return _CONTEXTS[key]
 
 
@@ -151,30 +155,17 @@ def run_unit_in_worker(config: RunConfig, unit: WorkUnit, results: str = "cache"
     """Execute one unit in a worker; with ``results="driver"`` the worker writes to a private
     cache and returns the unit's files for the driver to write."""
     ctx = _worker_context(config, results == "driver")
-    report = execute_unit(unit, ctx)
+    report = unit.execute(ctx)
     if results == "driver":
-        report.files = unit_files(unit, ctx)
+        report.files = unit.files(ctx)
     return report
 
 
-def unit_files(unit: WorkUnit, ctx: UnitContext) -> list[tuple[str, bytes]]:
-    """The cache files that make ``unit`` finished, in the order they must be written (each
-    entry's record last)."""
-    root, outputs, scores = ctx.cache_root, ctx.outputs(unit.system), ctx.scores(unit.system)
-    data, records = [], []
-    for key in unit.keys:
-        stored = scores.read(key) or {}
-        paths = [outputs.dir / f"{key}.npy"]
-        if stored.get("ok"):
-            paths.append(ctx.features.embedding_path(stored["audio_sha"]))
-        data += [p for p in paths if p.exists()]
-        records += [outputs.dir / f"{key}.json", scores.path(key)]
-    return [(str(p.relative_to(root)), p.read_bytes()) for p in data + records if p.exists()]
-
-
 def write_unit_files(cache_dir: str | Path, files: list[tuple[str, bytes]]) -> None:
-    for relative, payload in files:
-        atomic_write_bytes(Path(cache_dir) / relative, payload)
+    """Written in order; only the last (the unit's score file, which covers the rest) is fsynced,
+    as the worker writes them (bench/core/item_cache.py)."""
+    for index, (relative, payload) in enumerate(files):
+        atomic_write_bytes(Path(cache_dir) / relative, payload, durable=index == len(files) - 1)
 
 
 def _local_init(config: RunConfig, counter, cores: list[int], gpus: int) -> None:
@@ -333,7 +324,8 @@ class SlurmExecutor:
             raise ExecutorError("--executor slurm: `sbatch` is not on PATH (tried PATH="
                                 f"{os.environ.get('PATH', '')}); run on a SLURM login node, or use "
                                 "--executor-option cluster=local to try the array on this machine")
-        self.folder = Path(options.get("folder", Path(config.cache_dir) / "slurm"))
+        default = Path(config.cache_dir) / getattr(config, "slurm_folder_name", "slurm")
+        self.folder = Path(options.get("folder", default))
 
     def _executor(self, n_tasks: int):
         o = self.options
@@ -358,8 +350,7 @@ class SlurmExecutor:
                 return
             while self.running():
                 time.sleep(float(self.options.get("poll_s", 5)))
-            units = [u for u in units if not unit_finished(u, ctx.outputs(u.system), ctx.scores(u.system),
-                                                           config.retry_failed)]
+            units = [u for u in units if not u.finished(ctx)]
         if not units:
             return
         n_tasks = min(len(units), int(self.options.get("tasks", min(len(units), 256))))

@@ -1,12 +1,19 @@
 """The content cache a run's items live in: generated clips, descriptors, embeddings, item scores.
 
-Every file is written to a temporary name and renamed (bench/core/storage.py), and each entry has a
-record written last that names the hash of what it covers, so two workers on the same item leave
-one complete entry and a worker killed mid-item leaves nothing that reads as finished.
+Every file is written to a temporary name and renamed (bench/core/storage.py). Per item there is the
+generated clip (``outputs/SYSTEM/KEY.npy``) and its record (``KEY.json``, naming the clip's hash);
+descriptors and embeddings are kept by the audio's hash. Those are written without an fsync each:
+every reader checks them (a record that does not parse, a clip whose bytes are not the ones its
+record names, an array that does not load: each counts as missing and is made again). A work
+unit's scores and embeddings are one file (``scores/SYSTEM/UNITKEY.npz``), fsynced, written last:
+it is what marks the unit's items finished, and it covers the output records by their hashes. So
+two workers on the same unit leave one complete entry, and a worker killed mid-unit leaves
+nothing that reads as finished (its generated clips are kept: the next run only scores them).
 """
 from __future__ import annotations
 
 import json
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,7 +23,17 @@ from bench.datasets.clipset import clip_hash
 from bench.metrics.descriptors import DESCRIPTOR_VERSION, Descriptors, compute_descriptors
 from bench.core.storage import atomic_save_npy, atomic_save_npz, atomic_write_json, content_key
 
-SCORES_VERSION = "item-scores-v1"
+SCORES_VERSION = "unit-scores-v2"
+_UNREADABLE = (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile)
+
+
+def _load_npz(path: Path) -> dict | None:
+    """Every array of an .npz, or None when it is missing or does not load whole."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return {name: data[name] for name in data.files}
+    except _UNREADABLE:
+        return None
 
 
 class DescriptorBackend:
@@ -59,18 +76,16 @@ class FeatureCache:
         results: list[Descriptors | None] = []
         missing = []
         for index, sha in enumerate(shas):
-            path = self._descriptor_path(sha)
-            if path.exists():
-                with np.load(path) as data:
-                    results.append(Descriptors(data["loudness"], data["onset"], data["mfcc"],
-                                               data["tonnetz"]))
+            data = _load_npz(self._descriptor_path(sha))
+            if data is not None and {"loudness", "onset", "mfcc", "tonnetz"} <= set(data):
+                results.append(Descriptors(data["loudness"], data["onset"], data["mfcc"], data["tonnetz"]))
             else:
                 results.append(None)
                 missing.append(index)
         if missing:
             computed = self.backend([audios[i] for i in missing])
             for index, descriptors in zip(missing, computed):
-                atomic_save_npz(self._descriptor_path(shas[index]), **descriptors.as_dict())
+                atomic_save_npz(self._descriptor_path(shas[index]), durable=False, **descriptors.as_dict())
                 results[index] = descriptors
         return results
 
@@ -79,15 +94,18 @@ class FeatureCache:
 
     def embedding(self, audio: np.ndarray, sha: str | None = None) -> np.ndarray:
         path = self.embedding_path(sha or clip_hash(audio))
-        if path.exists():
-            return np.load(path)
+        cached = self.cached_embedding(path.stem)
+        if cached is not None:
+            return cached
         result = np.asarray(self.embedder.embed(np.asarray(audio, dtype=np.float64)), dtype=np.float32)
-        atomic_save_npy(path, result)
+        atomic_save_npy(path, result, durable=False)
         return result
 
     def cached_embedding(self, sha: str) -> np.ndarray | None:
-        path = self.embedding_path(sha)
-        return np.load(path) if path.exists() else None
+        try:
+            return np.load(self.embedding_path(sha), allow_pickle=False)
+        except _UNREADABLE:
+            return None
 
 
 class OutputStore:
@@ -98,11 +116,12 @@ class OutputStore:
         self.dir = Path(root) / "outputs" / system
 
     def record(self, key: str) -> dict | None:
-        path = self.dir / f"{key}.json"
+        """The item's record, or None when it is missing or does not parse (torn by a crash)."""
         try:
-            return json.loads(path.read_text())
-        except FileNotFoundError:
+            record = json.loads((self.dir / f"{key}.json").read_bytes())
+        except (OSError, ValueError):
             return None
+        return record if isinstance(record, dict) and "ok" in record else None
 
     def audio(self, key: str) -> np.ndarray:
         return np.load(self.dir / f"{key}.npy")
@@ -112,39 +131,61 @@ class OutputStore:
         different bytes for one item, e.g. on a non-deterministic GPU, are caught here)."""
         try:
             audio = self.audio(key)
-        except (FileNotFoundError, ValueError, OSError):
+        except _UNREADABLE:
             return None
         return audio if clip_hash(audio) == sha else None
 
     def save_ok(self, key: str, audio: np.ndarray, meta: dict) -> tuple[np.ndarray, dict]:
-        audio = np.asarray(audio, dtype=np.float32)
-        record = {**meta, "ok": True, "sha256": clip_hash(audio)}
-        atomic_save_npy(self.dir / f"{key}.npy", audio)
-        atomic_write_json(self.dir / f"{key}.json", record)
+        audio = np.ascontiguousarray(audio, dtype=np.float32)
+        record = {**meta, "ok": True, "sha256": clip_hash(audio)}   # the only hash of a fresh clip
+        atomic_save_npy(self.dir / f"{key}.npy", audio, durable=False)
+        atomic_write_json(self.dir / f"{key}.json", record, durable=False)
         return audio, record
 
     def save_failed(self, key: str, reason: str, meta: dict) -> dict:
         record = {**meta, "ok": False, "reason": reason}
-        atomic_write_json(self.dir / f"{key}.json", record)
+        atomic_write_json(self.dir / f"{key}.json", record, durable=False)
         return record
 
 
 class ScoreStore:
-    """An item's scores (bench.core.units.ItemScores as JSON) under its output key and the scoring
-    implementations' ids; written last, it marks the item finished."""
+    """A work unit's item scores (bench.core.units.ItemScores as JSON) and its items' embeddings, one
+    .npz per unit under the unit's output keys and the scoring implementations' ids; written last
+    and fsynced, it marks the unit's items finished."""
 
     def __init__(self, root: Path, system: str, descriptors_id: str, embedder_id: str):
         self.dir = Path(root) / "scores" / system
         self._ids = (SCORES_VERSION, descriptors_id, embedder_id)
 
-    def path(self, output_key: str) -> Path:
-        return self.dir / f"{content_key(output_key, *self._ids)}.json"
+    def path(self, keys: tuple[str, ...]) -> Path:
+        return self.dir / f"{content_key(list(keys), *self._ids)}.npz"
 
-    def read(self, output_key: str) -> dict | None:
-        try:
-            return json.loads(self.path(output_key).read_text())
-        except FileNotFoundError:
+    def read(self, keys: tuple[str, ...]) -> dict[str, tuple[dict, np.ndarray | None]] | None:
+        """{output key: (scores as JSON, embedding or None)}, or None when the unit has no whole entry."""
+        data = _load_npz(self.path(keys))
+        if data is None or not {"items", "embeddings", "rows"} <= set(data):
             return None
+        try:
+            items = json.loads(data["items"].tobytes())
+        except ValueError:
+            return None
+        if [item["key"] for item in items] != list(keys) or len(data["rows"]) != len(items):
+            return None
+        ends = np.cumsum(data["rows"])
+        out = {}
+        for item, start, end in zip(items, ends - data["rows"], ends):
+            out[item.pop("key")] = (item, data["embeddings"][start:end] if end > start else None)
+        return out
 
-    def write(self, output_key: str, scores: dict) -> None:
-        atomic_write_json(self.path(output_key), scores)
+    def write(self, keys: tuple[str, ...], entries: list[tuple[dict, np.ndarray | None]]) -> None:
+        """``entries`` in the order of ``keys``: each item's scores and its embedding (None when
+        the item failed)."""
+        embeddings = [e for _, e in entries if e is not None]
+        width = embeddings[0].shape[1:] if embeddings else (0,)
+        atomic_save_npz(
+            self.path(keys), durable=True,
+            items=np.frombuffer(json.dumps([{"key": k, **scores} for k, (scores, _) in zip(keys, entries)],
+                                           sort_keys=True).encode(), dtype=np.uint8),
+            rows=np.array([0 if e is None else len(e) for _, e in entries], dtype=np.int64),
+            embeddings=(np.concatenate(embeddings).astype(np.float32) if embeddings
+                        else np.zeros((0, *width), np.float32)))

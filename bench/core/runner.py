@@ -163,10 +163,7 @@ def plan(config: RunConfig, ctx: UnitContext, tasks: dict, unit_items: int) -> P
 
 
 def _unfinished(units: list[WorkUnit], ctx: UnitContext) -> list[WorkUnit]:
-    from bench.core.units import unit_finished
-
-    return [u for u in units if not unit_finished(u, ctx.outputs(u.system), ctx.scores(u.system),
-                                                  ctx.config.retry_failed)]
+    return [u for u in units if not u.finished(ctx)]
 
 
 def execute(units: list[WorkUnit], ctx: UnitContext, executor, timings: dict) -> list:
@@ -193,8 +190,7 @@ def assemble(config: RunConfig, ctx: UnitContext, the_plan: Plan, reference: np.
     for unit in the_plan.units:
         by_task.setdefault((unit.system, unit.task), []).append(unit)
     for (name, task), units in by_task.items():
-        result: TaskResult | None = read_task(units, ctx.outputs(name), ctx.scores(name), ctx.features,
-                                              config.retry_failed)
+        result: TaskResult | None = read_task(units, ctx.outputs(name), ctx.scores(name), config.retry_failed)
         if result is None:
             missing.append(f"{name} {task}")
             continue

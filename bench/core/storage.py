@@ -1,4 +1,12 @@
-"""Atomic file writes and content keys: a killed run never leaves a half-written file."""
+"""Atomic file writes and content keys: a killed run never leaves a half-written file.
+
+Every write goes to a temporary name in the same folder and is renamed over the target, so a
+reader sees the old file or the new one, whole, and a killed writer leaves only its ``.tmp``.
+``durable=True`` (the default) also fsyncs the data before the rename, so the file survives an
+operating-system crash or power loss; content-addressed entries that every reader validates (an
+audio hash, a parse) are written with ``durable=False``, one fsync less per item
+(bench/core/item_cache.py).
+"""
 from __future__ import annotations
 
 import hashlib
@@ -15,40 +23,44 @@ _UMASK = os.umask(0)
 os.umask(_UMASK)
 
 
-def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+def atomic_write_bytes(path: str | Path, data, durable: bool = True) -> None:
+    _atomic_write(path, lambda handle: handle.write(data), durable)
+
+
+def _atomic_write(path: str | Path, write, durable: bool) -> None:
+    """``write(handle)`` fills a temporary file beside ``path``, which is then renamed over it."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         os.fchmod(fd, 0o666 & ~_UMASK)
         with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
+            write(handle)
+            if durable:
+                handle.flush()
+                os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
 
 
-def atomic_write_text(path: str | Path, text: str) -> None:
-    atomic_write_bytes(path, text.encode())
+def atomic_write_text(path: str | Path, text: str, durable: bool = True) -> None:
+    atomic_write_bytes(path, text.encode(), durable)
 
 
-def atomic_write_json(path: str | Path, obj) -> None:
-    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n")
+def atomic_write_json(path: str | Path, obj, durable: bool = True) -> None:
+    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n", durable)
 
 
-def atomic_save_npy(path: str | Path, array: np.ndarray) -> None:
-    buffer = io.BytesIO()
-    np.save(buffer, array)
-    atomic_write_bytes(path, buffer.getvalue())
+def atomic_save_npy(path: str | Path, array: np.ndarray, durable: bool = True) -> None:
+    _atomic_write(path, lambda handle: np.save(handle, array), durable)   # no copy in memory
 
 
-def atomic_save_npz(path: str | Path, **arrays: np.ndarray) -> None:
+def atomic_save_npz(path: str | Path, durable: bool = True, **arrays: np.ndarray) -> None:
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
-    atomic_write_bytes(path, buffer.getvalue())
+    atomic_write_bytes(path, buffer.getbuffer(), durable)
 
 
 def _json_default(value):

@@ -52,11 +52,27 @@ class WorkUnit:
     def __len__(self) -> int:
         return len(self.items)
 
+    # what an executor calls on any unit (bench/core/executors.py; a sweep's units: bench/reports/figures.py)
+    def execute(self, ctx: "UnitContext") -> "UnitReport":
+        return execute_unit(self, ctx)
+
+    def finished(self, ctx: "UnitContext") -> bool:
+        return unit_finished(self, ctx.outputs(self.system), ctx.scores(self.system), ctx.config.retry_failed)
+
+    def files(self, ctx: "UnitContext") -> list[tuple[str, bytes]]:
+        """The cache files that make this unit finished, in the order they must be written (the
+        unit's score file, which covers the others, last)."""
+        outputs, scores = ctx.outputs(self.system), ctx.scores(self.system)
+        paths = [outputs.dir / f"{key}{suffix}" for key in self.keys for suffix in (".npy", ".json")]
+        paths.append(scores.path(self.keys))
+        return [(str(p.relative_to(ctx.cache_root)), p.read_bytes()) for p in paths if p.exists()]
+
 
 @dataclass
 class ItemScores:
     """One item's scores as cached: adherence in / out of the band (conditional) or to each input
-    (blend), or the reason it failed. ``embedding`` is read back at assembly, never stored here."""
+    (blend), or the reason it failed. ``embedding`` is stored beside the JSON, in the unit's
+    score file (bench/core/item_cache.py: ScoreStore)."""
 
     item: str
     group: str
@@ -211,24 +227,40 @@ def finished(scores: dict | None, record: dict | None, retry_failed: bool) -> bo
     return scores.get("audio_sha") == record["sha256"]
 
 
+def _entry_finished(entry: tuple | None, record: dict | None, retry_failed: bool) -> bool:
+    """``entry`` (scores, embedding) from the unit's score file covers ``record``; a scored item
+    has its embedding."""
+    if entry is None or not finished(entry[0], record, retry_failed):
+        return False
+    return not entry[0]["ok"] or entry[1] is not None
+
+
 def unit_finished(unit: WorkUnit, outputs: OutputStore, scores: ScoreStore, retry_failed: bool) -> bool:
-    return all(finished(scores.read(k), outputs.record(k), retry_failed) for k in unit.keys)
+    stored = scores.read(unit.keys)
+    return stored is not None and all(_entry_finished(stored.get(k), outputs.record(k), retry_failed)
+                                      for k in unit.keys)
 
 
 def execute_unit(unit: WorkUnit, ctx: UnitContext) -> UnitReport:
-    """Generate what is missing, score what is unscored; every result goes to the cache."""
+    """Generate what is missing, score what is unscored; every result goes to the cache, the
+    unit's scores last (one file)."""
     began = time.perf_counter()
     config = ctx.config
     outputs, scores = ctx.outputs(unit.system), ctx.scores(unit.system)
-    records = {k: outputs.record(k) for k in unit.keys}
     report = UnitReport(unit.id, len(unit))
     phase = _Phases(report.phases)
     ctx.phase = phase
+    with phase("finished checks"):
+        stored = scores.read(unit.keys) or {}
+        records = {k: outputs.record(k) for k in unit.keys}
     todo = [(item, key, seed) for item, key, seed in zip(unit.items, unit.keys, unit.seeds)
             if records[key] is None or (config.retry_failed and not records[key]["ok"])]
     audios = _generate(unit, todo, ctx, records, report)
     pending = [(item, key, seed) for item, key, seed in zip(unit.items, unit.keys, unit.seeds)
-               if key in audios or not finished(scores.read(key), records[key], config.retry_failed)]
+               if key in audios or not _entry_finished(stored.get(key), records[key], config.retry_failed)]
+    if not pending:
+        report.seconds = time.perf_counter() - began
+        return report
     torn = []
     with phase("load outputs"):
         for item, key, seed in pending:
@@ -239,12 +271,14 @@ def execute_unit(unit: WorkUnit, ctx: UnitContext) -> UnitReport:
                 else:
                     audios[key] = audio
     audios.update(_generate(unit, torn, ctx, records, report))
+    entries = {key: stored[key] for key in unit.keys if key in stored}
     for start in range(0, len(pending), SCORE_BLOCK):
         block = [(item, key) for item, key, _ in pending[start:start + SCORE_BLOCK]]
         for (item, key), result in zip(block, _score_block(unit.task, block, records, audios, ctx)):
-            with phase("score records"):
-                scores.write(key, result.as_json())
+            entries[key] = (result.as_json(), result.embedding)
             report.scored += 1
+    with phase("unit score file (fsynced)"):
+        scores.write(unit.keys, [entries[key] for key in unit.keys])
     report.seconds = time.perf_counter() - began
     return report
 
@@ -362,25 +396,26 @@ def _score_one(task, item, key, record, audios, described, ctx: UnitContext) -> 
                     scores[f"{metric}_1"] = a1[f"{metric}_in"]
                     scores[f"{metric}_2"] = a2[f"{metric}_in"]
         with ctx.phase("embedding"):
-            ctx.features.embedding(audios[key], record["sha256"])
+            embedding = ctx.features.embedding(audios[key], record["sha256"])
     except Exception as error:
         return ItemScores(item.key, item.group, False, f"scoring failed: {error}", audio_sha=sha)
-    return ItemScores(item.key, item.group, True, "", scores, sha)
+    return ItemScores(item.key, item.group, True, "", scores, sha, embedding)
 
 
-def read_task(units: list[WorkUnit], outputs: OutputStore, scores: ScoreStore, features: FeatureCache,
+def read_task(units: list[WorkUnit], outputs: OutputStore, scores: ScoreStore,
               retry_failed: bool) -> TaskResult | None:
     """One system's task from the cache alone, or None when any of its items is unfinished."""
     items = []
     for unit in units:
+        stored = scores.read(unit.keys)
+        if stored is None:
+            return None
         for key in unit.keys:
-            stored, record = scores.read(key), outputs.record(key)
-            if not finished(stored, record, retry_failed):
+            entry = stored.get(key)
+            if not _entry_finished(entry, outputs.record(key), retry_failed):
                 return None
-            result = ItemScores.from_json(stored)
+            result = ItemScores.from_json(entry[0])
             if result.ok:
-                result.embedding = features.cached_embedding(result.audio_sha)
-                if result.embedding is None:
-                    return None
+                result.embedding = entry[1]
             items.append(result)
     return TaskResult(units[0].system, units[0].task, items)

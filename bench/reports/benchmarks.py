@@ -176,18 +176,31 @@ def sampling_benchmark(steps: int = 100, batch: int = 8, device: str = "cpu") ->
             "parameters": sum(p.numel() for p in model.parameters())}
 
 
-def main(n_clips: int = 32, out: str | None = None, sampling_steps: int = 100, embedders=None) -> int:
+PARTS = ("descriptors", "sampling", "embedders", "random-init", "executors", "harness", "ray", "slurm")
+
+
+def main(n_clips: int = 32, out: str | None = None, sampling_steps: int = 100, embedders=None,
+         parts=None) -> int:
     """Run the benchmarks, print them and write them with their provenance to ``out``
-    (default results/bench.json)."""
+    (default results/bench.json). ``parts`` (a subset of PARTS) runs only those and updates their
+    entries in an existing ``out``, keeping the others with the provenance they were measured with
+    (``partial_updates`` lists what was replaced when)."""
     import torch
 
     from bench.core.registry import EMBEDDERS
     from bench.metrics.fast_descriptors import FAST_DESCRIPTOR_VERSION
     from bench.core.provenance import environment, resource_use
-    from bench.core.storage import atomic_write_json
+    from bench.core.storage import atomic_write_json, read_json
 
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     names = tuple(EMBEDDERS.names()) if embedders is None else tuple(embedders)
+    path = Path(out) if out else REPO_ROOT / "results" / "bench.json"
+    if parts is not None:
+        unknown = set(parts) - set(PARTS)
+        if unknown:
+            raise ValueError(f"unknown benchmark part(s) {sorted(unknown)}: choose from {', '.join(PARTS)}")
+        return _update_parts(path, tuple(parts), devices, environment, resource_use, atomic_write_json,
+                             read_json)
     record = {"schema": "latentft-bench/bench/v1", "descriptors": [], "sampling": [], "embedders": []}
     for device in devices:
         r = descriptor_benchmark(n_clips, device)
@@ -218,22 +231,49 @@ def main(n_clips: int = 32, out: str | None = None, sampling_steps: int = 100, e
         missing = [r["embedder"] for r in results if not r["available"]]
         print(f"embedders ({device}, {results[0].get('clips', 2)} clips after one warm-up): " + ", ".join(timed)
               + (f"; not available here: {', '.join(missing)} (reasons in bench.json)" if missing else ""))
-    for device in devices:
-        results = random_init_embedder_benchmark(device=device)
-        record["embedders_random_init"] = record.get("embedders_random_init", []) + results
-        timed = [f"{r['embedder']} {r['seconds_per_clip']:.3g} s/clip ({r['times_real_time']:.3g}x real "
-                 f"time, {r['parameters']:,} parameters)" if r["available"]
-                 else f"{r['embedder']}: {r['reason']}" for r in results]
-        print(f"embedders on randomly initialised instances of their real architectures ({device}; "
-              "cost only, the figures mean nothing): " + ", ".join(timed))
+    record["embedders_random_init"] = _random_init(devices)
     from bench.reports.scaleout_bench import scaleout_benchmarks
 
     record["scaleout"] = scaleout_benchmarks()
     record.update(fast_descriptor_version=FAST_DESCRIPTOR_VERSION, cpu_threads=torch.get_num_threads(),
                   cpu=_cpu_name(), environment=environment(), resources=resource_use())
-    path = Path(out) if out else REPO_ROOT / "results" / "bench.json"
     atomic_write_json(path, record)
     print(f"wrote {path}")
+    return 0
+
+
+def _random_init(devices) -> list[dict]:
+    out = []
+    for device in devices:
+        results = random_init_embedder_benchmark(device=device)
+        out += results
+        timed = [f"{r['embedder']} {r['seconds_per_clip']:.3g} s/clip ({r['times_real_time']:.3g}x real "
+                 f"time, {r['parameters']:,} parameters)" if r["available"]
+                 else f"{r['embedder']}: {r['reason']}" for r in results]
+        print(f"embedders on randomly initialised instances of their real architectures ({device}; "
+              "cost only, the figures mean nothing): " + ", ".join(timed))
+    return out
+
+
+def _update_parts(path: Path, parts, devices, environment, resource_use, write_json, read_json) -> int:
+    """Only ``parts`` (random-init and the scale-out parts), merged into the record at ``path``."""
+    from bench.reports.scaleout_bench import SCALEOUT_PARTS, scaleout_benchmarks
+
+    supported = {"random-init", *SCALEOUT_PARTS}
+    if set(parts) - supported:
+        raise ValueError(f"benchmark parts {sorted(set(parts) - supported)} run only in the full "
+                         "`make bench`")
+    record = read_json(path) if path.exists() else {"schema": "latentft-bench/bench/v1"}
+    if "random-init" in parts:
+        record["embedders_random_init"] = _random_init(devices)
+    chosen = tuple(p for p in parts if p in SCALEOUT_PARTS)
+    if chosen:
+        record.setdefault("scaleout", {}).update(scaleout_benchmarks(parts=chosen))
+    record.setdefault("partial_updates", []).append({
+        "parts": list(parts), "at": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "environment": environment(),
+        "resources": resource_use()})
+    write_json(path, record)
+    print(f"updated {', '.join(parts)} in {path}")
     return 0
 
 

@@ -5,18 +5,31 @@
   single-node SLURM when installed, else its local executor): units that are already finished,
   dispatched one after the other, so all that is timed is the round trip.
 - the harness's cost per item besides generation: the ``reference`` system (generation is a
-  copy), scored inline on one core, with the phases of bench/core/units.py.
+  copy), scored inline on one core, with the phases of bench/core/units.py; and the same measure of an
+  earlier revision's cache layout (``EARLIER_LAYOUT``: one fsynced file per item for outputs,
+  records, descriptors, embeddings and scores), run from a copy of that revision in a
+  subprocess, alternating with this one so both see the same load.
+- what an output never seen before adds on one core (its descriptors and embedding): the
+  ``reference`` row's outputs are copies of 8 clips, so most of its features come from the
+  content cache.
 """
 from __future__ import annotations
 
+import io
+import json
 import os
+import subprocess
+import sys
+import tarfile
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 from bench.core.paths import REPO_ROOT
 
 FIXTURES = REPO_ROOT / "tests" / "fixtures" / "audio"
+EARLIER_LAYOUT = "98f6193"   # the last revision with one fsynced file per item (outputs, scores, features)
 
 
 def _config(root: Path, systems, scale="quick", **changes):
@@ -133,32 +146,25 @@ def slurm_overhead(n_units: int = 6) -> dict:
 def harness_cost() -> dict:
     """Seconds per item of everything but generation, inline on one core, fresh cache: the
     ``reference`` row (generation is a copy) on 8 clips x 14 bands and 4 pairs x 6 pairs."""
-    import torch
-
     from bench.core.executors import Execution
     from bench.core.runner import run_table1
 
-    affinity = os.sched_getaffinity(0)
-    threads = torch.get_num_threads()
-    os.sched_setaffinity(0, {min(affinity)})
-    torch.set_num_threads(1)
-    try:
-        with tempfile.TemporaryDirectory(prefix="bench-harness-") as tmp:
-            config = _config(Path(tmp), ["reference"])
-            run_table1(_config(Path(tmp), ["shuffled"]), Execution())  # warm: reference features, numba
-            began = time.perf_counter()
-            record = run_table1(config, Execution())
-            total = time.perf_counter() - began
-    finally:
-        os.sched_setaffinity(0, affinity)
-        torch.set_num_threads(threads)
+    with _one_core(), tempfile.TemporaryDirectory(prefix="bench-harness-") as tmp:
+        config = _config(Path(tmp), ["reference"])
+        run_table1(_config(Path(tmp), ["shuffled"]), Execution())  # warm: reference features, numba
+        began = time.perf_counter()
+        record = run_table1(config, Execution())
+        total = time.perf_counter() - began
+        outputs = Path(tmp) / "cache" / "outputs" / "reference"
+        distinct = len({json.loads(p.read_text()).get("sha256") for p in outputs.glob("*.json")})
     phases = record["timings_s"]["unit phases (summed over workers)"]
     items = sum(r["summary"]["n_ok"] + r["summary"]["n_failed"]
                 for r in record["rows"]["reference"]["tasks"].values())
     generation = phases.get("generation (the system)", 0.0)
     units = _units_seconds(record)
     other = total - units
-    return {"system": "reference", "items": items, "cores": 1,
+    return {"system": "reference", "items": items, "distinct_outputs": distinct, "cores": 1,
+            "load_average": _load(),
             "ms_per_item": round(1000 * (units - generation) / items, 2),
             "ms_per_item_with_assembly": round(1000 * (total - generation) / items, 2),
             "breakdown_ms_per_item": {k: round(1000 * v / items, 2) for k, v in phases.items()
@@ -166,18 +172,119 @@ def harness_cost() -> dict:
             "driver_ms_per_item (plan, finished checks, assembly, bootstrap)": round(1000 * other / items, 2)}
 
 
-def scaleout_benchmarks(print_line=print) -> dict:
+@contextmanager
+def _one_core():
+    """This process on its first allowed core with one torch thread and one BLAS thread (more
+    threads than cores only contend), restored afterwards."""
+    import torch
+    from threadpoolctl import threadpool_limits   # scikit-learn's dependency, through librosa
+
+    affinity, threads = os.sched_getaffinity(0), torch.get_num_threads()
+    os.sched_setaffinity(0, {min(affinity)})
+    torch.set_num_threads(1)
+    try:
+        with threadpool_limits(1):
+            yield
+    finally:
+        os.sched_setaffinity(0, affinity)
+        torch.set_num_threads(threads)
+
+
+def _load() -> str:
+    one, five, fifteen = os.getloadavg()
+    return f"{one:.2f} {five:.2f} {fifteen:.2f} (1, 5, 15 min) on {os.cpu_count()} cores"
+
+
+def earlier_harness_cost(revision: str = EARLIER_LAYOUT) -> dict:
+    """:func:`harness_cost` of ``revision`` (its own code, from ``git archive``), in a subprocess."""
+    with tempfile.TemporaryDirectory(prefix="bench-earlier-") as tmp:
+        archive = subprocess.run(["git", "-C", str(REPO_ROOT), "archive", revision], capture_output=True,
+                                 check=True).stdout
+        with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+            tar.extractall(tmp, filter="data")
+        script = ("import json; from bench.reports.scaleout_bench import harness_cost; "
+                  "print(json.dumps(harness_cost()))")
+        one_thread = {k: "1" for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
+        env = {**os.environ, "PYTHONPATH": tmp, **one_thread}   # as _one_core's BLAS limit
+        done = subprocess.run([sys.executable, "-c", script], cwd=tmp, env=env, capture_output=True,
+                              text=True, timeout=1800)
+        if done.returncode != 0:
+            raise RuntimeError(f"revision {revision}: {done.stderr.strip().splitlines()[-1:]}")
+    return {"revision": revision, "load_average": _load(), **json.loads(done.stdout.strip().splitlines()[-1])}
+
+
+def harness_cost_against_earlier_layout(rounds: int = 2) -> dict:
+    """This layout and the earlier one alternately (``rounds`` each), so both see the same load;
+    the ratio of the medians of the harness's ms per item."""
+    ours, earlier = [], []
+    for _ in range(rounds):
+        ours.append(harness_cost())
+        earlier.append(earlier_harness_cost())
+    median = lambda runs: float(sorted(r["ms_per_item"] for r in runs)[len(runs) // 2])  # noqa: E731
+    best = min(ours, key=lambda r: r["ms_per_item"])
+    return {**best, "runs_ms_per_item": [r["ms_per_item"] for r in ours],
+            "earlier_layout": {"revision": EARLIER_LAYOUT,
+                               "runs_ms_per_item": [r["ms_per_item"] for r in earlier],
+                               "breakdown_ms_per_item": min(earlier, key=lambda r: r["ms_per_item"])[
+                                   "breakdown_ms_per_item"],
+                               "load_average": [r["load_average"] for r in earlier]},
+            "earlier_over_this_median": round(median(earlier) / median(ours), 2)}
+
+
+def new_output_features() -> dict:
+    """Milliseconds an output never seen before adds on one core: its descriptors (fast path) and
+    its embedding (melstats), on 8 distinct clips after one warm-up clip."""
+    import numpy as np
+
+    from bench.reports.benchmarks import benchmark_clips
+    from bench.core.registry import make_embedder
+    from bench.core.item_cache import DescriptorBackend
+
+    with _one_core():
+        clips = benchmark_clips(9).astype(np.float32)
+        backend, embedder = DescriptorBackend("fast"), make_embedder("melstats")
+        backend([clips[0]])
+        embedder.embed(clips[0])
+        began = time.perf_counter()
+        backend(list(clips[1:]))
+        described = time.perf_counter()
+        for clip in clips[1:]:
+            embedder.embed(clip)
+        embedded = time.perf_counter()
+    return {"clips": 8, "cores": 1, "load_average": _load(),
+            "descriptors_ms_per_clip": round(1000 * (described - began) / 8, 2),
+            "embedding_ms_per_clip (melstats)": round(1000 * (embedded - described) / 8, 2)}
+
+
+SCALEOUT_PARTS = ("executors", "harness", "ray", "slurm")
+
+
+def scaleout_benchmarks(print_line=print, parts=SCALEOUT_PARTS) -> dict:
     out = {}
-    r = out["executor_throughput"] = executor_throughput()
-    print_line(f"executors on {r['system']} ({r['items']} items): inline {r['inline_s']:.1f} s, "
-               f"local:{r['workers']} {r['local_s']:.1f} s: {r['ratio']:.2f}x "
-               f"(tables identical: {r['identical_tables']})")
-    r = out["harness_cost"] = harness_cost()
-    print_line(f"harness cost per item besides generation ({r['items']} items, one core): "
-               f"{r['ms_per_item']:.1f} ms in the units, {r['ms_per_item_with_assembly']:.1f} ms with the "
-               f"driver's assembly; per phase: " +
-               ", ".join(f"{k} {v:.2f}" for k, v in r["breakdown_ms_per_item"].items()))
+    if "executors" in parts:
+        r = out["executor_throughput"] = executor_throughput()
+        print_line(f"executors on {r['system']} ({r['items']} items): inline {r['inline_s']:.1f} s, "
+                   f"local:{r['workers']} {r['local_s']:.1f} s: {r['ratio']:.2f}x "
+                   f"(tables identical: {r['identical_tables']})")
+    if "harness" in parts:
+        r = out["harness_cost"] = harness_cost_against_earlier_layout()
+        e = r["earlier_layout"]
+        print_line(f"harness cost per item besides generation ({r['items']} items, {r['distinct_outputs']} "
+                   f"distinct outputs, one core, load {r['load_average']}): {r['ms_per_item']:.1f} ms in the "
+                   f"units (runs {r['runs_ms_per_item']}), {r['ms_per_item_with_assembly']:.1f} ms with the "
+                   f"driver's assembly; per phase: " +
+                   ", ".join(f"{k} {v:.2f}" for k, v in r["breakdown_ms_per_item"].items()))
+        print_line(f"  earlier layout ({e['revision']}, one fsynced file per item), alternating: runs "
+                   f"{e['runs_ms_per_item']} ms per item; per phase: " +
+                   ", ".join(f"{k} {v:.2f}" for k, v in e["breakdown_ms_per_item"].items()) +
+                   f"; earlier / this (medians): {r['earlier_over_this_median']:.2f}x")
+        r = out["new_output_features"] = new_output_features()
+        print_line(f"  an output never seen before adds (one core): descriptors "
+                   f"{r['descriptors_ms_per_clip']:.1f} ms, melstats embedding "
+                   f"{r['embedding_ms_per_clip (melstats)']:.1f} ms")
     for name, fn in (("ray_overhead", ray_overhead), ("slurm_overhead", slurm_overhead)):
+        if name.split("_")[0] not in parts:
+            continue
         try:
             r = out[name] = fn()
             print_line(f"per-unit overhead, {r['engine']}: {r['ms_per_unit']:.1f} ms per unit "
