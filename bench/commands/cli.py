@@ -7,15 +7,17 @@ import logging
 import sys
 import warnings
 
+from bench.commands.execution import add_execution_arguments
+from bench.commands.execution import execution_from_args as _execution
 from bench.core.config import parse_system_options
 
 
 def cmd_table1(args) -> int:
-    from bench.core.paths import REPO_ROOT
     from bench.core.config import DEFAULT_SYSTEMS, RunConfig
     from bench.core.executors import ExecutorError
-    from bench.reports.results import load, mark_latest, render, run_folder, shown
+    from bench.core.paths import REPO_ROOT
     from bench.core.runner import RunIncomplete, run_table1
+    from bench.reports.results import load, mark_latest, render, run_folder, shown
     from bench.reports.tables import write_all
 
     systems = tuple(s for s in (args.systems or ",".join(DEFAULT_SYSTEMS)).split(",") if s)
@@ -109,29 +111,6 @@ def _publish_readme(readme, markdown: str) -> None:
         print(f"warning: {readme}: table not refreshed ({error})", file=sys.stderr)
         return
     print(f"published: results/table1.* and the table under \"Latest table\" in {readme.name}")
-
-
-def _execution(args):
-    from bench.core.executors import Execution, parse_options, parse_shard
-
-    if args.unit_items < 1:
-        raise SystemExit(f"--unit-items {args.unit_items}: must be >= 1")
-    return Execution(args.executor, parse_options(args.executor_option, args.executor_config),
-                     parse_shard(args.shard) if args.shard else None, not args.no_wait, args.unit_items)
-
-
-def add_execution_arguments(parser) -> None:
-    parser.add_argument("--executor", default="inline",
-                        help="inline (default) | local[:N] | ray | ray:auto | ray:HOST:PORT | slurm")
-    parser.add_argument("--executor-option", action="append", metavar="KEY=VALUE",
-                        help="executor settings, e.g. partition=gpu gpus_per_task=1 time=240 parallelism=32 "
-                             "(slurm), results=driver max_retries=3 (ray)")
-    parser.add_argument("--executor-config", metavar="YAML", help="executor settings from a YAML mapping")
-    parser.add_argument("--shard", metavar="I/N", help="run only the I-th of N shards of the plan "
-                        "(for a scheduler's own arrays); the same command without it assembles")
-    parser.add_argument("--no-wait", action="store_true",
-                        help="slurm: submit the array and return; the same command later assembles")
-    parser.add_argument("--unit-items", type=int, default=32, help="items per work unit (default 32)")
 
 
 def cmd_systems(args) -> int:
@@ -288,7 +267,7 @@ def build_parser() -> argparse.ArgumentParser:
     results.add_argument("--no-intervals", action="store_true", help="LaTeX: values only, no ± cells")
     results.set_defaults(func=cmd_results)
 
-    from bench.reports.figures import add_parsers as add_figure_parsers
+    from bench.commands.figures import add_parsers as add_figure_parsers
 
     add_figure_parsers(sub)
 
@@ -335,11 +314,11 @@ def main(argv: list[str] | None = None) -> int:
     warnings.simplefilter("default")
     warnings.formatwarning = lambda message, category, *a, **k: f"warning: {message}\n"
     args = build_parser().parse_args(argv)
-    from bench.datasets.layouts import LayoutError
-    from bench.datasets.folder import DatasetError
     from bench.adapters.embedders import EmbedderUnavailable
-    from bench.core.registry import UnknownSystemError
     from bench.adapters.vocoders import VocoderUnavailable
+    from bench.core.registry import UnknownSystemError
+    from bench.datasets.folder import DatasetError
+    from bench.datasets.layouts import LayoutError
 
     try:
         return args.func(args)

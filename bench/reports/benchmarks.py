@@ -11,20 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.core.paths import REPO_ROOT
-
-
-def benchmark_clips(n: int) -> np.ndarray:
-    """The committed fixtures, circularly shifted and gain-varied to make ``n`` distinct clips."""
-    from bench.core.audio import load_audio, normalise_clip
-
-    files = sorted((REPO_ROOT / "tests" / "fixtures" / "audio").glob("*.flac"))
-    base = [normalise_clip(load_audio(f)[0]) for f in files]
-    rng = np.random.default_rng(0)
-    clips = []
-    for i in range(n):
-        clip = np.roll(base[i % len(base)], int(rng.integers(0, 131072)))
-        clips.append(clip * rng.uniform(0.3, 1.0))
-    return np.stack(clips)
+from bench.reports.benchmark_clips import benchmark_clips
 
 
 def descriptor_benchmark(n_clips: int = 32, device: str = "cpu", repeats: int = 3) -> dict:
@@ -81,8 +68,8 @@ def descriptor_benchmark(n_clips: int = 32, device: str = "cpu", repeats: int = 
 def embedder_benchmark(names, n_clips: int = 2, device: str = "cpu") -> list[dict]:
     """Seconds per clip of each named embedder that can run here (timed after one warm-up clip),
     or the reason it cannot."""
-    from bench.core.audio import SAMPLE_RATE
     from bench.adapters.embedders import EmbedderUnavailable
+    from bench.core.audio import SAMPLE_RATE
     from bench.core.registry import make_embedder
 
     clips = benchmark_clips(n_clips + 1)
@@ -117,8 +104,8 @@ def random_init_embedder_benchmark(n_clips: int = 2, device: str = "cpu") -> lis
     front end (bench/adapters/embedders.py), after one warm-up clip."""
     import torch
 
-    from bench.core.audio import SAMPLE_RATE
     from bench.adapters.embedders import ClapEmbedder, VGGishEmbedder
+    from bench.core.audio import SAMPLE_RATE
 
     clips = benchmark_clips(n_clips + 1)
     clip_seconds = clips.shape[-1] / SAMPLE_RATE
@@ -187,10 +174,10 @@ def main(n_clips: int = 32, out: str | None = None, sampling_steps: int = 100, e
     (``partial_updates`` lists what was replaced when)."""
     import torch
 
-    from bench.core.registry import EMBEDDERS
-    from bench.metrics.fast_descriptors import FAST_DESCRIPTOR_VERSION
     from bench.core.provenance import environment, resource_use
+    from bench.core.registry import EMBEDDERS
     from bench.core.storage import atomic_write_json, read_json
+    from bench.metrics.fast_descriptors import FAST_DESCRIPTOR_VERSION
 
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     names = tuple(EMBEDDERS.names()) if embedders is None else tuple(embedders)

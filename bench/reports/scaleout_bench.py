@@ -236,7 +236,7 @@ def new_output_features() -> dict:
     its embedding (melstats), on 8 distinct clips after one warm-up clip."""
     import numpy as np
 
-    from bench.reports.benchmarks import benchmark_clips
+    from bench.reports.benchmark_clips import benchmark_clips
     from bench.core.registry import make_embedder
     from bench.core.item_cache import DescriptorBackend
 
