@@ -100,7 +100,8 @@ def _blend_outputs(record: dict, run_path: Path, systems, clipset, cache_dir: Pa
                 row["fingerprint"], BLEND, item, clipset, item_seed(record["config"]["seed"], BLEND, item)
             )
             meta = store.record(key)
-            if meta and meta.get("ok") and (store.dir / f"{key}.npy").exists():
+            # the bytes must match the record's hash: per-item files are renamed into place, not fsynced
+            if meta and meta.get("ok") and store.verified_audio(key, meta["sha256"]) is not None:
                 found[item.key] = store.dir / f"{key}.npy"
         if not found:
             raise StudyError(
