@@ -1,4 +1,5 @@
 import json
+from dataclasses import dataclass
 
 import numpy as np
 import pytest
@@ -19,11 +20,15 @@ class Flaky(System):
 
     name = "test-flaky"
 
+    @dataclass(frozen=True)
+    class Options:
+        bad_clip: str | None = None   # the clip whose generation raises
+
     def conditional(self, batch):
         CALLS["n"] += len(batch.seeds)
         if CALLS["interrupt_after"] is not None and CALLS["n"] > CALLS["interrupt_after"]:
             raise KeyboardInterrupt
-        if any(ref_id == self.context.options.get("bad_clip") for ref_id in batch.reference_ids):
+        if any(ref_id == self.options.bad_clip for ref_id in batch.reference_ids):
             raise RuntimeError("model exploded")
         out = np.array(batch.references, copy=True)
         for i, band in enumerate(batch.bands):
