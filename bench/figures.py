@@ -19,6 +19,7 @@ import numpy as np
 from bench import REPO_ROOT
 from bench.audio import SAMPLE_RATE
 from bench.bands import LATENT_NYQUIST_HZ, Band
+from bench.seeds import stream_seed
 
 FIGURES = REPO_ROOT / "results" / "figures"
 
@@ -73,7 +74,8 @@ def isolate(system: str, band: Band, n_clips: int = 2, steps: int = 50, seed: in
     runner = _system(system, options or {}, clipset.clips, clipset.ids, steps)
     if not hasattr(runner, "isolate"):
         raise SystemExit(f"{system} has no isolation (a LatentFT system does)")
-    isolated = runner.isolate(audio, [band] * n_clips, list(range(seed, seed + n_clips)))
+    clip_seeds = [stream_seed(seed, "figure-clip", i) for i in range(n_clips)]
+    isolated = runner.isolate(audio, [band] * n_clips, clip_seeds)
     out = FIGURES / "isolate"
     out.mkdir(parents=True, exist_ok=True)
     figure, axes = _pyplot().subplots(n_clips, 2, figsize=(11, 2.6 * n_clips), squeeze=False)
@@ -153,10 +155,11 @@ def sweep(system: str, n_clips: int = 8, window: int = 10, steps: int = 25, seed
     runner = _system(system, options or {}, clipset.clips, clipset.ids, steps)
     rows, generated_features = [], []
     starts = list(range(0, 513, window))
+    clip_seeds = [stream_seed(seed, "figure-clip", i) for i in range(n_clips)]
     for start in tqdm(starts, desc=f"sweep {system}", unit="window"):
         stop = min(start + window - 1, 512)
         band = Band(start / 512, stop / 512)
-        batch = ConditionalBatch(audio, [band] * n_clips, [seed + i for i in range(n_clips)], list(chosen))
+        batch = ConditionalBatch(audio, [band] * n_clips, clip_seeds, list(chosen))
         generated = runner.conditional(batch)
         scores = [preservation(g, r) for g, r in zip(generated, audio)]
         if probed:

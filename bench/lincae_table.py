@@ -26,6 +26,7 @@ from bench.model_reports import (add_report_arguments, checkpoint_info, find_che
                                  provenance_lines, with_interval)
 from bench.datasets.stems import STEM_NAMES
 from bench.linear_cae_adapter import PREFIX, TABLE_IDS, PretrainedUnavailable, fix_for, load_pretrained, row_name
+from bench.seeds import stream_rng, stream_seed
 
 SYSTEMS = ("lincae", "lincae-base")
 GAINS = (0.5, 2.0)
@@ -41,7 +42,7 @@ def _relative_l2(a, b) -> np.ndarray:
 def _chunks(stem_set, seed: int):
     from bench.models.lincae import CLIP
 
-    rng = np.random.default_rng([seed, 7])
+    rng = stream_rng(seed, "lincae-chunks")
     starts = [int(rng.integers(0, stem_set.stems.shape[-1] - CLIP + 1)) for _ in range(len(stem_set))]
     stems = np.stack([s[:, start:start + CLIP] for s, start in zip(stem_set.stems, starts)])
     return stems.sum(axis=1), stems
@@ -138,7 +139,7 @@ def run_lincae_table(seed: int = 0, n_clips: int = 64, embedder: str = "melstats
 
         stem_set = music21_stems(embedded_dataset(n_clips, seed, Path(data_cache), "test"))
     mixes, stems = _chunks(stem_set, seed)
-    seeds = [seed * 100_003 + i for i in range(len(mixes))]
+    seeds = [stream_seed(seed, "table-clip", i) for i in range(len(mixes))]
     embed = get_embedder(embedder)
     record = {"schema": "table-lincae/1", "seed": seed, "gains": list(GAINS),
               "dataset": {"name": stem_set.name, "manifest_hash": stem_set.manifest_hash, "n_clips": len(mixes)},

@@ -9,6 +9,7 @@ import numpy as np
 
 from bench import REPO_ROOT
 from bench.latentft_ablations import VARIANTS as LATENTFT_VARIANTS
+from bench.seeds import stream_rng, torch_seed
 
 
 
@@ -204,7 +205,7 @@ def training_stem_chunks(n_clips: int, data: str | None, seed: int = 0):
         stems = load_musdb(data, "train", seed=seed, max_tracks=n_clips)
     else:
         stems = music21_stems(embedded_dataset(n_clips, seed, REPO_ROOT / "datasets" / "cache", "train"))
-    return torch.as_tensor(training_chunks(stems, np.random.default_rng([seed, 6]))), stems
+    return torch.as_tensor(training_chunks(stems, stream_rng(seed, "lincae-train-chunks"))), stems
 
 
 def note_features(audio):
@@ -234,7 +235,7 @@ def run(args) -> int:
     config = configs[args.config]
     if args.steps:
         config = replace(config, steps=args.steps)
-    torch.manual_seed(config.seed)
+    torch.manual_seed(torch_seed(config.seed, "model-init"))
     if args.system in DAC_MODELS:
         require_dac_weights(args.dac_weights)  # before rendering or reading the training set
     if args.system in NOTE_MODELS:

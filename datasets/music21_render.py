@@ -23,6 +23,7 @@ import numpy as np
 
 from bench.audio import CLIP_SAMPLES, MIN_MEAN_POWER, SAMPLE_RATE
 from bench.datasets.clipset import ClipSet, clip_hash
+from bench.seeds import stream_rng
 from bench.storage import atomic_write_json, file_sha256
 
 RENDER_VERSION = 2
@@ -106,7 +107,7 @@ def candidate_pieces(seed: int, split: str = "test") -> list[str]:
         paths.extend(str(p) for p in corpus.getComposer(composer))
     paths = sorted(p for p in set(paths) if piece_split(corpus_relative(p)) == split
                    and not p.endswith(SKIPPED_SUFFIXES) and Path(p).stat().st_size < 1_000_000)
-    np.random.default_rng([seed, 1]).shuffle(paths)
+    stream_rng(seed, "music21-pieces").shuffle(paths)
     return paths
 
 
@@ -306,7 +307,7 @@ def build(n_clips: int, seed: int, out_root: Path, soundfont: str | None = None,
 
     version = fluidsynth_version()
     font = find_soundfont(soundfont)
-    rng = np.random.default_rng([seed, 2])
+    rng = stream_rng(seed, "music21-arrangement")
     arranged = []
     skipped = []
     for path in candidate_pieces(seed, split):

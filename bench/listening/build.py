@@ -18,6 +18,7 @@ import numpy as np
 
 from bench.listening.errors import StudyError
 from bench.storage import atomic_write_json, content_key, file_sha256, read_json
+from bench.seeds import stream_rng
 
 DEFAULT_SYSTEMS = ("latentft-unet", "ilvr", "cross-synthesis", "spectrogram")
 DEFAULT_LUFS = -23.0
@@ -141,7 +142,7 @@ def build_study(
     clipset = _clipset(record, run_path, data, data_cache)
     outputs = _blend_outputs(record, run_path, systems, clipset, cache_dir)
     items = {item.key: item for item in _run_blend_items(record)}
-    rng = np.random.default_rng([seed, 15])
+    rng = stream_rng(seed, "listening-order")
     names: set[str] = set()
 
     def opaque() -> str:

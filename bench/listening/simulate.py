@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from bench.listening.study import EXPORT_COLUMNS
+from bench.seeds import stream_rng
 
 THRESHOLDS = (-1.5, -0.5, 0.5, 1.5)
 
@@ -26,7 +27,7 @@ def simulate_answers(
     blending_strengths: dict[str, float] | None = None,
 ) -> pd.DataFrame:
     blending_strengths = blending_strengths or strengths
-    rng = np.random.default_rng(seed)
+    rng = stream_rng(seed, "listening-simulation")
     pairs = list(itertools.permutations(strengths, 2))
     rows = []
     for p in range(n_participants):
