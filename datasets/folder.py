@@ -23,6 +23,7 @@ from bench.core.audio import (AUDIO_SUFFIXES, CLIP_SAMPLES, RESAMPLER_ID, SAMPLE
                          chunk_track, load_audio, no_clip_reason, resample)
 from bench.datasets.clipset import ClipSet, clip_hash
 from bench.datasets.layouts import resolve as resolve_layout
+from bench.core.seeds import stream_rng
 
 LOADER_VERSION = 1
 log = logging.getLogger(__name__)
@@ -91,7 +92,7 @@ def load_folder(folder: str | Path, cache_root: Path, seed: int = 0, split_file:
         except AudioError as error:
             skipped.append({"file": rel, "reason": error.reason})
             continue
-        rng = np.random.default_rng([seed, int(hashlib.sha256(rel.encode()).hexdigest()[:8], 16)])
+        rng = stream_rng(seed, "folder-chunk", rel)
         chunk_index = int(rng.integers(len(chunks)))
         clip = chunks[chunk_index].astype(np.float32)
         clips.append(clip)

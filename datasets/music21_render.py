@@ -12,9 +12,9 @@ import contextlib
 import hashlib
 import shutil
 import signal
-import threading
 import subprocess
 import tempfile
+import threading
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,8 +22,9 @@ from pathlib import Path
 import numpy as np
 
 from bench.core.audio import CLIP_SAMPLES, MIN_MEAN_POWER, SAMPLE_RATE
-from bench.datasets.clipset import ClipSet, clip_hash
+from bench.core.seeds import stream_rng
 from bench.core.storage import atomic_write_json, file_sha256
+from bench.datasets.clipset import ClipSet, clip_hash
 
 RENDER_VERSION = 2
 COMPOSERS = ("bach", "monteverdi", "beethoven", "mozart", "haydn", "trecento", "palestrina", "josquin")
@@ -106,7 +107,7 @@ def candidate_pieces(seed: int, split: str = "test") -> list[str]:
         paths.extend(str(p) for p in corpus.getComposer(composer))
     paths = sorted(p for p in set(paths) if piece_split(corpus_relative(p)) == split
                    and not p.endswith(SKIPPED_SUFFIXES) and Path(p).stat().st_size < 1_000_000)
-    np.random.default_rng([seed, 1]).shuffle(paths)
+    stream_rng(seed, "music21-pieces").shuffle(paths)
     return paths
 
 
@@ -306,7 +307,7 @@ def build(n_clips: int, seed: int, out_root: Path, soundfont: str | None = None,
 
     version = fluidsynth_version()
     font = find_soundfont(soundfont)
-    rng = np.random.default_rng([seed, 2])
+    rng = stream_rng(seed, "music21-arrangement")
     arranged = []
     skipped = []
     for path in candidate_pieces(seed, split):

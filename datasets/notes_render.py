@@ -16,10 +16,18 @@ from pathlib import Path
 import numpy as np
 
 from bench.core.audio import SAMPLE_RATE
-from bench.datasets.clipset import ClipSet, clip_hash
-from bench.datasets.music21_render import (Note, RenderError, Stem, find_soundfont, fluidsynth_version, render_midi,
-                                           write_slotted_midi)
+from bench.core.seeds import stream_rng
 from bench.core.storage import file_sha256
+from bench.datasets.clipset import ClipSet, clip_hash
+from bench.datasets.music21_render import (
+    Note,
+    RenderError,
+    Stem,
+    find_soundfont,
+    fluidsynth_version,
+    render_midi,
+    write_slotted_midi,
+)
 
 NOTES_RENDER_VERSION = 1
 NOTE_CLIP_SAMPLES = 32768
@@ -52,7 +60,7 @@ def programs_for(family: str, split: str) -> tuple[int, ...]:
 
 
 def draw_notes(n: int, seed: int, split: str) -> list[dict]:
-    rng = np.random.default_rng([seed, 3, 0 if split == "train" else 1])
+    rng = stream_rng(seed, "notes", 0 if split == "train" else 1)
     notes = []
     for index in range(n):
         family = FAMILY_NAMES[index % len(FAMILY_NAMES)]  # balanced families

@@ -13,6 +13,7 @@ import numpy as np
 from bench.core.audio import SAMPLE_RATE, AudioError, load_audio, resample
 from bench.datasets.clipset import ClipSet, clip_hash
 from bench.datasets.notes_render import FAMILY_NAMES, NOTE_CLIP_SAMPLES
+from bench.core.seeds import stream_rng
 
 
 def load_nsynth(root: str | Path, seed: int = 0, max_notes: int | None = None) -> ClipSet:
@@ -23,7 +24,7 @@ def load_nsynth(root: str | Path, seed: int = 0, max_notes: int | None = None) -
     examples = json.loads(index_path.read_text())
     names = sorted(examples)
     if max_notes is not None and max_notes < len(names):
-        rng = np.random.default_rng([seed, 4])
+        rng = stream_rng(seed, "nsynth-subset")
         by_family: dict[str, list[str]] = {}
         for name in rng.permutation(names):
             by_family.setdefault(examples[name]["instrument_family_str"], []).append(str(name))

@@ -15,7 +15,6 @@ cannot be read is named in a warning and skipped.
 """
 from __future__ import annotations
 
-import hashlib
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +23,7 @@ import numpy as np
 
 from bench.core.audio import CLIP_SAMPLES, MIN_MEAN_POWER, SAMPLE_RATE, AudioError, load_audio, resample
 from bench.datasets.clipset import manifest_hash
+from bench.core.seeds import stream_rng
 
 STEM_NAMES = ("bass", "drums", "lead", "other")
 
@@ -71,7 +71,7 @@ def _chunk(mix: np.ndarray, stems: np.ndarray, key: str, seed: int, length: int)
             usable.append(start)
     if not usable:
         return None
-    rng = np.random.default_rng([seed, int(hashlib.sha256(key.encode()).hexdigest()[:8], 16)])
+    rng = stream_rng(seed, "stem-chunk", key)
     start = usable[int(rng.integers(len(usable)))]
     chunk = stems[:, start:start + length]
     chunk = chunk - chunk.mean(axis=1, keepdims=True)

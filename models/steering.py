@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from bench.core.bands import Band, band_mask
+from bench.core.seeds import torch_seed
 
 N_FFT = 512
 
@@ -81,7 +82,8 @@ class ILVR:
 
     def _noise(self, shape, step: int, band: int, device) -> torch.Tensor:
         return torch.stack([
-            torch.randn(shape, generator=torch.Generator().manual_seed(int(seed) * 7919 + step * 31 + band + 1))
+            torch.randn(shape, generator=torch.Generator().manual_seed(
+                torch_seed(seed, "steering-noise", step, band)))
             for seed in self.seeds]).to(device)
 
     def __call__(self, x: torch.Tensor, sigma_next: torch.Tensor, step: int) -> torch.Tensor:

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.core.paths import REPO_ROOT
+from bench.core.seeds import stream_rng
 from bench.models.latentft_ablations import VARIANTS as LATENTFT_VARIANTS
 
 
@@ -193,7 +194,6 @@ def training_notes(n_notes: int, data: str | None, seed: int = 0):
 def training_stem_chunks(n_clips: int, data: str | None, seed: int = 0):
     """Chunks of every audible stem and of the mix of the music21 "train" clips (or of a MUSDB18-HQ
     folder's "train" tracks), with the stem set."""
-    import numpy as np
     import torch
 
     from bench.core.runner import embedded_dataset
@@ -204,7 +204,7 @@ def training_stem_chunks(n_clips: int, data: str | None, seed: int = 0):
         stems = load_musdb(data, "train", seed=seed, max_tracks=n_clips)
     else:
         stems = music21_stems(embedded_dataset(n_clips, seed, REPO_ROOT / "datasets" / "cache", "train"))
-    return torch.as_tensor(training_chunks(stems, np.random.default_rng([seed, 6]))), stems
+    return torch.as_tensor(training_chunks(stems, stream_rng(seed, "lincae-train-chunks"))), stems
 
 
 def note_features(audio):

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import torch
 
+from bench.core.seeds import torch_seed
 from bench.core.storage import atomic_write_bytes
 
 
@@ -65,7 +66,7 @@ def train(model: torch.nn.Module, data: torch.Tensor, config, checkpoint: Path, 
         bar = tqdm(total=config.steps, initial=step, desc=f"train {checkpoint.stem}", unit="step")
     use_bf16 = device.startswith("cuda")
     while step < config.steps:
-        generator = torch.Generator().manual_seed(config.seed * 1_000_003 + step)
+        generator = torch.Generator().manual_seed(torch_seed(config.seed, "training-batch", step))
         size = data[0].shape[0] if isinstance(data, (tuple, list)) else data.shape[0]
         index = torch.randint(0, size, (config.batch_size,), generator=generator)
         if isinstance(data, (tuple, list)):

@@ -10,6 +10,17 @@ if str(ROOT) not in sys.path:
 
 FIXTURES = ROOT / "tests" / "fixtures" / "audio"
 
+from registry_guard import restore_system_registry  # noqa: E402,F401  (autouse fixture)
+
+# every test of these modules is end to end (runs, clusters, subprocesses); marked here, not in the files
+SLOW_MODULES = ("test_scaleout.py", "test_stale_cache.py")
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if item.path.name in SLOW_MODULES:
+            item.add_marker(pytest.mark.slow)
+
 
 @pytest.fixture(scope="session")
 def fixture_clips():

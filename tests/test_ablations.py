@@ -59,6 +59,7 @@ def _config(name: str) -> LatentFTConfig:
     return replace(TINY, **VARIANTS.get(name, ({}, ""))[0])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ABLATION_SYSTEMS)
 def test_each_variant_trains_with_its_mask(name):
     torch.manual_seed(0)
@@ -97,6 +98,7 @@ def test_trainable_variants_change_only_their_fields():
             assert {k for k in ours if ours[k] != theirs[k]} == set(changes), name
 
 
+@pytest.mark.slow
 def test_table_on_two_step_checkpoints(tmp_path, fixture_clips):
     mels = torch.as_tensor(normalised_mel(np.stack(fixture_clips)), dtype=torch.float32)
     # the base and the structurally different variant run; one unfinished and one missing row

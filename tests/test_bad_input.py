@@ -69,6 +69,7 @@ def test_strict_fails_on_every_bad_file_even_when_the_set_was_cached(tmp_path):
         assert name in str(raised.value)
 
 
+@pytest.mark.slow
 def test_strict_on_the_command_line_names_every_bad_file_and_exits_2_without_traceback(tmp_path):
     data = _bad_folder(tmp_path)
     out = subprocess.run([sys.executable, "-m", "bench", "data", "--data", str(data), "--strict",
@@ -120,6 +121,7 @@ def metrics(*args):
     return out.returncode, json.loads(out.stdout) if out.stdout.strip().startswith("{") else out.stdout
 
 
+@pytest.mark.slow
 def test_metrics_cli_refuses_short_and_silent_audio_naming_the_file(tmp_path):
     good = str(sorted(FIXTURES.glob("*.flac"))[0])
     short = np.random.default_rng(0).normal(size=int(0.9 * 22050)) * 0.1
@@ -142,6 +144,7 @@ def test_metrics_cli_refuses_short_and_silent_audio_naming_the_file(tmp_path):
     assert code == 2 and "zz_silent.wav" in out["error"] and "silent" in out["error"]
 
 
+@pytest.mark.slow
 def test_mismatched_embedding_dimensions_name_both_sets(tmp_path):
     from bench.metrics.distribution import DistributionError, fad, kad
 
@@ -156,6 +159,7 @@ def test_mismatched_embedding_dimensions_name_both_sets(tmp_path):
     assert code == 2 and "a.npy" in out["error"] and "b.npy" in out["error"] and "16" in out["error"]
 
 
+@pytest.mark.slow
 def test_a_band_that_selects_no_bin_is_refused_naming_it():
     from bench.core.bands import Band, band_pass
 
@@ -167,6 +171,7 @@ def test_a_band_that_selects_no_bin_is_refused_naming_it():
     assert code == 2 and "0.3" in out["error"] and "no bin" in out["error"]
 
 
+@pytest.mark.slow
 def test_a_scale_the_set_cannot_fill_is_reported_in_the_output_and_the_record(tmp_path):
     from bench.core.config import RunConfig
     from bench.core.runner import run_table1

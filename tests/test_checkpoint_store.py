@@ -32,6 +32,7 @@ def _train_prior(path, steps=3):
           path, {"dataset": "random", "dataset_manifest_hash": "abc"}, progress=False, log=lambda *_: None)
 
 
+@pytest.mark.slow
 def test_shipped_weights_equal_the_training_ema_and_are_listed(folders):
     trained, shipped = folders
     _train_prior(store.trained_path("uncond"))
@@ -56,6 +57,7 @@ def full_size(path):
     return path.stat().st_size
 
 
+@pytest.mark.slow
 def test_a_damaged_shipped_file_is_refused_by_name(folders):
     _train_prior(store.trained_path("uncond"))
     store.ship("uncond")
@@ -71,6 +73,7 @@ def test_a_damaged_shipped_file_is_refused_by_name(folders):
         store.load_state(unlisted)
 
 
+@pytest.mark.slow
 def test_a_system_prefers_a_given_path_then_its_own_training_then_the_shipped_weights(folders, tmp_path):
     ilvr = get_system_class("ilvr")
     assert ilvr.checkpoint({}) == store.trained_path("uncond")

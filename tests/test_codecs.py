@@ -69,6 +69,7 @@ def test_dac_without_weights_names_the_file_it_looked_for(tmp_path, monkeypatch)
     assert "nope.pth" in missing.availability.reason
 
 
+@pytest.mark.slow
 def test_dac_runs_both_tasks_from_a_weights_path(tmp_path, dac_weights):
     record = _run(tmp_path, ["dac"], {"dac": {"weights": str(dac_weights)}})
     _assert_both_tasks_ran(record, "dac")
@@ -119,6 +120,7 @@ def _export(module, path):
     return path
 
 
+@pytest.mark.slow
 def test_rave_runs_both_tasks_and_keeps_the_input_length(tmp_path):
     path = _export(TinyRAVE(), tmp_path / "rave.ts")
     record = _run(tmp_path, ["rave"], {"rave": {"model": str(path)}})
@@ -165,6 +167,7 @@ def _bigvgan_dir(tmp_path, **changes):
     return directory
 
 
+@pytest.mark.slow
 def test_bigvgan_vocodes_a_mel_system_and_is_recorded(tmp_path):
     directory = _bigvgan_dir(tmp_path)
     record = _run(tmp_path, ["spectrogram"], {}, vocoder=f"bigvgan:{directory}")
@@ -211,6 +214,7 @@ def _train_latentft_dac(tmp_path, dac_weights, fixture_clips):
     return checkpoint
 
 
+@pytest.mark.slow
 def test_latentft_dac_runs_both_tasks_with_the_dac_it_was_trained_with(tmp_path, dac_weights, fixture_clips):
     checkpoint = _train_latentft_dac(tmp_path, dac_weights, fixture_clips)
     state = torch.load(checkpoint, map_location="cpu", weights_only=False)
@@ -220,6 +224,7 @@ def test_latentft_dac_runs_both_tasks_with_the_dac_it_was_trained_with(tmp_path,
     assert record["rows"]["latentft-dac"]["fingerprint"]["dac_weights_sha256"] == state["meta"]["dac_weights_sha256"]
 
 
+@pytest.mark.slow
 def test_latentft_dac_refuses_other_dac_weights_and_says_what_training_needs(tmp_path, dac_weights, fixture_clips):
     from bench.adapters.dac_codec import import_dac
 

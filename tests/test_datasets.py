@@ -46,6 +46,7 @@ def test_folder_loader_strict_and_split_file(tmp_path):
         load_folder(tmp_path / "nope", tmp_path / "c")
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(shutil.which("fluidsynth") is None, reason="needs FluidSynth (make deps)")
 def test_music21_render_is_deterministic_and_stems_sum_to_the_mix(tmp_path):
     from bench.datasets.music21_render import build, load_stems

@@ -60,6 +60,7 @@ def _fixed_loss(model, data):
         return float(np.mean([model.loss(data, torch.Generator().manual_seed(k)).item() for k in range(16)]))
 
 
+@pytest.mark.slow
 def test_latentft_learns(tmp_path):
     torch.manual_seed(0)
     data = torch.tanh(torch.randn(6, 80, 1).repeat(1, 1, 64) + 0.1 * torch.randn(6, 80, 64))
@@ -70,6 +71,7 @@ def test_latentft_learns(tmp_path):
     assert _fixed_loss(model, data) < 0.9 * before
 
 
+@pytest.mark.slow
 def test_training_resumes_exactly_after_a_stop(tmp_path):
     data = torch.randn(6, 80, 64).tanh()
     config = TrainConfig(steps=12, batch_size=4, lr=1e-3, warmup_steps=3, checkpoint_every=6, model=TINY)
@@ -84,6 +86,7 @@ def test_training_resumes_exactly_after_a_stop(tmp_path):
         torch.testing.assert_close(a, b)
 
 
+@pytest.mark.slow
 def test_generation_is_seeded_and_batch_independent():
     torch.manual_seed(0)
     model = LatentFT(TINY).eval()

@@ -17,6 +17,7 @@ def test_melstats_is_deterministic_with_six_examples_per_clip(fixture_clips):
         e.embed(np.full(131072, np.nan))
 
 
+@pytest.mark.slow
 def test_crepe_tiny_embeds_offline_with_the_weights_in_its_wheel(fixture_clips):
     import importlib.util
 
@@ -38,6 +39,7 @@ def test_vggish_without_weights_says_exactly_what_is_missing(tmp_path):
     assert "vggish-10086976.pth" in VGGishEmbedder.availability(str(missing)).fix
 
 
+@pytest.mark.slow
 def test_vggish_loads_weights_from_a_path_into_the_real_class(tmp_path, fixture_clips):
     torch = pytest.importorskip("torch")
     pytest.importorskip("torchvggish")

@@ -11,6 +11,8 @@ from bench.models.hierarchical import HierarchicalConfig, HierarchicalDAE
 from bench.models.training import TrainConfig, train
 from bench.models.trainable import note_features
 
+pytestmark = pytest.mark.slow  # end to end: deselected by -m 'not slow'
+
 TINY = dict(code_channels=4, encoder_base=8, decoder_base=8, decoder_mults=(1, 2))
 
 
@@ -43,6 +45,43 @@ def test_msdae_trains_its_encoders_progressively(features):
     assert grads == [[True, False, False], [False, True, False], [False, False, True]]
 
 
+def expected_probes(data_cache, checkpoints, epochs):
+    """The probe rows computed here from the notes, features and checkpoints, apart from the table."""
+    from bench.datasets.notes_render import notes_dataset
+    from bench.metrics.probes import fit_probe
+    from bench.metrics.statistics import stratified_bootstrap_ci
+    from bench.models.checkpoint_store import load_state
+
+    sets = {split: notes_dataset(n, 0, data_cache, split) for split, n in (("train", 33), ("test", 22))}
+    inputs = {split: note_features(np.asarray(s.clips, dtype=np.float64)) for split, s in sets.items()}
+    labels = {split: {"pitch": np.array([c["pitch"] for c in s.manifest["clips"]]),
+                      "family": np.array([c["family_index"] for c in s.manifest["clips"]])}
+              for split, s in sets.items()}
+
+    def row(representation, level, train_x, test_x):
+        out = {"representation": representation, "level": level}
+        for name in ("pitch", "family"):
+            result = fit_probe(train_x, labels["train"][name], test_x, labels["test"][name], kind="mlp",
+                               seed=0, epochs=epochs)
+            correct = np.array(result["eval_correct"], dtype=float)
+            out[f"{name}_accuracy"] = result["eval_accuracy"]
+            out[f"{name}_accuracy_ci95"] = stratified_bootstrap_ci([correct], seed=0)
+        return out
+
+    rows = [row("input mels (ceiling)", name, inputs["train"][i + 1].mean(-1).numpy(),
+                inputs["test"][i + 1].mean(-1).numpy())
+            for i, name in enumerate(("mel-32", "mel-64", "mel-128"))]
+    for kind, path in checkpoints.items():
+        model = HierarchicalDAE(HierarchicalConfig(kind=kind, total_steps=6, **TINY))
+        model.load_state_dict(load_state(path)["ema"])
+        with torch.no_grad():
+            codes = {split: model.eval().combine(model.encoder_outputs(list(f[1:]), f[0].shape[-1]))
+                     for split, f in inputs.items()}
+        rows += [row(kind, level, codes["train"][i].mean(-1).numpy(), codes["test"][i].mean(-1).numpy())
+                 for i, level in enumerate(("h1", "h2", "h3"))]
+    return rows
+
+
 def test_hierarchy_table_end_to_end_on_tiny_checkpoints(tmp_path, features):
     checkpoints = {}
     for kind in ("msdae", "hdae"):
@@ -60,8 +99,10 @@ def test_hierarchy_table_end_to_end_on_tiny_checkpoints(tmp_path, features):
                                                                                  ("hdae", "h3")]
     assert len(record["melody"]) == 10 and all(0.0 <= r["f1"] <= 1.0 and r["eval_bce"] > 0 for r in record["melody"])
     assert len(record["swaps"]) == 6 and len(record["reconstruction"]) == 3
-    for row in record["probes"]:
-        assert 0.0 <= row["pitch_accuracy"] <= 1.0 and 0.0 <= row["family_accuracy"] <= 1.0
+    assert [(r["representation"], r["level"]) for r in record["probes"]] == (
+        [("input mels (ceiling)", m) for m in ("mel-32", "mel-64", "mel-128")]
+        + [(kind, level) for kind in ("msdae", "hdae") for level in ("h1", "h2", "h3")])
+    assert record["probes"] == expected_probes(tmp_path / "data", checkpoints, 20)
     saved = json.loads((tmp_path / "out" / "table_hdae.json").read_text())
     assert saved["datasets"]["test"]["manifest_hash"] == record["datasets"]["test"]["manifest_hash"]
     text = (tmp_path / "out" / "table_hdae.md").read_text()

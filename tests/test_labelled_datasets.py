@@ -28,6 +28,7 @@ def test_notes_are_labelled_balanced_deterministic_and_split_by_instrument(tmp_p
     assert peaks.max() <= 1.0 and peaks.min() < 0.5 * peaks.max()  # rendered level kept, not normalised
 
 
+@pytest.mark.slow
 def test_music21_stems_are_grouped_by_role_and_sum_to_the_mix(tmp_path):
     clipset = build(2, seed=3, out_root=tmp_path / "m21")
     stems = music21_stems(clipset)
@@ -36,6 +37,7 @@ def test_music21_stems_are_grouped_by_role_and_sum_to_the_mix(tmp_path):
     assert np.abs(stems.stems[:, STEM_NAMES.index("lead")]).max() > 0.01
 
 
+@pytest.mark.slow
 def test_lead_melody_chunks_label_the_lead_part_frame_by_frame(tmp_path):
     clipset = build(2, seed=3, out_root=tmp_path / "m21")
     melody = lead_melody_chunks(clipset, 32768, 16)

@@ -144,6 +144,7 @@ def test_any_other_folder_is_no_layout(tmp_path):
     assert clips.name == "folder-songs" and "layout" not in clips.manifest
 
 
+@pytest.mark.slow
 def test_a_maestro_run_names_dataset_and_split_in_record_and_title(tmp_path):
     from bench.core.runner import run_table1
 

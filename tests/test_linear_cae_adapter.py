@@ -28,6 +28,7 @@ def save_tiny(folder, seed=0, generator=GENERATOR):
     return model
 
 
+@pytest.mark.slow
 def test_the_adapter_resamples_seeds_each_clip_and_keeps_the_length(tmp_path):
     reference = save_tiny(tmp_path / "0a3afbec_weights")  # the hub folder name of "lin-cae"
     adapter, info = load_pretrained("lin-cae", str(tmp_path))
@@ -55,6 +56,7 @@ def test_missing_or_mismatched_files_are_named(tmp_path):
         load_pretrained("m2l", str(tmp_path / "other"))
 
 
+@pytest.mark.slow
 def test_table_lincae_gets_a_row_from_a_weights_folder(tmp_path):
     save_tiny(tmp_path / "weights")
     checkpoints = {"lincae": str(tmp_path / "none.pt"), "lincae-base": str(tmp_path / "none.pt"),

@@ -18,6 +18,7 @@ from listening_support import SYSTEMS, Server, attention_ids, call, invite, play
 pytest_plugins = ("listening_support",)  # its fixtures, one session-wide smoke run for all listening tests
 
 
+@pytest.mark.slow
 def test_build_writes_opaque_loudness_normalised_stimuli_and_a_private_manifest(built_study):
     manifest = json.loads((built_study / "manifest.json").read_text())
     public_text = (built_study / "study.json").read_text()
@@ -228,6 +229,7 @@ def test_sigkill_between_answers_loses_no_committed_answer(study):
         second.stop()
 
 
+@pytest.mark.slow
 def test_export_and_analyze_a_study_folder(server, study, tmp_path, capsys):
     from bench.reports.listening.analysis import read_answers
 

@@ -23,6 +23,7 @@ def simulated(tmp_path_factory):
     return path, read_answers(path), analyze(read_answers(path), bootstrap=100, seed=0)
 
 
+@pytest.mark.slow
 def test_the_json_summary_has_the_documented_structure(simulated, capsys):
     path, _, _ = simulated
     assert (

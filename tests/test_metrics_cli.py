@@ -30,6 +30,7 @@ def test_si_sdr_and_snr_by_hand():
         si_sdr(r[:10], r)
 
 
+@pytest.mark.slow
 def test_adherence_cli_prints_the_four_scores():
     files = sorted(FIXTURES.glob("*.flac"))
     code, out = bench("adherence", str(files[0]), str(files[0]), "--band", "0.0626:1")
@@ -38,6 +39,7 @@ def test_adherence_cli_prints_the_four_scores():
     assert scores["loudness_in"] == pytest.approx(1.0) and scores["timbre_in"] == 0.0
 
 
+@pytest.mark.slow
 def test_fad_kad_cli_on_folders_and_arrays(tmp_path):
     rng = np.random.default_rng(0)
     np.save(tmp_path / "a.npy", rng.normal(size=(200, 8)))
@@ -52,6 +54,7 @@ def test_fad_kad_cli_on_folders_and_arrays(tmp_path):
     assert code == 2 and "eval set: 1 embeddings" in json.loads(out)["error"]
 
 
+@pytest.mark.slow
 def test_sisdr_cli_rejects_mismatched_rates(tmp_path):
     soundfile.write(tmp_path / "a.wav", np.ones(100) * 0.1, 8000)
     soundfile.write(tmp_path / "b.wav", np.ones(100) * 0.1, 16000)

@@ -112,6 +112,7 @@ def test_the_run_checks_every_option_before_any_work():
     check_system_names(["cross-synthesis"], {"cross-synthesis": {"carrier": "2"}})
 
 
+@pytest.mark.slow
 def test_the_command_refuses_a_misspelt_option_with_the_valid_keys(tmp_path):
     run = subprocess.run([sys.executable, "-m", "bench", "table1", "--scale", "smoke", "--systems", "cross-synthesis",
                           "--system-option", "cross-synthesis.carier=2", "--out", str(tmp_path / "out"),

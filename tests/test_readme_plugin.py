@@ -3,7 +3,11 @@ import re
 import subprocess
 import sys
 
+import pytest
+
 from conftest import FIXTURES, ROOT
+
+pytestmark = pytest.mark.slow  # end to end: deselected by -m 'not slow'
 
 
 def test_readme_plugin_example_runs_as_a_plugin(tmp_path):

@@ -37,6 +37,7 @@ def test_unknown_system_suggests_close_names():
         get_system_class("spectrogam")
 
 
+@pytest.mark.slow
 def test_plugin_folder_and_unavailable_reason(tmp_path):
     (tmp_path / "needs_missing.py").write_text(PLUGIN)
     (tmp_path / "broken.py").write_text("raise RuntimeError('boom')\n")
@@ -55,6 +56,7 @@ def test_plugin_folder_and_unavailable_reason(tmp_path):
 BROKEN = "import numpy as np\n\nVALUE = 1\nfrom bench.sytem import System  # boom in the plugin\n"
 
 
+@pytest.mark.slow
 def test_a_plugin_that_fails_to_import_is_named_with_its_file_line_and_error(tmp_path):
     (tmp_path / "my_noise.py").write_text(BROKEN)
     (tmp_path / "typo.py").write_text("x = 1\ndef f(:\n    pass\n")
@@ -76,6 +78,7 @@ def test_a_plugin_that_fails_to_import_is_named_with_its_file_line_and_error(tmp
     assert not (tmp_path / "data").exists() and not (tmp_path / "out").exists()   # stopped before any work
 
 
+@pytest.mark.slow
 def test_an_unknown_system_stops_the_run_before_any_work(tmp_path):
     out = subprocess.run([sys.executable, "-m", "bench", "table1", "--scale", "smoke", "--systems",
                           "reference,shufled", "--cache", str(tmp_path / "cache"),
@@ -84,3 +87,34 @@ def test_an_unknown_system_stops_the_run_before_any_work(tmp_path):
     assert out.returncode == 2 and "Traceback" not in out.stderr
     assert "unknown system 'shufled'" in out.stderr and "did you mean shuffled" in out.stderr
     assert not (tmp_path / "data").exists() and not (tmp_path / "cache").exists()
+
+
+LEAK_PROBE = '''
+from bench.core import registry
+from bench.core.system import CONDITIONAL, System
+
+
+def test_a_registers_a_system():
+    @registry.register
+    class Probe(System):
+        name = "leak-probe"
+        capabilities = frozenset({CONDITIONAL})
+
+    assert "leak-probe" in registry.system_names()
+
+
+def test_b_finds_it_gone_and_the_builtin_systems_kept():
+    assert "leak-probe" not in registry._REGISTRY
+    assert {"reference", "shuffled", "spectrogram"} <= set(registry.system_names())
+'''
+
+
+@pytest.mark.slow
+def test_a_registration_made_in_a_test_does_not_outlive_it(tmp_path):
+    paths = [str(ROOT), str(ROOT / "tests")]
+    guard = "from registry_guard import restore_system_registry  # noqa: F401\n"
+    (tmp_path / "conftest.py").write_text(f"import sys\nsys.path[:0] = {paths!r}\n{guard}")
+    (tmp_path / "test_probe.py").write_text(LEAK_PROBE)
+    out = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_probe.py"],
+                         cwd=tmp_path, capture_output=True, text=True)
+    assert out.returncode == 0 and "2 passed" in out.stdout, out.stdout[-3000:]

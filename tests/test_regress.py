@@ -1,5 +1,7 @@
 import json
 
+import pytest
+
 from bench.reports.regress import GOLDEN, compare, family, run_regress
 
 
@@ -13,6 +15,7 @@ def test_compare_flags_values_beyond_tolerance_with_a_readable_diff():
     assert family("band.spectrogram.blend.0-0.0157+0.0157-0.0626.timbre_1") == "timbre"
 
 
+@pytest.mark.slow
 def test_smoke_table_and_fixture_metrics_match_the_golden_results(capsys):
     assert GOLDEN.exists(), "results/golden/smoke.json is missing: run make regress-update"
     code = run_regress(update=False)
@@ -20,6 +23,7 @@ def test_smoke_table_and_fixture_metrics_match_the_golden_results(capsys):
     assert code == 0, out
 
 
+@pytest.mark.slow
 def test_a_golden_value_changed_beyond_tolerance_fails(tmp_path, capsys):
     golden = json.loads(GOLDEN.read_text())
     key = "table.reference.conditional.loudness"

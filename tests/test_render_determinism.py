@@ -8,6 +8,7 @@ import pytest
 from bench.datasets import music21_render as render
 
 
+@pytest.mark.slow
 def test_a_slow_parse_no_longer_drops_a_piece(monkeypatch):
     from music21 import corpus
 

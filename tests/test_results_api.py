@@ -61,6 +61,7 @@ def test_markdown_from_the_loaded_record_equals_the_committed_table():
     assert render_markdown(load(RUN).record) == RUN.with_suffix(".md").read_text()
 
 
+@pytest.mark.slow
 def test_run_table1_from_python_returns_the_files_it_wrote(tmp_path):
     import bench
     from conftest import FIXTURES

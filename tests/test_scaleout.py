@@ -1,6 +1,5 @@
 """Scale-out: every executor and every way of cutting the plan gives byte-identical tables, with
 real engines (worker processes, a local Ray cluster, submitit job arrays, SLURM when installed)."""
-import json
 import os
 import signal
 import subprocess

@@ -42,6 +42,7 @@ def _setup(fixture_mels, band):
     return references, masks
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("band", [FOUR_BAND_SPLIT[0], FOUR_BAND_SPLIT[2]], ids=str)
 def test_steering_moves_the_band_towards_the_reference(prior, fixture_mels, band):
     model, _ = prior
@@ -59,6 +60,7 @@ def test_steering_moves_the_band_towards_the_reference(prior, fixture_mels, band
     assert (in_band_distance(pushed_away, references, masks) > in_band_distance(guided, references, masks)).all()
 
 
+@pytest.mark.slow
 def test_blend_guidance_and_ilvr_pull_each_band_to_its_own_reference(prior, fixture_mels):
     model, _ = prior
     low, high = FOUR_BAND_SPLIT[0], FOUR_BAND_SPLIT[2]
@@ -71,6 +73,7 @@ def test_blend_guidance_and_ilvr_pull_each_band_to_its_own_reference(prior, fixt
         assert (in_band_distance(out, r2, m2) < in_band_distance(free, r2, m2)).all()
 
 
+@pytest.mark.slow
 def test_steered_samples_do_not_depend_on_the_batch(prior, fixture_mels):
     model, _ = prior
     references, masks = _setup(fixture_mels, CONDITIONAL_BANDS[3])
@@ -90,6 +93,7 @@ def test_without_a_prior_the_rows_say_how_to_train(tmp_path):
         assert not status.availability.ok and "make train SYSTEM=uncond" in status.availability.fix
 
 
+@pytest.mark.slow
 def test_ilvr_and_guidance_run_both_tasks_from_a_checkpoint_path(prior, tmp_path):
     _, checkpoint = prior
     systems = ("ilvr", "ilvr-paper", "guidance")

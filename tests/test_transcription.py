@@ -40,6 +40,7 @@ def test_note_scores_by_hand():
         note_scores(np.zeros((0, 3)), ref)
 
 
+@pytest.mark.slow
 def test_melody_accuracy_separates_same_and_different_clips(fixture_clips):
     pytest.importorskip("essentia")
     from bench.metrics.transcription import melody_accuracy, predominant_melody
@@ -59,6 +60,7 @@ def test_tempo_error_with_octave_tolerance(fixture_clips):
     assert tempo_error(150.0, 75.0) == 1.0 and tempo_error(150.0, 75.0, octave_tolerant=True) == 0.0
 
 
+@pytest.mark.slow
 def test_probes_are_seeded_and_find_a_linear_label():
     from bench.metrics.probes import train_probe
 
@@ -90,6 +92,7 @@ def test_frame_pitch_scores_by_hand():
         frame_pitch_scores(reference, estimate[:, :4], 0.1, 21)
 
 
+@pytest.mark.slow
 def test_sequence_probe_learns_a_frame_wise_label_that_needs_context():
     from bench.metrics.probes import fit_sequence_probe
     from bench.metrics.transcription import frame_pitch_scores
@@ -111,6 +114,7 @@ def test_sequence_probe_learns_a_frame_wise_label_that_needs_context():
         fit_sequence_probe(x[:20], y[:20] * 0.5, x[:5], y[:5])
 
 
+@pytest.mark.slow
 def test_sweep_preservation_measures_are_perfect_for_the_reference_itself(fixture_clips):
     pytest.importorskip("essentia")
     from bench.reports.figures import preservation
@@ -122,6 +126,7 @@ def test_sweep_preservation_measures_are_perfect_for_the_reference_itself(fixtur
     assert other["tonnetz_correlation"] < 0.9 and other["melody_accuracy"] < 0.8
 
 
+@pytest.mark.slow
 def test_sweep_instrument_probe_on_the_reference_system_matches_its_ceiling(tmp_path):
     import csv
 

@@ -8,6 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from bench.core.paths import REPO_ROOT
+from bench.core.seeds import torch_seed
 from bench.models.trainable import (DAC_MODELS, NOTE_MODELS, STEM_MODELS, TRAINABLE, checkpoint_path,
                                     require_dac_weights, training_dac_latents, training_mels, training_notes,
                                     training_stem_chunks)
@@ -37,7 +38,7 @@ def run(args) -> int:
             return 0
     if args.steps:
         config = replace(config, steps=args.steps)
-    torch.manual_seed(config.seed)
+    torch.manual_seed(torch_seed(config.seed, "model-init"))
     if args.system in DAC_MODELS:
         require_dac_weights(args.dac_weights)  # before rendering or reading the training set
     if args.system in NOTE_MODELS:

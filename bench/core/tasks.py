@@ -4,10 +4,8 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass
 
-import numpy as np
-
 from bench.core.bands import BLEND_PAIRS, CONDITIONAL_BANDS, Band
-from bench.core.storage import content_key
+from bench.core.seeds import stream_rng, stream_seed
 
 
 @dataclass(frozen=True)
@@ -56,7 +54,7 @@ def select_clips(ids: list[str], n_conditional: int, n_pairs: int, seed: int) ->
     clip i with clip i + n_pairs (as the paper pairs clip i with clip i + 1024)."""
     if len(ids) < 2:
         raise ValueError(f"the evaluation set has {len(ids)} clip(s); at least 2 are needed")
-    order = [ids[i] for i in np.random.default_rng([seed, 7]).permutation(len(ids))]
+    order = [ids[i] for i in stream_rng(seed, "clip-selection").permutation(len(ids))]
     n_conditional = min(n_conditional, len(order))
     n_pairs = min(n_pairs, len(order) // 2)
     pairs = tuple((order[i], order[i + n_pairs]) for i in range(n_pairs))
@@ -94,4 +92,4 @@ def blend_items(selection: Selection) -> list[BlendItem]:
 
 def item_seed(run_seed: int, task: str, item) -> int:
     """Per-item seed: the same whatever the batch or the order, shared by all systems."""
-    return int(content_key(run_seed, task, item.key)[:8], 16)
+    return stream_seed(run_seed, "item", task, item.key)

@@ -20,6 +20,7 @@ import numpy as np
 from bench.core.paths import REPO_ROOT
 from bench.core.audio import SAMPLE_RATE
 from bench.core.bands import LATENT_NYQUIST_HZ, Band
+from bench.core.seeds import stream_seed
 
 FIGURES = REPO_ROOT / "results" / "figures"
 
@@ -75,7 +76,8 @@ def isolate(system: str, band: Band, n_clips: int = 2, steps: int = 50, seed: in
     runner = _system(system, options or {}, clipset.clips, clipset.ids, steps)
     if not hasattr(runner, "isolate"):
         raise SystemExit(f"{system} has no isolation (a LatentFT system does)")
-    isolated = runner.isolate(audio, [band] * n_clips, list(range(seed, seed + n_clips)))
+    clip_seeds = [stream_seed(seed, "figure-clip", i) for i in range(n_clips)]
+    isolated = runner.isolate(audio, [band] * n_clips, clip_seeds)
     out = FIGURES / "isolate"
     out.mkdir(parents=True, exist_ok=True)
     figure, axes = _pyplot().subplots(n_clips, 2, figsize=(11, 2.6 * n_clips), squeeze=False)
@@ -226,7 +228,7 @@ class SweepUnit:
         scores, features = [], []
         for start in self.starts:
             batch = ConditionalBatch(ctx.audio, [_window_band(start, c.window)] * self.n_clips,
-                                     [c.seed + i for i in range(self.n_clips)], list(ctx.chosen))
+                                     [stream_seed(c.seed, "figure-clip", i) for i in range(self.n_clips)], list(ctx.chosen))
             generated = ctx.runner.conditional(batch)
             report.generated += self.n_clips
             measured = [preservation(g, r) for g, r in zip(generated, ctx.audio)]

@@ -27,6 +27,7 @@ from bench.core.paths import REPO_ROOT
 from bench.reports.model_reports import (add_report_arguments, checkpoint_info, find_checkpoint, git_note, parse_checkpoints,
                                  provenance_lines, with_interval)
 from bench.models.hierarchical import LEVELS
+from bench.core.seeds import stream_rng, stream_seed
 
 SYSTEMS = ("msdae", "hdae")
 LABELS = ("pitch", "family")
@@ -199,14 +200,14 @@ def run_hierarchy_table(seed: int = 0, n_train: int = 1024, n_test: int = 256, n
             melody_row("input mels (ceiling)", name, _frames(melody_features[0][index + 1]),
                        _frames(melody_features[1][index + 1]))
 
-    test_seeds = [seed * 100_003 + i for i in range(len(test_audio))]
+    test_seeds = [stream_seed(seed, "table-clip", i) for i in range(len(test_audio))]
     floor = _vocode(vocoder, test_features[0], test_seeds, length)
     record["reconstruction"].append({"system": "vocoder only (true mels)", "fad": fad(embeddings(floor),
                                                                                    reference_embeddings)})
     truth = pitch_hits(test_audio, labels["test"]["pitch"])
     record["pitch_estimator_accuracy_on_inputs"] = float(truth.mean())
 
-    rng = np.random.default_rng([seed, 5])
+    rng = stream_rng(seed, "hierarchy-swaps")
     pairs = []
     for a in rng.permutation(len(test_audio)):
         candidates = [b for b in range(len(test_audio)) if labels["test"]["family"][b] != labels["test"]["family"][a]

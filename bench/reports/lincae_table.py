@@ -21,11 +21,26 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.adapters.linear_cae import (
+    PREFIX,
+    TABLE_IDS,
+    PretrainedUnavailable,
+    fix_for,
+    load_pretrained,
+    row_name,
+)
 from bench.core.paths import REPO_ROOT
-from bench.reports.model_reports import (add_report_arguments, checkpoint_info, find_checkpoint, git_note, parse_checkpoints,
-                                 provenance_lines, with_interval)
+from bench.core.seeds import stream_rng, stream_seed
 from bench.datasets.stems import STEM_NAMES
-from bench.adapters.linear_cae import PREFIX, TABLE_IDS, PretrainedUnavailable, fix_for, load_pretrained, row_name
+from bench.reports.model_reports import (
+    add_report_arguments,
+    checkpoint_info,
+    find_checkpoint,
+    git_note,
+    parse_checkpoints,
+    provenance_lines,
+    with_interval,
+)
 
 SYSTEMS = ("lincae", "lincae-base")
 GAINS = (0.5, 2.0)
@@ -41,7 +56,7 @@ def _relative_l2(a, b) -> np.ndarray:
 def _chunks(stem_set, seed: int):
     from bench.models.lincae import CLIP
 
-    rng = np.random.default_rng([seed, 7])
+    rng = stream_rng(seed, "lincae-chunks")
     starts = [int(rng.integers(0, stem_set.stems.shape[-1] - CLIP + 1)) for _ in range(len(stem_set))]
     stems = np.stack([s[:, start:start + CLIP] for s, start in zip(stem_set.stems, starts)])
     return stems.sum(axis=1), stems
@@ -123,8 +138,8 @@ def _load(system: str, checkpoints: dict):
 def run_lincae_table(seed: int = 0, n_clips: int = 64, embedder: str = "melstats", checkpoints: dict | None = None,
                      musdb: str | None = None, out_dir: str | Path = REPO_ROOT / "results",
                      data_cache: str | Path = REPO_ROOT / "datasets" / "cache", log=print) -> dict:
-    from bench.core.registry import make_embedder
     from bench.core.provenance import environment
+    from bench.core.registry import make_embedder
     from bench.core.storage import atomic_write_json, atomic_write_text
 
     started = time.perf_counter()
@@ -133,12 +148,12 @@ def run_lincae_table(seed: int = 0, n_clips: int = 64, embedder: str = "melstats
 
         stem_set = load_musdb(musdb, "test", seed=seed, max_tracks=n_clips)
     else:
-        from bench.datasets.stems import music21_stems
         from bench.core.runner import embedded_dataset
+        from bench.datasets.stems import music21_stems
 
         stem_set = music21_stems(embedded_dataset(n_clips, seed, Path(data_cache), "test"))
     mixes, stems = _chunks(stem_set, seed)
-    seeds = [seed * 100_003 + i for i in range(len(mixes))]
+    seeds = [stream_seed(seed, "table-clip", i) for i in range(len(mixes))]
     embed = make_embedder(embedder)
     record = {"schema": "table-lincae/1", "seed": seed, "gains": list(GAINS),
               "dataset": {"name": stem_set.name, "manifest_hash": stem_set.manifest_hash, "n_clips": len(mixes)},

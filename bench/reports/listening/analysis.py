@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from bench.core.seeds import stream_rng
 from bench.reports.listening.errors import StudyError
 from bench.reports.listening.study import EXPORT_COLUMNS
 
@@ -163,7 +164,7 @@ def _bradley_terry(frame: pd.DataFrame, scale: str, systems: list[str], bootstra
     index = {s: i for i, s in enumerate(systems)}
     estimate = choix.ilsr_pairwise(len(systems), _comparisons(frame, scale, index), alpha=BT_ALPHA)
     per_participant = [_comparisons(g, scale, index) for _, g in frame.groupby("participant")]
-    rng = np.random.default_rng([seed, 4])
+    rng = stream_rng(seed, "listening-bootstrap")
     draws = []
     for _ in range(bootstrap):
         chosen = rng.integers(len(per_participant), size=len(per_participant))

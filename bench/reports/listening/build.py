@@ -16,8 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.reports.listening.errors import StudyError
+from bench.core.seeds import stream_rng
 from bench.core.storage import atomic_write_json, content_key, file_sha256, read_json
+from bench.reports.listening.errors import StudyError
 
 DEFAULT_SYSTEMS = ("latentft-unet", "ilvr", "cross-synthesis", "spectrogram")
 DEFAULT_LUFS = -23.0
@@ -123,8 +124,8 @@ def build_study(
     lufs: float = DEFAULT_LUFS,
 ) -> dict:
     """Write the study folder ``out``; return its private manifest."""
-    from bench.core.paths import REPO_ROOT
     from bench.core.audio import SAMPLE_RATE
+    from bench.core.paths import REPO_ROOT
     from bench.reports.listening.stimuli import loudness_normalise, write_wav
 
     run_path, out = Path(run_path), Path(out)
@@ -142,7 +143,7 @@ def build_study(
     clipset = _clipset(record, run_path, data, data_cache)
     outputs = _blend_outputs(record, run_path, systems, clipset, cache_dir)
     items = {item.key: item for item in _run_blend_items(record)}
-    rng = np.random.default_rng([seed, 15])
+    rng = stream_rng(seed, "listening-order")
     names: set[str] = set()
 
     def opaque() -> str:

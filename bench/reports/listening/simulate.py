@@ -13,6 +13,7 @@ import itertools
 import numpy as np
 import pandas as pd
 
+from bench.core.seeds import stream_rng
 from bench.reports.listening.study import EXPORT_COLUMNS
 
 THRESHOLDS = (-1.5, -0.5, 0.5, 1.5)
@@ -26,7 +27,7 @@ def simulate_answers(
     blending_strengths: dict[str, float] | None = None,
 ) -> pd.DataFrame:
     blending_strengths = blending_strengths or strengths
-    rng = np.random.default_rng(seed)
+    rng = stream_rng(seed, "listening-simulation")
     pairs = list(itertools.permutations(strengths, 2))
     rows = []
     for p in range(n_participants):
