@@ -43,7 +43,7 @@ STREAMS = (
     Stream("music21-arrangement", 2, "datasets/music21_render.py: build"),
     Stream("notes", 3, "datasets/notes_render.py: draw_notes (key: split, train 0 / test 1)"),
     Stream("hierarchy-swaps", 5, "bench/reports/hierarchy_table.py: swap pairs"),
-    Stream("lincae-train-chunks", 6, "bench/commands/train.py: training_stem_chunks"),
+    Stream("lincae-train-chunks", 6, "models/trainable.py: training_stem_chunks"),
     Stream("clip-selection", 7, "bench/core/tasks.py: select_clips"),
     Stream("lincae-chunks", 8, "bench/reports/lincae_table.py: _chunks (tag 7 before, Table 1's)"),
     Stream("listening-bootstrap", 4, "bench/reports/listening/analysis.py: _bradley_terry"),
@@ -60,7 +60,7 @@ STREAMS = (
            legacy=lambda seed, step, band: int(seed) * 7919 + step * 31 + band + 1),
     Stream("training-batch", 14, "models/training.py: train (key: step)",
            legacy=lambda seed, step: seed * 1_000_003 + step),
-    Stream("model-init", 17, "bench/commands/train.py: main (torch's global generator)", legacy=lambda seed: seed),
+    Stream("model-init", 17, "bench/commands/train.py: run (torch's global generator)", legacy=lambda seed: seed),
     Stream("table-clip", 18, "bench/reports/hierarchy_table.py, bench/reports/lincae_table.py: each test clip's decoding "
            "(key: clip index)", legacy=lambda seed, index: seed * 100_003 + index),
     Stream("figure-clip", 19, "bench/reports/figures.py: isolate, sweep (key: clip index)",
