@@ -202,7 +202,8 @@ def earlier_harness_cost(revision: str = EARLIER_LAYOUT) -> dict:
                                  check=True).stdout
         with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
             tar.extractall(tmp, filter="data")
-        script = ("import json; from bench.reports.scaleout_bench import harness_cost; "
+        # the module's name at that revision (the flat layout, before bench/reports/)
+        script = ("import json; from bench" + ".scaleout_bench import harness_cost; "
                   "print(json.dumps(harness_cost()))")
         one_thread = {k: "1" for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
         env = {**os.environ, "PYTHONPATH": tmp, **one_thread}   # as _one_core's BLAS limit
