@@ -7,7 +7,7 @@ import logging
 import sys
 import warnings
 
-from bench.commands.execution import add_execution_arguments
+from bench.commands.execution import add_execution_arguments, report_unassembled
 from bench.commands.execution import execution_from_args as _execution
 from bench.core.config import parse_system_options
 
@@ -45,9 +45,7 @@ def cmd_table1(args) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     if record is None:
-        what = f"shard {args.shard}" if args.shard else "the submission"
-        print(f"{what}: done; run the same command without --shard / --no-wait to assemble the tables")
-        return 0
+        return report_unassembled(args, "assemble the tables")
     paths = write_all(record, config.out_dir, args.stem)
     results = load(paths["json"])
     table = render(results, args.format, args.stem)

@@ -25,3 +25,10 @@ def add_execution_arguments(parser) -> None:
     parser.add_argument("--no-wait", action="store_true",
                         help="slurm: submit the array and return; the same command later assembles")
     parser.add_argument("--unit-items", type=int, default=32, help="items per work unit (default 32)")
+
+
+def report_unassembled(args, what: str) -> int:
+    """What a shard or a --no-wait submission prints instead of the assembled result (exit 0)."""
+    done = f"shard {args.shard}" if args.shard else "the submission"
+    print(f"{done}: done; run the same command without --shard / --no-wait to {what}")
+    return 0

@@ -2,7 +2,7 @@
 bench/reports/figures.py."""
 from __future__ import annotations
 
-from bench.commands.execution import add_execution_arguments
+from bench.commands.execution import add_execution_arguments, report_unassembled
 from bench.commands.execution import execution_from_args as _execution
 from bench.core.bands import Band
 from bench.core.config import parse_system_options
@@ -23,9 +23,7 @@ def _cmd_sweep(args) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     if path is None:
-        what = f"shard {args.shard}" if args.shard else "the submission"
-        print(f"{what}: done; run the same command without --shard / --no-wait to write the sweep")
-        return 0
+        return report_unassembled(args, "write the sweep")
     print(path)
     return 0
 
