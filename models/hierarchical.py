@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from bench.models.edm import SamplerConfig, edm_loss, heun_sample, initial_noise, precondition
+from bench.models.pointwise_conv import PointwiseConv1d
 from bench.models.unet1d import ResBlock, UNet1D
 
 N_MELS = 80
@@ -83,7 +84,7 @@ class ResolutionEncoder(nn.Module):
     def __init__(self, bands: int, base: int, code_channels: int):
         super().__init__()
         self.net = nn.Sequential(nn.Conv1d(bands, base, 3, padding=1), _Stage(base, base), _Stage(base, base),
-                                 nn.Conv1d(base, code_channels, 1))
+                                 PointwiseConv1d(base, code_channels))
 
     def forward(self, mel, steps: int):
         return nn.functional.adaptive_avg_pool1d(self.net(mel), steps)
@@ -96,8 +97,8 @@ class DepthEncoder(nn.Module):
         super().__init__()
         self.stem = nn.Conv1d(bands, base, 3, padding=1)
         self.stages = nn.ModuleList([_Stage(base, base), _Stage(base, 2 * base), _Stage(2 * base, 2 * base)])
-        self.heads = nn.ModuleList([nn.Conv1d(base, code_channels, 1), nn.Conv1d(2 * base, code_channels, 1),
-                                    nn.Conv1d(2 * base, code_channels, 1)])
+        self.heads = nn.ModuleList([PointwiseConv1d(base, code_channels), PointwiseConv1d(2 * base, code_channels),
+                                    PointwiseConv1d(2 * base, code_channels)])
 
     def forward(self, mel, steps: tuple[int, int, int]):
         """steps = (h1, h2, h3) lengths; returns [h1, h2, h3]."""

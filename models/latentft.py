@@ -15,6 +15,7 @@ from torch import nn
 
 from bench.models.edm import SamplerConfig, combine, edm_loss, heun_sample, initial_noise, precondition
 from bench.models.frequency_mask import apply_mask, sample_band_pass_masks, sample_training_masks
+from bench.models.pointwise_conv import PointwiseConv1d
 from bench.models.unet1d import UNet1D
 
 N_MELS = 80
@@ -47,8 +48,8 @@ class MLPEncoder(nn.Module):
 
     def __init__(self, hidden: int, latent: int):
         super().__init__()
-        self.net = nn.Sequential(nn.Conv1d(N_MELS, hidden, 1), nn.SiLU(), nn.Conv1d(hidden, hidden, 1),
-                                 nn.SiLU(), nn.Conv1d(hidden, latent, 1))
+        self.net = nn.Sequential(PointwiseConv1d(N_MELS, hidden), nn.SiLU(), PointwiseConv1d(hidden, hidden),
+                                 nn.SiLU(), PointwiseConv1d(hidden, latent))
 
     def forward(self, mel):
         return self.net(mel)

@@ -31,6 +31,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from bench.models.pointwise_conv import PointwiseConv1d
 from bench.models.unet1d import ResBlock, UNet1D
 
 N_FFT, HOP = 512, 128
@@ -83,7 +84,7 @@ class Encoder(nn.Module):
         layers = [nn.Conv1d(2 * BINS, base, 3, padding=1)]
         for _ in range(4):
             layers += [ResBlock(base, base, None), nn.Conv1d(base, base, 4, stride=2, padding=1)]
-        layers += [ResBlock(base, base, None), nn.Conv1d(base, latent, 1)]
+        layers += [ResBlock(base, base, None), PointwiseConv1d(base, latent)]
         self.net = nn.Sequential(*layers)
 
     def forward(self, spec):

@@ -7,6 +7,8 @@ import math
 import torch
 from torch import nn
 
+from bench.models.pointwise_conv import PointwiseConv1d
+
 
 def _groups(channels: int) -> int:
     for g in (8, 4, 2, 1):
@@ -39,7 +41,7 @@ class ResBlock(nn.Module):
         self.norm2 = nn.GroupNorm(_groups(out_ch), out_ch)
         self.dropout = nn.Dropout(dropout)
         self.conv2 = nn.Conv1d(out_ch, out_ch, 3, padding=1)
-        self.skip = nn.Conv1d(in_ch, out_ch, 1) if in_ch != out_ch else nn.Identity()
+        self.skip = PointwiseConv1d(in_ch, out_ch) if in_ch != out_ch else nn.Identity()
 
     def forward(self, x, emb=None):
         h = self.conv1(torch.nn.functional.silu(self.norm1(x)))
