@@ -53,3 +53,18 @@ def test_the_embedding_is_the_same_with_one_or_two_threads(fixture_clips):
     one = _with_threads(1, lambda: embedder.embed(fixture_clips[0]))
     two = _with_threads(2, lambda: embedder.embed(fixture_clips[0]))
     assert one.shape[-1] == 128 and np.array_equal(one, two)
+
+
+@pytest.mark.parametrize("name", RUNNABLE)
+def test_an_item_is_the_same_alone_or_in_a_batch(name, fixture_clips):
+    """--batch-size and the unit split must not change an item: each item of a batch of two equals
+    that item generated alone."""
+    clips = np.stack(fixture_clips[:3])
+    bands = [CONDITIONAL_BANDS[3], CONDITIONAL_BANDS[9]]
+    system = get_system_class(name)(RunContext(clips, ["a", "b", "c"], make_vocoder("griffin-lim:4"), "cpu", {}, 3))
+    if "conditional" not in system.capabilities:
+        pytest.skip(f"{name} has no conditional task")
+    both = system.conditional(ConditionalBatch(clips[:2], bands, [11, 12], ["a", "b"]))
+    for i in range(2):
+        alone = system.conditional(ConditionalBatch(clips[i:i + 1], bands[i:i + 1], [11 + i], [["a", "b"][i]]))
+        assert np.array_equal(both[i], alone[0]), f"{name} item {i}: max difference {np.abs(both[i] - alone[0]).max()}"
