@@ -18,6 +18,7 @@ bench/reports/ablation_table.py read it.
 from __future__ import annotations
 
 BASE = "latentft-mlp"
+BASE_CONFIG = "tiny-3000"  # the base row: latentft-mlp at the ablations' 3000 steps (models/trainable.py)
 
 # name -> (LatentFTConfig field changes, what the variant drops)
 VARIANTS = {

@@ -13,11 +13,18 @@ from bench.core.seeds import stream_rng
 from bench.models.latentft_ablations import VARIANTS as LATENTFT_VARIANTS
 
 
+# LatentFT's and the prior's tiny step count: trained here on 2 CPU cores in two runs, 3000 steps and
+# then resumed to 6000 (training resumes exactly); "tiny-3000" is the same config stopped at 3000,
+# the README's comparison and the step count of the ablations (make table-ablations)
+TINY_STEPS = 6000
+EARLIER_TINY_STEPS = 3000
+
+
 def _latentft_configs(encoder: str) -> dict:
     from bench.models.latentft import LatentFTConfig
     from bench.models.training import TrainConfig
 
-    tiny = TrainConfig(steps=3000, batch_size=16, lr=2e-4, warmup_steps=200, ema_decay=0.995, train_clips=384,
+    tiny = TrainConfig(steps=TINY_STEPS, batch_size=16, lr=2e-4, warmup_steps=200, ema_decay=0.995, train_clips=384,
                        model=LatentFTConfig(encoder=encoder, latent_channels=16, decoder_base=64,
                                             decoder_mults=(1, 2, 2, 2)))
     # the paper's scale (Appendix A): 700k steps at batch 1024 on 4 GPUs; decoder width 256
@@ -26,14 +33,16 @@ def _latentft_configs(encoder: str) -> dict:
                         model=LatentFTConfig(encoder=encoder, latent_channels=64, encoder_hidden=512,
                                              encoder_base=128, decoder_base=256, decoder_mults=(1, 2, 2, 4),
                                              decoder_blocks=2))
-    return {"tiny": tiny, "paper": paper}
+    return {"tiny": tiny, "tiny-3000": replace(tiny, steps=EARLIER_TINY_STEPS), "paper": paper}
 
 
 def _latentft_variant_configs(changes: dict) -> dict:
     """latentft-mlp's configs with the LatentFTConfig fields of an ablation changed
-    (models/latentft_ablations.py)."""
-    return {name: replace(config, model=replace(config.model, **changes))
-            for name, config in _latentft_configs("mlp").items()}
+    (models/latentft_ablations.py); an ablation's ``tiny`` is the base's ``tiny-3000``, the step
+    count the ablations were trained for (the base row of make table-ablations)."""
+    base = _latentft_configs("mlp")
+    return {"tiny": replace(base["tiny-3000"], model=replace(base["tiny-3000"].model, **changes)),
+            "paper": replace(base["paper"], model=replace(base["paper"].model, **changes))}
 
 
 def _prior_configs() -> dict:
@@ -41,12 +50,12 @@ def _prior_configs() -> dict:
     from bench.models.training import TrainConfig
 
     # the same optimisation and network sizes as LatentFT's decoder, without the condition
-    tiny = TrainConfig(steps=3000, batch_size=16, lr=2e-4, warmup_steps=200, ema_decay=0.995, train_clips=384,
+    tiny = TrainConfig(steps=TINY_STEPS, batch_size=16, lr=2e-4, warmup_steps=200, ema_decay=0.995, train_clips=384,
                        model=MelPriorConfig(base=64, mults=(1, 2, 2, 2)))
     paper = TrainConfig(steps=700_000, batch_size=1024, lr=1e-4, warmup_steps=4000, ema_decay=0.999,
                         train_clips=100_000, checkpoint_every=5000,
                         model=MelPriorConfig(base=256, mults=(1, 2, 2, 4), blocks=2))
-    return {"tiny": tiny, "paper": paper}
+    return {"tiny": tiny, "tiny-3000": replace(tiny, steps=EARLIER_TINY_STEPS), "paper": paper}
 
 
 def _hierarchical_configs(kind: str) -> dict:

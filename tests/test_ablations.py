@@ -9,7 +9,7 @@ import torch
 
 from bench.reports.ablation_table import run_ablation_table, training_summary
 from bench.core.config import RunConfig
-from bench.models.latentft_ablations import ABLATION_SYSTEMS, BASE, VARIANTS
+from bench.models.latentft_ablations import ABLATION_SYSTEMS, BASE, BASE_CONFIG, VARIANTS
 from bench.core.mel import normalised_mel
 from bench.models.checkpoint_store import load_state, weights_sha256
 from bench.models.edm import edm_loss
@@ -91,10 +91,16 @@ def test_trainable_variants_change_only_their_fields():
     from bench.models.trainable import TRAINABLE
 
     base = TRAINABLE[BASE][0]()
+    # a variant's tiny is the base row's config, tiny-3000 (models/latentft_ablations.py BASE_CONFIG)
+    counterpart = {"tiny": BASE_CONFIG, "paper": "paper"}
+    assert base[BASE_CONFIG].steps == 3000 and base["tiny"].steps > base[BASE_CONFIG].steps
     for name, (changes, _) in VARIANTS.items():
-        for scale, config in TRAINABLE[name][0]().items():
-            assert replace(config, model=base[scale].model) == base[scale]
-            ours, theirs = asdict(config.model), asdict(base[scale].model)
+        configs = TRAINABLE[name][0]()
+        assert set(configs) == set(counterpart), name
+        for scale, config in configs.items():
+            reference = base[counterpart[scale]]
+            assert replace(config, model=reference.model) == reference
+            ours, theirs = asdict(config.model), asdict(reference.model)
             assert {k for k in ours if ours[k] != theirs[k]} == set(changes), name
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bench.models.latentft_ablations import ABLATION_SYSTEMS, BASE, VARIANTS
+from bench.models.latentft_ablations import ABLATION_SYSTEMS, BASE, BASE_CONFIG, VARIANTS
 
 STEM = "table_ablations"
 SCHEMA = "latentft-bench/table-ablations/v1"
@@ -44,16 +44,24 @@ def unfinished_training(name: str, path: Path) -> dict | None:
     if state["step"] >= state["config"]["steps"]:
         return None
     return {"reason": f"training unfinished: {path} is at step {state['step']} of {state['config']['steps']}",
-            "fix": f"make train SYSTEM={name} CONFIG=tiny (resumes at step {state['step']})"}
+            "fix": f"make train SYSTEM={name} CONFIG={BASE_CONFIG if name == BASE else 'tiny'} "
+                   f"(resumes at step {state['step']})"}
 
 
 def run_ablation_table(config, out_dir: str | Path | None = None) -> dict:
     """Score ``config.systems`` (the base and its ablations) through ``run_table1``; write the table.
-    A row whose checkpoint is missing or unfinished is marked † with the command that trains it."""
+    A row whose checkpoint is missing or unfinished is marked † with the command that trains it.
+    The base row uses latentft-mlp's ``tiny-3000`` weights (the variants' step count) unless a
+    checkpoint is given for it."""
     from bench.core.registry import get_system_class
     from bench.core.runner import run_table1
+    from bench.models.checkpoint_store import resolve
     from bench.reports.tables import write_all
 
+    if BASE in config.systems and not config.system_options.get(BASE, {}).get("checkpoint"):
+        options = dict(config.system_options)
+        options[BASE] = {**options.get(BASE, {}), "checkpoint": str(resolve(BASE, BASE_CONFIG))}
+        config = config.replace(system_options=options)
     unfinished = {}
     for name in config.systems:
         try:

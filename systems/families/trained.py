@@ -47,7 +47,7 @@ class TrainedSystem(System):
         if not path.is_file():
             return Availability(False, f"no checkpoint at {path}",
                                 f"restore the shipped weights (git checkout models/weights), or "
-                                f"make train SYSTEM={cls.trained_by or cls.name} CONFIG=tiny (about 10 min on 2 CPU "
+                                f"make train SYSTEM={cls.trained_by or cls.name} CONFIG=tiny (10-20 min on 2 CPU "
                                 f"cores, plus rendering the training set), "
                                 f"or --system-option {cls.name}.checkpoint=/path/to/checkpoint.pt")
         return Availability(True)
