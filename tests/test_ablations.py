@@ -153,3 +153,19 @@ def test_table_on_two_step_checkpoints(tmp_path, fixture_clips):
     assert all(f"| {name} | " in table for name in trained) and " ±" in table
     csv = (out / "table_ablations.csv").read_text().splitlines()
     assert csv[0].startswith("system,status,cond_loudness") and len(csv) == 1 + len(systems)
+
+
+def test_the_base_row_uses_the_weights_at_the_variants_step_count(tmp_path):
+    from bench.core.config import RunConfig
+    from bench.models.checkpoint_store import load_state, resolve
+    from bench.reports.ablation_table import with_base_weights
+
+    config = with_base_weights(RunConfig(scale="small", systems=ABLATION_SYSTEMS))
+    path = config.system_options[BASE]["checkpoint"]
+    assert path == str(resolve(BASE, BASE_CONFIG)) and path.endswith(f"{BASE}-{BASE_CONFIG}.pt")
+    assert load_state(path)["step"] == 3000  # the shipped tiny-3000 weights (or the same trained here)
+    given = RunConfig(scale="small", systems=ABLATION_SYSTEMS,
+                      system_options={BASE: {"checkpoint": str(tmp_path / "mine.pt")}})
+    assert with_base_weights(given) == given
+    without_base = RunConfig(scale="small", systems=ABLATION_SYSTEMS[1:])
+    assert with_base_weights(without_base) == without_base

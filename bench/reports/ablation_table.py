@@ -48,6 +48,18 @@ def unfinished_training(name: str, path: Path) -> dict | None:
                    f"(resumes at step {state['step']})"}
 
 
+def with_base_weights(config):
+    """``config`` with the base row on latentft-mlp's ``tiny-3000`` weights (trained here, else
+    shipped), the variants' step count, unless a checkpoint is given for it."""
+    from bench.models.checkpoint_store import resolve
+
+    if BASE not in config.systems or config.system_options.get(BASE, {}).get("checkpoint"):
+        return config
+    options = dict(config.system_options)
+    options[BASE] = {**options.get(BASE, {}), "checkpoint": str(resolve(BASE, BASE_CONFIG))}
+    return config.replace(system_options=options)
+
+
 def run_ablation_table(config, out_dir: str | Path | None = None) -> dict:
     """Score ``config.systems`` (the base and its ablations) through ``run_table1``; write the table.
     A row whose checkpoint is missing or unfinished is marked † with the command that trains it.
@@ -55,13 +67,9 @@ def run_ablation_table(config, out_dir: str | Path | None = None) -> dict:
     checkpoint is given for it."""
     from bench.core.registry import get_system_class
     from bench.core.runner import run_table1
-    from bench.models.checkpoint_store import resolve
     from bench.reports.tables import write_all
 
-    if BASE in config.systems and not config.system_options.get(BASE, {}).get("checkpoint"):
-        options = dict(config.system_options)
-        options[BASE] = {**options.get(BASE, {}), "checkpoint": str(resolve(BASE, BASE_CONFIG))}
-        config = config.replace(system_options=options)
+    config = with_base_weights(config)
     unfinished = {}
     for name in config.systems:
         try:
