@@ -90,7 +90,8 @@ class UNet1D(nn.Module):
         if not self.training and x.device.type == "cpu" and x.shape[0] > 1:
             # torch's CPU convolutions (kernel 3) pick their kernels by batch size, so an item's bits
             # would depend on what it is batched with (--batch-size, the unit split); one item at a
-            # time on CPU keeps them fixed and cost no time here (tests/test_thread_invariance.py)
+            # time on CPU keeps them fixed: as fast with 2 threads, ~1.4x slower with 1 (README,
+            # "Caching, resuming, determinism"; tests/test_thread_invariance.py)
             per_item = c_noise is not None and c_noise.ndim > 0 and c_noise.shape[0] == x.shape[0]
             return torch.cat([self._forward(x[i:i + 1], c_noise[i:i + 1] if per_item else c_noise)
                               for i in range(x.shape[0])])
