@@ -26,6 +26,7 @@ help:
 	@echo "make table1-publish   - the default run (SCALE=quick) into the committed results/table1.* and the README's table"
 	@echo "make test | make regress | make regress-update | make systems | make data"
 	@echo "make train SYSTEM=name [CONFIG=tiny|paper] | make table-hdae | make table-lincae | make table-ablations | make bench"
+	@echo "    the model tables write results/runs/table-*/; ARGS=--publish: the committed results/ copy (default options only)"
 	@echo "make figures [RUN=results/runs/NAME/table1.json]   (default: your latest run, else results/table1.json)"
 
 $(VENV)/.installed: requirements.txt requirements-nodeps.txt

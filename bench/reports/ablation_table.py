@@ -6,14 +6,16 @@ so items, seeds, metrics, caching and the bootstrap are Table 1's; the default s
 (12 clips x 14 bands, 12 pairs x 6 pairs, quick's 64-clip evaluation set and settings) so that
 six diffusion rows fit in about a quarter of an hour on 2 CPU cores. The record adds, per row,
 what the variant changes and its training run (steps, final loss, training data manifest) read
-from the checkpoint. Writes results/table_ablations.{md,csv,json} and the per-band / per-item
-CSVs (``python -m bench compare A B --items results/table_ablations_items.csv``).
+from the checkpoint. Writes results/runs/table-ablations/table_ablations.{md,csv,json} (the committed
+results/ copy with ``--publish``) and the per-band / per-item CSVs (``python -m bench compare A B
+--items results/table_ablations_items.csv``).
 """
 from __future__ import annotations
 
 from pathlib import Path
 
 from bench.models.latentft_ablations import ABLATION_SYSTEMS, BASE, BASE_CONFIG, VARIANTS
+from bench.reports.model_reports import add_output_arguments
 
 STEM = "table_ablations"
 SCHEMA = "latentft-bench/table-ablations/v1"
@@ -128,19 +130,21 @@ def add_parser(sub) -> None:
     parser.add_argument("--checkpoint", action="append", metavar="SYSTEM=PATH", default=[])
     parser.add_argument("--embedder", default="melstats")
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--out", help="output folder (default: results/)")
     parser.add_argument("--no-progress", action="store_true")
+    add_output_arguments(parser)
 
     def run(args) -> int:
         from bench.core.config import RunConfig
-        from bench.reports.model_reports import parse_checkpoints
+        from bench.reports.model_reports import parse_checkpoints, report_folder
+
+        out = report_folder(parser, args, "table-ablations")
 
         options = {system: {"checkpoint": path}
                    for system, path in parse_checkpoints(args.checkpoint).items()}
         config = RunConfig(scale=args.scale, seed=args.seed, data=args.data,
                            systems=tuple(s for s in args.systems.split(",") if s), embedder=args.embedder,
                            system_options=options, device=args.device, progress=not args.no_progress,
-                           **({"out_dir": args.out} if args.out else {}))
+                           out_dir=str(out))
         record = run_ablation_table(config)
         print((Path(config.out_dir) / f"{STEM}.md").read_text())
         print(f"wrote {Path(config.out_dir) / STEM}.{{md,csv,json}} in {record['timings_s']['total']:.0f} s")

@@ -24,8 +24,9 @@ from pathlib import Path
 import numpy as np
 
 from bench.core.paths import REPO_ROOT
+from bench.reports.results import runs_root
 from bench.reports.model_reports import (add_report_arguments, checkpoint_info, find_checkpoint, git_note, parse_checkpoints,
-                                 provenance_lines, with_interval)
+                                 provenance_lines, report_folder, with_interval)
 from bench.models.hierarchical import LEVELS
 from bench.core.seeds import stream_rng, stream_seed
 
@@ -115,7 +116,7 @@ def _vocode(vocoder, mels, seeds, length):
 
 def run_hierarchy_table(seed: int = 0, n_train: int = 1024, n_test: int = 256, n_pairs: int = 64, steps: int = 25,
                         embedder: str = "melstats", vocoder_spec: str = "griffin-lim:32", checkpoints: dict | None = None,
-                        nsynth: tuple[str, str] | None = None, out_dir: str | Path = REPO_ROOT / "results",
+                        nsynth: tuple[str, str] | None = None, out_dir: str | Path | None = None,
                         data_cache: str | Path = REPO_ROOT / "datasets" / "cache", probe_epochs: int = 300,
                         melody_clips: tuple[int, int] = (384, 64), melody_epochs: int = 60, log=print) -> dict:
     from bench.core.registry import make_embedder
@@ -252,7 +253,7 @@ def run_hierarchy_table(seed: int = 0, n_train: int = 1024, n_test: int = 256, n
                 "pitch_is_b": float(pitch_hits(swapped, labels["test"]["pitch"][b_index]).mean()),
                 "timbre_similarity_a": float(timbre[:, 0].mean()), "timbre_similarity_b": float(timbre[:, 1].mean())})
     record["seconds"] = round(time.perf_counter() - started, 1)
-    out = Path(out_dir)
+    out = Path(out_dir) if out_dir is not None else runs_root() / "table-hdae"
     atomic_write_json(out / "table_hdae.json", record)
     atomic_write_text(out / "table_hdae.md", render(record))
     return record
@@ -314,6 +315,7 @@ def add_parser(sub) -> None:
                         help="NSynth folders (each with examples.json and audio/) instead of the rendered notes")
 
     def run(args) -> int:
+        args.out = str(report_folder(parser, args, "table-hdae"))
         checkpoints = parse_checkpoints(args.checkpoint)
         run_hierarchy_table(args.seed, args.train_notes, args.test_notes, args.pairs, args.steps, args.embedder,
                             args.vocoder, checkpoints, tuple(args.nsynth) if args.nsynth else None, args.out,

@@ -30,6 +30,7 @@ from bench.adapters.linear_cae import (
     row_name,
 )
 from bench.core.paths import REPO_ROOT
+from bench.reports.results import runs_root
 from bench.core.seeds import stream_rng, stream_seed
 from bench.datasets.stems import STEM_NAMES
 from bench.reports.model_reports import (
@@ -40,6 +41,7 @@ from bench.reports.model_reports import (
     parse_checkpoints,
     provenance_lines,
     with_interval,
+    report_folder,
 )
 
 SYSTEMS = ("lincae", "lincae-base")
@@ -136,7 +138,7 @@ def _load(system: str, checkpoints: dict):
 
 
 def run_lincae_table(seed: int = 0, n_clips: int = 64, embedder: str = "melstats", checkpoints: dict | None = None,
-                     musdb: str | None = None, out_dir: str | Path = REPO_ROOT / "results",
+                     musdb: str | None = None, out_dir: str | Path | None = None,
                      data_cache: str | Path = REPO_ROOT / "datasets" / "cache", log=print) -> dict:
     from bench.core.provenance import environment
     from bench.core.registry import make_embedder
@@ -169,7 +171,7 @@ def run_lincae_table(seed: int = 0, n_clips: int = 64, embedder: str = "melstats
         record["systems"][system] = info
         record["rows"][system] = evaluate_lincae(model, mixes, stems, seeds, embed)
     record["seconds"] = round(time.perf_counter() - started, 1)
-    out = Path(out_dir)
+    out = Path(out_dir) if out_dir is not None else runs_root() / "table-lincae"
     atomic_write_json(out / "table_lincae.json", record)
     atomic_write_text(out / "table_lincae.md", render(record))
     return record
@@ -217,6 +219,7 @@ def add_parser(sub) -> None:
     parser.add_argument("--musdb", help="a MUSDB18-HQ folder (its test split) instead of the music21 stems")
 
     def run(args) -> int:
+        args.out = str(report_folder(parser, args, "table-lincae"))
         checkpoints = parse_checkpoints(args.checkpoint)
         run_lincae_table(args.seed, args.clips, args.embedder, checkpoints, args.musdb, args.out)
         print((Path(args.out) / "table_lincae.md").read_text())

@@ -66,10 +66,50 @@ def parse_checkpoints(items: list[str]) -> dict:
 
 
 def add_report_arguments(parser) -> None:
-    """The options every model table takes: --seed, --embedder, --checkpoint SYSTEM=PATH, --out."""
-    from bench.core.paths import REPO_ROOT
-
+    """The options every model table takes: --seed, --embedder, --checkpoint SYSTEM=PATH, and
+    where it is written (:func:`add_output_arguments`)."""
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--embedder", default="melstats")
     parser.add_argument("--checkpoint", action="append", metavar="SYSTEM=PATH", default=[])
-    parser.add_argument("--out", default=str(REPO_ROOT / "results"))
+    add_output_arguments(parser)
+
+
+def add_output_arguments(parser) -> None:
+    """``--out`` and ``--publish``, read back by :func:`report_folder`."""
+    parser.add_argument("--out", help="NAME: write to results/runs/NAME/; a path with a / : that folder "
+                                      "(default results/runs/<the command's name>/, gitignored)")
+    parser.add_argument("--publish", action="store_true",
+                        help="write the committed results/<table>.* instead (the default run only)")
+
+
+def report_folder(parser, args, name: str, ignored: tuple[str, ...] = ("no_progress", "device")) -> Path:
+    """Where a model table is written. Without ``--publish``: ``results/runs/NAME/`` for ``--out
+    NAME``, the folder itself for an ``--out`` with a path separator, else ``results/runs/<name>/``
+    (gitignored, so that running a table never changes the committed files). With ``--publish``:
+    ``results/``, refused (SystemExit naming each option) unless every option is at its default,
+    since the committed tables and the README describe the default run."""
+    import os
+
+    from bench.core.paths import REPO_ROOT
+    from bench.reports.results import runs_root
+
+    if args.publish:
+        def same(value, default) -> bool:
+            as_tuple = (lambda v: tuple(v) if isinstance(v, list) else v)
+            return as_tuple(value) == as_tuple(default)
+
+        changed = [f"--{key.replace('_', '-')}={value!r}" for key, value in sorted(vars(args).items())
+                   if key not in ignored + ("publish", "func", "command", "out")
+                   and not same(value, parser.get_default(key))]
+        if args.out:
+            changed.append("--out")
+        if changed:
+            raise SystemExit(f"error: --publish writes the committed results/ tables of the default run; this "
+                             f"run differs: {', '.join(changed)}. Run without --publish: it goes to results/runs/")
+        return REPO_ROOT / "results"
+    if not args.out:
+        return runs_root() / name
+    text = str(args.out)
+    if os.sep in text or (os.altsep and os.altsep in text) or text in (".", ".."):
+        return Path(text)
+    return runs_root() / text
