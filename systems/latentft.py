@@ -18,7 +18,7 @@ import numpy as np
 
 from bench.adapters.dac_codec import INSTALL as DAC_INSTALL
 from bench.core.registry import register
-from bench.core.system import Availability, Needs, validate_options
+from bench.core.system import Availability, Needs, one_item_at_a_time_on_cpu, validate_options
 from bench.models.latentft_ablations import VARIANTS
 from bench.systems.families.trained import TrainedSystem
 
@@ -82,6 +82,7 @@ class _LatentFTBase(TrainedSystem):
         mels = model.generate(conditions, weights, seeds, SamplerConfig(steps=self._steps()), conditions[0].shape[-1])
         return self.context.vocoder(mels.double().cpu().numpy(), seeds, length)
 
+    @one_item_at_a_time_on_cpu
     def conditional(self, batch):
         import torch
 
@@ -93,6 +94,7 @@ class _LatentFTBase(TrainedSystem):
         return self._sample([masked, torch.zeros_like(masked)], [cfg, 1.0 - cfg], batch.seeds,
                             batch.references.shape[-1])
 
+    @one_item_at_a_time_on_cpu
     def blend(self, batch):
         import torch
 

@@ -9,7 +9,7 @@ import numpy as np
 from bench.core.bands import band_pass
 from bench.core.mel import normalised_mel
 from bench.core.registry import register
-from bench.core.system import System
+from bench.core.system import System, one_item_at_a_time_on_cpu
 
 TIME_N_FFT = 512
 
@@ -20,11 +20,13 @@ class Spectrogram(System):
     description = "band-masked normalised log-mel along time, then the vocoder"
     uses_vocoder = True
 
+    @one_item_at_a_time_on_cpu
     def conditional(self, batch):
         mels = normalised_mel(np.asarray(batch.references))
         masked = np.stack([band_pass(m, band, TIME_N_FFT) for m, band in zip(mels, batch.bands)])
         return self.context.vocoder(masked, batch.seeds, batch.references.shape[-1])
 
+    @one_item_at_a_time_on_cpu
     def blend(self, batch):
         mels1 = normalised_mel(np.asarray(batch.references1))
         mels2 = normalised_mel(np.asarray(batch.references2))

@@ -8,6 +8,7 @@ inside ``load`` or the generation methods.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import importlib.util
 import typing
 from dataclasses import dataclass, field
@@ -148,6 +149,32 @@ class BlendBatch:
     seeds: list[int]
     reference_ids1: list[str] = field(default_factory=list)
     reference_ids2: list[str] = field(default_factory=list)
+
+
+def _item_batches(batch):
+    """The single-item batches of a ConditionalBatch or BlendBatch, in order."""
+    def pick(value, i):
+        if isinstance(value, np.ndarray):
+            return value[i:i + 1]
+        return value[i:i + 1] if isinstance(value, list) and value else value
+    return [dataclasses.replace(batch, **{f.name: pick(getattr(batch, f.name), i)
+                                          for f in dataclasses.fields(batch)})
+            for i in range(len(batch.seeds))]
+
+
+def one_item_at_a_time_on_cpu(method):
+    """Run a batched ``conditional`` / ``blend`` hook one item at a time when the system is on CPU.
+    MKL's CPU GEMM and FFT choose their kernels by problem size on some processors (measured on an
+    AVX-512 host: a batch of two differed from each item alone by up to 3e-4 for every diffusion
+    row and 4e-7 for Griffin-Lim), so an item's bits would depend on what it is batched with
+    (--batch-size, the unit split). On a GPU the batch is kept (README, "Caching, resuming,
+    determinism"; tests/test_thread_invariance.py)."""
+    @functools.wraps(method)
+    def per_item(self, batch):
+        if self.context.device != "cpu" or len(batch.seeds) <= 1:
+            return method(self, batch)
+        return np.concatenate([method(self, item) for item in _item_batches(batch)])
+    return per_item
 
 
 @dataclass

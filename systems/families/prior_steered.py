@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from bench.core.system import one_item_at_a_time_on_cpu
 from bench.systems.families.trained import TrainedSystem
 
 
@@ -54,9 +55,11 @@ class SteeredPriorSystem(TrainedSystem):
     def steer(self, model, mels, masks, seeds, sampler, frames):
         raise NotImplementedError
 
+    @one_item_at_a_time_on_cpu
     def conditional(self, batch):
         return self._sample([batch.references], [batch.bands], batch.seeds, batch.references.shape[-1])
 
+    @one_item_at_a_time_on_cpu
     def blend(self, batch):
         return self._sample([batch.references1, batch.references2], [batch.bands1, batch.bands2], batch.seeds,
                             batch.references1.shape[-1])
