@@ -83,7 +83,7 @@ def _lincae_configs(linear: bool) -> dict:
     from bench.models.lincae import LinCAEConfig
     from bench.models.training import TrainConfig
 
-    # decoder_base 56 (not the class default 64): 3.04 M parameters, 11.6 MiB of fp32 weights, under the
+    # decoder_base 56 (not the class default 64): 3.04 M parameters, 11.7 MiB of fp32 weights, under the
     # 12 MiB limit of shipped weights (models/checkpoint_store.py SHIPPED_LIMIT_BYTES)
     tiny = TrainConfig(steps=2000, batch_size=8, lr=2e-4, warmup_steps=100, ema_decay=0.995, train_clips=384,
                        model=LinCAEConfig(linear=linear, decoder_base=56, total_steps=2000))
