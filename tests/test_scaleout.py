@@ -141,9 +141,9 @@ def test_a_killed_worker_leaves_nothing_taken_for_finished(tmp_path, plugins):
 
 def _scoring_ids() -> tuple[str, str]:
     from bench.core.registry import make_embedder
-    from bench.core.item_cache import DescriptorBackend
+    from bench.core.item_cache import DescriptorBackend, embedder_cache_id
 
-    return DescriptorBackend("fast").id, make_embedder("melstats").id
+    return DescriptorBackend("fast").cache_id, embedder_cache_id(make_embedder("melstats"))
 
 
 def _plan_units(run_config: RunConfig):
@@ -243,6 +243,7 @@ def test_slurm_array_on_a_real_single_node_cluster_gives_the_inline_tables(tmp_p
         assert run_table1(config(tmp_path), Execution(**{**execution.__dict__, "wait": False})) is None
         record = run_table1(config(tmp_path), execution)   # the same command later: waits, assembles
     assert tables(record, tmp_path / "out") == inline_tables
+    assert slurm_cluster.processes_of(tmp_path / "slurm" / "slurm.conf") == [], "job steps left running"
 
 
 # --- sweep: the same work units, executors and shards --------------------------------------------

@@ -31,6 +31,11 @@ def _plugin(folder, width, version=1):
 
 
 def _run(tmp_path, monkeypatch, folder):
+    record, outputs = _run_record(tmp_path, monkeypatch, folder)
+    return record["rows"]["test-smoothed"], outputs
+
+
+def _run_record(tmp_path, monkeypatch, folder):
     from bench.core.registry import discover
     from bench.core.runner import run_table1
 
@@ -41,7 +46,7 @@ def _run(tmp_path, monkeypatch, folder):
                        out_dir=str(tmp_path / "out"), progress=False)
     record = run_table1(config)
     outputs = len(list((tmp_path / "cache" / "outputs" / "test-smoothed").glob("*.json")))
-    return record["rows"]["test-smoothed"], outputs
+    return record, outputs
 
 
 def test_editing_a_plugin_or_bumping_its_version_regenerates_its_outputs(tmp_path, monkeypatch):
@@ -87,3 +92,36 @@ def test_code_identity_follows_project_imports_and_is_the_same_in_every_checkout
         handle.write("\nCHANGED = True\n")
     assert code_identity(a / "systems" / "latentft.py", root=a) != identity
     assert code_identity(b / "systems" / "latentft.py", root=b) == identity
+
+
+def test_scoring_code_keys_the_descriptor_embedding_and_score_caches(tmp_path, monkeypatch):
+    """Scores and descriptors made by older scoring code are not reused under an unchanged id."""
+    from bench.core import item_cache
+    from bench.core.code_identity import code_identity
+
+    backend = item_cache.DescriptorBackend("fast")
+    tag = code_identity(ROOT / "metrics" / "fast_descriptors.py")["sha256"][:12]
+    assert backend.cache_id == f"{backend.id}-code{tag}" and backend.id == "torch-fast-3-f32"
+    a, b = _checkout(tmp_path / "a"), _checkout(tmp_path / "b")
+    with open(b / "metrics" / "descriptors.py", "a") as handle:   # imported by fast_descriptors
+        handle.write("\nEDITED = True\n")
+    assert (code_identity(a / "metrics" / "fast_descriptors.py", root=a)
+            != code_identity(b / "metrics" / "fast_descriptors.py", root=b))
+
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    _plugin(plugins, 3)
+    first, _ = _run_record(tmp_path, monkeypatch, plugins)
+    cache = tmp_path / "cache"
+    scores = sorted(p.name for p in (cache / "scores" / "test-smoothed").glob("*.npz"))
+    assert [p.name for p in (cache / "descriptors").iterdir()] == [backend.cache_id]
+    real_tag = item_cache.code_tag
+    monkeypatch.setattr(item_cache, "code_tag", lambda path: "edited" + real_tag(path)[6:])
+    edited, made = _run_record(tmp_path, monkeypatch, plugins)
+    assert made == 42, "the outputs do not depend on the scoring code and are reused"
+    assert len(list((cache / "descriptors").iterdir())) == 2      # described again under the new code
+    assert len(list((cache / "embeddings").iterdir())) == 2
+    rescored = sorted(p.name for p in (cache / "scores" / "test-smoothed").glob("*.npz"))
+    assert set(rescored) > set(scores) and len(rescored) == 2 * len(scores)
+    assert edited["descriptors"] == first["descriptors"] == backend.id
+    assert edited["descriptors_cache_id"] != first["descriptors_cache_id"]

@@ -11,7 +11,8 @@ checkout and does not change when a file is only touched or moved with the repos
 Not followed: the harness's orchestration modules (:data:`HARNESS_MODULES`: the runner, the
 commands, the tables), which decide what runs and how it is scored, not what a system returns;
 their effect on outputs is versioned by the runner's own constants (``OUTPUT_PREPARATION``), and
-the vocoder, embedder and descriptor implementations carry ids of their own. Modules outside the
+the vocoder carries an id of its own. The descriptor and embedder caches are keyed by their ids and
+by this identity of their modules (bench/core/item_cache.py ``code_tag``). Modules outside the
 project (numpy, torch, a plugin's private helpers) are not hashed: bump the class attribute
 ``version`` when they change what the system returns.
 """

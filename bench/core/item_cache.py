@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.datasets.clipset import clip_hash
+from bench.core.code_identity import class_source_file, code_identity
 from bench.metrics.descriptors import DESCRIPTOR_VERSION, Descriptors, compute_descriptors
 from bench.core.storage import atomic_save_npy, atomic_save_npz, atomic_write_json, content_key
 
@@ -36,22 +37,43 @@ def _load_npz(path: Path) -> dict | None:
         return None
 
 
+def code_tag(source_file: Path | None) -> str:
+    """12 hex digits of the code identity (bench/core/code_identity.py) of ``source_file`` and the
+    project modules it imports; ``nocode`` for code without a file."""
+    if source_file is None or not Path(source_file).is_file():
+        return "nocode"
+    return code_identity(source_file)["sha256"][:12]
+
+
+def embedder_cache_id(embedder) -> str:
+    """The embedder's id (what tables print) joined to its code's tag (what keys the cache): an
+    edit to the embedding code misses the cache even when nobody bumped the id."""
+    return f"{embedder.id}-code{code_tag(class_source_file(type(embedder)))}"
+
+
 class DescriptorBackend:
     """The descriptor implementation: ``fast`` (batched torch, the default) or ``reference``
-    (librosa, one clip per call). Its id keys the descriptor cache."""
+    (librosa, one clip per call). Its ``id`` is what provenance and tables print; its
+    ``cache_id`` (the id and the implementing module's code tag) keys the descriptor and score
+    caches, so descriptors computed by older code are never reused under an unchanged id."""
 
     def __init__(self, name: str = "fast", device: str = "cpu"):
         if name == "fast":
+            from bench.metrics import fast_descriptors
             from bench.metrics.fast_descriptors import FAST_DESCRIPTOR_VERSION, FastDescriptorExtractor
 
             self._extract = FastDescriptorExtractor(device=device)
             self.id = f"{FAST_DESCRIPTOR_VERSION}-f32"
+            module = fast_descriptors
         elif name == "reference":
+            from bench.metrics import descriptors as module
+
             self._extract = lambda clips: [compute_descriptors(np.asarray(c, dtype=np.float64))
                                            for c in clips]
             self.id = DESCRIPTOR_VERSION
         else:
             raise ValueError(f"unknown descriptor implementation {name!r}: choose fast or reference")
+        self.cache_id = f"{self.id}-code{code_tag(Path(module.__file__))}"
 
     def __call__(self, clips: list[np.ndarray]) -> list[Descriptors]:
         return self._extract(np.stack([np.asarray(c, dtype=np.float64) for c in clips]))
@@ -65,11 +87,14 @@ class FeatureCache:
     embedder: object
     backend: DescriptorBackend
 
+    def __post_init__(self):
+        self.embedder_cache_id = embedder_cache_id(self.embedder)
+
     def _descriptor_path(self, sha: str) -> Path:
-        return self.root / "descriptors" / self.backend.id / sha[:2] / f"{sha}.npz"
+        return self.root / "descriptors" / self.backend.cache_id / sha[:2] / f"{sha}.npz"
 
     def embedding_path(self, sha: str) -> Path:
-        return self.root / "embeddings" / self.embedder.id / sha[:2] / f"{sha}.npy"
+        return self.root / "embeddings" / self.embedder_cache_id / sha[:2] / f"{sha}.npy"
 
     def descriptors_many(self, audios: list[np.ndarray], shas: list[str]) -> list[Descriptors]:
         """Cached where possible; the rest computed in one batched call."""
@@ -150,7 +175,8 @@ class OutputStore:
 
 class ScoreStore:
     """A work unit's item scores (bench.core.units.ItemScores as JSON) and its items' embeddings, one
-    .npz per unit under the unit's output keys and the scoring implementations' ids; written last
+    .npz per unit under the unit's output keys and the scoring implementations' cache ids (their
+    ids and code tags: FeatureCache.embedder_cache_id, DescriptorBackend.cache_id); written last
     and fsynced, it marks the unit's items finished."""
 
     def __init__(self, root: Path, system: str, descriptors_id: str, embedder_id: str):

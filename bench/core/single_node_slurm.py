@@ -66,12 +66,57 @@ def single_node_slurm(folder: Path):
                                                    text=True).stdout, "slurmd", folder)
         yield env
     finally:
+        if started:
+            _cancel_jobs(env)
         for process in reversed(started):
             process.send_signal(signal.SIGTERM)
             try:
                 process.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 process.kill()
+        for pid in processes_of(conf):   # job steps outlive slurmd: slurmstepd detaches from it
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+
+
+def _cancel_jobs(env: dict, timeout: float = 20) -> None:
+    """Cancel every job of the cluster and wait (at most ``timeout`` s) until none is left."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            jobs = subprocess.run(["squeue", "-h", "-o", "%i"], env=env, capture_output=True,
+                                  text=True, timeout=10).stdout.split()
+            if not jobs:
+                return
+            subprocess.run(["scancel", *jobs], env=env, capture_output=True, timeout=10)
+        except (OSError, subprocess.SubprocessError):
+            return
+        time.sleep(0.5)
+
+
+def processes_of(conf: Path) -> list[int]:
+    """Processes started under this cluster (slurmstepd and the jobs' own processes inherit its
+    SLURM_CONF), this process and its ancestors excepted."""
+    marker = b"SLURM_CONF=" + str(conf).encode()
+    own, pid = set(), os.getpid()
+    while pid > 1:
+        own.add(pid)
+        try:
+            pid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            break
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) in own:
+            continue
+        try:
+            if marker in (entry / "environ").read_bytes().split(b"\0"):
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
 
 
 def _wait_for(ready, what: str, folder: Path, timeout: float = 30) -> None:

@@ -208,7 +208,8 @@ class UnitContext:
         return OutputStore(self.cache_root, system)
 
     def scores(self, system: str) -> ScoreStore:
-        return ScoreStore(self.cache_root, system, self.features.backend.id, self.features.embedder.id)
+        return ScoreStore(self.cache_root, system, self.features.backend.cache_id,
+                          self.features.embedder_cache_id)
 
     def clip_descriptors(self, clip_id: str) -> Descriptors:
         index = self.clipset.index(clip_id)
