@@ -59,12 +59,10 @@ class DescriptorBackend:
 
     def __init__(self, name: str = "fast", device: str = "cpu"):
         if name == "fast":
-            from bench.metrics import fast_descriptors
-            from bench.metrics.fast_descriptors import FAST_DESCRIPTOR_VERSION, FastDescriptorExtractor
+            from bench.metrics import fast_descriptors as module
 
-            self._extract = FastDescriptorExtractor(device=device)
-            self.id = f"{FAST_DESCRIPTOR_VERSION}-f32"
-            module = fast_descriptors
+            self._extract = module.FastDescriptorExtractor(device=device)
+            self.id = f"{module.FAST_DESCRIPTOR_VERSION}-f32"
         elif name == "reference":
             from bench.metrics import descriptors as module
 
