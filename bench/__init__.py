@@ -1,14 +1,12 @@
 """LatentFT benchmark harness.
 
-Everything imports under the single top-level name ``bench``. The folders ``systems/``,
-``metrics/`` and ``datasets/`` at the repository root carry no ``__init__.py``: they are
-subpackages of ``bench`` (``bench.systems``, ``bench.metrics``, ``bench.datasets``) because this
-package's search path includes the repository root. A folder without ``__init__.py`` never
-shadows an installed regular package, so ``import datasets`` still means Hugging Face's.
+Everything imports under the single top-level name ``bench``. The repository's ``systems/``,
+``models/``, ``metrics/`` and ``datasets/`` folders are the subpackages ``bench.systems``,
+``bench.models``, ``bench.metrics`` and ``bench.datasets``: pyproject.toml's ``package-dir`` maps
+them, in a wheel and in an editable install alike (bench/core/paths.py). Nothing generic
+(``metrics``, ``datasets``) is installed at the top level of site-packages.
 """
-from bench.core.paths import REPO_ROOT, VERSION as __version__  # noqa: F401
-
-__path__.append(str(REPO_ROOT))  # noqa: F821  (module attribute of a package)
+from bench.core.paths import VERSION as __version__  # noqa: F401
 
 
 def __getattr__(name):  # the notebook API, imported only when used: bench.run_table1, bench.load_results

@@ -19,11 +19,20 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.core.audio import (AUDIO_SUFFIXES, CLIP_SAMPLES, RESAMPLER_ID, SAMPLE_RATE, AudioError,
-                         chunk_track, load_audio, no_clip_reason, resample)
+from bench.core.audio import (
+    AUDIO_SUFFIXES,
+    CLIP_SAMPLES,
+    RESAMPLER_ID,
+    SAMPLE_RATE,
+    AudioError,
+    chunk_track,
+    load_audio,
+    no_clip_reason,
+    resample,
+)
+from bench.core.seeds import stream_rng
 from bench.datasets.clipset import ClipSet, clip_hash
 from bench.datasets.layouts import resolve as resolve_layout
-from bench.core.seeds import stream_rng
 
 LOADER_VERSION = 1
 log = logging.getLogger(__name__)

@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 
 from bench.core.audio import SAMPLE_RATE, AudioError, load_audio, resample
+from bench.core.seeds import stream_rng
 from bench.datasets.clipset import ClipSet, clip_hash
 from bench.datasets.notes_render import FAMILY_NAMES, NOTE_CLIP_SAMPLES
-from bench.core.seeds import stream_rng
 
 
 def load_nsynth(root: str | Path, seed: int = 0, max_notes: int | None = None) -> ClipSet:

@@ -22,8 +22,8 @@ from pathlib import Path
 import numpy as np
 
 from bench.core.audio import CLIP_SAMPLES, MIN_MEAN_POWER, SAMPLE_RATE, AudioError, load_audio, resample
-from bench.datasets.clipset import manifest_hash
 from bench.core.seeds import stream_rng
+from bench.datasets.clipset import manifest_hash
 
 STEM_NAMES = ("bass", "drums", "lead", "other")
 

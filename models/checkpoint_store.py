@@ -19,11 +19,11 @@ import json
 from functools import lru_cache
 from pathlib import Path
 
-from bench.core.paths import REPO_ROOT
+from bench.core.paths import REPO_ROOT, SHIPPED_WEIGHTS_DIR, shown_path
 from bench.core.storage import atomic_write_bytes, atomic_write_json, file_sha256
 
 TRAINED_DIR = REPO_ROOT / "results" / "checkpoints"
-SHIPPED_DIR = REPO_ROOT / "models" / "weights"
+SHIPPED_DIR = SHIPPED_WEIGHTS_DIR
 MANIFEST = SHIPPED_DIR / "manifest.json"
 SHIPPED_LIMIT_BYTES = 12 * 1024 * 1024
 
@@ -64,8 +64,7 @@ def source(path: Path) -> str:
 
 
 def _shown(path: Path) -> str:
-    path = Path(path).resolve()
-    return str(path.relative_to(REPO_ROOT)) if path.is_relative_to(REPO_ROOT) else str(path)
+    return shown_path(path)
 
 
 def manifest() -> dict:

@@ -13,7 +13,7 @@ steps, data, seed) as ``latentft-mlp``'s config in models/trainable.py.
 
 At inference every variant is run exactly as LatentFT-MLP: the user's band masks the latent.
 Imports nothing heavy: models/trainable.py, systems/latentft.py and
-bench/reports/ablation_table.py read it.
+bench/experiments/ablation_table.py read it.
 """
 from __future__ import annotations
 

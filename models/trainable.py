@@ -12,7 +12,6 @@ from bench.core.paths import REPO_ROOT
 from bench.core.seeds import stream_rng
 from bench.models.latentft_ablations import VARIANTS as LATENTFT_VARIANTS
 
-
 # LatentFT's and the prior's tiny step count: trained here on 2 CPU cores in two runs, 3000 steps and
 # then resumed to 6000 (training resumes exactly); "tiny-3000" is the same config stopped at 3000,
 # the README's comparison and the step count of the ablations (make table-ablations)

@@ -10,7 +10,7 @@ if str(ROOT) not in sys.path:
 
 FIXTURES = ROOT / "tests" / "fixtures" / "audio"
 
-from registry_guard import restore_system_registry  # noqa: E402,F401  (autouse fixture)
+from support.registry_guard import restore_system_registry  # noqa: E402,F401  (autouse fixture)
 
 # every test of these modules is end to end (runs, clusters, subprocesses); marked here, not in the files
 SLOW_MODULES = ("test_scaleout.py", "test_stale_cache.py")

@@ -6,18 +6,18 @@ from dataclasses import asdict, replace
 import numpy as np
 import pytest
 import torch
+from conftest import FIXTURES
 
-from bench.reports.ablation_table import run_ablation_table, training_summary
 from bench.core.config import RunConfig
-from bench.models.latentft_ablations import ABLATION_SYSTEMS, BASE, BASE_CONFIG, VARIANTS
 from bench.core.mel import normalised_mel
+from bench.core.storage import file_sha256
+from bench.experiments.ablation_table import run_ablation_table, training_summary
 from bench.models.checkpoint_store import load_state, weights_sha256
 from bench.models.edm import edm_loss
 from bench.models.frequency_mask import apply_mask, sample_band_pass_masks
 from bench.models.latentft import LatentFT, LatentFTConfig
+from bench.models.latentft_ablations import ABLATION_SYSTEMS, BASE, BASE_CONFIG, VARIANTS
 from bench.models.training import TrainConfig, train
-from bench.core.storage import file_sha256
-from conftest import FIXTURES
 
 TINY = LatentFTConfig(latent_channels=4, encoder_hidden=16, decoder_base=8, decoder_mults=(1, 2))
 BINS = 513
@@ -157,8 +157,8 @@ def test_table_on_two_step_checkpoints(tmp_path, fixture_clips):
 
 def test_the_base_row_uses_the_weights_at_the_variants_step_count(tmp_path):
     from bench.core.config import RunConfig
+    from bench.experiments.ablation_table import with_base_weights
     from bench.models.checkpoint_store import load_state, resolve
-    from bench.reports.ablation_table import with_base_weights
 
     config = with_base_weights(RunConfig(scale="small", systems=ABLATION_SYSTEMS))
     path = config.system_options[BASE]["checkpoint"]

@@ -8,10 +8,10 @@ import sys
 import numpy as np
 import pytest
 import soundfile
+from conftest import FIXTURES, ROOT
 
 from bench.core.audio import AudioError, load_audio
 from bench.datasets.folder import DatasetError, load_folder
-from conftest import FIXTURES, ROOT
 
 
 def _bad_folder(tmp_path):

@@ -5,8 +5,8 @@ import json
 import numpy as np
 import pytest
 
-from bench.core.bands import BLEND_PAIRS, CONDITIONAL_BANDS, EIGHT_BAND_SPLIT, LATENT_NYQUIST_HZ
 from bench.commands.cli import main
+from bench.core.bands import BLEND_PAIRS, CONDITIONAL_BANDS, EIGHT_BAND_SPLIT, LATENT_NYQUIST_HZ
 
 METRICS = ("fad", "loudness_in", "rhythm_in", "timbre_in", "harmony_in")
 

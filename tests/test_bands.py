@@ -1,8 +1,15 @@
 import numpy as np
 import pytest
 
-from bench.core.bands import (BLEND_PAIRS, CONDITIONAL_BANDS, FOUR_BAND_SPLIT, TWO_BAND_SPLIT, Band,
-                         band_mask, band_pass)
+from bench.core.bands import (
+    BLEND_PAIRS,
+    CONDITIONAL_BANDS,
+    FOUR_BAND_SPLIT,
+    TWO_BAND_SPLIT,
+    Band,
+    band_mask,
+    band_pass,
+)
 
 
 def test_fourteen_bands_and_six_pairs():

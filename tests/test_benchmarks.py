@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from bench.reports.benchmarks import main
+from tools.benchmarks import main
 
 pytestmark = pytest.mark.slow  # end to end: deselected by -m 'not slow'
 

@@ -5,10 +5,10 @@ import json
 import pytest
 import torch
 
+from bench.core.registry import get_system_class
 from bench.models import checkpoint_store as store
 from bench.models.mel_prior import MelPrior, MelPriorConfig, load_mel_prior
 from bench.models.training import TrainConfig, train
-from bench.core.registry import get_system_class
 
 TINY = MelPriorConfig(base=8, mults=(1, 2))
 

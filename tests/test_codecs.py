@@ -6,15 +6,14 @@ import json
 import numpy as np
 import pytest
 import torch
+from conftest import FIXTURES
 
+from bench.adapters.vocoders import VocoderUnavailable
 from bench.core.bands import CONDITIONAL_BANDS, Band, band_mask
 from bench.core.config import RunConfig
-from bench.systems.families.latent_filter import hz_band_mask, mask_latent
-from bench.core.registry import get_system_class, system_status
+from bench.core.registry import get_system_class, make_vocoder, system_status
 from bench.core.runner import run_table1
-from bench.adapters.vocoders import VocoderUnavailable
-from bench.core.registry import make_vocoder
-from conftest import FIXTURES
+from bench.systems.families.latent_filter import hz_band_mask, mask_latent
 
 
 def _run(tmp_path, systems, options, **extra):
@@ -125,8 +124,7 @@ def test_rave_runs_both_tasks_and_keeps_the_input_length(tmp_path):
     path = _export(TinyRAVE(), tmp_path / "rave.ts")
     record = _run(tmp_path, ["rave"], {"rave": {"model": str(path)}})
     _assert_both_tasks_ran(record, "rave")
-    from bench.core.system import RunContext
-    from bench.core.system import ConditionalBatch
+    from bench.core.system import ConditionalBatch, RunContext
 
     clip = np.sin(np.arange(22050 * 3) * 0.05)
     system = get_system_class("rave")(RunContext(clip[None], ["x"], options={"model": str(path)}))
@@ -189,12 +187,12 @@ def test_bigvgan_with_another_mel_convention_is_refused_by_name(tmp_path):
 # ---- LatentFT-DAC ----------------------------------------------------------------------------
 
 def _train_latentft_dac(tmp_path, dac_weights, fixture_clips):
-    from bench.core.audio import SAMPLE_RATE
     from bench.adapters.dac_codec import clip_latents, load_dac
+    from bench.core.audio import SAMPLE_RATE
     from bench.core.mel import normalised_mel
+    from bench.core.storage import file_sha256
     from bench.models.latentft import LatentFT, LatentFTConfig
     from bench.models.training import TrainConfig, train
-    from bench.core.storage import file_sha256
 
     clips = np.stack(fixture_clips)
     mels = torch.as_tensor(normalised_mel(clips), dtype=torch.float32)

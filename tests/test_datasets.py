@@ -3,10 +3,10 @@ import shutil
 import numpy as np
 import pytest
 import soundfile
+from conftest import FIXTURES
 
 from bench.core.audio import CLIP_SAMPLES, SAMPLE_RATE
 from bench.datasets.folder import DatasetError, load_folder
-from conftest import FIXTURES
 
 
 def _folder_with_bad_files(tmp_path):

@@ -73,8 +73,15 @@ def test_one_cqt_bank_serves_every_octave_as_librosa_builds_them(tuning):
     """librosa builds a bank per octave at that octave's rate; the fast path uses the top one."""
     import librosa
 
-    from bench.metrics.fast_descriptors import (C1_HZ, CQT_BINS, CQT_BPO, CQT_OCTAVES, SR, _cqt_bank,
-                                                _relative_bandwidth)
+    from bench.metrics.fast_descriptors import (
+        C1_HZ,
+        CQT_BINS,
+        CQT_BPO,
+        CQT_OCTAVES,
+        SR,
+        _cqt_bank,
+        _relative_bandwidth,
+    )
 
     bank, n_fft = _cqt_bank(tuning)
     freqs = C1_HZ * 2.0 ** (tuning / CQT_BPO) * 2.0 ** (np.arange(CQT_BINS) / CQT_BPO)

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from bench.reports.hierarchy_table import run_hierarchy_table
+from bench.experiments.hierarchy_table import run_hierarchy_table
 from bench.models.hierarchical import HierarchicalConfig, HierarchicalDAE
-from bench.models.training import TrainConfig, train
 from bench.models.trainable import note_features
+from bench.models.training import TrainConfig, train
 
 pytestmark = pytest.mark.slow  # end to end: deselected by -m 'not slow'
 

@@ -11,8 +11,15 @@ from bench.core.audio import CLIP_SAMPLES
 from bench.datasets.music21_render import build
 from bench.datasets.notes_render import FAMILY_NAMES, NOTE_CLIP_SAMPLES, build_notes, programs_for
 from bench.datasets.nsynth import load_nsynth
-from bench.datasets.stems import (HIGHEST_MIDI, LOWEST_MIDI, STEM_NAMES, lead_melody_chunks, load_musdb, load_slakh,
-                                 music21_stems)
+from bench.datasets.stems import (
+    HIGHEST_MIDI,
+    LOWEST_MIDI,
+    STEM_NAMES,
+    lead_melody_chunks,
+    load_musdb,
+    load_slakh,
+    music21_stems,
+)
 
 
 def test_notes_are_labelled_balanced_deterministic_and_split_by_instrument(tmp_path):

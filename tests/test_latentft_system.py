@@ -2,14 +2,14 @@
 import numpy as np
 import pytest
 import torch
+from conftest import FIXTURES
 
 from bench.core.config import RunConfig
 from bench.core.mel import normalised_mel
-from bench.models.latentft import LatentFT, LatentFTConfig
-from bench.models.training import TrainConfig, train
 from bench.core.registry import system_status
 from bench.core.runner import run_table1
-from conftest import FIXTURES
+from bench.models.latentft import LatentFT, LatentFTConfig
+from bench.models.training import TrainConfig, train
 
 TINY = LatentFTConfig(latent_channels=4, encoder_hidden=16, decoder_base=8, decoder_mults=(1, 2))
 

@@ -18,10 +18,13 @@ LAYERS = (
     ("models", ("bench.models",)),
     ("systems", ("bench.systems",)),
     ("reports", ("bench.reports",)),
+    ("experiments", ("bench.experiments",)),
+    ("listening", ("bench.listening",)),
     ("commands", ("bench.commands", "bench.__main__", "bench")),
 )
 RANK = {prefix: rank for rank, (_, prefixes) in enumerate(LAYERS) for prefix in prefixes}
 FOLDERS = ("bench", "systems", "models", "metrics", "datasets")
+FOLDER_PACKAGES = {f"bench.{folder}" for folder in FOLDERS[1:]}
 
 
 def module_name(path: Path) -> str:
@@ -51,9 +54,11 @@ def layer_of(name: str) -> int:
 def imports_of(name: str) -> set[str]:
     path = MODULES[name]
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
-    # ``import bench.x`` also names the package root ``bench``, loaded before anything else: not an edge
+    # ``import bench.x`` also names the package root ``bench``, loaded before anything else: not an edge;
+    # nor the folders' ``__init__`` calling bench/core/paths.py ``step_aside`` (import plumbing, no layer)
+    plumbing = {"bench.core.paths"} if name in FOLDER_PACKAGES else set()
     return {other for other in imported_names(path.read_text(), package)
-            if other in MODULES and other not in (name, "bench")}
+            if other in MODULES and other not in (name, "bench", *plumbing)}
 
 
 GRAPH = {name: imports_of(name) for name in MODULES}
@@ -111,10 +116,15 @@ def test_the_checks_catch_a_cycle_and_an_upward_import():
     assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
     assert find_cycle({"a": {"b"}, "b": set()}) is None
     assert layer_of("bench.metrics.adherence") < layer_of("bench.core.bands") < layer_of("bench.reports.tables")
+    assert layer_of("bench.reports.tables") < layer_of("bench.experiments.drift") < layer_of("bench.listening.study")
+
+
+def test_the_runtime_package_holds_no_test_or_developer_tool():
+    assert not [name for name in MODULES if "slurm" in name.rsplit(".", 1)[-1] or "benchmark" in name]
 
 
 
-CITED = re.compile(r"(?<![\w/.-])((?:bench|systems|models|metrics|datasets|tests|scripts|docs)/[\w./-]*\w)")
+CITED = re.compile(r"(?<![\w/.-])((?:bench|systems|models|metrics|datasets|tests|scripts|docs|tools)/[\w./-]*\w)")
 
 
 GENERATED = ("datasets/cache",)  # made by the first run, not in a checkout
@@ -122,7 +132,7 @@ GENERATED = ("datasets/cache",)  # made by the first run, not in a checkout
 
 def test_every_path_cited_in_docs_and_docstrings_exists():
     sources = [REPO_ROOT / "README.md", REPO_ROOT / "Makefile", *(REPO_ROOT / "docs").rglob("*.md"),
-               *MODULES.values(), *(REPO_ROOT / "tests").glob("*.py")]
+               *MODULES.values(), *(REPO_ROOT / "tests").rglob("*.py"), *(REPO_ROOT / "tools").glob("*.py")]
     missing = sorted({f"{cited} (in {source.relative_to(REPO_ROOT)})" for source in sources
                       for cited in CITED.findall(source.read_text())
                       if not any(c in cited for c in "<*{") and not cited.startswith(GENERATED)

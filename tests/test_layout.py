@@ -15,6 +15,8 @@ def test_top_level_folders_do_not_shadow_installed_packages(tmp_path):
     assert out.stdout.split() == ["installed", "datasets", "bench.datasets.clipset"]
 
 
-def test_plugin_folders_have_no_init_file():
-    for folder in ("systems", "metrics", "datasets"):
-        assert not (ROOT / folder / "__init__.py").exists(), folder
+def test_a_bare_folder_name_without_an_installed_package_is_not_found(tmp_path):
+    code = "import metrics"
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                         env={"PATH": "/usr/bin:/bin"})
+    assert out.returncode == 1 and "No module named 'metrics'" in out.stderr, out.stderr

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from bench.core.registry import make_embedder
-from bench.reports.lincae_table import evaluate_lincae, run_lincae_table
+from bench.experiments.lincae_table import evaluate_lincae, run_lincae_table
 from bench.models.lincae import CLIP, LinCAE, LinCAEConfig, to_audio, to_spec
 from bench.models.training import TrainConfig, train
 
@@ -63,9 +63,9 @@ def test_the_figures_of_an_exactly_linear_autoencoder():
 
 def lincae_mixes(data_cache):
     """The table's clips (seed 0, 2 music21 test clips), cut with the table's chunk stream."""
-    from bench.datasets.stems import music21_stems
-    from bench.reports.lincae_table import _chunks
     from bench.core.runner import embedded_dataset
+    from bench.datasets.stems import music21_stems
+    from bench.experiments.lincae_table import _chunks
 
     return _chunks(music21_stems(embedded_dataset(2, 0, data_cache, "test")), 0)[0]
 

@@ -5,9 +5,9 @@ import pytest
 import torch
 import yaml
 
-from bench.core.audio import SAMPLE_RATE, resample
 from bench.adapters.linear_cae import PretrainedUnavailable, load_pretrained
-from bench.reports.lincae_table import run_lincae_table
+from bench.core.audio import SAMPLE_RATE, resample
+from bench.experiments.lincae_table import run_lincae_table
 
 linear_cae = pytest.importorskip("linear_cae")
 

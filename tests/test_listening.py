@@ -1,5 +1,5 @@
 """The listening study end to end without a browser: build from a real smoke run, the server's
-refusals, answers surviving SIGKILL, export, and the CLI's errors (bench/reports/listening/)."""
+refusals, answers surviving SIGKILL, export, and the CLI's errors (bench/listening/)."""
 
 import json
 import re
@@ -12,10 +12,10 @@ import soundfile
 
 from bench.commands.cli import main
 
-pytest.register_assert_rewrite("listening_support")
-from listening_support import SYSTEMS, Server, attention_ids, call, invite, play_all
+pytest.register_assert_rewrite("support.listening_support")
+from support.listening_support import SYSTEMS, Server, attention_ids, call, invite, play_all
 
-pytest_plugins = ("listening_support",)  # its fixtures, one session-wide smoke run for all listening tests
+pytest_plugins = ("support.listening_support",)  # its fixtures, one session-wide smoke run for all listening tests
 
 
 @pytest.mark.slow
@@ -231,7 +231,7 @@ def test_sigkill_between_answers_loses_no_committed_answer(study):
 
 @pytest.mark.slow
 def test_export_and_analyze_a_study_folder(server, study, tmp_path, capsys):
-    from bench.reports.listening.analysis import read_answers
+    from bench.listening.analysis import read_answers
 
     tokens = invite(study, 3)
     silent = attention_ids(study)
@@ -289,7 +289,7 @@ def test_commands_refuse_a_folder_that_is_not_a_study(tmp_path, capsys):
 
 
 def test_pages_load_nothing_from_outside():
-    from bench.reports.listening.server import ASSETS, STATIC
+    from bench.listening.server import ASSETS, STATIC
 
     for name in ["index.html", *ASSETS]:
         text = (STATIC / name).read_text()

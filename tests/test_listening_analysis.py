@@ -1,5 +1,5 @@
 """The listening study's statistics on answers simulated from known Bradley-Terry strengths
-(bench/reports/listening/analysis.py, simulate.py): the order comes back, the p-values are scipy's."""
+(bench/listening/analysis.py, simulate.py): the order comes back, the p-values are scipy's."""
 
 import itertools
 import json
@@ -9,8 +9,8 @@ import pytest
 from scipy.stats import kruskal, wilcoxon
 
 from bench.commands.cli import main
-from bench.reports.listening.analysis import analyze, read_answers
-from bench.reports.listening.simulate import simulate_answers
+from bench.listening.analysis import analyze, read_answers
+from bench.listening.simulate import simulate_answers
 
 STRENGTHS = {"latentft-unet": 1.2, "ilvr": 0.5, "cross-synthesis": -0.3, "spectrogram": -1.4}
 

@@ -8,10 +8,10 @@ import sqlite3
 
 import pytest
 
-pytest.register_assert_rewrite("listening_support")
-from listening_support import attention_ids, invite
+pytest.register_assert_rewrite("support.listening_support")
+from support.listening_support import attention_ids, invite
 
-pytest_plugins = ("listening_support",)  # the fixtures: one session-wide smoke run, a server per test
+pytest_plugins = ("support.listening_support",)  # the fixtures: one session-wide smoke run, a server per test
 
 CHROMIUM, DRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(

@@ -5,9 +5,9 @@ import sys
 import numpy as np
 import pytest
 import soundfile
+from conftest import FIXTURES, ROOT
 
 from bench.metrics.separation import si_sdr, snr
-from conftest import FIXTURES, ROOT
 
 
 def bench(*args):

@@ -16,7 +16,7 @@ def _parsed(argv):
 
 @pytest.mark.parametrize("command", ["table-hdae", "table-lincae", "table-ablations"])
 def test_default_run_goes_to_the_runs_folder(command, tmp_path, monkeypatch):
-    from bench.reports.model_reports import report_folder
+    from bench.commands.model_tables import report_folder
 
     monkeypatch.setenv("BENCH_RUNS_DIR", str(tmp_path / "runs"))
     assert report_folder(*_parsed([command]), command) == tmp_path / "runs" / command
@@ -33,7 +33,7 @@ def test_default_run_goes_to_the_runs_folder(command, tmp_path, monkeypatch):
     (["table-ablations", "--publish", "--out", "mine"], "--out"),
 ])
 def test_publish_refuses_a_run_that_is_not_the_default(argv, named):
-    from bench.reports.model_reports import report_folder
+    from bench.commands.model_tables import report_folder
 
     with pytest.raises(SystemExit) as refused:
         report_folder(*_parsed(argv), argv[0])
@@ -41,7 +41,7 @@ def test_publish_refuses_a_run_that_is_not_the_default(argv, named):
 
 
 def test_publish_accepts_the_default_options_spelt_out():
-    from bench.reports.model_reports import report_folder
+    from bench.commands.model_tables import report_folder
 
     argv = ["table-hdae", "--publish", "--seed", "0", "--melody-clips", "384", "64", "--embedder", "melstats"]
     sub, args = _parsed(argv)

@@ -10,10 +10,27 @@ import numpy as np
 import pytest
 from conftest import ROOT
 
-from bench.core.registry import (EMBEDDERS, SYSTEMS, UnknownNameError, UnknownSystemError, check_system_names,
-                                 get_system_class, make_embedder, make_vocoder, register)
-from bench.core.system import (BLEND, CONDITIONAL, Needs, OptionError, RunContext, System, WeightFile,
-                               validate_options)
+from bench.core.registry import (
+    EMBEDDERS,
+    SYSTEMS,
+    UnknownNameError,
+    UnknownSystemError,
+    check_system_names,
+    get_system_class,
+    make_embedder,
+    make_vocoder,
+    register,
+)
+from bench.core.system import (
+    BLEND,
+    CONDITIONAL,
+    Needs,
+    OptionError,
+    RunContext,
+    System,
+    WeightFile,
+    validate_options,
+)
 
 
 class Typed(System):

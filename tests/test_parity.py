@@ -8,10 +8,10 @@ import json
 
 import numpy as np
 import pytest
+from conftest import ROOT
 
 from bench.metrics.distribution import fad, kad, median_pairwise_distance
 from bench.metrics.separation import si_sdr, snr
-from conftest import ROOT
 
 PARITY = ROOT / "tests" / "fixtures" / "parity"
 VALUES = json.loads((PARITY / "values.json").read_text())["values"]

@@ -4,7 +4,6 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import FIXTURES, ROOT
 
 pytestmark = pytest.mark.slow  # end to end: deselected by -m 'not slow'

@@ -2,7 +2,6 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import ROOT
 
 PLUGIN = '''
@@ -112,7 +111,7 @@ def test_b_finds_it_gone_and_the_builtin_systems_kept():
 @pytest.mark.slow
 def test_a_registration_made_in_a_test_does_not_outlive_it(tmp_path):
     paths = [str(ROOT), str(ROOT / "tests")]
-    guard = "from registry_guard import restore_system_registry  # noqa: F401\n"
+    guard = "from support.registry_guard import restore_system_registry  # noqa: F401\n"
     (tmp_path / "conftest.py").write_text(f"import sys\nsys.path[:0] = {paths!r}\n{guard}")
     (tmp_path / "test_probe.py").write_text(LEAK_PROBE)
     out = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_probe.py"],

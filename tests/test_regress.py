@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from bench.reports.regress import GOLDEN, compare, family, run_regress
+from bench.experiments.drift import GOLDEN, compare, family, run_regress
 
 
 def test_compare_flags_values_beyond_tolerance_with_a_readable_diff():

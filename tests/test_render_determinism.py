@@ -34,8 +34,9 @@ def test_the_listed_slow_pieces_are_skipped_without_parsing(monkeypatch):
 
 
 def test_a_set_cached_under_the_old_wall_clock_rule_is_rendered_again(tmp_path):
-    from bench.datasets.clipset import ClipSet
     import numpy as np
+
+    from bench.datasets.clipset import ClipSet
 
     def cached(name, skipped):
         root = tmp_path / name

@@ -63,8 +63,9 @@ def test_markdown_from_the_loaded_record_equals_the_committed_table():
 
 @pytest.mark.slow
 def test_run_table1_from_python_returns_the_files_it_wrote(tmp_path):
-    import bench
     from conftest import FIXTURES
+
+    import bench
 
     results = bench.run_table1(tmp_path / "run", scale="smoke", data=str(FIXTURES), systems="reference,shuffled",
                                cache_dir=str(tmp_path / "cache"), data_cache_dir=str(tmp_path / "data"))

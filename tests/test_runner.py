@@ -3,13 +3,13 @@ from dataclasses import dataclass
 
 import numpy as np
 import pytest
+from conftest import FIXTURES
 
 from bench.core.config import RunConfig
 from bench.core.registry import register
 from bench.core.runner import run_table1
 from bench.core.system import CONDITIONAL, Needs, System
 from bench.reports.tables import render_markdown, write_all
-from conftest import FIXTURES
 
 pytestmark = pytest.mark.slow  # end to end: deselected by -m 'not slow'
 
@@ -44,7 +44,7 @@ class Flaky(System):
 
 @pytest.fixture(autouse=True)
 def flaky_systems():
-    # registered for each test; tests/registry_guard.py removes them after it
+    # registered for each test; tests/support/registry_guard.py removes them after it
     register(Flaky)
     register(Unavailable)
 
@@ -63,8 +63,8 @@ def rows(record):
 
 @pytest.fixture
 def bad_clip(tmp_path):
-    from bench.datasets.folder import load_folder
     from bench.core.tasks import select_clips
+    from bench.datasets.folder import load_folder
 
     clips = load_folder(FIXTURES, tmp_path / "data")
     return select_clips(clips.ids, 3, 3, 0).conditional[0]

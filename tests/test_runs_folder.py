@@ -6,10 +6,10 @@ import shutil
 import subprocess
 
 import pytest
-
-from bench.core.paths import REPO_ROOT
 from conftest import FIXTURES
 from test_results_api import assert_format_gives_the_record
+
+from bench.core.paths import REPO_ROOT
 
 SYSTEMS = "spectrogram,reference"
 NAME = f"smoke-seed0-{FIXTURES.name}-spectrogram+reference"   # scale, seed, data folder, systems

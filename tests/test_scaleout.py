@@ -9,12 +9,12 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import FIXTURES, ROOT
 
 from bench.core.config import RunConfig
 from bench.core.executors import Execution, ExecutorError, parse_shard
 from bench.core.runner import run_table1
 from bench.reports.tables import write_all
-from conftest import FIXTURES, ROOT
 
 PLUGINS = ROOT / "tests" / "fixtures" / "plugins"
 SYSTEMS = ("reference", "shuffled", "cross-synthesis")
@@ -140,8 +140,8 @@ def test_a_killed_worker_leaves_nothing_taken_for_finished(tmp_path, plugins):
 
 
 def _scoring_ids() -> tuple[str, str]:
-    from bench.core.registry import make_embedder
     from bench.core.item_cache import DescriptorBackend, embedder_cache_id
+    from bench.core.registry import make_embedder
 
     return DescriptorBackend("fast").cache_id, embedder_cache_id(make_embedder("melstats"))
 
@@ -232,7 +232,7 @@ def test_submitit_array_gives_the_inline_tables(tmp_path, inline_tables):
 def test_slurm_array_on_a_real_single_node_cluster_gives_the_inline_tables(tmp_path, inline_tables,
                                                                            monkeypatch):
     pytest.importorskip("submitit")
-    from bench.core import single_node_slurm as slurm_cluster
+    from support import single_node_slurm as slurm_cluster
 
     if os.geteuid() != 0 or slurm_cluster.missing():
         pytest.skip(f"needs root and {', '.join(slurm_cluster.missing())} (scripts/ensure_slurm.sh)")
@@ -249,7 +249,7 @@ def test_slurm_array_on_a_real_single_node_cluster_gives_the_inline_tables(tmp_p
 # --- sweep: the same work units, executors and shards --------------------------------------------
 
 def _sweep(root: Path, execution: Execution):
-    from bench.reports.figures import sweep
+    from bench.experiments.isolate_sweep import sweep
 
     return sweep("spectrogram", n_clips=1, window=512, steps=2, execution=execution, data=str(FIXTURES),
                  cache_dir=str(root / "cache"), data_cache_dir=str(root / "data"), out_dir=root / "out")

@@ -3,10 +3,10 @@ import os
 import shutil
 
 import numpy as np
+from conftest import FIXTURES, ROOT
 
 from bench.core.config import RunConfig
 from bench.core.system import CONDITIONAL
-from conftest import FIXTURES, ROOT
 
 PLUGIN = '''
 import numpy as np
@@ -78,20 +78,20 @@ def test_code_identity_follows_project_imports_and_is_the_same_in_every_checkout
     from bench.core.code_identity import code_files, code_identity
 
     a, b = _checkout(tmp_path / "a"), _checkout(tmp_path / "elsewhere" / "b")
-    identity = code_identity(a / "systems" / "latentft.py", root=a)
-    assert identity == code_identity(b / "systems" / "latentft.py", root=b)
-    files = code_files(a / "systems" / "latentft.py", root=a)
+    identity = code_identity(a / "systems" / "latentft.py", checkout=a)
+    assert identity == code_identity(b / "systems" / "latentft.py", checkout=b)
+    files = code_files(a / "systems" / "latentft.py", checkout=a)
     # its own file, the model code it imports inside a method, and what that imports in turn
     assert {"systems/latentft.py", "models/latentft.py", "models/unet1d.py", "bench/core/system.py"} <= set(files)
     assert "bench/core/runner.py" not in files and "bench/reports/tables.py" not in files
     os.utime(a / "models" / "unet1d.py", (0, 0))                   # touched, not changed
-    assert code_identity(a / "systems" / "latentft.py", root=a) == identity
+    assert code_identity(a / "systems" / "latentft.py", checkout=a) == identity
     (a / "bench" / "tables.py").write_text("# unrelated edit\n")
-    assert code_identity(a / "systems" / "latentft.py", root=a) == identity
+    assert code_identity(a / "systems" / "latentft.py", checkout=a) == identity
     with open(a / "models" / "unet1d.py", "a") as handle:          # an edit two imports away
         handle.write("\nCHANGED = True\n")
-    assert code_identity(a / "systems" / "latentft.py", root=a) != identity
-    assert code_identity(b / "systems" / "latentft.py", root=b) == identity
+    assert code_identity(a / "systems" / "latentft.py", checkout=a) != identity
+    assert code_identity(b / "systems" / "latentft.py", checkout=b) == identity
 
 
 def test_scoring_code_keys_the_descriptor_embedding_and_score_caches(tmp_path, monkeypatch):
@@ -105,8 +105,8 @@ def test_scoring_code_keys_the_descriptor_embedding_and_score_caches(tmp_path, m
     a, b = _checkout(tmp_path / "a"), _checkout(tmp_path / "b")
     with open(b / "metrics" / "descriptors.py", "a") as handle:   # imported by fast_descriptors
         handle.write("\nEDITED = True\n")
-    assert (code_identity(a / "metrics" / "fast_descriptors.py", root=a)
-            != code_identity(b / "metrics" / "fast_descriptors.py", root=b))
+    assert (code_identity(a / "metrics" / "fast_descriptors.py", checkout=a)
+            != code_identity(b / "metrics" / "fast_descriptors.py", checkout=b))
 
     plugins = tmp_path / "plugins"
     plugins.mkdir()

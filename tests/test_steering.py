@@ -3,17 +3,17 @@ reference, batch-independently, and both systems run the two tasks from a checkp
 import numpy as np
 import pytest
 import torch
+from conftest import FIXTURES
 
 from bench.core.bands import CONDITIONAL_BANDS, FOUR_BAND_SPLIT
 from bench.core.config import RunConfig
 from bench.core.mel import normalised_mel
+from bench.core.registry import system_status
+from bench.core.runner import run_table1
 from bench.models.edm import SamplerConfig
 from bench.models.mel_prior import MelPrior, MelPriorConfig
 from bench.models.steering import ILVR, band_bins, guided_denoiser, in_band_distance
 from bench.models.training import TrainConfig, train
-from bench.core.registry import system_status
-from bench.core.runner import run_table1
-from conftest import FIXTURES
 
 TINY = MelPriorConfig(base=8, mults=(1, 2))
 SAMPLER = SamplerConfig(steps=16)  # guidance at the reference scale overshoots with fewer steps

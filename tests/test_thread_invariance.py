@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from bench.core.bands import CONDITIONAL_BANDS, BLEND_PAIRS
+from bench.core.bands import BLEND_PAIRS, CONDITIONAL_BANDS
 from bench.core.config import DEFAULT_SYSTEMS
 from bench.core.registry import get_system_class, make_embedder, make_vocoder, system_status
 from bench.core.system import BlendBatch, ConditionalBatch, RunContext

@@ -2,7 +2,6 @@ import json
 
 import numpy as np
 import pytest
-
 from conftest import FIXTURES, ROOT
 
 NOTES = ROOT / "tests" / "fixtures" / "notes"
@@ -117,7 +116,7 @@ def test_sequence_probe_learns_a_frame_wise_label_that_needs_context():
 @pytest.mark.slow
 def test_sweep_preservation_measures_are_perfect_for_the_reference_itself(fixture_clips):
     pytest.importorskip("essentia")
-    from bench.reports.figures import preservation
+    from bench.experiments.isolate_sweep import preservation
 
     same = preservation(fixture_clips[2], fixture_clips[2])
     assert same["tonnetz_correlation"] == pytest.approx(1.0) and same["tempo_error"] == 0.0
@@ -131,7 +130,7 @@ def test_sweep_instrument_probe_on_the_reference_system_matches_its_ceiling(tmp_
     import csv
 
     from bench.datasets.music21_render import build
-    from bench.reports.figures import lead_instrument, sweep
+    from bench.experiments.isolate_sweep import lead_instrument, sweep
 
     clipset = build(6, seed=5, out_root=tmp_path / "m21")
     chosen = list(clipset.ids[:3])

@@ -15,7 +15,7 @@ from bench.core.config import parse_system_options
 def cmd_table1(args) -> int:
     from bench.core.config import DEFAULT_SYSTEMS, RunConfig
     from bench.core.executors import ExecutorError
-    from bench.core.paths import REPO_ROOT
+    from bench.core.paths import CHECKOUT_ROOT, REPO_ROOT
     from bench.core.runner import RunIncomplete, run_table1
     from bench.reports.results import load, mark_latest, render, run_folder, shown
     from bench.reports.tables import write_all
@@ -31,6 +31,8 @@ def cmd_table1(args) -> int:
                        **({"data_cache_dir": args.data_cache} if args.data_cache else {}))
     if args.publish:
         refusal = _publish_refusal(config, args)
+        if CHECKOUT_ROOT is None:
+            refusal = "writes the committed results/ of a source checkout; this is an installed package"
         if refusal:
             print(f"error: --publish {refusal}", file=sys.stderr)
             return 2
@@ -170,16 +172,10 @@ def cmd_data(args) -> int:
     return 0
 
 
-def cmd_bench(args) -> int:
-    from bench.reports.benchmarks import main as run_benchmarks
-
-    return run_benchmarks(args.clips, args.out, embedders=args.embedders.split(",") if args.embedders else None)
-
-
 def cmd_regress(args) -> int:
-    from bench.reports.regress import run_regress
+    from bench.experiments.drift import run_regress
 
-    return run_regress(update=args.update, progress=args.progress)
+    return run_regress(progress=args.progress)
 
 
 def cmd_results(args) -> int:
@@ -247,15 +243,8 @@ def build_parser() -> argparse.ArgumentParser:
     data.set_defaults(func=cmd_data)
 
     regress = sub.add_parser("regress", help="compare a smoke run with the committed golden results")
-    regress.add_argument("--update", action="store_true", help="rewrite the golden file")
     regress.add_argument("--progress", action="store_true")
     regress.set_defaults(func=cmd_regress)
-
-    speed = sub.add_parser("bench", help="speed benchmarks (ratios against a reference run)")
-    speed.add_argument("--clips", type=int, default=32)
-    speed.add_argument("--out", help="where to write the figures as JSON (default results/bench.json)")
-    speed.add_argument("--embedders", help="comma-separated embedders to time (default: all)")
-    speed.set_defaults(func=cmd_bench)
 
     results = sub.add_parser("results", help="print a run's table as LaTeX (booktabs, best in bold), CSV, "
                                               "markdown or JSON")
@@ -277,29 +266,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_metrics_parser(sub)
 
-    from bench.reports.hierarchy_table import add_parser as add_hierarchy_parser
+    from bench.commands.model_tables import add_ablation_parser, add_hierarchy_parser, add_lincae_parser
+    from bench.commands.run_reports import add_compare_parser, add_figures_parser, add_merge_parser
 
-    add_hierarchy_parser(sub)
-
-    from bench.reports.lincae_table import add_parser as add_lincae_parser
-
-    add_lincae_parser(sub)
-
-    from bench.reports.ablation_table import add_parser as add_ablation_parser
-
-    add_ablation_parser(sub)
-
-    from bench.reports.compare import add_parser as add_compare_parser
-
-    add_compare_parser(sub)
-
-    from bench.reports.merge import add_parser as add_merge_parser
-
-    add_merge_parser(sub)
-
-    from bench.reports.band_figures import add_parser as add_band_figures_parser
-
-    add_band_figures_parser(sub)
+    for add in (add_hierarchy_parser, add_lincae_parser, add_ablation_parser, add_compare_parser,
+                add_merge_parser, add_figures_parser):
+        add(sub)
 
     from bench.commands.listening import add_parser as add_listening_parser
 

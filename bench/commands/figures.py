@@ -1,12 +1,12 @@
 """``python -m bench isolate`` and ``python -m bench sweep``: the command line of the figures in
-bench/reports/figures.py."""
+bench/experiments/isolate_sweep.py."""
 from __future__ import annotations
 
 from bench.commands.execution import add_execution_arguments, report_unassembled
 from bench.commands.execution import execution_from_args as _execution
 from bench.core.bands import Band
 from bench.core.config import parse_system_options
-from bench.reports.figures import isolate, sweep
+from bench.experiments.isolate_sweep import isolate, sweep
 
 
 def _cmd_sweep(args) -> int:

@@ -8,11 +8,11 @@ import json
 import sys
 from pathlib import Path
 
-from bench.reports.listening.errors import StudyError
+from bench.listening.errors import StudyError
 
 
 def cmd_build(args) -> int:
-    from bench.reports.listening.build import build_study
+    from bench.listening.build import build_study
     from bench.reports.results import default_run
 
     systems = [s for s in args.systems.split(",") if s]
@@ -38,7 +38,7 @@ def cmd_build(args) -> int:
 
 
 def cmd_invite(args) -> int:
-    from bench.reports.listening.study import Study
+    from bench.listening.study import Study
 
     study = Study(args.study)
     for token in study.db.invite(args.n):
@@ -51,7 +51,7 @@ def cmd_serve(args) -> int:
 
     import uvicorn
 
-    from bench.reports.listening.server import create_app
+    from bench.listening.server import create_app
 
     admin = secrets.token_urlsafe(24)
     app = create_app(args.study, admin)
@@ -61,8 +61,8 @@ def cmd_serve(args) -> int:
 
 
 def cmd_export(args) -> int:
-    from bench.reports.listening.study import Study
     from bench.core.storage import atomic_write_text
+    from bench.listening.study import Study
 
     study = Study(args.study)
     text, counts = study.export_csv()
@@ -78,14 +78,14 @@ def cmd_export(args) -> int:
 def cmd_analyze(args) -> int:
     import hashlib
 
-    from bench.reports.listening.analysis import analyze, read_answers
-    from bench.reports.listening.render import write_report
+    from bench.listening.analysis import analyze, read_answers
+    from bench.listening.render import write_report
 
     if not args.study and not args.answers:
         raise StudyError("analyze: give the study folder or --answers FILE.csv")
     study = None
     if args.study:
-        from bench.reports.listening.study import Study
+        from bench.listening.study import Study
 
         study = Study(args.study)
     answers_path = Path(args.answers) if args.answers else None
@@ -117,8 +117,8 @@ def cmd_analyze(args) -> int:
 
 
 def cmd_simulate(args) -> int:
-    from bench.reports.listening.simulate import simulate_answers
     from bench.core.storage import atomic_write_text
+    from bench.listening.simulate import simulate_answers
 
     strengths = {}
     for part in args.strengths.split(","):

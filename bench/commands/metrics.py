@@ -6,8 +6,16 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.core.audio import (AUDIO_SUFFIXES, CLIP_SAMPLES, SAMPLE_RATE, AudioError, load_audio,
-                         normalise_clip, resample, silence_reason)
+from bench.core.audio import (
+    AUDIO_SUFFIXES,
+    CLIP_SAMPLES,
+    SAMPLE_RATE,
+    AudioError,
+    load_audio,
+    normalise_clip,
+    resample,
+    silence_reason,
+)
 
 
 def load_clip(path: str, prepare: bool = True) -> np.ndarray:
@@ -104,8 +112,15 @@ def sisdr_command(estimate: str, reference: str) -> dict:
 
 def transcription_command(estimate: str, reference: str) -> dict:
     """What the estimate keeps of the reference's notes, melody and tempo."""
-    from bench.metrics.transcription import (basic_pitch_id, melody_accuracy, note_scores,
-                                             predominant_melody, tempo, tempo_error, transcribe)
+    from bench.metrics.transcription import (
+        basic_pitch_id,
+        melody_accuracy,
+        note_scores,
+        predominant_melody,
+        tempo,
+        tempo_error,
+        transcribe,
+    )
 
     est, ref = load_clip(estimate), load_clip(reference)
     ref_notes = transcribe(ref)

@@ -7,11 +7,20 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
-from bench.core.paths import REPO_ROOT
+from bench.core.paths import shown_path
 from bench.core.seeds import torch_seed
-from bench.models.trainable import (DAC_MODELS, NOTE_MODELS, STEM_MODELS, TRAINABLE, checkpoint_path,
-                                    require_dac_weights, training_dac_latents, training_mels, training_notes,
-                                    training_stem_chunks)
+from bench.models.trainable import (
+    DAC_MODELS,
+    NOTE_MODELS,
+    STEM_MODELS,
+    TRAINABLE,
+    checkpoint_path,
+    require_dac_weights,
+    training_dac_latents,
+    training_mels,
+    training_notes,
+    training_stem_chunks,
+)
 
 
 def run(args) -> int:
@@ -33,7 +42,7 @@ def run(args) -> int:
 
         trained, shipped = checkpoint_path(args.system, args.config), shipped_path(args.system, args.config)
         if not trained.is_file() and shipped.is_file():
-            print(f"{args.system} ({args.config}): using the shipped weights {shipped.relative_to(REPO_ROOT)}; "
+            print(f"{args.system} ({args.config}): using the shipped weights {shown_path(shipped)}; "
                   f"nothing to train (make train SYSTEM={args.system} trains anew into {trained.parent.name}/)")
             return 0
     if args.steps:
@@ -67,7 +76,8 @@ def run(args) -> int:
 
 def ship(args) -> int:
     """Copy the inference weights of this machine's training output into models/weights/."""
-    from bench.models.checkpoint_store import CheckpointError, ship as ship_weights
+    from bench.models.checkpoint_store import CheckpointError
+    from bench.models.checkpoint_store import ship as ship_weights
 
     systems = args.system or [name for name in TRAINABLE
                               if checkpoint_path(name, args.config).is_file()]

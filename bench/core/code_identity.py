@@ -3,8 +3,8 @@
 The identity of a system class is a sha256 over the contents of its own source file and of every
 project module it imports, transitively: each file's ``import`` and ``from ... import`` statements
 (module level and inside functions, read from its syntax tree without running it) are followed
-into ``bench/``, ``systems/``, ``models/``, ``metrics/`` and ``datasets/`` under the repository
-root. Contents are hashed with line endings normalised, labelled by their path relative to the
+into ``bench/``, ``systems/``, ``models/``, ``metrics/`` and ``datasets/`` (bench/core/paths.py
+``SUBPACKAGE_DIRS``). Contents are hashed with line endings normalised, labelled by their path relative to the
 root (the plugin's own file by ``<system>``), so the identity is the same on every machine and
 checkout and does not change when a file is only touched or moved with the repository.
 
@@ -22,9 +22,8 @@ import ast
 import hashlib
 from pathlib import Path
 
-from bench.core.paths import REPO_ROOT
+from bench.core.paths import PROJECT_FOLDERS, source_file, source_label
 
-PROJECT_FOLDERS = ("systems", "models", "metrics", "datasets")   # bench.<folder> -> <root>/<folder>
 # what decides how a run is scored, not what a system returns: the reports and commands layers
 HARNESS_LAYERS = ("bench.reports", "bench.commands")
 HARNESS_MODULES = frozenset({"bench.core.runner", "bench.core.progress", "bench.core.provenance", "bench.__main__"})
@@ -35,16 +34,16 @@ def is_harness_module(name: str) -> bool:
     return name in HARNESS_MODULES or any(name == layer or name.startswith(layer + ".") for layer in HARNESS_LAYERS)
 
 
-def module_file(name: str, root: Path = REPO_ROOT) -> Path | None:
+def module_file(name: str, checkout: Path | None = None) -> Path | None:
     """The file of project module ``name`` (``bench.x``, ``bench.models.y`` ...), or None."""
     parts = name.split(".")
     if parts[0] != "bench" or is_harness_module(name):
         return None
     if len(parts) > 1 and parts[1] in PROJECT_FOLDERS:
-        base, rest = root / parts[1], parts[2:]
+        label, rest = parts[1], parts[2:]
     else:
-        base, rest = root / "bench", parts[1:]
-    target = base.joinpath(*rest)
+        label, rest = "bench", parts[1:]
+    target = source_file("/".join([label, *rest]) if rest else label + "/", checkout)
     if target.with_suffix(".py").is_file() and rest:
         return target.with_suffix(".py")
     if (target / "__init__.py").is_file():
@@ -52,17 +51,14 @@ def module_file(name: str, root: Path = REPO_ROOT) -> Path | None:
     return None
 
 
-def module_name(path: Path, root: Path = REPO_ROOT) -> str | None:
+def module_name(path: Path, checkout: Path | None = None) -> str | None:
     """The dotted name a project file imports under, or None for a file outside the project."""
-    try:
-        relative = path.resolve().relative_to(root.resolve()).with_suffix("")
-    except ValueError:
+    label = source_label(path, checkout)
+    if label is None:
         return None
-    parts = list(relative.parts)
+    parts = list(Path(label).with_suffix("").parts)
     if parts and parts[-1] == "__init__":
         parts.pop()
-    if not parts or parts[0] not in ("bench", *PROJECT_FOLDERS):
-        return None
     return ".".join(parts if parts[0] == "bench" else ["bench", *parts])
 
 
@@ -92,31 +88,31 @@ def _read(path: Path) -> bytes:
     return path.read_bytes().replace(b"\r\n", b"\n")
 
 
-def code_files(source_file: Path, root: Path = REPO_ROOT) -> dict[str, Path]:
-    """The files whose code produces a system's outputs: label -> path, label being the path
-    relative to ``root`` (``<system>`` for a plugin file outside the project)."""
-    source_file = Path(source_file)
-    own = module_name(source_file, root)
-    label = source_file.resolve().relative_to(root.resolve()).as_posix() if own else "<system>"
-    found = {label: source_file}
-    queue = [(source_file, own)]
+def code_files(source: Path, checkout: Path | None = None) -> dict[str, Path]:
+    """The files whose code produces a system's outputs: label -> path, label being the path as it
+    reads in a checkout (bench/core/paths.py ``source_label``; ``<system>`` for a plugin file
+    outside the project)."""
+    source = Path(source)
+    own = module_name(source, checkout)
+    found = {(source_label(source, checkout) if own else None) or "<system>": source}
+    queue = [(source, own)]
     while queue:
         path, name = queue.pop()
         package = name if path.name == "__init__.py" else (name.rsplit(".", 1)[0] if name else None)
         for imported in sorted(imported_names(_read(path).decode("utf-8"), package)):
-            target = module_file(imported, root)
+            target = module_file(imported, checkout)
             if target is None:
                 continue
-            label = target.relative_to(root).as_posix()
+            label = source_label(target, checkout) or str(target)
             if label not in found:
                 found[label] = target
                 queue.append((target, imported))
     return found
 
 
-def code_identity(source_file: str | Path, root: Path = REPO_ROOT) -> dict:
+def code_identity(source: str | Path, checkout: Path | None = None) -> dict:
     """``{"sha256", "files"}``: the hash over every (label, content) pair and how many files."""
-    files = code_files(Path(source_file), root)
+    files = code_files(Path(source), checkout)
     digest = hashlib.sha256(f"code-identity-v{IDENTITY_VERSION}".encode())
     for label in sorted(files):
         digest.update(f"\0{label}\0".encode())

@@ -4,7 +4,7 @@ through submitit); ``--shard I/N`` runs one N-th of the plan under any scheduler
 
 Each executor takes the units that are not finished and yields a :class:`bench.core.units.UnitReport`
 as each completes. A unit is anything with ``id``, ``len``, ``execute(ctx)``, ``finished(ctx)`` and
-``files(ctx)`` (Table 1's :class:`bench.core.units.WorkUnit`, a sweep's ``bench.reports.figures.SweepUnit``),
+``files(ctx)`` (Table 1's :class:`bench.core.units.WorkUnit`, a sweep's ``bench.experiments.isolate_sweep.SweepUnit``),
 run under a config that workers rebuild their context from (``RunConfig``, or any config with a
 ``build_context(cache_root)``); results are written to the content cache by the worker, or returned to the
 driver (``results=driver``) which writes them. Every executor gives the same cache contents.
@@ -22,8 +22,8 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.core.paths import REPO_ROOT
 from bench.core.config import RunConfig
+from bench.core.paths import CHECKOUT_ROOT, HOME_ENV
 from bench.core.storage import atomic_write_bytes, atomic_write_json, content_key, read_json
 from bench.core.units import UNIT_ITEMS, UnitContext, UnitReport, WorkUnit
 
@@ -146,7 +146,7 @@ def _worker_context(config: RunConfig, private_cache: bool = False) -> UnitConte
             root = Path(tempfile.mkdtemp(prefix="bench-worker-"))
             atexit.register(shutil.rmtree, root, True)
         _CONTEXTS.clear()
-        build = getattr(config, "build_context", None)   # a sweep's config (bench/reports/figures.py)
+        build = getattr(config, "build_context", None)   # a sweep's config (bench/experiments/isolate_sweep.py)
         _CONTEXTS[key] = build(root) if build else UnitContext.build(config, root)
     return _CONTEXTS[key]
 
@@ -255,8 +255,8 @@ class RayExecutor:
         default_gpus = 1 if config.device.startswith("cuda") else 0
         self.gpus = float(options.get("gpus_per_unit", default_gpus))
         self.started = not ray.is_initialized()
-        env = {"PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))}
-        env.update({k: v for k, v in os.environ.items() if k.startswith("BENCH_")})  # plugin folders
+        env = {"PYTHONPATH": os.pathsep.join(filter(None, [str(CHECKOUT_ROOT or ""), os.environ.get("PYTHONPATH")]))}
+        env.update({k: v for k, v in os.environ.items() if k.startswith("BENCH_") or k == HOME_ENV})  # plugins
         if address and address != "auto":
             _check_reachable(address)
         if not self.started:
@@ -338,7 +338,8 @@ class SlurmExecutor:
             if int(o.get("gpus_per_task", 0)):
                 params["slurm_gpus_per_task"] = int(o["gpus_per_task"])
             params["name"] = o.get("name", "latentft-bench")
-            params["slurm_setup"] = [f"export PYTHONPATH={REPO_ROOT}${{PYTHONPATH:+:$PYTHONPATH}}"]
+            if CHECKOUT_ROOT is not None:
+                params["slurm_setup"] = [f"export PYTHONPATH={CHECKOUT_ROOT}${{PYTHONPATH:+:$PYTHONPATH}}"]
         executor.update_parameters(**params)
         return executor
 

@@ -19,10 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.datasets.clipset import clip_hash
 from bench.core.code_identity import class_source_file, code_identity
-from bench.metrics.descriptors import DESCRIPTOR_VERSION, Descriptors, compute_descriptors
 from bench.core.storage import atomic_save_npy, atomic_save_npz, atomic_write_json, content_key
+from bench.datasets.clipset import clip_hash
+from bench.metrics.descriptors import DESCRIPTOR_VERSION, Descriptors, compute_descriptors
 
 SCORES_VERSION = "unit-scores-v2"
 _UNREADABLE = (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile)

@@ -5,7 +5,7 @@ import platform
 import subprocess
 from importlib.metadata import PackageNotFoundError, version
 
-from bench.core.paths import REPO_ROOT, VERSION
+from bench.core.paths import PACKAGE_DIR, VERSION
 
 PACKAGES = ("numpy", "scipy", "librosa", "soundfile", "soxr", "numba", "torch", "mir_eval", "transformers",
             "music21", "mido")
@@ -13,7 +13,7 @@ PACKAGES = ("numpy", "scipy", "librosa", "soundfile", "soxr", "numba", "torch", 
 
 def git_revision() -> dict:
     def git(*args):
-        return subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True,
+        return subprocess.run(["git", *args], cwd=PACKAGE_DIR, capture_output=True, text=True,
                               timeout=10).stdout.strip()
 
     try:

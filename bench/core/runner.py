@@ -19,16 +19,25 @@ from bench.core.config import RunConfig
 from bench.core.evalset import EMBEDDED_DATASET_VERSION, embedded_dataset, load_dataset  # noqa: F401
 from bench.core.executors import Execution, make_executor, shard_units
 from bench.core.item_cache import DescriptorBackend, FeatureCache, OutputStore
-from bench.metrics.distribution import DistributionError, fad, kad
-from bench.metrics.statistics import stratified_bootstrap_ci
 from bench.core.progress import stage
 from bench.core.provenance import environment
 from bench.core.registry import UnknownNameError, check_system_names, system_status
 from bench.core.run_ledger import start_ledger
 from bench.core.system import BLEND, CONDITIONAL
 from bench.core.tasks import blend_items, conditional_items, item_seed, scale_shortfall, select_clips
-from bench.core.units import (METRICS, OUTPUT_PREPARATION, ItemScores, TaskResult, UnitContext, WorkUnit,
-                         output_key, plan_task, read_task)
+from bench.core.units import (
+    METRICS,
+    OUTPUT_PREPARATION,
+    ItemScores,
+    TaskResult,
+    UnitContext,
+    WorkUnit,
+    output_key,
+    plan_task,
+    read_task,
+)
+from bench.metrics.distribution import DistributionError, fad, kad
+from bench.metrics.statistics import stratified_bootstrap_ci
 
 log = logging.getLogger(__name__)
 CI_RESAMPLES, CI_SEED = 1000, 0  # the adherence entries' 95 % stratified bootstrap intervals
@@ -302,8 +311,7 @@ def _safe_info(system) -> dict:
 
 
 def _driver_context(config: RunConfig, clipset) -> UnitContext:
-    from bench.core.registry import make_embedder
-    from bench.core.registry import make_vocoder
+    from bench.core.registry import make_embedder, make_vocoder
 
     features = FeatureCache(Path(config.cache_dir), make_embedder(config.embedder, config.device),
                             DescriptorBackend(config.descriptors, config.device))

@@ -5,7 +5,7 @@ Each stream is named and has a tag of its own (``STREAMS``; a duplicate tag fail
 ``[seed, tag, *keys]``, a text key entering as the first 32 bits of its sha256. ``stream_rng`` gives the
 numpy generator of a stream, ``torch_seed`` a 63-bit integer for ``torch.Generator().manual_seed``.
 
-Streams whose values the committed Table 1 or the golden drift check (bench/reports/regress.py) depend on,
+Streams whose values the committed Table 1 or the golden drift check (bench/experiments/drift.py) depend on,
 or that decide a user's data, keep the formula they had before this module existed (``legacy``), so
 that every table, dataset manifest and golden value is unchanged; a new stream takes the
 ``[seed, tag, *keys]`` form. A legacy formula is replaced only together with the values it pins.
@@ -42,14 +42,14 @@ STREAMS = (
     Stream("music21-pieces", 1, "datasets/music21_render.py: candidate_pieces"),
     Stream("music21-arrangement", 2, "datasets/music21_render.py: build"),
     Stream("notes", 3, "datasets/notes_render.py: draw_notes (key: split, train 0 / test 1)"),
-    Stream("hierarchy-swaps", 5, "bench/reports/hierarchy_table.py: swap pairs"),
+    Stream("hierarchy-swaps", 5, "bench/experiments/hierarchy_table.py: swap pairs"),
     Stream("lincae-train-chunks", 6, "models/trainable.py: training_stem_chunks"),
     Stream("clip-selection", 7, "bench/core/tasks.py: select_clips"),
-    Stream("lincae-chunks", 8, "bench/reports/lincae_table.py: _chunks (tag 7 before, Table 1's)"),
-    Stream("listening-bootstrap", 4, "bench/reports/listening/analysis.py: _bradley_terry"),
+    Stream("lincae-chunks", 8, "bench/experiments/lincae_table.py: _chunks (tag 7 before, Table 1's)"),
+    Stream("listening-bootstrap", 4, "bench/listening/analysis.py: _bradley_terry"),
     Stream("nsynth-subset", 9, "datasets/nsynth.py: load_nsynth (tag 4 before, the listening bootstrap's)"),
-    Stream("listening-order", 15, "bench/reports/listening/build.py: build_study"),
-    Stream("listening-simulation", 16, "bench/reports/listening/simulate.py: simulate_answers",
+    Stream("listening-order", 15, "bench/listening/build.py: build_study"),
+    Stream("listening-simulation", 16, "bench/listening/simulate.py: simulate_answers",
            legacy=lambda seed: seed),
     Stream("folder-chunk", 10, "datasets/folder.py: load_folder (key: the file's relative path)",
            legacy=lambda seed, path: [seed, text_key(path)]),
@@ -61,9 +61,9 @@ STREAMS = (
     Stream("training-batch", 14, "models/training.py: train (key: step)",
            legacy=lambda seed, step: seed * 1_000_003 + step),
     Stream("model-init", 17, "bench/commands/train.py: run (torch's global generator)", legacy=lambda seed: seed),
-    Stream("table-clip", 18, "bench/reports/hierarchy_table.py, bench/reports/lincae_table.py: each test clip's decoding "
+    Stream("table-clip", 18, "bench/experiments/hierarchy_table.py, bench/experiments/lincae_table.py: each test clip's decoding "
            "(key: clip index)", legacy=lambda seed, index: seed * 100_003 + index),
-    Stream("figure-clip", 19, "bench/reports/figures.py: isolate, sweep (key: clip index)",
+    Stream("figure-clip", 19, "bench/experiments/isolate_sweep.py: isolate, sweep (key: clip index)",
            legacy=lambda seed, index: seed + index),
 )
 BY_NAME = {s.name: s for s in STREAMS}

@@ -18,12 +18,12 @@ import numpy as np
 
 from bench.core.audio import CLIP_SAMPLES, check_output, normalise_clip
 from bench.core.config import RunConfig
-from bench.datasets.clipset import ClipSet
 from bench.core.item_cache import DescriptorBackend, FeatureCache, OutputStore, ScoreStore
-from bench.metrics.adherence import HIGHER_IS_BETTER, adherence
-from bench.metrics.descriptors import Descriptors
 from bench.core.storage import content_key
 from bench.core.system import CONDITIONAL, BlendBatch, ConditionalBatch, RunContext
+from bench.datasets.clipset import ClipSet
+from bench.metrics.adherence import HIGHER_IS_BETTER, adherence
+from bench.metrics.descriptors import Descriptors
 
 log = logging.getLogger(__name__)
 METRICS = tuple(HIGHER_IS_BETTER)
@@ -52,7 +52,7 @@ class WorkUnit:
     def __len__(self) -> int:
         return len(self.items)
 
-    # what an executor calls on any unit (bench/core/executors.py; a sweep's units: bench/reports/figures.py)
+    # what an executor calls on any unit (bench/core/executors.py; a sweep's units: bench/experiments/isolate_sweep.py)
     def execute(self, ctx: "UnitContext") -> "UnitReport":
         return execute_unit(self, ctx)
 
@@ -115,7 +115,7 @@ class UnitReport:
     seconds: float = 0.0
     files: list | None = None           # (relative path, bytes) when results go back to the driver
     error: str = ""                     # why the unit did not finish (executor-level failure)
-    phases: dict = field(default_factory=dict)   # seconds per phase (bench/reports/scaleout_bench.py)
+    phases: dict = field(default_factory=dict)   # seconds per phase (tools/scaleout_bench.py)
 
 
 class _Phases:
@@ -182,9 +182,8 @@ class UnitContext:
 
     @classmethod
     def build(cls, config: RunConfig, cache_root: Path | None = None) -> "UnitContext":
-        from bench.core.registry import make_embedder
         from bench.core.evalset import load_dataset
-        from bench.core.registry import make_vocoder
+        from bench.core.registry import make_embedder, make_vocoder
 
         clipset = load_dataset(config, False)
         root = Path(cache_root or config.cache_dir)

@@ -89,9 +89,9 @@ def band_frame(bands) -> "object":
 
 def render_band_figure(frame, path: Path, title: str) -> Path:
     """Draw the frame (only the 8 consecutive bands, which tile the latent spectrum)."""
-    from bench.reports.figures import _pyplot, _save_figure
+    from bench.reports.figure_files import pyplot, save_figure
 
-    plt = _pyplot()
+    plt = pyplot()
     figure, grid = plt.subplots(2, 3, figsize=(13, 7.5))
     axes, legend_axis = grid.flat[:len(PLOTTED)], grid.flat[len(PLOTTED)]
     fine = frame[frame["split"] == 8]
@@ -108,12 +108,12 @@ def render_band_figure(frame, path: Path, title: str) -> Path:
         axis.grid(alpha=0.3)
     legend_axis.axis("off")
     legend_axis.legend(*axes[0].get_legend_handles_labels(), loc="center", title="system (8-band split)")
-    return _save_figure(figure, title, path)
+    return save_figure(figure, title, path)
 
 
 def write_band_figures(run: str | Path, out_dir: str | Path | None = None) -> dict[str, Path]:
     """The CSV and PNG of a run's per-band curves; default folder results/figures/."""
-    from bench.reports.figures import FIGURES
+    from bench.reports.figure_files import FIGURES
 
     record, bands = load_run(run)
     frame = band_frame(bands)
@@ -129,25 +129,3 @@ def write_band_figures(run: str | Path, out_dir: str | Path | None = None) -> di
              f"seed {cfg.get('seed', '?')}, manifest {str(data.get('manifest_hash', '?'))[:12]}")
     render_band_figure(frame, paths["png"], title)
     return paths
-
-
-def add_parser(sub) -> None:
-    def run(args) -> int:
-        import sys
-
-        from bench.reports.results import default_run
-
-        try:
-            paths = write_band_figures(args.run or default_run(), args.out)
-        except FigureInputError as error:
-            print(f"error: {error}", file=sys.stderr)
-            return 2
-        print(f"wrote {paths['csv']} and {paths['png']}")
-        return 0
-
-    parser = sub.add_parser("figures", help="per-band quality and adherence against latent frequency "
-                                            "for every system of a run (Fig. 13 right)")
-    parser.add_argument("--run", help="a table1 JSON record (default: your latest run, results/runs/latest, "
-                                      "else the committed results/table1.json)")
-    parser.add_argument("--out", help="output folder (default: results/figures/)")
-    parser.set_defaults(func=run)

@@ -9,11 +9,9 @@ items where A is better (metrics/statistics.py: paired_difference).
 from __future__ import annotations
 
 import csv
-import json
 from pathlib import Path
 
 from bench.metrics.adherence import HIGHER_IS_BETTER
-
 
 
 def read_items(path: Path) -> dict:
@@ -75,26 +73,3 @@ def render(result: dict) -> str:
                          f"{100 * entry['a_better_fraction']:.1f} % | {verdict(entry, a, b)} |")
         lines.append("")
     return "\n".join(lines)
-
-
-def add_parser(sub) -> None:
-    parser = sub.add_parser("compare", help="paired comparison of two systems on the items of a Table 1 run")
-    parser.add_argument("system_a")
-    parser.add_argument("system_b")
-    parser.add_argument("--items", help="the per-item CSV of a run (default: that of your latest run, "
-                                        "results/runs/latest, else the committed results/table1_items.csv)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--json", action="store_true")
-
-    def run(args) -> int:
-        from bench.reports.results import default_run
-
-        if args.items:
-            items = Path(args.items)
-        else:
-            record = default_run()
-            items = record.with_name(f"{record.stem}_items.csv")
-        result = compare(read_items(items), args.system_a, args.system_b, args.seed)
-        print(json.dumps(result, indent=2) if args.json else render(result))
-        return 0
-    parser.set_defaults(func=run)

@@ -95,28 +95,3 @@ def merge_items(origin: dict[str, Path], out: Path) -> Path | None:
     writer.writerows(rows)
     atomic_write_text(out, buffer.getvalue())
     return out
-
-
-def add_parser(sub) -> None:
-    parser = sub.add_parser("merge", help="one table from Table 1 runs made apart (same evaluation only)")
-    parser.add_argument("runs", nargs="+", help="table1.json files; a system in several is taken from the last")
-    parser.add_argument("--out", help="NAME: results/runs/NAME/; a path with a /: that folder "
-                                      "(default: results/runs/STEM/)")
-    parser.add_argument("--stem", default="table1-merged")
-
-    def run(args) -> int:
-        from bench.reports.results import mark_latest, run_folder, runs_root, shown
-        from bench.reports.tables import render_markdown, write_all
-
-        paths = [Path(p) for p in args.runs]
-        merged, origin = merge_records(paths)
-        out = run_folder(args.out, None) if args.out else runs_root() / args.stem
-        written = write_all(merged, out, args.stem)
-        if merge_items(origin, written["items"]) is None:
-            written.pop("items").unlink()  # no source run had per-item scores
-        print(render_markdown(merged))
-        print(f"wrote {', '.join(shown(p) for p in written.values())}")
-        if mark_latest(written["json"]):
-            print(f"latest run: {shown(written['json'])}")
-        return 0
-    parser.set_defaults(func=run)

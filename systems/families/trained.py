@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
-from bench.core.paths import REPO_ROOT
+from bench.core.paths import shown_path
 from bench.core.system import Availability, Needs, System, validate_options
 
 
@@ -75,9 +75,5 @@ class TrainedSystem(System):
         from bench.models.checkpoint_store import source
 
         path = self.checkpoint(self.options).resolve()
-        try:
-            shown = str(path.relative_to(REPO_ROOT))
-        except ValueError:
-            shown = str(path)
-        return {"checkpoint": shown, "weights": source(path), "checkpoint_sha256": file_sha256(str(path)),
+        return {"checkpoint": shown_path(path), "weights": source(path), "checkpoint_sha256": file_sha256(str(path)),
                 "trained_steps": state["step"], "trained_on": state["meta"].get("dataset")}

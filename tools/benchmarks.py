@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.core.paths import REPO_ROOT
-from bench.reports.benchmark_clips import benchmark_clips
+from tools.benchmark_clips import benchmark_clips
 
 
 def descriptor_benchmark(n_clips: int = 32, device: str = "cpu", repeats: int = 3) -> dict:
@@ -219,7 +219,7 @@ def main(n_clips: int = 32, out: str | None = None, sampling_steps: int = 100, e
         print(f"embedders ({device}, {results[0].get('clips', 2)} clips after one warm-up): " + ", ".join(timed)
               + (f"; not available here: {', '.join(missing)} (reasons in bench.json)" if missing else ""))
     record["embedders_random_init"] = _random_init(devices)
-    from bench.reports.scaleout_bench import scaleout_benchmarks
+    from tools.scaleout_bench import scaleout_benchmarks
 
     record["scaleout"] = scaleout_benchmarks()
     record.update(fast_descriptor_version=FAST_DESCRIPTOR_VERSION, cpu_threads=torch.get_num_threads(),
@@ -244,7 +244,7 @@ def _random_init(devices) -> list[dict]:
 
 def _update_parts(path: Path, parts, devices, environment, resource_use, write_json, read_json) -> int:
     """Only ``parts`` (random-init and the scale-out parts), merged into the record at ``path``."""
-    from bench.reports.scaleout_bench import SCALEOUT_PARTS, scaleout_benchmarks
+    from tools.scaleout_bench import SCALEOUT_PARTS, scaleout_benchmarks
 
     supported = {"random-init", *SCALEOUT_PARTS}
     if set(parts) - supported:
@@ -274,3 +274,14 @@ def _cpu_name() -> str:
     import platform
 
     return platform.processor() or "unknown"
+
+
+if __name__ == "__main__":  # make bench: python -m tools.benchmarks [--clips N] [--out FILE] [--embedders a,b]
+    import argparse
+
+    parser = argparse.ArgumentParser(description="speed benchmarks (ratios against a reference run)")
+    parser.add_argument("--clips", type=int, default=32)
+    parser.add_argument("--out", help="where to write the figures as JSON (default results/bench.json)")
+    parser.add_argument("--embedders", help="comma-separated embedders to time (default: all)")
+    cli = parser.parse_args()
+    raise SystemExit(main(cli.clips, cli.out, embedders=cli.embedders.split(",") if cli.embedders else None))

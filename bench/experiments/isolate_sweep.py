@@ -17,18 +17,15 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.core.paths import REPO_ROOT
 from bench.core.audio import SAMPLE_RATE
 from bench.core.bands import LATENT_NYQUIST_HZ, Band
 from bench.core.seeds import stream_seed
-
-FIGURES = REPO_ROOT / "results" / "figures"
+from bench.reports.figure_files import FIGURES, pyplot, save_figure
 
 
 def _system(name: str, options: dict, clips, ids, steps: int):
-    from bench.core.registry import get_system_class, system_status
+    from bench.core.registry import get_system_class, make_vocoder, system_status
     from bench.core.system import RunContext
-    from bench.core.registry import make_vocoder
 
     status = system_status(name, options)
     if not status.availability.ok:
@@ -48,25 +45,6 @@ def _clips(n: int, seed: int, data: str | None = None, data_cache_dir: str | Non
     return clipset, chosen, np.stack([np.asarray(clipset.clips[clipset.index(c)], dtype=np.float64) for c in chosen])
 
 
-def _save_figure(figure, title: str, path: Path) -> Path:
-    import matplotlib.pyplot as plt
-
-    figure.suptitle(title)
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
-    return path
-
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def isolate(system: str, band: Band, n_clips: int = 2, steps: int = 50, seed: int = 0, options=None) -> Path:
     import soundfile
 
@@ -80,7 +58,7 @@ def isolate(system: str, band: Band, n_clips: int = 2, steps: int = 50, seed: in
     isolated = runner.isolate(audio, [band] * n_clips, clip_seeds)
     out = FIGURES / "isolate"
     out.mkdir(parents=True, exist_ok=True)
-    figure, axes = _pyplot().subplots(n_clips, 2, figsize=(11, 2.6 * n_clips), squeeze=False)
+    figure, axes = pyplot().subplots(n_clips, 2, figsize=(11, 2.6 * n_clips), squeeze=False)
     for i, clip_id in enumerate(chosen):
         soundfile.write(out / f"{clip_id}-reference.wav", audio[i].astype(np.float32), SAMPLE_RATE)
         soundfile.write(out / f"{clip_id}-isolated-{band.name}.wav", isolated[i].astype(np.float32), SAMPLE_RATE)
@@ -91,7 +69,7 @@ def isolate(system: str, band: Band, n_clips: int = 2, steps: int = 50, seed: in
             axes[i, j].set_title(f"{clip_id}: {title}", fontsize=9)
             axes[i, j].set_xlabel("time (s)")
             axes[i, j].set_ylabel("mel bin")
-    return _save_figure(figure, f"{system}: latent band isolation (self-blend 0.1 full / 0.9 band, {steps} steps)",
+    return save_figure(figure, f"{system}: latent band isolation (self-blend 0.1 full / 0.9 band, {steps} steps)",
                         out / f"isolate-{system}-{band.name}.png")
 
 
@@ -317,8 +295,8 @@ def sweep(system: str, n_clips: int = 8, window: int = 10, steps: int = 25, seed
 
 
 def _assemble_sweep(ctx: SweepContext, results: list[dict], probe_clips: int, probe_train, out_dir) -> Path:
-    from bench.metrics.probes import fit_probe
     from bench.core.storage import atomic_write_text
+    from bench.metrics.probes import fit_probe
     from bench.reports.tables import render_csv
 
     c, chosen, audio, probed = ctx.config, ctx.chosen, ctx.audio, ctx.probed
@@ -353,7 +331,7 @@ def _assemble_sweep(ctx: SweepContext, results: list[dict], probe_clips: int, pr
     keys = ("tonnetz_correlation", "tempo_error", "melody_accuracy", "instrument_probe_accuracy")
     titles = ("tonnetz correlation", "tempo error (octave-tolerant)", "melody accuracy",
               f"lead-instrument probe accuracy ({len(probed)} clips)")
-    figure, axes = _pyplot().subplots(1, 4, figsize=(17, 3.4))
+    figure, axes = pyplot().subplots(1, 4, figsize=(17, 3.4))
     centre = [r["centre_hz"] for r in rows]
     for axis, key, label in zip(axes, keys, titles):
         axis.plot(centre, [r.get(key, np.nan) for r in rows], marker=".")
@@ -365,5 +343,5 @@ def _assemble_sweep(ctx: SweepContext, results: list[dict], probe_clips: int, pr
         axes[3].axhline(ceiling, color="green", linestyle="--", label=f"references {ceiling:.2f}")
         axes[3].axhline(chance, color="grey", linestyle=":", label=f"majority class {chance:.2f}")
         axes[3].legend(fontsize=8)
-    return _save_figure(figure, f"{system}: what a {c.window}-bin latent window preserves ({n_clips} clips, "
+    return save_figure(figure, f"{system}: what a {c.window}-bin latent window preserves ({n_clips} clips, "
                                 f"{c.steps} steps)", out / f"sweep-{system}.png")

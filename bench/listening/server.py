@@ -1,6 +1,6 @@
 """The study's web app (FastAPI): participant pages, play events, answers, the admin page.
 
-Served: the pages and assets of ``bench/reports/listening/static/`` (a fixed list), the study's stimuli by
+Served: the pages and assets of ``bench/listening/static/`` (a fixed list), the study's stimuli by
 exact opaque name, and the JSON API. Nothing else of the study folder (manifest.json, study.db) is
 reachable: no route maps a URL path onto the file system. Every request body is size-limited and
 validated; a refusal is a JSON ``{"error": ...}`` with a 4xx status, never a traceback.
@@ -19,7 +19,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
-from bench.reports.listening.study import Study
+from bench.listening.study import Study
 
 STATIC = Path(__file__).resolve().parent / "static"
 ASSETS = {"app.js": "text/javascript", "style.css": "text/css"}

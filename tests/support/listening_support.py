@@ -42,7 +42,7 @@ def listening_run(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def built_study(listening_run):
-    from bench.reports.listening.build import build_study
+    from bench.listening.build import build_study
 
     out = listening_run / "study"
     build_study(
@@ -140,7 +140,7 @@ def call(
 
 
 def invite(study: Path, n: int) -> list[str]:
-    from bench.reports.listening.study import Study
+    from bench.listening.study import Study
 
     return Study(study).db.invite(n)
 

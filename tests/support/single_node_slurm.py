@@ -1,6 +1,6 @@
 """A real single-node SLURM on this machine: munged, slurmctld and slurmd from Debian's slurm-wlm and
 munge, configured for localhost in a temporary folder, started and stopped by the caller (the
-scale-out tests, tests/test_scaleout.py, and `make bench`, bench/reports/scaleout_bench.py)."""
+scale-out tests, tests/test_scaleout.py, and `make bench`, tools/scaleout_bench.py)."""
 from __future__ import annotations
 
 import os

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from bench.core.seeds import stream_rng
-from bench.reports.listening.study import EXPORT_COLUMNS
+from bench.listening.study import EXPORT_COLUMNS
 
 THRESHOLDS = (-1.5, -0.5, 0.5, 1.5)
 

@@ -24,11 +24,16 @@ from pathlib import Path
 import numpy as np
 
 from bench.core.paths import REPO_ROOT
-from bench.reports.results import runs_root
-from bench.reports.model_reports import (add_report_arguments, checkpoint_info, find_checkpoint, git_note, parse_checkpoints,
-                                 provenance_lines, report_folder, with_interval)
-from bench.models.hierarchical import LEVELS
 from bench.core.seeds import stream_rng, stream_seed
+from bench.experiments.model_reports import (
+    checkpoint_info,
+    find_checkpoint,
+    git_note,
+    provenance_lines,
+    with_interval,
+)
+from bench.models.hierarchical import LEVELS
+from bench.reports.results import runs_root
 
 SYSTEMS = ("msdae", "hdae")
 LABELS = ("pitch", "family")
@@ -102,9 +107,9 @@ def _frames(sequence, frames: int = MELODY_FRAMES) -> np.ndarray:
 
 
 def melody_sets(seed: int, n_train: int, n_test: int, data_cache: Path):
+    from bench.core.runner import embedded_dataset
     from bench.datasets.notes_render import NOTE_CLIP_SAMPLES
     from bench.datasets.stems import lead_melody_chunks
-    from bench.core.runner import embedded_dataset
 
     return tuple(lead_melody_chunks(embedded_dataset(n, seed, Path(data_cache), split), NOTE_CLIP_SAMPLES,
                                     MELODY_FRAMES) for n, split in ((n_train, "train"), (n_test, "test")))
@@ -119,14 +124,13 @@ def run_hierarchy_table(seed: int = 0, n_train: int = 1024, n_test: int = 256, n
                         nsynth: tuple[str, str] | None = None, out_dir: str | Path | None = None,
                         data_cache: str | Path = REPO_ROOT / "datasets" / "cache", probe_epochs: int = 300,
                         melody_clips: tuple[int, int] = (384, 64), melody_epochs: int = 60, log=print) -> dict:
-    from bench.core.registry import make_embedder
+    from bench.core.provenance import environment
+    from bench.core.registry import make_embedder, make_vocoder
+    from bench.core.storage import atomic_write_json, atomic_write_text
     from bench.metrics.distribution import fad
     from bench.metrics.probes import fit_probe, fit_sequence_probe
     from bench.metrics.statistics import stratified_bootstrap_ci
     from bench.metrics.transcription import frame_pitch_scores
-    from bench.core.provenance import environment
-    from bench.core.storage import atomic_write_json, atomic_write_text
-    from bench.core.registry import make_vocoder
 
     started = time.perf_counter()
     if nsynth:
@@ -298,28 +302,3 @@ def render(record: dict) -> str:
               f"`{record['embedder']['id']}`, {git_note(record)}."]
     lines += provenance_lines(record)
     return "\n".join(lines) + "\n"
-
-
-def add_parser(sub) -> None:
-    parser = sub.add_parser("table-hdae", help="multi-scale spectral DAE vs HDAE: probes, swaps, reconstruction")
-    add_report_arguments(parser)
-    parser.add_argument("--train-notes", type=int, default=1024)
-    parser.add_argument("--test-notes", type=int, default=256)
-    parser.add_argument("--pairs", type=int, default=64)
-    parser.add_argument("--steps", type=int, default=25)
-    parser.add_argument("--vocoder", default="griffin-lim:32")
-    parser.add_argument("--melody-clips", type=int, nargs=2, default=(384, 64), metavar=("TRAIN", "TEST"),
-                        help="music21 clips for the frame-wise melody probe (0 0 skips it)")
-    parser.add_argument("--melody-epochs", type=int, default=60)
-    parser.add_argument("--nsynth", nargs=2, metavar=("TRAIN_DIR", "TEST_DIR"),
-                        help="NSynth folders (each with examples.json and audio/) instead of the rendered notes")
-
-    def run(args) -> int:
-        args.out = str(report_folder(parser, args, "table-hdae"))
-        checkpoints = parse_checkpoints(args.checkpoint)
-        run_hierarchy_table(args.seed, args.train_notes, args.test_notes, args.pairs, args.steps, args.embedder,
-                            args.vocoder, checkpoints, tuple(args.nsynth) if args.nsynth else None, args.out,
-                            melody_clips=tuple(args.melody_clips), melody_epochs=args.melody_epochs)
-        print((Path(args.out) / "table_hdae.md").read_text())
-        return 0
-    parser.set_defaults(func=run)

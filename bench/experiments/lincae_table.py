@@ -30,19 +30,16 @@ from bench.adapters.linear_cae import (
     row_name,
 )
 from bench.core.paths import REPO_ROOT
-from bench.reports.results import runs_root
 from bench.core.seeds import stream_rng, stream_seed
 from bench.datasets.stems import STEM_NAMES
-from bench.reports.model_reports import (
-    add_report_arguments,
+from bench.experiments.model_reports import (
     checkpoint_info,
     find_checkpoint,
     git_note,
-    parse_checkpoints,
     provenance_lines,
     with_interval,
-    report_folder,
 )
+from bench.reports.results import runs_root
 
 SYSTEMS = ("lincae", "lincae-base")
 GAINS = (0.5, 2.0)
@@ -210,18 +207,3 @@ def render(record: dict) -> str:
               f"{record['gains']}, embedder `{record['embedder']['id']}`, {git_note(record)}."]
     lines += provenance_lines(record)
     return "\n".join(lines) + "\n"
-
-
-def add_parser(sub) -> None:
-    parser = sub.add_parser("table-lincae", help="Lin-CAE vs its baseline: linearity, reconstruction, separation")
-    add_report_arguments(parser)
-    parser.add_argument("--clips", type=int, default=64)
-    parser.add_argument("--musdb", help="a MUSDB18-HQ folder (its test split) instead of the music21 stems")
-
-    def run(args) -> int:
-        args.out = str(report_folder(parser, args, "table-lincae"))
-        checkpoints = parse_checkpoints(args.checkpoint)
-        run_lincae_table(args.seed, args.clips, args.embedder, checkpoints, args.musdb, args.out)
-        print((Path(args.out) / "table_lincae.md").read_text())
-        return 0
-    parser.set_defaults(func=run)

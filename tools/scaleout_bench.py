@@ -110,8 +110,8 @@ def ray_overhead(n_units: int = 20) -> dict:
 def slurm_overhead(n_units: int = 6) -> dict:
     """Milliseconds per unit of a SLURM array task (sbatch, the task's start, the finished check):
     the array's wall time over its tasks, one unit per task, run one at a time."""
-    from bench.core import single_node_slurm
     from bench.core.executors import SlurmExecutor
+    from tests.support import single_node_slurm
 
     real = os.geteuid() == 0 and not single_node_slurm.missing()
     with tempfile.TemporaryDirectory(prefix="bench-slurm-") as tmp:
@@ -177,7 +177,7 @@ def _one_core():
     """This process on its first allowed core with one torch thread and one BLAS thread (more
     threads than cores only contend), restored afterwards."""
     import torch
-    from threadpoolctl import threadpool_limits   # scikit-learn's dependency, through librosa
+    from threadpoolctl import threadpool_limits  # scikit-learn's dependency, through librosa
 
     affinity, threads = os.sched_getaffinity(0), torch.get_num_threads()
     os.sched_setaffinity(0, {min(affinity)})
@@ -237,9 +237,9 @@ def new_output_features() -> dict:
     its embedding (melstats), on 8 distinct clips after one warm-up clip."""
     import numpy as np
 
-    from bench.reports.benchmark_clips import benchmark_clips
-    from bench.core.registry import make_embedder
     from bench.core.item_cache import DescriptorBackend
+    from bench.core.registry import make_embedder
+    from tools.benchmark_clips import benchmark_clips
 
     with _one_core():
         clips = benchmark_clips(9).astype(np.float32)

@@ -1,4 +1,4 @@
-"""Render an analysis record (bench/reports/listening/analysis.py) as the paper's Fig. 4 (diverging stacked
+"""Render an analysis record (bench/listening/analysis.py) as the paper's Fig. 4 (diverging stacked
 bars, PNG + CSV), Table 8-style pair tests and Bradley-Terry strengths (markdown, LaTeX, CSV)."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bench.reports.listening.analysis import CATEGORIES, SCALES
 from bench.core.storage import atomic_write_json, atomic_write_text
+from bench.listening.analysis import CATEGORIES, SCALES
 
 COLOURS = ("#1b7837", "#7fbf7b", "#d9d9d9", "#af8dc3", "#762a83")
 

@@ -1,7 +1,7 @@
 """A built study folder as the server and the exporter see it: questions, stimuli, participants' state.
 
 ``study.json`` (what may be shown) and ``manifest.json`` (private: which system made which
-blend) are read once; the database holds everything participants did (bench/reports/listening/storage.py).
+blend) are read once; the database holds everything participants did (bench/listening/storage.py).
 """
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ import io
 import secrets
 from pathlib import Path
 
-from bench.reports.listening.build import STUDY_SCHEMA
-from bench.reports.listening.errors import StudyError
-from bench.reports.listening.storage import StudyDB
 from bench.core.storage import read_json
+from bench.listening.build import STUDY_SCHEMA
+from bench.listening.errors import StudyError
+from bench.listening.storage import StudyDB
 
 EXPORT_COLUMNS = (
     "participant",

@@ -23,8 +23,8 @@ import numpy as np
 import pandas as pd
 
 from bench.core.seeds import stream_rng
-from bench.reports.listening.errors import StudyError
-from bench.reports.listening.study import EXPORT_COLUMNS
+from bench.listening.errors import StudyError
+from bench.listening.study import EXPORT_COLUMNS
 
 SCALES = ("quality", "blending")
 BT_ALPHA = 0.01  # choix's regularisation: keeps strengths finite when a system never loses

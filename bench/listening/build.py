@@ -18,7 +18,7 @@ import numpy as np
 
 from bench.core.seeds import stream_rng
 from bench.core.storage import atomic_write_json, content_key, file_sha256, read_json
-from bench.reports.listening.errors import StudyError
+from bench.listening.errors import StudyError
 
 DEFAULT_SYSTEMS = ("latentft-unet", "ilvr", "cross-synthesis", "spectrogram")
 DEFAULT_LUFS = -23.0
@@ -126,7 +126,7 @@ def build_study(
     """Write the study folder ``out``; return its private manifest."""
     from bench.core.audio import SAMPLE_RATE
     from bench.core.paths import REPO_ROOT
-    from bench.reports.listening.stimuli import loudness_normalise, write_wav
+    from bench.listening.stimuli import loudness_normalise, write_wav
 
     run_path, out = Path(run_path), Path(out)
     systems = list(dict.fromkeys(systems))

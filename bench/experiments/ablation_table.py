@@ -14,8 +14,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bench.models.latentft_ablations import ABLATION_SYSTEMS, BASE, BASE_CONFIG, VARIANTS
-from bench.reports.model_reports import add_output_arguments
+from bench.models.latentft_ablations import BASE, BASE_CONFIG, VARIANTS
 
 STEM = "table_ablations"
 SCHEMA = "latentft-bench/table-ablations/v1"
@@ -117,36 +116,3 @@ def render(record: dict, stem: str = STEM) -> str:
     lines.append(f"Final loss: mean EDM loss of the last {FINAL_LOSS_STEPS} training steps (each row's "
                  f"checkpoint; its sha256 is the row's fingerprint in {stem}.json).")
     return "\n".join(lines) + "\n"
-
-
-def add_parser(sub) -> None:
-    parser = sub.add_parser("table-ablations",
-                            help="LatentFT-MLP and its ablations (Tables 9-10) on both tasks")
-    parser.add_argument("--scale", default="small", choices=("smoke", "small", "quick", "paper"))
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--systems", default=",".join(ABLATION_SYSTEMS),
-                        help=f"comma-separated rows (default {BASE} and its {len(VARIANTS)} ablations)")
-    parser.add_argument("--data", help="folder of audio (default: the embedded music21 set)")
-    parser.add_argument("--checkpoint", action="append", metavar="SYSTEM=PATH", default=[])
-    parser.add_argument("--embedder", default="melstats")
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--no-progress", action="store_true")
-    add_output_arguments(parser)
-
-    def run(args) -> int:
-        from bench.core.config import RunConfig
-        from bench.reports.model_reports import parse_checkpoints, report_folder
-
-        out = report_folder(parser, args, "table-ablations")
-
-        options = {system: {"checkpoint": path}
-                   for system, path in parse_checkpoints(args.checkpoint).items()}
-        config = RunConfig(scale=args.scale, seed=args.seed, data=args.data,
-                           systems=tuple(s for s in args.systems.split(",") if s), embedder=args.embedder,
-                           system_options=options, device=args.device, progress=not args.no_progress,
-                           out_dir=str(out))
-        record = run_ablation_table(config)
-        print((Path(config.out_dir) / f"{STEM}.md").read_text())
-        print(f"wrote {Path(config.out_dir) / STEM}.{{md,csv,json}} in {record['timings_s']['total']:.0f} s")
-        return 0
-    parser.set_defaults(func=run)

@@ -1,0 +1,1 @@
+"""bench.systems.families (pyproject.toml package-dir maps this folder; bench/core/paths.py)."""
