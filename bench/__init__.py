@@ -6,6 +6,7 @@ Everything imports under the single top-level name ``bench``. The repository's `
 them, in a wheel and in an editable install alike (bench/core/paths.py). Nothing generic
 (``metrics``, ``datasets``) is installed at the top level of site-packages.
 """
+
 from bench.core.paths import VERSION as __version__  # noqa: F401
 
 

@@ -4,6 +4,7 @@ Each score takes descriptor curves (metrics.descriptors), band-passes them along
 protocol's mask (metrics/bands.py band_pass, n_fft 1024), and compares. "in" compares the
 band-passed curves; "out" compares the residuals (curve minus its band-passed part).
 """
+
 from __future__ import annotations
 
 import math
@@ -12,9 +13,10 @@ import numpy as np
 
 from bench.metrics.bands import Band, band_pass
 from bench.metrics.descriptors import Descriptors
+from bench.metrics.specs import ADHERENCE_SPECS
 
 MCD_CONSTANT = 10.0 * math.sqrt(2.0) / math.log(10.0)
-HIGHER_IS_BETTER = {"loudness": True, "rhythm": True, "timbre": False, "harmony": False}
+HIGHER_IS_BETTER = {spec.key: spec.higher_is_better for spec in ADHERENCE_SPECS}  # metrics/specs.py
 
 
 def pearson(a: np.ndarray, b: np.ndarray) -> float:

@@ -11,6 +11,7 @@ Two places, looked up in this order unless a path is given:
 Both formats load through :func:`load_state`; a shipped file whose sha256 differs from the
 manifest's is refused, naming the file and both hashes.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -82,17 +83,23 @@ def _load_cached(path: str, size: int, mtime_ns: int) -> dict:
     if target.parent == SHIPPED_DIR.resolve():
         expected = manifest().get(target.name, {}).get("sha256")
         if expected is None:
-            raise CheckpointError(f"{target}: not listed in {MANIFEST}; ship it with "
-                                  f"python -m bench ship-weights, or pass its path explicitly")
+            raise CheckpointError(
+                f"{target}: not listed in {MANIFEST}; ship it with "
+                f"python -m bench ship-weights, or pass its path explicitly"
+            )
         actual = file_sha256(path)
         if actual != expected:
-            raise CheckpointError(f"{target}: sha256 {actual[:16]}... differs from the manifest's "
-                                  f"{expected[:16]}... ({MANIFEST.name}); the file is damaged or was "
-                                  f"replaced: restore it with git checkout {_shown(target)}")
+            raise CheckpointError(
+                f"{target}: sha256 {actual[:16]}... differs from the manifest's "
+                f"{expected[:16]}... ({MANIFEST.name}); the file is damaged or was "
+                f"replaced: restore it with git checkout {_shown(target)}"
+            )
     try:
         state = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as error:
-        raise CheckpointError(f"{target}: not a readable checkpoint ({type(error).__name__}: {error})") from None
+        raise CheckpointError(
+            f"{target}: not a readable checkpoint ({type(error).__name__}: {error})"
+        ) from None
     missing = [key for key in ("ema", "config", "step", "meta") if key not in state]
     if missing:
         raise CheckpointError(f"{target}: not a checkpoint of the harness (missing {', '.join(missing)})")
@@ -132,29 +139,51 @@ def ship(system: str, config: str = "tiny", source_path: Path | None = None) -> 
 
     source_path = Path(source_path or trained_path(system, config))
     state = load_state(source_path)
-    ema = {name: tensor.detach().cpu().float().clone() if tensor.is_floating_point() else tensor.detach().cpu()
-           for name, tensor in state["ema"].items()}
-    shipped = {"ema": ema, "config": state["config"], "step": state["step"], "meta": state["meta"],
-               "final_loss": final_loss(state)}
+    ema = {
+        name: tensor.detach().cpu().float().clone() if tensor.is_floating_point() else tensor.detach().cpu()
+        for name, tensor in state["ema"].items()
+    }
+    shipped = {
+        "ema": ema,
+        "config": state["config"],
+        "step": state["step"],
+        "meta": state["meta"],
+        "final_loss": final_loss(state),
+    }
     buffer = io.BytesIO()
     torch.save(shipped, buffer)
     data = buffer.getvalue()
     if len(data) > SHIPPED_LIMIT_BYTES:
-        raise CheckpointError(f"{source_path}: inference weights are {len(data) / 2**20:.1f} MiB, over the "
-                              f"{SHIPPED_LIMIT_BYTES / 2**20:.0f} MiB limit for shipped weights")
+        raise CheckpointError(
+            f"{source_path}: inference weights are {len(data) / 2**20:.1f} MiB, over the "
+            f"{SHIPPED_LIMIT_BYTES / 2**20:.0f} MiB limit for shipped weights"
+        )
     target = shipped_path(system, config)
     atomic_write_bytes(target, data)
-    entry = {"system": system, "config_name": config, "sha256": hashlib.sha256(data).hexdigest(),
-             "bytes": len(data), "weights_sha256": weights_sha256(shipped), "steps": int(state["step"]),
-             "final_loss": shipped["final_loss"], "seed": state["config"].get("seed"),
-             "train_config": {k: v for k, v in state["config"].items() if k != "model"},
-             "model_config": state["config"]["model"],
-             "dataset": state["meta"].get("dataset"),
-             "dataset_manifest_hash": state["meta"].get("dataset_manifest_hash"),
-             "n_train_clips": state["meta"].get("n_train_clips")}
+    entry = {
+        "system": system,
+        "config_name": config,
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "bytes": len(data),
+        "weights_sha256": weights_sha256(shipped),
+        "steps": int(state["step"]),
+        "final_loss": shipped["final_loss"],
+        "seed": state["config"].get("seed"),
+        "train_config": {k: v for k, v in state["config"].items() if k != "model"},
+        "model_config": state["config"]["model"],
+        "dataset": state["meta"].get("dataset"),
+        "dataset_manifest_hash": state["meta"].get("dataset_manifest_hash"),
+        "n_train_clips": state["meta"].get("n_train_clips"),
+    }
     entries = manifest()
     entries[target.name] = entry
-    atomic_write_json(MANIFEST, {"about": "inference weights (EMA, fp32) of the harness's own tiny models; "
-                                          "see models/weights/README.md", "weights": entries})
+    atomic_write_json(
+        MANIFEST,
+        {
+            "about": "inference weights (EMA, fp32) of the harness's own tiny models; "
+            "see models/weights/README.md",
+            "weights": entries,
+        },
+    )
     _load_cached.cache_clear()
     return entry

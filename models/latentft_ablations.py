@@ -1,4 +1,4 @@
-"""The LatentFT ablations of the paper's Tables 9 and 10 (protocol.md section 5: "no correlation
+"""The LatentFT ablations of the paper's Tables 9 and 10 (docs/protocol.md section 5: "no correlation
 (k = I), no log axis, no masking, no encoder", and band-pass augmentation instead of the DFT
 mask): LatentFT-MLP with one change each to its training, everything else (sizes, optimiser,
 steps, data, seed) as ``latentft-mlp``'s config in models/trainable.py.
@@ -15,6 +15,7 @@ At inference every variant is run exactly as LatentFT-MLP: the user's band masks
 Imports nothing heavy: models/trainable.py, systems/latentft.py and
 bench/experiments/ablation_table.py read it.
 """
+
 from __future__ import annotations
 
 BASE = "latentft-mlp"
@@ -26,7 +27,9 @@ VARIANTS = {
     "latentft-mlp-no-corr": ({"mask_correlated": False}, "without correlation (K = I)"),
     "latentft-mlp-no-log": ({"mask_log_axis": False}, "without the log frequency axis"),
     "latentft-mlp-no-encoder": ({"encoder": "none"}, "without the encoder (the mask on the mel itself)"),
-    "latentft-mlp-band-pass": ({"mask_kind": "band-pass"},
-                               "random band-pass augmentation instead of the DFT mask"),
+    "latentft-mlp-band-pass": (
+        {"mask_kind": "band-pass"},
+        "random band-pass augmentation instead of the DFT mask",
+    ),
 }
 ABLATION_SYSTEMS = (BASE, *VARIANTS)

@@ -1,5 +1,6 @@
 """Training loop shared by the harness's own models: Adam, linear warm-up, gradient clipping,
 EMA weights, bf16 autocast on GPU, atomic checkpoints and exact resume after a kill."""
+
 from __future__ import annotations
 
 import copy
@@ -37,8 +38,16 @@ def save_checkpoint(path: Path, payload: dict) -> None:
     atomic_write_bytes(path, buffer.getvalue())
 
 
-def train(model: torch.nn.Module, data: torch.Tensor, config, checkpoint: Path, meta: dict,
-          device: str = "cpu", progress: bool = True, log=print) -> dict:
+def train(
+    model: torch.nn.Module,
+    data: torch.Tensor,
+    config,
+    checkpoint: Path,
+    meta: dict,
+    device: str = "cpu",
+    progress: bool = True,
+    log=print,
+) -> dict:
     """Train ``model.loss(batch, generator)`` on ``data`` [N, ...] (or a tuple of such tensors, indexed
     together) for ``config.steps`` steps; ``model.set_step(k)``, when it exists, is told the step.
 
@@ -94,18 +103,38 @@ def train(model: torch.nn.Module, data: torch.Tensor, config, checkpoint: Path, 
                 bar.set_postfix_str(f"loss {sum(losses[-50:]) / 50:.4f}")
         if step % config.checkpoint_every == 0 or step == config.steps:
             elapsed = time.perf_counter() - started
-            save_checkpoint(checkpoint, {"model": model.state_dict(), "ema": ema.state_dict(),
-                                         "optimiser": optimiser.state_dict(), "step": step, "losses": losses,
-                                         "config": _plain(config), "meta": meta})
+            save_checkpoint(
+                checkpoint,
+                {
+                    "model": model.state_dict(),
+                    "ema": ema.state_dict(),
+                    "optimiser": optimiser.state_dict(),
+                    "step": step,
+                    "losses": losses,
+                    "config": _plain(config),
+                    "meta": meta,
+                },
+            )
             with open(log_path, "a") as handle:
-                handle.write(json.dumps({"step": step, "loss": sum(losses[-config.checkpoint_every:]) /
-                                         len(losses[-config.checkpoint_every:]),
-                                         "seconds_per_step": elapsed / max(1, step - first_step)}) + "\n")
+                handle.write(
+                    json.dumps(
+                        {
+                            "step": step,
+                            "loss": sum(losses[-config.checkpoint_every :])
+                            / len(losses[-config.checkpoint_every :]),
+                            "seconds_per_step": elapsed / max(1, step - first_step),
+                        }
+                    )
+                    + "\n"
+                )
     if bar is not None:
         bar.close()
-    return {"steps": step, "final_loss": sum(losses[-100:]) / max(1, len(losses[-100:])),
-            "first_loss": sum(losses[:100]) / max(1, len(losses[:100])),
-            "seconds_per_step": (time.perf_counter() - started) / max(1, step - first_step)}
+    return {
+        "steps": step,
+        "final_loss": sum(losses[-100:]) / max(1, len(losses[-100:])),
+        "first_loss": sum(losses[:100]) / max(1, len(losses[:100])),
+        "seconds_per_step": (time.perf_counter() - started) / max(1, step - first_step),
+    }
 
 
 def _plain(config) -> dict:

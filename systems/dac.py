@@ -1,4 +1,4 @@
-"""``dac``: band-masking the latent of the Descript Audio Codec (protocol.md section 5).
+"""``dac``: band-masking the latent of the Descript Audio Codec (docs/protocol.md section 5).
 
 Resample to the codec's rate (44.1 kHz for the paper's model), encode to the quantised continuous
 latent z (1024 channels at 86.13 Hz), band-mask z along time, decode, resample back; blending
@@ -10,13 +10,14 @@ The package: ``make venv`` (installs descript-audio-codec and descript-audiotool
 their torchaudio / TensorBoard requirements; the adapter imports them with in-process stand-ins
 for those two, see bench/core/optional_imports.py).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from bench.adapters.dac_codec import INSTALL, encode, load_dac, weights_availability, weights_path
 from bench.core.registry import register
-from bench.core.system import Availability, Needs, validate_options
+from bench.core.system import Availability, Needs, WeightFile, validate_options
 from bench.systems.families.latent_filter import LatentFilterSystem
 
 
@@ -24,11 +25,15 @@ from bench.systems.families.latent_filter import LatentFilterSystem
 class DACLatentFilter(LatentFilterSystem):
     name = "dac"
     description = "DAC latent band-masked along time, decoded (needs the user's DAC weights)"
-    needs = Needs(packages=("dac", "audiotools", "torch"), install_hint=INSTALL)
+    needs = Needs(
+        packages=("dac", "audiotools", "torch"),
+        install_hint=INSTALL,
+        weights=(WeightFile("weights", "DAC weights", required=False),),
+    )
 
     @dataclass(frozen=True)
     class Options:
-        weights: str | None = None   # the DAC weights file (default: descript-audio-codec's cache)
+        weights: str | None = None  # the DAC weights file (default: descript-audio-codec's cache)
 
     @classmethod
     def weights_path(cls, options=None):
@@ -64,16 +69,19 @@ class DACLatentFilter(LatentFilterSystem):
             y = model.decode(torch.as_tensor(latent, dtype=torch.float32, device=self.context.device)[None])
         return y[0, 0, :length].double().cpu().numpy()
 
-    def fingerprint(self) -> dict:
+    def weight_path(self, weight) -> str | None:
+        return str(self.weights_path(self.options))
+
+    def extra_fingerprint(self) -> dict:
         from importlib.metadata import version
 
-        from bench.core.storage import file_sha256
-
-        return {**super().fingerprint(), "weights_sha256": file_sha256(str(self.weights_path(self.options))),
-                "package": f"descript-audio-codec {version('descript-audio-codec')}"}
+        return {"package": f"descript-audio-codec {version('descript-audio-codec')}"}
 
     def info(self) -> dict:
         model = self.loaded
-        return {"sample_rate": int(model.sample_rate), "latent": f"{model.latent_dim} channels at "
-                f"{model.sample_rate / model.hop_length:.2f} Hz", "codebooks": int(model.n_codebooks),
-                "parameters": int(sum(p.numel() for p in model.parameters()))}
+        return {
+            "sample_rate": int(model.sample_rate),
+            "latent": f"{model.latent_dim} channels at {model.sample_rate / model.hop_length:.2f} Hz",
+            "codebooks": int(model.n_codebooks),
+            "parameters": int(sum(p.numel() for p in model.parameters())),
+        }

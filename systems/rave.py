@@ -1,4 +1,4 @@
-"""``rave``: band-masking the latent of a RAVE model exported to TorchScript (protocol.md section 5).
+"""``rave``: band-masking the latent of a RAVE model exported to TorchScript (docs/protocol.md section 5).
 
 Resample to the model's rate (``model.sr``), ``encode`` [1, C, T] -> [1, L, T / ratio], band-mask
 the latent along time in absolute Hz (systems/families/latent_filter.py: a 2048x model at 44.1 kHz has a
@@ -10,6 +10,7 @@ The model: ``--system-option rave.model=/path/model.ts``, a non-streaming export
 the adapter detects that (two encodings of the same clip differ) and refuses them. Only
 ``torch.jit.load`` is used: the acids-rave package is not needed.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.core.registry import register
-from bench.core.system import Availability, Needs, validate_options
+from bench.core.system import Availability, Needs, WeightFile, validate_options
 from bench.systems.families.latent_filter import LatentFilterSystem
 
 PROBE_SECONDS = 1.0
@@ -58,11 +59,13 @@ def is_streaming(model, sample_rate: int, in_channels: int) -> bool:
 class RAVELatentFilter(LatentFilterSystem):
     name = "rave"
     description = "RAVE (TorchScript export) latent band-masked along time, decoded"
-    needs = Needs(packages=("torch",))
+    needs = Needs(
+        packages=("torch",), weights=(WeightFile("model", "RAVE model (TorchScript export)", required=False),)
+    )
 
     @dataclass(frozen=True)
     class Options:
-        model: str | None = None   # the non-streaming TorchScript export (rave export --run RUN)
+        model: str | None = None  # the non-streaming TorchScript export (rave export --run RUN)
 
     @classmethod
     def availability(cls, options=None) -> Availability:
@@ -71,19 +74,28 @@ class RAVELatentFilter(LatentFilterSystem):
             return base
         given = validate_options(cls, options).model
         if not given:
-            return Availability(False, "no RAVE model given",
-                                "export a non-streaming TorchScript model (rave export --run RUN) and pass "
-                                "--system-option rave.model=/path/model.ts")
+            return Availability(
+                False,
+                "no RAVE model given",
+                "export a non-streaming TorchScript model (rave export --run RUN) and pass "
+                "--system-option rave.model=/path/model.ts",
+            )
         if not Path(given).is_file():
             return Availability(False, f"RAVE model not found: {given}", "check --system-option rave.model")
         try:
             model, sample_rate, in_channels, _ = load_rave(given)
             if is_streaming(model, sample_rate, in_channels):
-                return Availability(False, f"{given} is a streaming export (it keeps state between calls)",
-                                    "export again without --streaming")
+                return Availability(
+                    False,
+                    f"{given} is a streaming export (it keeps state between calls)",
+                    "export again without --streaming",
+                )
         except Exception as error:  # a file that is not a usable export
-            return Availability(False, f"{given} does not load as a RAVE export: {error}",
-                                "pass a TorchScript file written by rave export")
+            return Availability(
+                False,
+                f"{given} does not load as a RAVE export: {error}",
+                "pass a TorchScript file written by rave export",
+            )
         return Availability(True)
 
     def load(self):
@@ -104,7 +116,7 @@ class RAVELatentFilter(LatentFilterSystem):
         model, _, in_channels, ratio = self.loaded
         padded = int(np.ceil(audio.shape[-1] / ratio)) * ratio
         x = torch.zeros(1, in_channels, padded, device=self.context.device)
-        x[..., :audio.shape[-1]] = torch.as_tensor(audio, dtype=torch.float32, device=self.context.device)
+        x[..., : audio.shape[-1]] = torch.as_tensor(audio, dtype=torch.float32, device=self.context.device)
         with torch.no_grad():
             return model.encode(x)[0].double().cpu().numpy()
 
@@ -116,14 +128,13 @@ class RAVELatentFilter(LatentFilterSystem):
             y = model.decode(torch.as_tensor(latent, dtype=torch.float32, device=self.context.device)[None])
         return y[0].mean(dim=0)[:length].double().cpu().numpy()  # several output channels: their mean
 
-    def fingerprint(self) -> dict:
-        from bench.core.storage import file_sha256
-
-        return {**super().fingerprint(), "model_sha256": file_sha256(str(self.options.model))}
-
     def info(self) -> dict:
         model, sample_rate, in_channels, ratio = self.loaded
         probe = self.encode_one(np.zeros(ratio * 4))
-        return {"sample_rate": sample_rate, "latent": f"{probe.shape[0]} channels at {sample_rate / ratio:.2f} Hz",
-                "ratio": ratio, "input_channels": in_channels,
-                "parameters": int(sum(p.numel() for p in model.parameters()))}
+        return {
+            "sample_rate": sample_rate,
+            "latent": f"{probe.shape[0]} channels at {sample_rate / ratio:.2f} Hz",
+            "ratio": ratio,
+            "input_channels": in_channels,
+            "parameters": int(sum(p.numel() for p in model.parameters())),
+        }

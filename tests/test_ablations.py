@@ -1,5 +1,6 @@
 """The LatentFT ablations (Tables 9-10): each variant's training loss uses the intended mask, the
 band-pass augmentation is what its docstring says, and the table runs on 2-step checkpoints."""
+
 import json
 from dataclasses import asdict, replace
 
@@ -42,10 +43,11 @@ def _dft(kernel):
     def draw(batch, generator):
         scores = torch.randn(batch, BINS, generator=generator) @ kernel.T
         return (scores > torch.randn(batch, 1, generator=generator)).float()
+
     return draw
 
 
-EXPECTED_MASKS = {  # written from protocol.md section 5, independently of models/frequency_mask.py
+EXPECTED_MASKS = {  # written from docs/protocol.md section 5, independently of models/frequency_mask.py
     BASE: _dft(_kernel(True)),
     "latentft-mlp-no-mask": lambda batch, generator: torch.ones(batch, BINS),
     "latentft-mlp-no-corr": _dft(torch.eye(BINS)),
@@ -108,8 +110,11 @@ def test_trainable_variants_change_only_their_fields():
 def test_table_on_two_step_checkpoints(tmp_path, fixture_clips):
     mels = torch.as_tensor(normalised_mel(np.stack(fixture_clips)), dtype=torch.float32)
     # the base and the structurally different variant run; one unfinished and one missing row
-    trained, unfinished, missing = ((BASE, "latentft-mlp-no-encoder"), "latentft-mlp-band-pass",
-                                    "latentft-mlp-no-mask")
+    trained, unfinished, missing = (
+        (BASE, "latentft-mlp-no-encoder"),
+        "latentft-mlp-band-pass",
+        "latentft-mlp-no-mask",
+    )
     systems = (*trained, unfinished, missing)
     options = {}
     for name in systems:
@@ -118,16 +123,30 @@ def test_table_on_two_step_checkpoints(tmp_path, fixture_clips):
             torch.manual_seed(0)
             config = _config(name)
             steps = TrainConfig(steps=2, batch_size=2, checkpoint_every=2, model=config)
-            train(LatentFT(config), mels, steps, path, {"dataset": "fixtures"}, progress=False,
-                  log=lambda *_: None)
+            train(
+                LatentFT(config),
+                mels,
+                steps,
+                path,
+                {"dataset": "fixtures"},
+                progress=False,
+                log=lambda *_: None,
+            )
         if name == unfinished:  # as if a 4-step run had been stopped at its step-2 checkpoint
             state = torch.load(path, weights_only=False)
             state["config"]["steps"] = 4
             torch.save(state, path)
         options[name] = {"checkpoint": str(path), "steps": "2"}
-    config = RunConfig(scale="smoke", data=str(FIXTURES), systems=systems, system_options=options,
-                       cache_dir=str(tmp_path / "cache"), data_cache_dir=str(tmp_path / "data"),
-                       out_dir=str(tmp_path / "out"), progress=False)
+    config = RunConfig(
+        scale="smoke",
+        data=str(FIXTURES),
+        systems=systems,
+        system_options=options,
+        cache_dir=str(tmp_path / "cache"),
+        data_cache_dir=str(tmp_path / "data"),
+        out_dir=str(tmp_path / "out"),
+        progress=False,
+    )
     record = run_ablation_table(config)
     out = tmp_path / "out"
     assert set(record["rows"]) == set(trained)
@@ -164,8 +183,11 @@ def test_the_base_row_uses_the_weights_at_the_variants_step_count(tmp_path):
     path = config.system_options[BASE]["checkpoint"]
     assert path == str(resolve(BASE, BASE_CONFIG)) and path.endswith(f"{BASE}-{BASE_CONFIG}.pt")
     assert load_state(path)["step"] == 3000  # the shipped tiny-3000 weights (or the same trained here)
-    given = RunConfig(scale="small", systems=ABLATION_SYSTEMS,
-                      system_options={BASE: {"checkpoint": str(tmp_path / "mine.pt")}})
+    given = RunConfig(
+        scale="small",
+        systems=ABLATION_SYSTEMS,
+        system_options={BASE: {"checkpoint": str(tmp_path / "mine.pt")}},
+    )
     assert with_base_weights(given) == given
     without_base = RunConfig(scale="small", systems=ABLATION_SYSTEMS[1:])
     assert with_base_weights(without_base) == without_base

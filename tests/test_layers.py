@@ -2,6 +2,7 @@
 (module level and inside functions) without running them: a module imports only from its own
 layer or the layers below it, nothing imports the commands layer, and no group of modules imports
 itself round in a cycle."""
+
 from __future__ import annotations
 
 import re
@@ -57,27 +58,45 @@ def imports_of(name: str) -> set[str]:
     # ``import bench.x`` also names the package root ``bench``, loaded before anything else: not an edge;
     # nor the folders' ``__init__`` calling bench/core/paths.py ``step_aside`` (import plumbing, no layer)
     plumbing = {"bench.core.paths"} if name in FOLDER_PACKAGES else set()
-    return {other for other in imported_names(path.read_text(), package)
-            if other in MODULES and other not in (name, "bench", *plumbing)}
+    return {
+        other
+        for other in imported_names(path.read_text(), package)
+        if other in MODULES and other not in (name, "bench", *plumbing)
+    }
 
 
 GRAPH = {name: imports_of(name) for name in MODULES}
 
 
 def test_the_layers_cover_every_module():
-    assert {"bench.core.runner", "bench.adapters.embedders", "bench.reports.tables", "bench.commands.cli",
-            "bench.metrics.adherence", "bench.systems.families.latent_filter", "bench.models.edm"} <= set(MODULES)
+    assert {
+        "bench.core.runner",
+        "bench.adapters.embedders",
+        "bench.reports.tables",
+        "bench.commands.cli",
+        "bench.metrics.adherence",
+        "bench.systems.families.latent_filter",
+        "bench.models.edm",
+    } <= set(MODULES)
 
 
 def test_no_module_imports_a_layer_above_its_own():
-    upward = [f"{name} ({LAYERS[layer_of(name)][0]}) imports {other} ({LAYERS[layer_of(other)][0]})"
-              for name, others in GRAPH.items() for other in sorted(others) if layer_of(other) > layer_of(name)]
+    upward = [
+        f"{name} ({LAYERS[layer_of(name)][0]}) imports {other} ({LAYERS[layer_of(other)][0]})"
+        for name, others in GRAPH.items()
+        for other in sorted(others)
+        if layer_of(other) > layer_of(name)
+    ]
     assert not upward, "\n".join(upward)
 
 
 def test_nothing_outside_the_commands_imports_them():
-    users = [f"{name} imports {other}" for name, others in GRAPH.items() for other in others
-             if other.startswith("bench.commands") and not name.startswith(("bench.commands", "bench.__main__"))]
+    users = [
+        f"{name} imports {other}"
+        for name, others in GRAPH.items()
+        for other in others
+        if other.startswith("bench.commands") and not name.startswith(("bench.commands", "bench.__main__"))
+    ]
     assert not users, "\n".join(users)
 
 
@@ -90,7 +109,7 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
         stack.append(node)
         for nxt in sorted(graph.get(node, ())):
             if state.get(nxt) == 1:
-                return stack[stack.index(nxt):] + [nxt]
+                return stack[stack.index(nxt) :] + [nxt]
             if nxt not in state:
                 found = visit(nxt)
                 if found:
@@ -115,26 +134,45 @@ def test_no_import_cycle():
 def test_the_checks_catch_a_cycle_and_an_upward_import():
     assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
     assert find_cycle({"a": {"b"}, "b": set()}) is None
-    assert layer_of("bench.metrics.adherence") < layer_of("bench.core.bands") < layer_of("bench.reports.tables")
-    assert layer_of("bench.reports.tables") < layer_of("bench.experiments.drift") < layer_of("bench.listening.study")
+    assert (
+        layer_of("bench.metrics.adherence") < layer_of("bench.core.bands") < layer_of("bench.reports.tables")
+    )
+    assert (
+        layer_of("bench.reports.tables")
+        < layer_of("bench.experiments.drift")
+        < layer_of("bench.listening.study")
+    )
 
 
 def test_the_runtime_package_holds_no_test_or_developer_tool():
     assert not [name for name in MODULES if "slurm" in name.rsplit(".", 1)[-1] or "benchmark" in name]
 
 
-
-CITED = re.compile(r"(?<![\w/.-])((?:bench|systems|models|metrics|datasets|tests|scripts|docs|tools)/[\w./-]*\w)")
+CITED = re.compile(
+    r"(?<![\w/.-])((?:bench|systems|models|metrics|datasets|tests|scripts|docs|tools)/[\w./-]*\w)"
+)
 
 
 GENERATED = ("datasets/cache",)  # made by the first run, not in a checkout
 
 
 def test_every_path_cited_in_docs_and_docstrings_exists():
-    sources = [REPO_ROOT / "README.md", REPO_ROOT / "Makefile", *(REPO_ROOT / "docs").rglob("*.md"),
-               *MODULES.values(), *(REPO_ROOT / "tests").rglob("*.py"), *(REPO_ROOT / "tools").glob("*.py")]
-    missing = sorted({f"{cited} (in {source.relative_to(REPO_ROOT)})" for source in sources
-                      for cited in CITED.findall(source.read_text())
-                      if not any(c in cited for c in "<*{") and not cited.startswith(GENERATED)
-                      and not (REPO_ROOT / cited.rstrip(".")).exists()})
+    sources = [
+        REPO_ROOT / "README.md",
+        REPO_ROOT / "Makefile",
+        *(REPO_ROOT / "docs").rglob("*.md"),
+        *MODULES.values(),
+        *(REPO_ROOT / "tests").rglob("*.py"),
+        *(REPO_ROOT / "tools").glob("*.py"),
+    ]
+    missing = sorted(
+        {
+            f"{cited} (in {source.relative_to(REPO_ROOT)})"
+            for source in sources
+            for cited in CITED.findall(source.read_text())
+            if not any(c in cited for c in "<*{")
+            and not cited.startswith(GENERATED)
+            and not (REPO_ROOT / cited.rstrip(".")).exists()
+        }
+    )
     assert not missing, "\n".join(missing)

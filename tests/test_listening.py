@@ -13,9 +13,11 @@ import soundfile
 from bench.commands.cli import main
 
 pytest.register_assert_rewrite("support.listening_support")
-from support.listening_support import SYSTEMS, Server, attention_ids, call, invite, play_all
+from support.listening_support import SYSTEMS, Server, attention_ids, call, invite, play_all  # noqa: E402  (after the assert rewrite)
 
-pytest_plugins = ("support.listening_support",)  # its fixtures, one session-wide smoke run for all listening tests
+pytest_plugins = (
+    "support.listening_support",
+)  # its fixtures, one session-wide smoke run for all listening tests
 
 
 @pytest.mark.slow

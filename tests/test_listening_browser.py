@@ -9,15 +9,18 @@ import sqlite3
 import pytest
 
 pytest.register_assert_rewrite("support.listening_support")
-from support.listening_support import attention_ids, invite
+from support.listening_support import attention_ids, invite  # noqa: E402  (after the assert rewrite)
 
 pytest_plugins = ("support.listening_support",)  # the fixtures: one session-wide smoke run, a server per test
 
 CHROMIUM, DRIVER = shutil.which("chromium"), shutil.which("chromedriver")
-pytestmark = [pytest.mark.slow, pytest.mark.skipif(
-    not (CHROMIUM and DRIVER),
-    reason="needs Debian's chromium and chromium-driver (make deps installs them as root)",
-)]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        not (CHROMIUM and DRIVER),
+        reason="needs Debian's chromium and chromium-driver (make deps installs them as root)",
+    ),
+]
 FLAGS = (
     "--headless",
     "--no-sandbox",

@@ -1,4 +1,5 @@
 """Typed system options, hooks and the typed registries (bench/core/system.py, bench/core/registry.py)."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -53,19 +54,27 @@ class Typed(System):
 
 
 def test_strings_from_the_command_line_become_typed_values():
-    options = validate_options(Typed, {"count": "7", "gain": "2", "label": "y", "enabled": "yes", "path": "none"})
+    options = validate_options(
+        Typed, {"count": "7", "gain": "2", "label": "y", "enabled": "yes", "path": "none"}
+    )
     assert options == Typed.Options(count=7, gain=2.0, label="y", enabled=True, path=None)
     assert type(options.gain) is float and type(options.count) is int
     assert validate_options(Typed, {"count": 7, "enabled": False}) == Typed.Options(count=7)
     assert validate_options(Typed, None) == Typed.Options()
 
 
-@pytest.mark.parametrize("raw, words", [
-    ({"cont": "1"}, ["unknown option(s) cont", "count (int, default 3)", "path (str or none, default None)"]),
-    ({"count": "1.5"}, ["typed-options.count='1.5'", "expected int"]),
-    ({"enabled": "maybe"}, ["expected bool", "true or false"]),
-    ({"count": "-1"}, ["count must be >= 0, not -1"]),
-])
+@pytest.mark.parametrize(
+    "raw, words",
+    [
+        (
+            {"cont": "1"},
+            ["unknown option(s) cont", "count (int, default 3)", "path (str or none, default None)"],
+        ),
+        ({"count": "1.5"}, ["typed-options.count='1.5'", "expected int"]),
+        ({"enabled": "maybe"}, ["expected bool", "true or false"]),
+        ({"count": "-1"}, ["count must be >= 0, not -1"]),
+    ],
+)
 def test_unknown_keys_and_bad_values_are_refused_naming_the_valid_options(raw, words):
     with pytest.raises(OptionError) as error:
         validate_options(Typed, raw)
@@ -75,10 +84,10 @@ def test_unknown_keys_and_bad_values_are_refused_naming_the_valid_options(raw, w
 
 def test_the_fingerprint_holds_the_validated_options_not_the_spelling():
     context = RunContext(np.zeros((1, 8)), ["a"])
-    as_text = Typed(dataclasses.replace(context, options={"count": "3", "gain": "0.50"})).fingerprint()
+    as_text = Typed(dataclasses.replace(context, system_options={"count": "3", "gain": "0.50"})).fingerprint()
     as_default = Typed(context).fingerprint()
     assert as_text["options"] == as_default["options"] == dataclasses.asdict(Typed.Options())
-    changed = Typed(dataclasses.replace(context, options={"count": "4"})).fingerprint()
+    changed = Typed(dataclasses.replace(context, system_options={"count": "4"})).fingerprint()
     assert changed["options"]["count"] == 4 and changed != as_default
 
 
@@ -121,21 +130,45 @@ def test_declared_weight_files_are_checked(tmp_path):
 
 def test_the_run_checks_every_option_before_any_work():
     with pytest.raises(UnknownSystemError) as error:
-        check_system_names(["cross-synthesis", "latentft-mlp"],
-                           {"cross-synthesis": {"carier": "2"}, "latentft-mlp": {"cfg": "high"}})
+        check_system_names(
+            ["cross-synthesis", "latentft-mlp"],
+            {"cross-synthesis": {"carier": "2"}, "latentft-mlp": {"cfg": "high"}},
+        )
     message = str(error.value)
-    assert "cross-synthesis: unknown option(s) carier; valid options of cross-synthesis: carrier (int, default 1)" in message
+    expected = "cross-synthesis: unknown option(s) carier; valid options of cross-synthesis: "
+    assert expected + "carrier (int, default 1)" in message
     assert "latentft-mlp.cfg='high': expected float" in message
     check_system_names(["cross-synthesis"], {"cross-synthesis": {"carrier": "2"}})
 
 
 @pytest.mark.slow
 def test_the_command_refuses_a_misspelt_option_with_the_valid_keys(tmp_path):
-    run = subprocess.run([sys.executable, "-m", "bench", "table1", "--scale", "smoke", "--systems", "cross-synthesis",
-                          "--system-option", "cross-synthesis.carier=2", "--out", str(tmp_path / "out"),
-                          "--cache", str(tmp_path / "cache")], cwd=ROOT, capture_output=True, text=True)
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench",
+            "table1",
+            "--scale",
+            "smoke",
+            "--systems",
+            "cross-synthesis",
+            "--system-option",
+            "cross-synthesis.carier=2",
+            "--out",
+            str(tmp_path / "out"),
+            "--cache",
+            str(tmp_path / "cache"),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     assert run.returncode == 2
-    assert "unknown option(s) carier; valid options of cross-synthesis: carrier (int, default 1)" in run.stderr + run.stdout
+    assert (
+        "unknown option(s) carier; valid options of cross-synthesis: carrier (int, default 1)"
+        in run.stderr + run.stdout
+    )
     assert "Traceback" not in run.stderr and not (tmp_path / "out").exists()
 
 
@@ -155,3 +188,53 @@ def test_isolated_registrations_are_undone():
         register(type("Temporary", (Typed,), {"name": "temporary-system"}))
         assert "temporary-system" in SYSTEMS.names()
     assert SYSTEMS.names() == before
+
+
+def test_a_plugin_that_reaches_the_vocoder_without_declaring_it_gets_a_new_fingerprint_per_vocoder():
+    from bench.core.registry import make_vocoder
+
+    class VocoderTrap(Typed):  # calls self.context.vocoder, never sets uses_vocoder
+        name = "vocoder-trap"
+
+        def conditional(self, batch):
+            return self.context.vocoder(batch.references, batch.seeds)
+
+    pool = np.zeros((1, 8))
+    fast = VocoderTrap(RunContext(pool, ["a"], make_vocoder("griffin-lim:4"))).fingerprint()
+    slow = VocoderTrap(RunContext(pool, ["a"], make_vocoder("griffin-lim:8"))).fingerprint()
+    assert fast["vocoder"] != slow["vocoder"] and fast != slow
+
+
+def test_the_fingerprint_is_a_template_method_and_hashes_every_declared_weight_file(tmp_path):
+    from bench.core.storage import file_sha256
+    from bench.core.system import Needs, WeightFile
+
+    with pytest.raises(TypeError, match="override extra_fingerprint"):
+
+        class Forgetful(Typed):
+            def fingerprint(self):
+                return {"mine": 1}
+
+    class Weighted(Typed):
+        needs = Needs(weights=(WeightFile("path", "model weights", required=False),))
+
+        def extra_fingerprint(self):
+            return {"mine": 1}
+
+    weights = tmp_path / "w.bin"
+    weights.write_bytes(b"weights")
+    printed = Weighted(
+        RunContext(np.zeros((1, 8)), ["a"], system_options={"path": str(weights)})
+    ).fingerprint()
+    assert printed["weights_sha256"] == {"path": file_sha256(str(weights))}
+    assert printed["mine"] == 1 and printed["options"]["path"] == str(weights) and "code_sha256" in printed
+
+
+def test_a_misspelt_executor_option_is_refused_naming_the_valid_one():
+    from bench.core.config import RunConfig
+    from bench.core.executors import Execution, ExecutorError, make_executor
+
+    with pytest.raises(ExecutorError, match="unknown option.*partiton.*partition"):
+        make_executor(Execution(executor="slurm", options={"partiton": "gpu"}), RunConfig(scale="smoke"))
+    with pytest.raises(ExecutorError, match="gpus_per_unit"):
+        make_executor(Execution(executor="ray", options={"gpus_per_unit": "many"}), RunConfig(scale="smoke"))

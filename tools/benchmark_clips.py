@@ -1,5 +1,6 @@
 """The clips every benchmark of ``make bench`` runs on (tools/benchmarks.py,
 tools/scaleout_bench.py)."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -9,12 +9,14 @@ Both are installed with ``pip install --no-deps``, so the environment is exactly
 
     .venv/bin/python -m tools.lock
 """
+
 from __future__ import annotations
 
 import re
-import tomllib
 from importlib import metadata
 from pathlib import Path
+
+import tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
 OWN = "latentft-bench"

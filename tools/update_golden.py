@@ -3,6 +3,7 @@ a changed golden value is a changed metric, and the commit that changes it says 
 
     python -m tools.update_golden [--progress]
 """
+
 from __future__ import annotations
 
 import argparse

@@ -1,4 +1,5 @@
 """Command line: ``python -m bench {table1,systems,data,regress,metrics}``."""
+
 from __future__ import annotations
 
 import argparse
@@ -21,14 +22,24 @@ def cmd_table1(args) -> int:
     from bench.reports.tables import write_all
 
     systems = tuple(s for s in (args.systems or ",".join(DEFAULT_SYSTEMS)).split(",") if s)
-    config = RunConfig(scale=args.scale, seed=args.seed, data=args.data, split_file=args.split_file,
-                       systems=systems, embedder=args.embedder, vocoder=args.vocoder,
-                       descriptors=args.descriptors,
-                       batch_size=args.batch_size, strict=args.strict, retry_failed=args.retry_failed,
-                       system_options=parse_system_options(args.system_option),
-                       progress=not args.no_progress, device=args.device,
-                       **({"cache_dir": args.cache} if args.cache else {}),
-                       **({"data_cache_dir": args.data_cache} if args.data_cache else {}))
+    config = RunConfig(
+        scale=args.scale,
+        seed=args.seed,
+        data=args.data,
+        split_file=args.split_file,
+        systems=systems,
+        embedder=args.embedder,
+        vocoder=args.vocoder,
+        descriptors=args.descriptors,
+        batch_size=args.batch_size,
+        strict=args.strict,
+        retry_failed=args.retry_failed,
+        system_options=parse_system_options(args.system_option),
+        progress=not args.no_progress,
+        device=args.device,
+        **({"cache_dir": args.cache} if args.cache else {}),
+        **({"data_cache_dir": args.data_cache} if args.data_cache else {}),
+    )
     if args.publish:
         refusal = _publish_refusal(config, args)
         if CHECKOUT_ROOT is None:
@@ -57,19 +68,32 @@ def cmd_table1(args) -> int:
         paths["latex"] = paths["json"].with_suffix(".tex")
         atomic_write_text(paths["latex"], table)
     print(table, end="\n" if args.format == "md" else "")
-    costs = [f"{name} {task} {cost['mean_s']:.3f}" for name, tasks in record["generation_cost"].items()
-             for task, cost in tasks.items() if cost.get("items_timed")]
+    costs = [
+        f"{name} {task} {cost['mean_s']:.3f}"
+        for name, tasks in record["generation_cost"].items()
+        for task, cost in tasks.items()
+        if cost.get("items_timed")
+    ]
     if costs:
-        print("generation seconds per item, as measured when each item was made (table1.json: "
-              "generation_cost): " + ", ".join(costs), file=_notes(args))
+        print(
+            "generation seconds per item, as measured when each item was made (table1.json: "
+            "generation_cost): " + ", ".join(costs),
+            file=_notes(args),
+        )
     resources = record["resources"]
-    print(f"wrote {', '.join(shown(p) for p in paths.values())} in {record['timings_s']['total']:.0f} s "
-          f"(peak memory {resources['peak_rss_mib']:.0f} MiB)", file=_notes(args))
+    print(
+        f"wrote {', '.join(shown(p) for p in paths.values())} in {record['timings_s']['total']:.0f} s "
+        f"(peak memory {resources['peak_rss_mib']:.0f} MiB)",
+        file=_notes(args),
+    )
     if args.publish:
         _publish_readme(REPO_ROOT / "README.md", render(results, "md", args.stem))
     elif mark_latest(paths["json"]):
-        print(f"latest run: {shown(paths['json'])} (what figures, compare, results and listening build "
-              "read when no run is named)", file=_notes(args))
+        print(
+            f"latest run: {shown(paths['json'])} (what figures, compare, results and listening build "
+            "read when no run is named)",
+            file=_notes(args),
+        )
     return 0
 
 
@@ -78,8 +102,15 @@ def _notes(args):
     return sys.stdout if args.format == "md" else sys.stderr
 
 
-PUBLISHED = {"scale": "quick", "seed": 0, "data": None, "split_file": None, "embedder": "melstats",
-             "vocoder": None, "descriptors": "fast"}
+PUBLISHED = {
+    "scale": "quick",
+    "seed": 0,
+    "data": None,
+    "split_file": None,
+    "embedder": "melstats",
+    "vocoder": None,
+    "descriptors": "fast",
+}
 
 
 def _publish_refusal(config, args) -> str | None:
@@ -87,8 +118,9 @@ def _publish_refusal(config, args) -> str | None:
     heading says: embedded default, SCALE=quick), or None."""
     from bench.core.config import DEFAULT_SYSTEMS
 
-    changed = [f"{key}={getattr(config, key)!r}" for key, value in PUBLISHED.items()
-               if getattr(config, key) != value]
+    changed = [
+        f"{key}={getattr(config, key)!r}" for key, value in PUBLISHED.items() if getattr(config, key) != value
+    ]
     if tuple(config.systems) != DEFAULT_SYSTEMS:
         changed.append(f"systems={','.join(config.systems)}")
     if config.system_options:
@@ -96,8 +128,10 @@ def _publish_refusal(config, args) -> str | None:
     if args.out or args.stem != "table1":
         changed.append("--out/--stem")
     if changed:
-        return ("writes the committed table (embedded set, SCALE=quick, seed 0, the default rows); this run "
-                f"differs: {', '.join(changed)}. Run without --publish: it goes to results/runs/")
+        return (
+            "writes the committed table (embedded set, SCALE=quick, seed 0, the default rows); this run "
+            f"differs: {', '.join(changed)}. Run without --publish: it goes to results/runs/"
+        )
     return None
 
 
@@ -110,7 +144,7 @@ def _publish_readme(readme, markdown: str) -> None:
     except (OSError, ValueError) as error:
         print(f"warning: {readme}: table not refreshed ({error})", file=sys.stderr)
         return
-    print(f"published: results/table1.* and the table under \"Latest table\" in {readme.name}")
+    print(f'published: results/table1.* and the table under "Latest table" in {readme.name}')
 
 
 def cmd_systems(args) -> int:
@@ -118,9 +152,22 @@ def cmd_systems(args) -> int:
 
     statuses = [system_status(name) for name in system_names()]
     if args.json:
-        print(json.dumps([{"name": s.name, "capabilities": s.capabilities, "available": s.availability.ok,
-                           "reason": s.availability.reason, "fix": s.availability.fix,
-                           "description": s.description} for s in statuses], indent=2))
+        print(
+            json.dumps(
+                [
+                    {
+                        "name": s.name,
+                        "capabilities": s.capabilities,
+                        "available": s.availability.ok,
+                        "reason": s.availability.reason,
+                        "fix": s.availability.fix,
+                        "description": s.description,
+                    }
+                    for s in statuses
+                ],
+                indent=2,
+            )
+        )
         return 0
     width = max(len(s.name) for s in statuses)
     for s in statuses:
@@ -164,11 +211,26 @@ def cmd_data(args) -> int:
     from bench.core.config import RunConfig
     from bench.core.runner import load_dataset
 
-    config = RunConfig(scale=args.scale, data=args.data, split_file=args.split_file, strict=args.strict,
-                       **({"data_cache_dir": args.data_cache} if args.data_cache else {}))
+    config = RunConfig(
+        scale=args.scale,
+        data=args.data,
+        split_file=args.split_file,
+        strict=args.strict,
+        **({"data_cache_dir": args.data_cache} if args.data_cache else {}),
+    )
     clipset = load_dataset(config)
-    print(json.dumps({"name": clipset.name, "clips": len(clipset), "manifest_hash": clipset.manifest_hash,
-                      "root": str(clipset.root), "skipped": clipset.manifest.get("skipped", [])}, indent=2))
+    print(
+        json.dumps(
+            {
+                "name": clipset.name,
+                "clips": len(clipset),
+                "manifest_hash": clipset.manifest_hash,
+                "root": str(clipset.root),
+                "skipped": clipset.manifest.get("skipped", []),
+            },
+            indent=2,
+        )
+    )
     return 0
 
 
@@ -200,25 +262,48 @@ def build_parser() -> argparse.ArgumentParser:
     table.add_argument("--data", help="folder of audio (default: the embedded music21 set)")
     table.add_argument("--split-file", help="text file of relative paths to use from --data")
     table.add_argument("--systems", help="comma-separated system names (default: all built-in rows)")
-    table.add_argument("--embedder", default="melstats",
-                       help="melstats | crepe-tiny | crepe-full | vggish[:/path/to/weights]")
-    table.add_argument("--descriptors", default="fast", choices=("fast", "reference"),
-                       help="descriptor implementation: batched torch (default) or the librosa reference")
-    table.add_argument("--vocoder", help="griffin-lim[:iterations] or bigvgan:/dir/with/config.json+bigvgan_generator.pt "
-                                            "(default: the scale's)")
+    table.add_argument(
+        "--embedder",
+        default="melstats",
+        help="melstats | crepe-tiny | crepe-full | vggish[:/path/to/weights]",
+    )
+    table.add_argument(
+        "--descriptors",
+        default="fast",
+        choices=("fast", "reference"),
+        help="descriptor implementation: batched torch (default) or the librosa reference",
+    )
+    table.add_argument(
+        "--vocoder",
+        help="griffin-lim[:iterations] or bigvgan:/dir/with/config.json+bigvgan_generator.pt "
+        "(default: the scale's)",
+    )
     table.add_argument("--batch-size", type=int, default=8)
     table.add_argument("--system-option", action="append", metavar="SYSTEM.KEY=VALUE")
-    table.add_argument("--strict", action="store_true",
-                       help="exit 2 naming every data file that cannot be used, before any work")
+    table.add_argument(
+        "--strict",
+        action="store_true",
+        help="exit 2 naming every data file that cannot be used, before any work",
+    )
     table.add_argument("--retry-failed", action="store_true", help="regenerate items that failed before")
     table.add_argument("--device", default="cpu")
-    table.add_argument("--out", help="NAME: write to results/runs/NAME/; a path with a / (./mine, /tmp/x): "
-                       "that folder (default: results/runs/ and a name from scale, seed, dataset, systems)")
-    table.add_argument("--format", default="md", choices=("md", "csv", "latex", "json"),
-                       help="the table printed (default md); latex is also written as STEM.tex")
-    table.add_argument("--publish", action="store_true",
-                       help="write the committed results/table1.* and the README's table instead "
-                            "(make table1-publish; the default run only)")
+    table.add_argument(
+        "--out",
+        help="NAME: write to results/runs/NAME/; a path with a / (./mine, /tmp/x): "
+        "that folder (default: results/runs/ and a name from scale, seed, dataset, systems)",
+    )
+    table.add_argument(
+        "--format",
+        default="md",
+        choices=("md", "csv", "latex", "json"),
+        help="the table printed (default md); latex is also written as STEM.tex",
+    )
+    table.add_argument(
+        "--publish",
+        action="store_true",
+        help="write the committed results/table1.* and the README's table instead "
+        "(make table1-publish; the default run only)",
+    )
     table.add_argument("--cache", help="cache folder (default: results/cache/)")
     table.add_argument("--data-cache", help="prepared evaluation sets (default: datasets/cache/)")
     table.add_argument("--stem", default="table1", help="output file name stem")
@@ -246,10 +331,15 @@ def build_parser() -> argparse.ArgumentParser:
     regress.add_argument("--progress", action="store_true")
     regress.set_defaults(func=cmd_regress)
 
-    results = sub.add_parser("results", help="print a run's table as LaTeX (booktabs, best in bold), CSV, "
-                                              "markdown or JSON")
-    results.add_argument("run", nargs="?", help="the run's JSON record, e.g. results/runs/NAME/table1.json "
-                         "(default: your latest run, else the committed results/table1.json)")
+    results = sub.add_parser(
+        "results", help="print a run's table as LaTeX (booktabs, best in bold), CSV, markdown or JSON"
+    )
+    results.add_argument(
+        "run",
+        nargs="?",
+        help="the run's JSON record, e.g. results/runs/NAME/table1.json "
+        "(default: your latest run, else the committed results/table1.json)",
+    )
     results.add_argument("--format", default="latex", choices=("latex", "csv", "md", "json"))
     results.add_argument("--no-intervals", action="store_true", help="LaTeX: values only, no ± cells")
     results.set_defaults(func=cmd_results)
@@ -269,8 +359,14 @@ def build_parser() -> argparse.ArgumentParser:
     from bench.commands.model_tables import add_ablation_parser, add_hierarchy_parser, add_lincae_parser
     from bench.commands.run_reports import add_compare_parser, add_figures_parser, add_merge_parser
 
-    for add in (add_hierarchy_parser, add_lincae_parser, add_ablation_parser, add_compare_parser,
-                add_merge_parser, add_figures_parser):
+    for add in (
+        add_hierarchy_parser,
+        add_lincae_parser,
+        add_ablation_parser,
+        add_compare_parser,
+        add_merge_parser,
+        add_figures_parser,
+    ):
         add(sub)
 
     from bench.commands.listening import add_parser as add_listening_parser

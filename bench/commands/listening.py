@@ -17,7 +17,13 @@ def cmd_build(args) -> int:
 
     systems = [s for s in args.systems.split(",") if s]
     manifest = build_study(
-        args.run or default_run(), args.out, systems, args.seed, args.cache, args.data, args.data_cache,
+        args.run or default_run(),
+        args.out,
+        systems,
+        args.seed,
+        args.cache,
+        args.data,
+        args.data_cache,
         args.lufs,
     )
     loudness = manifest["loudness"]
@@ -28,7 +34,8 @@ def cmd_build(args) -> int:
     )
     if loudness["peak_limited"]:
         print(
-            f"warning: {loudness['peak_limited']} stimuli would peak above {loudness['peak_ceiling_dbfs']} dBFS "
+            f"warning: {loudness['peak_limited']} stimuli would peak above "
+            f"{loudness['peak_ceiling_dbfs']} dBFS "
             f"at {args.lufs} LUFS and were left quieter; --lufs {loudness['loudest_common_lufs']} puts every "
             "stimulus at one level",
             file=sys.stderr,

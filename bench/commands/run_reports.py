@@ -1,5 +1,6 @@
 """``python -m bench figures``, ``compare`` and ``merge``: the command line of the run reports in
 bench/reports/ (band_figures.py, compare.py, merge.py)."""
+
 from __future__ import annotations
 
 import json
@@ -24,10 +25,16 @@ def add_figures_parser(sub) -> None:
         print(f"wrote {paths['csv']} and {paths['png']}")
         return 0
 
-    parser = sub.add_parser("figures", help="per-band quality and adherence against latent frequency "
-                                            "for every system of a run (Fig. 13 right)")
-    parser.add_argument("--run", help="a table1 JSON record (default: your latest run, results/runs/latest, "
-                                      "else the committed results/table1.json)")
+    parser = sub.add_parser(
+        "figures",
+        help="per-band quality and adherence against latent frequency "
+        "for every system of a run (Fig. 13 right)",
+    )
+    parser.add_argument(
+        "--run",
+        help="a table1 JSON record (default: your latest run, results/runs/latest, "
+        "else the committed results/table1.json)",
+    )
     parser.add_argument("--out", help="output folder (default: results/figures/)")
     parser.set_defaults(func=run)
 
@@ -36,8 +43,11 @@ def add_compare_parser(sub) -> None:
     parser = sub.add_parser("compare", help="paired comparison of two systems on the items of a Table 1 run")
     parser.add_argument("system_a")
     parser.add_argument("system_b")
-    parser.add_argument("--items", help="the per-item CSV of a run (default: that of your latest run, "
-                                        "results/runs/latest, else the committed results/table1_items.csv)")
+    parser.add_argument(
+        "--items",
+        help="the per-item CSV of a run (default: that of your latest run, "
+        "results/runs/latest, else the committed results/table1_items.csv)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", action="store_true")
 
@@ -52,14 +62,18 @@ def add_compare_parser(sub) -> None:
         result = compare(read_items(items), args.system_a, args.system_b, args.seed)
         print(json.dumps(result, indent=2) if args.json else render(result))
         return 0
+
     parser.set_defaults(func=run)
 
 
 def add_merge_parser(sub) -> None:
     parser = sub.add_parser("merge", help="one table from Table 1 runs made apart (same evaluation only)")
-    parser.add_argument("runs", nargs="+", help="table1.json files; a system in several is taken from the last")
-    parser.add_argument("--out", help="NAME: results/runs/NAME/; a path with a /: that folder "
-                                      "(default: results/runs/STEM/)")
+    parser.add_argument(
+        "runs", nargs="+", help="table1.json files; a system in several is taken from the last"
+    )
+    parser.add_argument(
+        "--out", help="NAME: results/runs/NAME/; a path with a /: that folder (default: results/runs/STEM/)"
+    )
     parser.add_argument("--stem", default="table1-merged")
 
     def run(args) -> int:
@@ -77,4 +91,5 @@ def add_merge_parser(sub) -> None:
         if mark_latest(written["json"]):
             print(f"latest run: {shown(written['json'])}")
         return 0
+
     parser.set_defaults(func=run)

@@ -1,7 +1,8 @@
-"""The latent-frequency bands of the LatentFT protocol (protocol.md section 2): the 14 bands of the
+"""The latent-frequency bands of the LatentFT protocol (docs/protocol.md section 2): the 14 bands of the
 conditional task and the 6 band pairs of blending. The band type and its band-pass live in
 metrics/bands.py (the metrics use them too) and are re-exported here.
 """
+
 from __future__ import annotations
 
 from itertools import combinations

@@ -4,11 +4,13 @@ through submitit); ``--shard I/N`` runs one N-th of the plan under any scheduler
 
 Each executor takes the units that are not finished and yields a :class:`bench.core.units.UnitReport`
 as each completes. A unit is anything with ``id``, ``len``, ``execute(ctx)``, ``finished(ctx)`` and
-``files(ctx)`` (Table 1's :class:`bench.core.units.WorkUnit`, a sweep's ``bench.experiments.isolate_sweep.SweepUnit``),
+``files(ctx)`` (Table 1's :class:`bench.core.units.WorkUnit`, a sweep's
+``bench.experiments.isolate_sweep.SweepUnit``),
 run under a config that workers rebuild their context from (``RunConfig``, or any config with a
 ``build_context(cache_root)``); results are written to the content cache by the worker, or returned to the
 driver (``results=driver``) which writes them. Every executor gives the same cache contents.
 """
+
 from __future__ import annotations
 
 import atexit
@@ -84,18 +86,63 @@ def shard_units(units: list[WorkUnit], shard: tuple[int, int] | None) -> list[Wo
     return [u for position, u in enumerate(units) if position % count == index - 1]
 
 
+def executor_options(cls, raw: dict):
+    """``--executor-option`` / ``--executor-config`` values as ``cls.Options``, typed and validated
+    like system options: an unknown key (``partiton=gpu``) or a bad value stops the run, naming the
+    valid options with their types."""
+    from bench.core.system import OptionError, validate_options
+
+    try:
+        return validate_options(cls, raw)
+    except OptionError as error:
+        raise ExecutorError(f"--executor-option {error}") from None
+
+
 def make_executor(execution: Execution, config: RunConfig):
     spec = execution.executor
     name, _, rest = spec.partition(":")
     if name == "inline" and not rest:
+        executor_options(InlineExecutor, execution.options)
         return InlineExecutor()
     if name == "local":
+        executor_options(LocalExecutor, execution.options)
         return LocalExecutor(_workers(rest, config), execution.options)
     if name == "ray":
-        return RayExecutor(rest or None, execution.options, config)
+        return RayExecutor(rest or None, executor_options(RayExecutor, execution.options), config)
     if name == "slurm" and not rest:
-        return SlurmExecutor(execution.options, config, execution.wait)
+        return SlurmExecutor(executor_options(SlurmExecutor, execution.options), config, execution.wait)
     raise ExecutorError(f"--executor {spec!r}: choose one of {', '.join(EXECUTORS)}")
+
+
+@dataclass(frozen=True)
+class NoExecutorOptions:
+    """An executor without options."""
+
+
+@dataclass(frozen=True)
+class RayOptions:
+    results: str = "cache"  # cache (a filesystem every node sees) or driver (the object store)
+    max_retries: int = 3
+    gpus_per_unit: float | None = None  # default 1 when --device is cuda, else 0
+    num_cpus: int | None = None  # the local cluster's CPUs (default: this machine's cores)
+
+    def __post_init__(self):
+        if self.results not in ("cache", "driver"):
+            raise ValueError(f"results={self.results}: choose cache or driver")
+
+
+@dataclass(frozen=True)
+class SlurmOptions:
+    partition: str | None = None
+    gpus_per_task: int = 0
+    cpus_per_task: int = 1
+    time: int = 240  # minutes
+    parallelism: int | None = None  # array tasks at once (default min(tasks, 64))
+    tasks: int | None = None  # array size (default one per unit, at most 256)
+    folder: str | None = None  # submitit's job folder (default CACHE/slurm)
+    cluster: str = "slurm"  # slurm, or local: submitit's local executor (tests)
+    name: str = "latentft-bench"
+    poll_s: float = 5.0
 
 
 def _workers(text: str, config: RunConfig) -> int:
@@ -121,6 +168,7 @@ def _visible_gpus() -> int:
 
 
 class InlineExecutor:
+    Options = NoExecutorOptions
     name = "inline"
 
     def run(self, units, config, ctx):
@@ -133,8 +181,8 @@ class InlineExecutor:
 
 # --- worker processes ----------------------------------------------------------------------------
 
-_WORKER: dict = {}      # this worker process's setting (local:N): the run's config
-_CONTEXTS: dict = {}    # this worker process's UnitContext, for the config it was built for
+_WORKER: dict = {}  # this worker process's setting (local:N): the run's config
+_CONTEXTS: dict = {}  # this worker process's UnitContext, for the config it was built for
 
 
 def _worker_context(config: RunConfig, private_cache: bool = False) -> UnitContext:
@@ -142,11 +190,13 @@ def _worker_context(config: RunConfig, private_cache: bool = False) -> UnitConte
     key = content_key(repr(config), private_cache)
     if key not in _CONTEXTS:
         root = None
-        if private_cache:   # results=driver: this worker's scratch cache, removed when it exits
+        if private_cache:  # results=driver: this worker's scratch cache, removed when it exits
             root = Path(tempfile.mkdtemp(prefix="bench-worker-"))
             atexit.register(shutil.rmtree, root, True)
         _CONTEXTS.clear()
-        build = getattr(config, "build_context", None)   # a sweep's config (bench/experiments/isolate_sweep.py)
+        build = getattr(
+            config, "build_context", None
+        )  # a sweep's config (bench/experiments/isolate_sweep.py)
         _CONTEXTS[key] = build(root) if build else UnitContext.build(config, root)
     return _CONTEXTS[key]
 
@@ -191,6 +241,7 @@ class LocalExecutor:
     CPU one core each."""
 
     name = "local"
+    Options = NoExecutorOptions
 
     def __init__(self, workers: int, options: dict):
         self.workers = workers
@@ -203,8 +254,9 @@ class LocalExecutor:
         counter = spawn.Value("i", 0)
         gpus = _visible_gpus() if config.device.startswith("cuda") else 0
         cores = sorted(os.sched_getaffinity(0))
-        with ProcessPoolExecutor(self.workers, mp_context=spawn, initializer=_local_init,
-                                 initargs=(config, counter, cores, gpus)) as pool:
+        with ProcessPoolExecutor(
+            self.workers, mp_context=spawn, initializer=_local_init, initargs=(config, counter, cores, gpus)
+        ) as pool:
             futures = {pool.submit(_local_unit, unit): unit for unit in units}
             for future in as_completed(futures):
                 try:
@@ -223,15 +275,18 @@ def _failed_report(unit: WorkUnit, error: BaseException) -> UnitReport:
 
 # --- Ray -----------------------------------------------------------------------------------------
 
+
 def _check_reachable(address: str) -> None:
     host, _, port = address.rpartition(":")
     try:
         with socket.create_connection((host, int(port)), timeout=3):
             return
     except (OSError, ValueError) as error:
-        raise ExecutorError(f"--executor ray:{address}: no Ray cluster reachable at {host}:{port} "
-                            f"({error}); start one with `ray start --head --port {port or 6379}` "
-                            f"or use --executor ray for a local cluster") from None
+        raise ExecutorError(
+            f"--executor ray:{address}: no Ray cluster reachable at {host}:{port} "
+            f"({error}); start one with `ray start --head --port {port or 6379}` "
+            f"or use --executor ray for a local cluster"
+        ) from None
 
 
 class RayExecutor:
@@ -241,43 +296,54 @@ class RayExecutor:
     cluster), gpus_per_unit (default 1 when --device is cuda)."""
 
     name = "ray"
+    Options = RayOptions
 
-    def __init__(self, address: str | None, options: dict, config: RunConfig):
+    def __init__(self, address: str | None, options: RayOptions, config: RunConfig):
         try:
             import ray
         except ImportError:
             raise ExecutorError("--executor ray needs the ray package: pip install ray==2.60.0") from None
         self.ray = ray
-        self.results = options.get("results", "cache")
-        if self.results not in ("cache", "driver"):
-            raise ExecutorError(f"--executor-option results={self.results}: choose cache or driver")
-        self.max_retries = int(options.get("max_retries", 3))
+        self.results = options.results
+        self.max_retries = options.max_retries
         default_gpus = 1 if config.device.startswith("cuda") else 0
-        self.gpus = float(options.get("gpus_per_unit", default_gpus))
+        self.gpus = float(default_gpus if options.gpus_per_unit is None else options.gpus_per_unit)
         self.started = not ray.is_initialized()
-        env = {"PYTHONPATH": os.pathsep.join(filter(None, [str(CHECKOUT_ROOT or ""), os.environ.get("PYTHONPATH")]))}
-        env.update({k: v for k, v in os.environ.items() if k.startswith("BENCH_") or k == HOME_ENV})  # plugins
+        env = {
+            "PYTHONPATH": os.pathsep.join(
+                filter(None, [str(CHECKOUT_ROOT or ""), os.environ.get("PYTHONPATH")])
+            )
+        }
+        env.update(
+            {k: v for k, v in os.environ.items() if k.startswith("BENCH_") or k == HOME_ENV}
+        )  # plugins
         if address and address != "auto":
             _check_reachable(address)
         if not self.started:
             return
-        kwargs = dict(include_dashboard=False, log_to_driver=False, runtime_env={"env_vars": env},
-                      logging_level="ERROR")
+        kwargs = dict(
+            include_dashboard=False, log_to_driver=False, runtime_env={"env_vars": env}, logging_level="ERROR"
+        )
         try:
             if address is None:
-                ray.init(num_cpus=int(options.get("num_cpus", len(os.sched_getaffinity(0)))),
-                         _node_ip_address="127.0.0.1", **kwargs)
+                ray.init(
+                    num_cpus=options.num_cpus or len(os.sched_getaffinity(0)),
+                    _node_ip_address="127.0.0.1",
+                    **kwargs,
+                )
             else:
                 ray.init(address=address, **kwargs)
         except (ConnectionError, RuntimeError, ValueError) as error:
-            raise ExecutorError(f"--executor ray:{address or 'local'}: could not start or join Ray "
-                                f"(tried address {address or 'a new local cluster on 127.0.0.1'}): {error}") \
-                from None
+            raise ExecutorError(
+                f"--executor ray:{address or 'local'}: could not start or join Ray "
+                f"(tried address {address or 'a new local cluster on 127.0.0.1'}): {error}"
+            ) from None
 
     def run(self, units, config, ctx):
         ray = self.ray
-        remote = ray.remote(run_unit_in_worker).options(num_cpus=1, num_gpus=self.gpus,
-                                                        max_retries=self.max_retries, retry_exceptions=False)
+        remote = ray.remote(run_unit_in_worker).options(
+            num_cpus=1, num_gpus=self.gpus, max_retries=self.max_retries, retry_exceptions=False
+        )
         config_ref = ray.put(config)
         pending = {remote.remote(config_ref, unit, self.results): unit for unit in units}
         while pending:
@@ -300,6 +366,7 @@ class RayExecutor:
 
 # --- SLURM through submitit -----------------------------------------------------------------------
 
+
 def run_units_in_task(config: RunConfig, units: list[WorkUnit]) -> list[UnitReport]:
     """One array task: its units one after the other in one process (models load once)."""
     return [run_unit_in_worker(config, unit) for unit in units]
@@ -312,32 +379,38 @@ class SlurmExecutor:
     local executor: the same code path without a cluster, for tests)."""
 
     name = "slurm"
+    Options = SlurmOptions
 
-    def __init__(self, options: dict, config: RunConfig, wait: bool = True):
+    def __init__(self, options: SlurmOptions, config: RunConfig, wait: bool = True):
         try:
             import submitit
         except ImportError:
             raise ExecutorError("--executor slurm needs submitit: pip install submitit==1.5.4") from None
         self.submitit, self.options, self.wait = submitit, options, wait
-        self.cluster = options.get("cluster", "slurm")
+        self.cluster = options.cluster
         if self.cluster == "slurm" and shutil.which("sbatch") is None:
-            raise ExecutorError("--executor slurm: `sbatch` is not on PATH (tried PATH="
-                                f"{os.environ.get('PATH', '')}); run on a SLURM login node, or use "
-                                "--executor-option cluster=local to try the array on this machine")
+            raise ExecutorError(
+                "--executor slurm: `sbatch` is not on PATH (tried PATH="
+                f"{os.environ.get('PATH', '')}); run on a SLURM login node, or use "
+                "--executor-option cluster=local to try the array on this machine"
+            )
         default = Path(config.cache_dir) / getattr(config, "slurm_folder_name", "slurm")
-        self.folder = Path(options.get("folder", default))
+        self.folder = Path(options.folder or default)
 
     def _executor(self, n_tasks: int):
         o = self.options
         executor = self.submitit.AutoExecutor(folder=str(self.folder / "%j"), cluster=self.cluster)
-        params = {"timeout_min": int(o.get("time", 240)), "cpus_per_task": int(o.get("cpus_per_task", 1)),
-                  "slurm_array_parallelism": int(o.get("parallelism", min(n_tasks, 64)))}
+        params = {
+            "timeout_min": o.time,
+            "cpus_per_task": o.cpus_per_task,
+            "slurm_array_parallelism": o.parallelism or min(n_tasks, 64),
+        }
         if self.cluster == "slurm":
-            if "partition" in o:
-                params["slurm_partition"] = o["partition"]
-            if int(o.get("gpus_per_task", 0)):
-                params["slurm_gpus_per_task"] = int(o["gpus_per_task"])
-            params["name"] = o.get("name", "latentft-bench")
+            if o.partition is not None:
+                params["slurm_partition"] = o.partition
+            if o.gpus_per_task:
+                params["slurm_gpus_per_task"] = o.gpus_per_task
+            params["name"] = o.name
             if CHECKOUT_ROOT is not None:
                 params["slurm_setup"] = [f"export PYTHONPATH={CHECKOUT_ROOT}${{PYTHONPATH:+:$PYTHONPATH}}"]
         executor.update_parameters(**params)
@@ -345,24 +418,28 @@ class SlurmExecutor:
 
     def run(self, units, config, ctx):
         running = self.running()
-        if running:   # a --no-wait submission of this cache is still queued or running
+        if running:  # a --no-wait submission of this cache is still queued or running
             if not self.wait:
                 print(f"job(s) {', '.join(running)} still queued or running; nothing submitted")
                 return
             while self.running():
-                time.sleep(float(self.options.get("poll_s", 5)))
+                time.sleep(self.options.poll_s)
             units = [u for u in units if not u.finished(ctx)]
         if not units:
             return
-        n_tasks = min(len(units), int(self.options.get("tasks", min(len(units), 256))))
+        n_tasks = min(len(units), self.options.tasks or min(len(units), 256))
         groups = [units[i::n_tasks] for i in range(n_tasks)]
         executor = self._executor(n_tasks)
         jobs = executor.map_array(run_units_in_task, [config] * n_tasks, groups)
-        atomic_write_json(self.folder / "submitted.json", {"jobs": [job.job_id for job in jobs],
-                                                          "units": [u.id for u in units]})
+        atomic_write_json(
+            self.folder / "submitted.json",
+            {"jobs": [job.job_id for job in jobs], "units": [u.id for u in units]},
+        )
         if not self.wait:
-            print(f"submitted {len(units)} work units as {n_tasks} array task(s): job "
-                  f"{jobs[0].job_id.split('_')[0]}; run the same command without --no-wait to assemble")
+            print(
+                f"submitted {len(units)} work units as {n_tasks} array task(s): job "
+                f"{jobs[0].job_id.split('_')[0]}; run the same command without --no-wait to assemble"
+            )
             return
         for job, group in zip(jobs, groups):
             try:
@@ -377,10 +454,10 @@ class SlurmExecutor:
         if self.cluster != "slurm" or not record.exists() or shutil.which("squeue") is None:
             return []
         ids = sorted({j.split("_")[0] for j in read_json(record)["jobs"]})
-        out = subprocess.run(["squeue", "-h", "-o", "%i", "-j", ",".join(ids)], capture_output=True,
-                             text=True, timeout=30).stdout.split()
+        out = subprocess.run(
+            ["squeue", "-h", "-o", "%i", "-j", ",".join(ids)], capture_output=True, text=True, timeout=30
+        ).stdout.split()
         return out
 
     def close(self):
         pass
-

@@ -11,18 +11,24 @@ Two layouts, one set of import names (``bench.systems``, ``bench.models``, ``ben
 ``datasets/cache/``): ``$LATENTFT_BENCH_HOME`` when set, else the checkout's root, else the
 current directory.
 """
+
 import os
 from pathlib import Path
 
 VERSION = "0.1.0"
-PROJECT_FOLDERS = ("systems", "models", "metrics", "datasets")   # bench.<folder>
+PROJECT_FOLDERS = ("systems", "models", "metrics", "datasets")  # bench.<folder>
 HOME_ENV = "LATENTFT_BENCH_HOME"
 
-PACKAGE_DIR = Path(__file__).resolve().parents[1]                # the ``bench`` package's folder
-CHECKOUT_ROOT: Path | None = PACKAGE_DIR.parent if (
-    (PACKAGE_DIR.parent / "pyproject.toml").is_file() and (PACKAGE_DIR.parent / "systems").is_dir()) else None
+PACKAGE_DIR = Path(__file__).resolve().parents[1]  # the ``bench`` package's folder
+CHECKOUT_ROOT: Path | None = (
+    PACKAGE_DIR.parent
+    if ((PACKAGE_DIR.parent / "pyproject.toml").is_file() and (PACKAGE_DIR.parent / "systems").is_dir())
+    else None
+)
 SUBPACKAGE_DIRS = {name: (CHECKOUT_ROOT or PACKAGE_DIR) / name for name in PROJECT_FOLDERS}
-WORK_ROOT = Path(os.environ[HOME_ENV]).resolve() if os.environ.get(HOME_ENV) else (CHECKOUT_ROOT or Path.cwd())
+WORK_ROOT = (
+    Path(os.environ[HOME_ENV]).resolve() if os.environ.get(HOME_ENV) else (CHECKOUT_ROOT or Path.cwd())
+)
 # the root of runs and caches; in a checkout the repository root (the name kept from the checkout-only days)
 REPO_ROOT = WORK_ROOT
 SHIPPED_WEIGHTS_DIR = SUBPACKAGE_DIRS["models"] / "weights"

@@ -2,6 +2,7 @@
 recomputed from scratch (fresh cache) and compared with ``results/golden/smoke.json`` under
 per-metric-family tolerances. tools/update_golden.py rewrites the golden file (on purpose only).
 """
+
 from __future__ import annotations
 
 import json
@@ -12,8 +13,9 @@ import numpy as np
 
 from bench.core.paths import CHECKOUT_ROOT, PACKAGE_DIR
 from bench.core.storage import atomic_write_json
+from bench.metrics.specs import SPECS
 
-FIXTURES = (CHECKOUT_ROOT or PACKAGE_DIR) / "tests" / "fixtures" / "audio"   # a checkout's
+FIXTURES = (CHECKOUT_ROOT or PACKAGE_DIR) / "tests" / "fixtures" / "audio"  # a checkout's
 # systems that need no trained weights, so the golden values are the same on every machine
 REGRESS_SYSTEMS = ("reference", "shuffled", "spectrogram", "cross-synthesis")
 GOLDEN = (CHECKOUT_ROOT or PACKAGE_DIR) / "results" / "golden" / "smoke.json"
@@ -33,7 +35,7 @@ TOLERANCES = {
 
 def family(key: str) -> str:
     leaf = key.rsplit(".", 1)[-1]
-    for name in ("loudness", "rhythm", "timbre", "harmony", "fad", "kad"):
+    for name in (*SPECS, "kad"):
         if leaf.startswith(name):
             return name
     if leaf.startswith("n_"):
@@ -94,20 +96,30 @@ def compute_current(progress: bool = False) -> tuple[dict[str, float], dict]:
     from bench.core.runner import run_table1
 
     with tempfile.TemporaryDirectory(prefix="bench-regress-") as tmp:
-        config = RunConfig(scale="smoke", seed=0, data=str(FIXTURES), systems=REGRESS_SYSTEMS,
-                           cache_dir=f"{tmp}/cache",
-                           data_cache_dir=f"{tmp}/data", out_dir=f"{tmp}/out", progress=progress)
+        config = RunConfig(
+            scale="smoke",
+            seed=0,
+            data=str(FIXTURES),
+            systems=REGRESS_SYSTEMS,
+            cache_dir=f"{tmp}/cache",
+            data_cache_dir=f"{tmp}/data",
+            out_dir=f"{tmp}/out",
+            progress=progress,
+        )
         record = run_table1(config)
     values = flatten_record(record)
     values.update(fixture_metrics())
-    context = {"dataset_manifest_hash": record["dataset"]["manifest_hash"],
-               "vocoder": record["vocoder"], "embedder": record["embedder"]["id"],
-               "descriptors": record["descriptors"], "config": record["config"]}
+    context = {
+        "dataset_manifest_hash": record["dataset"]["manifest_hash"],
+        "vocoder": record["vocoder"],
+        "embedder": record["embedder"]["id"],
+        "descriptors": record["descriptors"],
+        "config": record["config"],
+    }
     return values, context
 
 
-def compare(golden: dict[str, float], current: dict[str, float],
-            tolerances: dict = TOLERANCES) -> list[str]:
+def compare(golden: dict[str, float], current: dict[str, float], tolerances: dict = TOLERANCES) -> list[str]:
     """Readable lines for every value that moved beyond its tolerance, appeared or vanished."""
     problems = []
     for key in sorted(set(golden) | set(current)):
@@ -121,8 +133,10 @@ def compare(golden: dict[str, float], current: dict[str, float],
         g, c = golden[key], current[key]
         allowed = tol["abs"] + tol["rel"] * abs(g)
         if not abs(c - g) <= allowed:
-            problems.append(f"  drift {family(key):<10} {key}: golden {g:.6g} now {c:.6g} "
-                            f"(delta {c - g:+.3g}, allowed {allowed:.3g})")
+            problems.append(
+                f"  drift {family(key):<10} {key}: golden {g:.6g} now {c:.6g} "
+                f"(delta {c - g:+.3g}, allowed {allowed:.3g})"
+            )
     return problems
 
 
@@ -136,8 +150,10 @@ def write_golden(golden_path: Path = GOLDEN, progress: bool = False) -> int:
 
 def run_regress(progress: bool = False, golden_path: Path = GOLDEN) -> int:
     if not FIXTURES.is_dir() or not golden_path.exists():
-        print(f"the drift check needs a source checkout: {FIXTURES} and {golden_path} "
-              "(run `make regress-update` there to create the golden file)")
+        print(
+            f"the drift check needs a source checkout: {FIXTURES} and {golden_path} "
+            "(run `make regress-update` there to create the golden file)"
+        )
         return 1
     current, context = compute_current(progress)
     golden = json.loads(golden_path.read_text())

@@ -1,5 +1,6 @@
 """What the tables of our own trained models share (table-hdae, table-lincae): finding a
 checkpoint or saying how to make it, and the provenance lines under a table."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -11,9 +12,11 @@ def find_checkpoint(system: str, checkpoints: dict) -> tuple[Path | None, dict]:
 
     path = resolve(system, "tiny", checkpoints.get(system))
     if not path.is_file():
-        return None, {"reason": f"no checkpoint at {path}",
-                      "fix": f"restore the shipped weights (git checkout models/weights), or make train "
-                             f"SYSTEM={system} CONFIG=tiny, or --checkpoint {system}=/path.pt"}
+        return None, {
+            "reason": f"no checkpoint at {path}",
+            "fix": f"restore the shipped weights (git checkout models/weights), or make train "
+            f"SYSTEM={system} CONFIG=tiny, or --checkpoint {system}=/path.pt",
+        }
     return path, {}
 
 
@@ -24,9 +27,15 @@ def checkpoint_info(path: Path, state: dict) -> dict:
 
     path = Path(path).resolve()
     shown = str(path.relative_to(REPO_ROOT)) if path.is_relative_to(REPO_ROOT) else str(path)
-    return {"checkpoint": shown, "weights": source(path), "checkpoint_sha256": file_sha256(str(path)),
-            "weights_sha256": weights_sha256(state), "trained_steps": state["step"],
-            "trained_on": state["meta"].get("dataset"), "config": state["config"]["model"]}
+    return {
+        "checkpoint": shown,
+        "weights": source(path),
+        "checkpoint_sha256": file_sha256(str(path)),
+        "weights_sha256": weights_sha256(state),
+        "trained_steps": state["step"],
+        "trained_on": state["meta"].get("dataset"),
+        "config": state["config"]["model"],
+    }
 
 
 def with_interval(row: dict, key: str, digits: int = 3) -> str:
@@ -43,14 +52,20 @@ def git_note(record: dict) -> str:
 
 def provenance_lines(record: dict) -> list[str]:
     lines = [f"- `{system}`: {_source(info)}" for system, info in record["systems"].items()]
-    lines += [f"- `{system}` not run: {info['reason']} (fix: {info['fix']})"
-              for system, info in record["unavailable"].items()]
+    lines += [
+        f"- `{system}` not run: {info['reason']} (fix: {info['fix']})"
+        for system, info in record["unavailable"].items()
+    ]
     return lines
 
 
 def _source(info: dict) -> str:
     if "pretrained" in info:
-        return f"{info['pretrained']}, weights {info['checkpoint_sha256'][:12]}, {info['parameters']:,} parameters"
-    return f"checkpoint {info['checkpoint_sha256'][:12]}, {info['trained_steps']} steps on `{info['trained_on']}`"
-
-
+        return (
+            f"{info['pretrained']}, weights {info['checkpoint_sha256'][:12]}, "
+            f"{info['parameters']:,} parameters"
+        )
+    return (
+        f"checkpoint {info['checkpoint_sha256'][:12]}, {info['trained_steps']} steps "
+        f"on `{info['trained_on']}`"
+    )

@@ -59,7 +59,10 @@ def _table(frame: pd.DataFrame, latex: bool) -> str:
     header = list(frame.columns)
     rows = [[_fmt(v) for v in row] for row in frame.itertuples(index=False)]
     if latex:
-        escape = lambda t: t.replace("_", r"\_").replace("%", r"\%")
+
+        def escape(t):
+            return t.replace("_", r"\_").replace("%", r"\%")
+
         lines = [
             r"\begin{tabular}{" + "l" * len(header) + "}",
             r"\toprule",
@@ -92,11 +95,15 @@ def _provenance_lines(record: dict) -> list[str]:
     if study:
         run = study["run"]
         lines += [
-            (f"study {study['study_id']}: systems {', '.join(study['systems'])}, seed {study['seed']}, "
-             f"stimuli at {study['loudness']['target_lufs']} LUFS ({study['loudness']['standard']})"),
-            (f"run `{run['path']}` (sha256 {run['sha256'][:12]}), dataset {run['dataset']['name']} "
-             f"(manifest {run['dataset']['manifest_hash'][:12]}), vocoder {run['vocoder']}, "
-             f"git {_git(run['git'])}"),
+            (
+                f"study {study['study_id']}: systems {', '.join(study['systems'])}, seed {study['seed']}, "
+                f"stimuli at {study['loudness']['target_lufs']} LUFS ({study['loudness']['standard']})"
+            ),
+            (
+                f"run `{run['path']}` (sha256 {run['sha256'][:12]}), dataset {run['dataset']['name']} "
+                f"(manifest {run['dataset']['manifest_hash'][:12]}), vocoder {run['vocoder']}, "
+                f"git {_git(run['git'])}"
+            ),
         ]
     method = record["method"]
     lines.append(
@@ -121,8 +128,10 @@ def render(record: dict, latex: bool = False) -> str:
     parts = [
         "# Listening study analysis",
         "",
-        (f"Participants: {people['total']}, excluded for failing the attention check: "
-         f"{people['excluded']}, kept: {people['kept']}."),
+        (
+            f"Participants: {people['total']}, excluded for failing the attention check: "
+            f"{people['excluded']}, kept: {people['kept']}."
+        ),
         "",
         "## Kruskal-Wallis across ordered pairs and Fleiss' kappa",
         "",

@@ -1,5 +1,6 @@
 """Where figures go and how they are written: matplotlib without a display, one PNG per figure
 (used by bench/reports/band_figures.py and bench/experiments/isolate_sweep.py)."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -2,6 +2,7 @@
 checkpoint is found (models/checkpoint_store.py) and what of it enters the fingerprint and the
 record. Used by systems/latentft.py and systems/families/prior_steered.py.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -25,8 +26,8 @@ class TrainedSystem(System):
 
     @dataclass(frozen=True)
     class Options:
-        checkpoint: str | None = None   # the weights (default: trained here, else shipped)
-        steps: int | None = None        # diffusion sampler steps (default: the scale's)
+        checkpoint: str | None = None  # the weights (default: trained here, else shipped)
+        steps: int | None = None  # diffusion sampler steps (default: the scale's)
 
         def __post_init__(self):
             if self.steps is not None and self.steps < 1:
@@ -45,11 +46,14 @@ class TrainedSystem(System):
             return base
         path = cls.checkpoint(options)
         if not path.is_file():
-            return Availability(False, f"no checkpoint at {path}",
-                                f"restore the shipped weights (git checkout models/weights), or "
-                                f"make train SYSTEM={cls.trained_by or cls.name} CONFIG=tiny (10-20 min on 2 CPU "
-                                f"cores, plus rendering the training set), "
-                                f"or --system-option {cls.name}.checkpoint=/path/to/checkpoint.pt")
+            return Availability(
+                False,
+                f"no checkpoint at {path}",
+                f"restore the shipped weights (git checkout models/weights), or "
+                f"make train SYSTEM={cls.trained_by or cls.name} CONFIG=tiny (10-20 min on 2 CPU "
+                f"cores, plus rendering the training set), "
+                f"or --system-option {cls.name}.checkpoint=/path/to/checkpoint.pt",
+            )
         return Availability(True)
 
     def _steps(self) -> int:
@@ -75,5 +79,10 @@ class TrainedSystem(System):
         from bench.models.checkpoint_store import source
 
         path = self.checkpoint(self.options).resolve()
-        return {"checkpoint": shown_path(path), "weights": source(path), "checkpoint_sha256": file_sha256(str(path)),
-                "trained_steps": state["step"], "trained_on": state["meta"].get("dataset")}
+        return {
+            "checkpoint": shown_path(path),
+            "weights": source(path),
+            "checkpoint_sha256": file_sha256(str(path)),
+            "trained_steps": state["step"],
+            "trained_on": state["meta"].get("dataset"),
+        }
