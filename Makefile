@@ -81,7 +81,7 @@ test-fast: venv-dev deps
 
 lint: venv-dev
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/ruff format --check bench/core metrics
+	$(VENV)/bin/ruff format --check .
 
 typecheck: venv-dev
 	$(VENV)/bin/mypy bench/core metrics

@@ -96,7 +96,7 @@ def _cqt_bank(tuning: float) -> tuple[np.ndarray, int]:
         pad_fft=True,
         window="hann",
         gamma=0,
-        alpha=alpha[top],
+        alpha=alpha[top],  # type: ignore[arg-type]  # librosa takes one alpha per filter
         dtype=np.complex128,
     )
     n_fft = basis.shape[1]

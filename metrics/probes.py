@@ -74,6 +74,7 @@ def fit_probe(
     xt, xe = torch.as_tensor((x_train - mean) / std), torch.as_tensor((x_eval - mean) / std)
     yt = torch.as_tensor(y_train, dtype=torch.long)
     generator = torch.Generator().manual_seed(seed)
+    model: torch.nn.Module
     if kind == "linear":
         model = torch.nn.Linear(x_train.shape[1], len(classes))
     elif kind == "mlp":

@@ -5,25 +5,16 @@ import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
+if str(ROOT) not in sys.path:  # tools/ (developer benchmarks) imports as a package from the checkout
     sys.path.insert(0, str(ROOT))
 
-FIXTURES = ROOT / "tests" / "fixtures" / "audio"
-
 from support.registry_guard import restore_system_registry  # noqa: E402,F401  (autouse fixture)
-
-# every test of these modules is end to end (runs, clusters, subprocesses); marked here, not in the files
-SLOW_MODULES = ("test_scaleout.py", "test_stale_cache.py")
-
-
-def pytest_collection_modifyitems(items):
-    for item in items:
-        if item.path.name in SLOW_MODULES:
-            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session")
 def fixture_clips():
+    from support.paths import FIXTURES
+
     from bench.core.audio import load_audio, normalise_clip
 
     return [normalise_clip(load_audio(p)[0]) for p in sorted(FIXTURES.glob("*.flac"))]

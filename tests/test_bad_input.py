@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 import soundfile
-from conftest import FIXTURES, ROOT
+from support.paths import FIXTURES, ROOT
 
 from bench.core.audio import AudioError, load_audio
 from bench.datasets.folder import DatasetError, load_folder

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from conftest import FIXTURES
+from support.paths import FIXTURES
 
 from bench.adapters.vocoders import VocoderUnavailable
 from bench.core.bands import CONDITIONAL_BANDS, Band, band_mask

@@ -3,7 +3,7 @@ import shutil
 import numpy as np
 import pytest
 import soundfile
-from conftest import FIXTURES
+from support.paths import FIXTURES
 
 from bench.core.audio import CLIP_SAMPLES, SAMPLE_RATE
 from bench.datasets.folder import DatasetError, load_folder

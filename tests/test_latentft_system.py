@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 import torch
-from conftest import FIXTURES
+from support.paths import FIXTURES
 
 from bench.core.config import RunConfig
 from bench.core.mel import normalised_mel

@@ -1,7 +1,7 @@
 import subprocess
 import sys
 
-from conftest import ROOT
+from support.paths import ROOT
 
 
 def test_top_level_folders_do_not_shadow_installed_packages(tmp_path):

@@ -57,7 +57,7 @@ def test_build_writes_opaque_loudness_normalised_stimuli_and_a_private_manifest(
 
 
 def test_build_refuses_a_system_without_blending_outputs(listening_run, tmp_path, capsys):
-    from conftest import FIXTURES
+    from support.paths import FIXTURES
 
     code = main(
         [

@@ -5,7 +5,7 @@ import sys
 import numpy as np
 import pytest
 import soundfile
-from conftest import FIXTURES, ROOT
+from support.paths import FIXTURES, ROOT
 
 from bench.metrics.separation import si_sdr, snr
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pytest
-from conftest import ROOT
+from support.paths import ROOT
 
 from bench.core.registry import (
     EMBEDDERS,

@@ -9,7 +9,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import ROOT
+from support.paths import ROOT
 
 from bench.metrics.distribution import fad, kad, median_pairwise_distance
 from bench.metrics.separation import si_sdr, snr

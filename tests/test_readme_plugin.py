@@ -5,7 +5,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import FIXTURES, ROOT
+from support.paths import FIXTURES, ROOT
 
 pytestmark = pytest.mark.slow  # end to end: deselected by -m 'not slow'
 

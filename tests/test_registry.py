@@ -2,7 +2,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import ROOT
+from support.paths import ROOT
 
 PLUGIN = """
 import numpy as np

@@ -4,6 +4,7 @@ import json
 import re
 
 import pytest
+from support.table_parsing import assert_format_gives_the_record
 
 from bench.core.paths import REPO_ROOT
 from bench.reports.results import ResultsError, load, to_latex
@@ -74,7 +75,7 @@ def test_markdown_from_the_loaded_record_equals_the_committed_table():
 
 @pytest.mark.slow
 def test_run_table1_from_python_returns_the_files_it_wrote(tmp_path):
-    from conftest import FIXTURES
+    from support.paths import FIXTURES
 
     import bench
 
@@ -104,96 +105,6 @@ def test_the_embedded_sets_skipped_pieces_do_not_break_or_change_the_table():
 
 # Every format renders the numbers of the run's record: each entry is recomputed here from the record's
 # summaries (Timb. is MCD/100; CSV and JSON carry the 6-decimal values, markdown and LaTeX print 3).
-METRICS = ("loudness", "rhythm", "timbre", "harmony", "fad")
-COLUMNS = [(prefix, key) for prefix in ("cond", "blend") for key in METRICS]
-SCALE = {"timbre": 0.01}
-
-
-def record_entries(record: dict) -> dict:
-    """{(system, column): (value, low, high)} of every number the record's summaries give."""
-    entries = {}
-    for name, row in record["rows"].items():
-        for task, prefix in (("conditional", "cond"), ("blend", "blend")):
-            summary = row["tasks"].get(task, {}).get("summary")
-            for key in METRICS:
-                if not summary or summary.get(key) is None:
-                    continue
-                scale = SCALE.get(key, 1.0)
-                interval = summary.get(f"{key}_ci95")
-                low, high = (
-                    (None, None)
-                    if interval is None
-                    else (round(interval[0] * scale, 6), round(interval[1] * scale, 6))
-                )
-                entries[(name, f"{prefix}_{key}")] = (round(summary[key] * scale, 6), low, high)
-    return entries
-
-
-def _printed(value, low, high) -> tuple:
-    return f"{value:.3f}", None if low is None else f"{(high - low) / 2:.3f}"
-
-
-def parse_markdown(text: str) -> dict:
-    cells = {}
-    for line in text.splitlines():
-        if not line.startswith("| ") or line.startswith(("| system", "|---")):
-            continue
-        name, *row = line.strip("| ").split(" | ")
-        for (prefix, key), cell in zip(COLUMNS, row, strict=True):
-            if cell not in ("–", "n/a"):
-                value, _, half = cell.partition(" ±")
-                cells[(name.removesuffix(" ‡").removesuffix(" †"), f"{prefix}_{key}")] = (value, half or None)
-    return cells
-
-
-def parse_latex(text: str) -> dict:
-    cells = {}
-    pattern = re.compile(r"(?:\\textbf\{)?([0-9.-]+)\}?(?: \{\\scriptsize \$\\pm\$([0-9.]+)\})?$")
-    for line in text.splitlines():
-        if " & " not in line or line.startswith(("System", " &")):
-            continue
-        name, *row = line.removesuffix(r" \\").split(" & ")
-        name = name.replace(r"$^\ddagger$", "").replace(r"$^\dagger$", "").replace(r"\_", "_")
-        for (prefix, key), cell in zip(COLUMNS, row, strict=True):
-            if cell not in ("--", "n/a"):
-                cells[(name, f"{prefix}_{key}")] = pattern.match(cell).groups()
-    return cells
-
-
-def parse_table(rows: list[dict]) -> dict:
-    """The numbers of CSV / JSON rows: {(system, column): (value, low, high)}."""
-    cells = {}
-    for row in rows:
-        for prefix, key in COLUMNS:
-            column = f"{prefix}_{key}"
-            value = row.get(column)
-            if value is not None and value == value:
-                low, high = row.get(f"{column}_ci95_low"), row.get(f"{column}_ci95_high")
-                cells[(row["system"], column)] = (
-                    value,
-                    None if low != low else low,
-                    None if high != high else high,
-                )
-    return cells
-
-
-def assert_format_gives_the_record(fmt: str, text: str, record: dict) -> None:
-    import io
-
-    import pandas as pd
-
-    expected = record_entries(record)
-    if fmt in ("csv", "json"):
-        rows = (
-            pd.read_csv(io.StringIO(text)).to_dict("records") if fmt == "csv" else json.loads(text)["systems"]
-        )
-        assert parse_table(rows) == expected  # the 6-decimal values, exactly
-    else:
-        parsed = parse_markdown(text) if fmt == "md" else parse_latex(text)
-        assert parsed == {cell: _printed(*entry) for cell, entry in expected.items()}
-    assert expected  # a record with no numbers would make every comparison above vacuous
-
-
 @pytest.mark.parametrize("fmt", ["md", "csv", "latex", "json"])
 def test_every_format_of_the_committed_run_renders_the_numbers_of_its_record(fmt):
     from bench.reports.results import render

@@ -3,7 +3,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pytest
-from conftest import FIXTURES
+from support.paths import FIXTURES
 
 from bench.core.config import RunConfig
 from bench.core.registry import register
@@ -247,7 +247,7 @@ def test_a_killed_and_resumed_run_sums_its_cpu_time_over_both_processes(tmp_path
     import sys
     import time
 
-    from conftest import ROOT
+    from support.paths import ROOT
 
     command = [
         sys.executable,

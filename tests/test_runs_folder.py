@@ -7,8 +7,8 @@ import shutil
 import subprocess
 
 import pytest
-from conftest import FIXTURES
-from test_results_api import assert_format_gives_the_record
+from support.paths import FIXTURES
+from support.table_parsing import assert_format_gives_the_record
 
 from bench.core.paths import REPO_ROOT
 

@@ -10,12 +10,14 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import FIXTURES, ROOT
+from support.paths import FIXTURES, ROOT
 
 from bench.core.config import RunConfig
 from bench.core.executors import Execution, ExecutorError, parse_shard
 from bench.core.runner import run_table1
 from bench.reports.tables import write_all
+
+pytestmark = pytest.mark.slow  # end to end: every test of this module
 
 PLUGINS = ROOT / "tests" / "fixtures" / "plugins"
 SYSTEMS = ("reference", "shuffled", "cross-synthesis")

@@ -4,7 +4,7 @@ import os
 import shutil
 
 import numpy as np
-from conftest import FIXTURES, ROOT
+from support.paths import FIXTURES, ROOT
 
 from bench.core.config import RunConfig
 from bench.core.system import CONDITIONAL
@@ -14,6 +14,8 @@ import numpy as np
 
 from bench.core.registry import register
 from bench.core.system import CONDITIONAL, System
+
+pytestmark = pytest.mark.slow  # end to end: every test of this module
 
 
 @register

@@ -4,7 +4,7 @@ reference, batch-independently, and both systems run the two tasks from a checkp
 import numpy as np
 import pytest
 import torch
-from conftest import FIXTURES
+from support.paths import FIXTURES
 
 from bench.core.bands import CONDITIONAL_BANDS, FOUR_BAND_SPLIT
 from bench.core.config import RunConfig

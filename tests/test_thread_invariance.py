@@ -13,6 +13,8 @@ from bench.core.config import DEFAULT_SYSTEMS
 from bench.core.registry import get_system_class, make_embedder, make_vocoder, system_status
 from bench.core.system import BlendBatch, ConditionalBatch, RunContext
 
+pytestmark = pytest.mark.slow  # end to end: every test of this module
+
 RUNNABLE = [name for name in DEFAULT_SYSTEMS if system_status(name, {}).availability.ok]
 
 

@@ -2,7 +2,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import FIXTURES, ROOT
+from support.paths import FIXTURES, ROOT
 
 NOTES = ROOT / "tests" / "fixtures" / "notes"
 

@@ -130,7 +130,7 @@ def _load_with_librosa(path: Path, first_error: Exception) -> tuple[np.ndarray, 
     except Exception as error:
         reason = _decode_reason(path, error, notes)
         raise AudioError(f"{path}: {reason} (libsndfile: {first_error})", reason) from first_error
-    return mono, sr
+    return mono, int(sr)
 
 
 def normalise_clip(x: np.ndarray) -> np.ndarray:

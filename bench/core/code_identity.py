@@ -130,9 +130,10 @@ def class_source_file(cls: type) -> Path | None:
     import inspect
 
     try:
-        return Path(inspect.getsourcefile(cls))
+        source = inspect.getsourcefile(cls)
     except (TypeError, OSError):
         return None
+    return Path(source) if source else None
 
 
 def system_code(cls: type) -> dict:

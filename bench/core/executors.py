@@ -23,6 +23,7 @@ import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from bench.core.config import RunConfig
 from bench.core.paths import CHECKOUT_ROOT, HOME_ENV
@@ -321,7 +322,7 @@ class RayExecutor:
             _check_reachable(address)
         if not self.started:
             return
-        kwargs = dict(
+        kwargs: dict[str, Any] = dict(
             include_dashboard=False, log_to_driver=False, runtime_env={"env_vars": env}, logging_level="ERROR"
         )
         try:
@@ -400,7 +401,7 @@ class SlurmExecutor:
     def _executor(self, n_tasks: int):
         o = self.options
         executor = self.submitit.AutoExecutor(folder=str(self.folder / "%j"), cluster=self.cluster)
-        params = {
+        params: dict[str, Any] = {
             "timeout_min": o.time,
             "cpus_per_task": o.cpus_per_task,
             "slurm_array_parallelism": o.parallelism or min(n_tasks, 64),

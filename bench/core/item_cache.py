@@ -17,6 +17,7 @@ import json
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -84,7 +85,7 @@ class FeatureCache:
     """Descriptors and embeddings of any clip, keyed by its audio hash."""
 
     root: Path
-    embedder: object
+    embedder: Any  # an embedder (bench/adapters/embedders.py): .id, .weights, .embed()
     backend: DescriptorBackend
 
     def __post_init__(self):

@@ -38,7 +38,7 @@ def git_revision() -> dict:
 
 
 def package_versions(extra: tuple[str, ...] = ()) -> dict:
-    versions = {}
+    versions: dict[str, str | None] = {}
     for name in PACKAGES + extra:
         try:
             versions[name] = version(name)

@@ -22,6 +22,7 @@ import traceback
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from bench.core.system import Availability, OptionError, System, validate_options
 
@@ -56,7 +57,7 @@ class Registry:
         close = difflib.get_close_matches(name, list(self.entries), n=3)
         return f"unknown {self.kind} {name!r}" + (f"; did you mean {', '.join(close)}?" if close else "")
 
-    def load(self, name: str) -> type:
+    def load(self, name: str) -> Any:
         """The class registered as ``name``, importing a lazy entry (and keeping it loaded)."""
         if name not in self.entries:
             raise UnknownNameError(f"{self.unknown(name)} (known: {', '.join(self.names())})")
@@ -182,6 +183,8 @@ def register(cls: type[System]) -> type[System]:
 def _import_file(path: Path) -> None:
     module_name = f"bench_plugin_{path.stem}"
     spec = importlib.util.spec_from_file_location(module_name, path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"{path}: not an importable Python file")
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module
     spec.loader.exec_module(module)

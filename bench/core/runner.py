@@ -12,6 +12,7 @@ import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -56,11 +57,11 @@ def _mean(values):
     return float(np.mean(values)) if values else None
 
 
-def _distribution(embeddings: list[np.ndarray], reference: np.ndarray) -> dict:
+def _distribution(embeddings: list, reference: np.ndarray) -> dict:
     if not embeddings:
         return {"fad": None, "kad": None, "n_embeddings": 0}
     stacked = np.concatenate(embeddings).astype(np.float64)
-    out = {"n_embeddings": int(stacked.shape[0])}
+    out: dict[str, Any] = {"n_embeddings": int(stacked.shape[0])}
     for name, fn in (("fad", fad), ("kad", kad)):
         try:
             out[name] = fn(stacked, reference)
@@ -76,7 +77,9 @@ def _item_score(result: ItemScores, metric: str, task: str) -> float:
         value = result.scores.get(f"{metric}_in")
         return np.nan if value is None else value
     parts = [result.scores.get(f"{metric}_1"), result.scores.get(f"{metric}_2")]
-    return np.nan if None in parts else blend_score(float(parts[0]), float(parts[1]))
+    if parts[0] is None or parts[1] is None:
+        return np.nan
+    return blend_score(float(parts[0]), float(parts[1]))
 
 
 def aggregate(task: str, results: list[ItemScores], reference: np.ndarray, fad_mode: str) -> dict:
@@ -87,7 +90,7 @@ def aggregate(task: str, results: list[ItemScores], reference: np.ndarray, fad_m
     per_group = {}
     for group, members in groups.items():
         ok = [r for r in members if r.ok]
-        entry = {"n_ok": len(ok), "n_failed": len(members) - len(ok)}
+        entry: dict[str, Any] = {"n_ok": len(ok), "n_failed": len(members) - len(ok)}
         score_keys = sorted({k for r in ok for k in r.scores})
         for k in score_keys:
             entry[k] = _mean(r.scores.get(k) for r in ok)
@@ -198,7 +201,8 @@ def execute(units: list[WorkUnit], ctx: UnitContext, executor, timings: dict) ->
     """Run the unfinished units with the chosen executor; one progress bar over their items."""
     config = ctx.config
     todo = _unfinished(units, ctx)
-    failed, phases = [], {}
+    failed: list = []
+    phases: dict[str, float] = {}
     with stage(f"work units ({executor.name})", sum(len(u) for u in todo), config.progress, timings) as bar:
         for report in executor.run(todo, config, ctx):
             if report.error:
@@ -212,7 +216,8 @@ def execute(units: list[WorkUnit], ctx: UnitContext, executor, timings: dict) ->
 
 def assemble(config: RunConfig, ctx: UnitContext, the_plan: Plan, reference: np.ndarray) -> tuple[dict, dict]:
     """Every row's task results from the content cache alone; nothing is recomputed."""
-    rows, generation, missing = dict(the_plan.rows), {}, []
+    rows, missing = dict(the_plan.rows), []
+    generation: dict[str, dict] = {}
     by_task: dict[tuple[str, str], list[WorkUnit]] = {}
     for unit in the_plan.units:
         by_task.setdefault((unit.system, unit.task), []).append(unit)

@@ -17,6 +17,7 @@ import os
 import tempfile
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -60,7 +61,8 @@ def atomic_save_npy(path: str | Path, array: np.ndarray, durable: bool = True) -
 
 def atomic_save_npz(path: str | Path, durable: bool = True, **arrays: np.ndarray) -> None:
     buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
+    named: dict[str, Any] = dict(arrays)
+    np.savez(buffer, **named)
     atomic_write_bytes(path, buffer.getbuffer(), durable)
 
 

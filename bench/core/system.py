@@ -14,7 +14,7 @@ import importlib.util
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -232,7 +232,7 @@ class System:
 
     def __init__(self, context: RunContext):
         self.context = context
-        self.options = validate_options(type(self), context.system_options)
+        self.options: Any = validate_options(type(self), context.system_options)  # an Options instance
 
     @classmethod
     def availability(cls, options=None) -> Availability:

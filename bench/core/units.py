@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from bench.core.audio import CLIP_SAMPLES
 from bench.core.generation import generate
@@ -131,7 +132,7 @@ def execute_unit(unit: WorkUnit, ctx: UnitContext) -> UnitReport:
     ctx.phase = phase
     with phase("finished checks"):
         stored = scores.read(unit.keys) or {}
-        records = {k: outputs.record(k) for k in unit.keys}
+        records: dict[str, Any] = {k: outputs.record(k) for k in unit.keys}
     todo = [
         (item, key, seed)
         for item, key, seed in zip(unit.items, unit.keys, unit.seeds)
@@ -179,7 +180,7 @@ def read_task(
             return None
         for key in unit.keys:
             entry = stored.get(key)
-            if not entry_finished(entry, outputs.record(key), retry_failed):
+            if entry is None or not entry_finished(entry, outputs.record(key), retry_failed):
                 return None
             result = ItemScores.from_json(entry[0])
             if result.ok:

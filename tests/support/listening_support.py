@@ -14,7 +14,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import FIXTURES, ROOT
+
+from support.paths import FIXTURES, ROOT
 
 SYSTEMS = ("reference", "shuffled", "cross-synthesis")
 
