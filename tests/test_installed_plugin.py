@@ -11,7 +11,7 @@ import pytest
 
 pytestmark = pytest.mark.slow  # builds and installs a package, runs the harness twice
 
-PLUGIN = '''
+PLUGIN = """
 import numpy as np
 
 from bench.core.system import System
@@ -23,14 +23,15 @@ class ToyEcho(System):
 
     def conditional(self, batch):
         return np.asarray(batch.references)
-'''
+"""
 
 
 def test_an_installed_packages_entry_point_system_is_listed_and_runs(tmp_path):
     source = tmp_path / "toy-plugin"
     (source / "toy_plugin").mkdir(parents=True)
     (source / "toy_plugin" / "__init__.py").write_text(PLUGIN)
-    (source / "pyproject.toml").write_text(textwrap.dedent('''
+    (source / "pyproject.toml").write_text(
+        textwrap.dedent("""
         [build-system]
         requires = ["setuptools>=61"]
         build-backend = "setuptools.build_meta"
@@ -41,19 +42,59 @@ def test_an_installed_packages_entry_point_system_is_listed_and_runs(tmp_path):
 
         [project.entry-points."latentft_bench.systems"]
         toy-echo = "toy_plugin:ToyEcho"
-        '''))
+        """)
+    )
     target = tmp_path / "site"
-    built = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-                            "--target", str(target), str(source)], capture_output=True, text=True)
+    built = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--target",
+            str(target),
+            str(source),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert built.returncode == 0, built.stderr[-2000:]
     env = {"PYTHONPATH": str(target), "PATH": "/usr/bin:/bin", "BENCH_RUNS_DIR": str(tmp_path / "runs")}
-    listed = subprocess.run([sys.executable, "-m", "bench", "systems", "--json"], capture_output=True, text=True,
-                            env=env, cwd=tmp_path)
+    listed = subprocess.run(
+        [sys.executable, "-m", "bench", "systems", "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+    )
     assert listed.returncode == 0, listed.stderr[-2000:]
     toy = [entry for entry in json.loads(listed.stdout) if entry["name"] == "toy-echo"]
     assert toy and toy[0]["available"], listed.stdout[-2000:]
-    run = subprocess.run([sys.executable, "-m", "bench", "table1", "--scale", "smoke", "--systems", "toy-echo",
-                          "--executor", "inline", "--no-progress", "--cache", str(tmp_path / "cache"),
-                          "--out", "toy"], capture_output=True, text=True, env=env, cwd=tmp_path)
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench",
+            "table1",
+            "--scale",
+            "smoke",
+            "--systems",
+            "toy-echo",
+            "--executor",
+            "inline",
+            "--no-progress",
+            "--cache",
+            str(tmp_path / "cache"),
+            "--out",
+            "toy",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+    )
     assert run.returncode == 0, run.stderr[-3000:]
     assert "| toy-echo |" in run.stdout and "1.000 ±0.000" in run.stdout
