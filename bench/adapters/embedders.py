@@ -218,11 +218,16 @@ class VGGishEmbedder(Embedder):
             availability = self.availability(str(self.weights_path))
             if not availability.ok:
                 raise EmbedderUnavailable(f"{availability.reason}; {availability.fix}")
-            import torch
             from torchvggish import torchvggish
 
+            from bench.core.safe_load import UnreadableFileError, load_module_state, load_torch_file
+
             model = torchvggish.VGG(torchvggish.make_layers(), postprocess=False)
-            model.load_state_dict(torch.load(self.weights_path, map_location="cpu", weights_only=True))
+            try:
+                state = load_torch_file(self.weights_path, "VGGish weights file")
+                load_module_state(model, state, self.weights_path, "weights")
+            except UnreadableFileError as error:
+                raise EmbedderUnavailable(f"vggish: {error}") from None
             self._model = model.eval().to(self.device)
         return self._model
 
