@@ -21,7 +21,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from bench.core.paths import REPO_ROOT
-from bench.core.safe_load import UnreadableFileError, load_torch_file, require_keys
+from bench.core.safe_load import UnreadableFileError, load_module_state, load_torch_file, require_keys
 from bench.core.storage import atomic_write_bytes, atomic_write_json, file_sha256
 
 TRAINED_DIR = REPO_ROOT / "results" / "checkpoints"
@@ -117,6 +117,23 @@ def _load_cached(path: str, size: int, mtime_ns: int) -> dict:
         raise CheckpointError(str(error), error.fix or "pass a checkpoint written by python -m bench train "
                               "(make train SYSTEM=...), or leave the option out for the default weights") from None
     return state
+
+
+def model_from_state(path: str | Path, state: dict, build):
+    """``build(config)`` (``config``: a copy of the checkpoint's ``config["model"]``) with the
+    checkpoint's EMA weights loaded; CheckpointError naming ``path`` when the config does not build
+    the model, or a weight is missing, unexpected or of another shape."""
+    fix = "pass a checkpoint of this system (python -m bench train --system NAME writes one)"
+    try:
+        model = build(dict(state["config"]["model"]))
+    except (TypeError, ValueError, KeyError, AttributeError) as error:
+        raise CheckpointError(f"{path}: its config.model does not build this model ({type(error).__name__}: "
+                              f"{error})", fix) from None
+    try:
+        load_module_state(model, state["ema"], path, "'ema' weights")
+    except UnreadableFileError as error:
+        raise CheckpointError(str(error), fix) from None
+    return model
 
 
 def load_state(path: str | Path) -> dict:

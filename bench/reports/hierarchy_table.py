@@ -61,18 +61,17 @@ def cosine(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def _load(system: str, options: dict):
-    from bench.models.checkpoint_store import load_state
+    from bench.models.checkpoint_store import load_state, model_from_state
     from bench.models.hierarchical import HierarchicalConfig, HierarchicalDAE
+
+    def build(config):
+        return HierarchicalDAE(HierarchicalConfig(**{**config, "decoder_mults": tuple(config["decoder_mults"])}))
 
     path, missing = find_checkpoint(system, options)
     if path is None:
         return None, missing
     state = load_state(path)
-    config = dict(state["config"]["model"])
-    config["decoder_mults"] = tuple(config["decoder_mults"])
-    model = HierarchicalDAE(HierarchicalConfig(**config))
-    model.load_state_dict(state["ema"])
-    return model.eval(), checkpoint_info(path, state)
+    return model_from_state(path, state, build).eval(), checkpoint_info(path, state)
 
 
 def _features(audio: np.ndarray):
