@@ -11,6 +11,7 @@ from bench.reports.ablation_table import run_ablation_table, training_summary
 from bench.core.config import RunConfig
 from bench.models.latentft_ablations import ABLATION_SYSTEMS, BASE, BASE_CONFIG, VARIANTS
 from bench.core.mel import normalised_mel
+from bench.core.safe_load import load_torch_file
 from bench.models.checkpoint_store import load_state, weights_sha256
 from bench.models.edm import edm_loss
 from bench.models.frequency_mask import apply_mask, sample_band_pass_masks
@@ -121,7 +122,7 @@ def test_table_on_two_step_checkpoints(tmp_path, fixture_clips):
             train(LatentFT(config), mels, steps, path, {"dataset": "fixtures"}, progress=False,
                   log=lambda *_: None)
         if name == unfinished:  # as if a 4-step run had been stopped at its step-2 checkpoint
-            state = torch.load(path, weights_only=False)
+            state = load_torch_file(path)
             state["config"]["steps"] = 4
             torch.save(state, path)
         options[name] = {"checkpoint": str(path), "steps": "2"}
@@ -137,7 +138,7 @@ def test_table_on_two_step_checkpoints(tmp_path, fixture_clips):
     saved = json.loads((out / "table_ablations.json").read_text())
     assert saved["schema"] == "latentft-bench/table-ablations/v1"
     for name in trained:
-        state = torch.load(options[name]["checkpoint"], weights_only=False)
+        state = load_torch_file(options[name]["checkpoint"])
         training = saved["ablations"][name]["training"]
         assert training["final_loss"] == pytest.approx(np.mean(state["losses"]), abs=1e-12)
         assert training["model_config"] == asdict(_config(name)) | {"decoder_mults": [1, 2]}

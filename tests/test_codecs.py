@@ -12,6 +12,7 @@ from bench.core.config import RunConfig
 from bench.systems.families.latent_filter import hz_band_mask, mask_latent
 from bench.core.registry import get_system_class, system_status
 from bench.core.runner import run_table1
+from bench.core.safe_load import load_torch_file
 from bench.adapters.vocoders import VocoderUnavailable
 from bench.core.registry import make_vocoder
 from conftest import FIXTURES
@@ -217,7 +218,7 @@ def _train_latentft_dac(tmp_path, dac_weights, fixture_clips):
 @pytest.mark.slow
 def test_latentft_dac_runs_both_tasks_with_the_dac_it_was_trained_with(tmp_path, dac_weights, fixture_clips):
     checkpoint = _train_latentft_dac(tmp_path, dac_weights, fixture_clips)
-    state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    state = load_torch_file(checkpoint)  # bench/core/safe_load.py: tensors and plain data only
     assert state["ema"]["input_std"].shape == (16, 1)  # the input statistics travel with the checkpoint
     record = _run(tmp_path, ["latentft-dac"], {"latentft-dac": {"checkpoint": str(checkpoint), "steps": "2"}})
     _assert_both_tasks_ran(record, "latentft-dac")

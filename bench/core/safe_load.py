@@ -213,7 +213,7 @@ def check_torchscript_archive(path, what: str = "TorchScript export") -> None:
         with open(path, "rb") as handle:
             truncated = handle.read(2) == b"PK"
         state = "truncated or damaged" if truncated else "not a zip archive"
-        raise UnreadableFileError(path, f"not a {what} ({state}, {size} bytes; {error})") from None
+        raise UnreadableFileError(path, f"not a readable {what} ({state}, {size} bytes; {error})") from None
     has_code = any("/code/" in f"/{name}" for name in names)
     has_constants = any(name.rsplit("/", 1)[-1] == "constants.pkl" for name in names)
     if not (has_code and has_constants):
