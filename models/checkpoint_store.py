@@ -114,8 +114,9 @@ def _load_cached(path: str, size: int, mtime_ns: int) -> dict:
         require_keys(state, CHECKPOINT_KEYS, target, what="checkpoint of the harness")
         require_keys(state["config"], ("model",), target, "config", what="checkpoint of the harness")
     except UnreadableFileError as error:
-        raise CheckpointError(str(error), error.fix or "pass a checkpoint written by python -m bench train "
-                              "(make train SYSTEM=...), or leave the option out for the default weights") from None
+        fix = error.fix or ("pass a checkpoint written by python -m bench train (make train SYSTEM=...), or "
+                            "leave the option out for the default weights")
+        raise CheckpointError(str(error), fix) from None
     return state
 
 

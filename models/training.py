@@ -116,15 +116,17 @@ def resume(checkpoint: Path, model, ema, optimiser, device: str = "cpu") -> tupl
     state = load_torch_file(checkpoint, "training checkpoint", map_location=device)
     require_keys(state, RESUME_KEYS, checkpoint, what="training checkpoint")
     if not isinstance(state["step"], int) or not isinstance(state["losses"], list):
-        raise UnreadableFileError(checkpoint, f"not a training checkpoint: step is a {type(state['step']).__name__}"
-                                              f", losses a {type(state['losses']).__name__}")
+        raise UnreadableFileError(checkpoint, f"not a training checkpoint: step is a "
+                                              f"{type(state['step']).__name__}, losses a "
+                                              f"{type(state['losses']).__name__}")
     load_module_state(model, state["model"], checkpoint, "'model' weights")
     load_module_state(ema, state["ema"], checkpoint, "'ema' weights")
     probe = torch.optim.Adam(model.parameters())  # checked here, so that a bad file changes no optimiser
     try:
         probe.load_state_dict(state["optimiser"])
-        wrong = [f"{tuple(v.shape)} for a parameter of shape {tuple(p.shape)}" for p, entry in probe.state.items()
-                 for v in entry.values() if isinstance(v, torch.Tensor) and v.dim() and v.shape != p.shape]
+        wrong = [f"{tuple(v.shape)} for a parameter of shape {tuple(p.shape)}"
+                 for p, entry in probe.state.items() for v in entry.values()
+                 if isinstance(v, torch.Tensor) and v.dim() and v.shape != p.shape]
     except (ValueError, KeyError, TypeError, RuntimeError, IndexError) as error:
         wrong = [f"{type(error).__name__}: {error}"]
     if wrong:

@@ -14,6 +14,7 @@ import sys
 import numpy as np
 import pytest
 import torch
+from conftest import FIXTURES, ROOT
 
 from bench.core.config import SCALES, RunConfig
 from bench.core.registry import get_system_class, system_status
@@ -21,7 +22,6 @@ from bench.core.runner import plan
 from bench.core.safe_load import UnreadableFileError, UnsafeFileError, load_torch_file
 from bench.core.system import RunContext
 from bench.models import checkpoint_store as store
-from conftest import FIXTURES, ROOT
 
 
 class Hostile:
@@ -106,8 +106,9 @@ def via_dac(path, tmp_path):
 
 def via_bigvgan(path, tmp_path):
     pytest.importorskip("bigvgan")
-    from bench.adapters.vocoders import BigVGANVocoder, VocoderUnavailable
     from test_codecs import TINY_BIGVGAN
+
+    from bench.adapters.vocoders import BigVGANVocoder, VocoderUnavailable
 
     folder = tmp_path / "bigvgan"  # the vocoder reads a folder: the bad file goes in as its weights
     folder.mkdir(exist_ok=True)
@@ -126,8 +127,9 @@ def via_vggish(path, tmp_path):
 
 def via_lincae(path, tmp_path):
     pytest.importorskip("linear_cae")
-    from bench.adapters.linear_cae import PretrainedUnavailable, load_pretrained
     from test_linear_cae_adapter import save_tiny
+
+    from bench.adapters.linear_cae import PretrainedUnavailable, load_pretrained
 
     folder = tmp_path / "lincae"  # the model is a folder: the bad file goes in as its weights
     save_tiny(folder)
@@ -146,8 +148,8 @@ def via_rave(path, tmp_path):
 
 
 LOADERS = {"checkpoint store": via_checkpoint_store, "system option": via_system_option,
-           "training resume": via_training_resume, "dac": via_dac, "bigvgan": via_bigvgan, "vggish": via_vggish,
-           "lin-cae": via_lincae, "rave": via_rave}
+           "training resume": via_training_resume, "dac": via_dac, "bigvgan": via_bigvgan,
+           "vggish": via_vggish, "lin-cae": via_lincae, "rave": via_rave}
 
 
 def _planned_reason(name: str, options: dict) -> str:
@@ -239,8 +241,8 @@ def _trained_prior(path):
 
     torch.manual_seed(0)
     model, config = _tiny_prior()
-    train(model, torch.randn(4, 80, 64), TrainConfig(steps=1, batch_size=2, warmup_steps=1, checkpoint_every=1,
-                                                     model=config), path, {}, progress=False, log=lambda *_: None)
+    settings = TrainConfig(steps=1, batch_size=2, warmup_steps=1, checkpoint_every=1, model=config)
+    train(model, torch.randn(4, 80, 64), settings, path, {}, progress=False, log=lambda *_: None)
     return load_torch_file(path)
 
 
@@ -249,7 +251,8 @@ def test_resuming_from_a_checkpoint_without_its_optimiser_is_named(tmp_path):
     state = _trained_prior(path)
     del state["optimiser"]
     torch.save(state, path)
-    assert f"{path}: not a training checkpoint: missing key(s) 'optimiser'" in via_training_resume(path, tmp_path)
+    message = via_training_resume(path, tmp_path)
+    assert f"{path}: not a training checkpoint: missing key(s) 'optimiser'" in message
 
 
 def test_resuming_from_a_checkpoint_of_another_shape_is_named(tmp_path):
@@ -266,10 +269,10 @@ def test_resuming_from_a_checkpoint_of_another_shape_is_named(tmp_path):
 
 def test_a_resumed_training_checkpoint_loads_as_data():
     """The harness's own training checkpoints (weights, EMA, Adam state, losses) need no allow-listed type."""
-    from bench.models.training import resume
-
     import tempfile
     from pathlib import Path
+
+    from bench.models.training import resume
 
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "run.pt"
@@ -329,7 +332,8 @@ def test_vggish_weights_of_another_shape_are_named(tmp_path):
     state[key] = torch.zeros(2, 2)
     path = tmp_path / "vggish.pth"
     torch.save(state, path)
-    assert f"{path}: its weights does not fit the model: '{key}' has shape (2, 2)" in via_vggish(path, tmp_path)
+    message = via_vggish(path, tmp_path)
+    assert f"{path}: its weights does not fit the model: '{key}' has shape (2, 2)" in message
 
 
 def test_bigvgan_weights_without_the_generator_key_are_named(tmp_path):
@@ -350,9 +354,10 @@ def shared_cache(tmp_path_factory):
 def _table1(tmp_path, cache, *arguments):
     env = {**os.environ, "BENCH_RUNS_DIR": str(tmp_path / "runs"), "HOME": str(tmp_path / "home"),
            "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    return subprocess.run([sys.executable, "-m", "bench", "table1", "--scale", "smoke", "--data", str(FIXTURES),
-                           "--cache", str(cache / "features"), "--data-cache", str(cache / "data"),
-                           "--no-progress", *arguments], cwd=ROOT, env=env, capture_output=True, text=True)
+    command = [sys.executable, "-m", "bench", "table1", "--scale", "smoke", "--data", str(FIXTURES),
+               "--cache", str(cache / "features"), "--data-cache", str(cache / "data"), "--no-progress",
+               *arguments]
+    return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
 
 
 def test_a_run_where_no_row_can_run_prints_its_table_writes_its_records_and_exits_3(tmp_path, shared_cache):
@@ -373,7 +378,8 @@ def test_a_run_where_no_row_can_run_prints_its_table_writes_its_records_and_exit
     assert json.loads((folder / "table1.json").read_text())["unavailable"]["dac"]["fix"]
 
 
-def test_a_hostile_checkpoint_on_the_command_line_creates_nothing_and_its_row_is_dagger(tmp_path, shared_cache):
+def test_a_hostile_checkpoint_on_the_command_line_creates_nothing_and_its_row_is_dagger(tmp_path,
+                                                                                        shared_cache):
     marker = tmp_path / "created"
     path = write_hostile(tmp_path / "evil.pt", marker)
     run = _table1(tmp_path, shared_cache, "--systems", "latentft-mlp",
@@ -422,7 +428,8 @@ def test_the_fix_line_of_weights_that_are_not_shipped_says_to_train_them(tmp_pat
     store._load_cached.cache_clear()
     for name in ("latentft-mlp-no-mask", "latentft-mlp-band-pass"):
         fix = system_status(name, {}).availability.fix
-        assert f"make train SYSTEM={name} CONFIG=tiny" in fix and f"python -m bench train --system {name}" in fix
+        assert f"make train SYSTEM={name} CONFIG=tiny" in fix
+        assert f"python -m bench train --system {name}" in fix
         assert "git checkout" not in fix and "restore" not in fix
     # a shipped file that is listed but gone: restoring it is the fix
     (tmp_path / "shipped").mkdir()

@@ -6,7 +6,8 @@ initial phase, in torch on CPU or GPU.
 
 ``bigvgan:/path/to/dir`` runs the user's BigVGAN (pip ``bigvgan``) from a local directory holding
 ``config.json`` and ``bigvgan_generator.pt`` (``{"generator": state_dict}``), the layout NVIDIA
-publishes, read as data (bench/core/safe_load.py); nothing is fetched from the hub. The config must use this harness's mel convention
+publishes, read as data (bench/core/safe_load.py); nothing is fetched from the hub. The config must
+use this harness's mel convention
 (22050 Hz, 80 bands, hop 256, n_fft 1024, fmin 0, fmax 11025 or null): the 22 kHz 80-band 256x
 model does.
 """
@@ -125,11 +126,11 @@ class BigVGANVocoder:
     def model(self):
         if self._model is None:
             from bench.core.optional_imports import placeholders
+            from bench.core.safe_load import (UnreadableFileError, load_module_state, load_torch_file,
+                                              require_keys, state_mismatches)
 
             with placeholders("torchaudio"):
                 import bigvgan
-            from bench.core.safe_load import (UnreadableFileError, load_module_state, load_torch_file,
-                                              require_keys, state_mismatches)
 
             model = bigvgan.BigVGAN(bigvgan.AttrDict(self.config), use_cuda_kernel=False)
             try:

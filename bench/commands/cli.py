@@ -324,9 +324,9 @@ def build_parser() -> argparse.ArgumentParser:
     from bench.commands.listening import add_parser as add_listening_parser
 
     add_listening_parser(sub)
-    parser.description = (f"The benchmark harness's {len(sub.choices)} commands, listed below from this parser; "
-                          "python -m bench COMMAND --help shows one command's options. Exit codes: 0 done, "
-                          "2 bad input (named), 3 table1 with no row that produced a figure.")
+    parser.description = (f"The benchmark harness's {len(sub.choices)} commands, listed below from this "
+                          "parser; python -m bench COMMAND --help shows one command's options. Exit codes: "
+                          "0 done, 2 bad input (named), 3 table1 with no row that produced a figure.")
     return parser
 
 

@@ -122,7 +122,8 @@ def load_torch_file(path, what: str = "checkpoint", allowed: tuple = (), map_loc
         types = _unsafe_types(path, str(error))
         if types:
             raise UnsafeFileError(path, types, what) from None
-        raise UnreadableFileError(path, f"not a {what} of tensors and plain data ({_damage(path, error)})") from None
+        raise UnreadableFileError(path, f"not a {what} of tensors and plain data ({_damage(path, error)})") \
+            from None
     except (RuntimeError, EOFError, ValueError, OSError, zipfile.BadZipFile, AttributeError, ImportError,
             IndexError, KeyError, TypeError) as error:
         raise UnreadableFileError(path, f"not a readable {what} ({_damage(path, error)})") from None
@@ -151,7 +152,7 @@ def require_keys(value, keys, path, where: str = "", what: str = "checkpoint") -
     missing = [key for key in keys if key not in value]
     if missing:
         inside = f" in {where}" if where else ""
-        raise UnreadableFileError(path, f"not a {what}: missing key(s) {', '.join(map(repr, missing))}{inside}")
+        raise UnreadableFileError(path, f"not a {what}: missing key(s) {_listed(missing)}{inside}")
 
 
 def state_mismatches(module, state: dict, allow_unexpected: bool = False) -> list[str]:
@@ -174,7 +175,8 @@ def state_mismatches(module, state: dict, allow_unexpected: bool = False) -> lis
         if not isinstance(value, torch.Tensor):
             problems.append(f"{key!r} is a {type(value).__name__}, not a tensor")
         elif tuple(value.shape) != tuple(tensor.shape):
-            problems.append(f"{key!r} has shape {tuple(value.shape)}, the model expects {tuple(tensor.shape)}")
+            problems.append(f"{key!r} has shape {tuple(value.shape)}, the model expects "
+                            f"{tuple(tensor.shape)}")
     return problems
 
 

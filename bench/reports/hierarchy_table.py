@@ -65,7 +65,8 @@ def _load(system: str, options: dict):
     from bench.models.hierarchical import HierarchicalConfig, HierarchicalDAE
 
     def build(config):
-        return HierarchicalDAE(HierarchicalConfig(**{**config, "decoder_mults": tuple(config["decoder_mults"])}))
+        config["decoder_mults"] = tuple(config["decoder_mults"])
+        return HierarchicalDAE(HierarchicalConfig(**config))
 
     path, missing = find_checkpoint(system, options)
     if path is None:
