@@ -125,6 +125,20 @@ def via_vggish(path, tmp_path):
     return _message(lambda: VGGishEmbedder(str(path)).model(), EmbedderUnavailable)
 
 
+def via_clap(path, tmp_path):
+    pytest.importorskip("transformers")
+    from bench.adapters.embedders import EmbedderUnavailable
+    from bench.core.registry import make_embedder
+    from test_embedders import save_tiny_clap
+
+    folder = tmp_path / "clap"  # save_pretrained's layout, the weights as a pickle: the bad file
+    save_tiny_clap(folder)
+    (folder / "model.safetensors").unlink()
+    os.replace(path, folder / "pytorch_model.bin")
+    message = _message(lambda: make_embedder(f"clap:{folder}").model(), EmbedderUnavailable)
+    return message.replace(str(folder / "pytorch_model.bin"), str(path))
+
+
 def via_lincae(path, tmp_path):
     pytest.importorskip("linear_cae")
     from test_linear_cae_adapter import save_tiny
@@ -149,7 +163,7 @@ def via_rave(path, tmp_path):
 
 LOADERS = {"checkpoint store": via_checkpoint_store, "system option": via_system_option,
            "training resume": via_training_resume, "dac": via_dac, "bigvgan": via_bigvgan,
-           "vggish": via_vggish, "lin-cae": via_lincae, "rave": via_rave}
+           "vggish": via_vggish, "clap": via_clap, "lin-cae": via_lincae, "rave": via_rave}
 
 
 def _planned_reason(name: str, options: dict) -> str:

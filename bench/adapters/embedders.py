@@ -322,8 +322,21 @@ class ClapEmbedder(Embedder):
             from transformers.utils import logging as transformers_logging
 
             transformers_logging.set_verbosity_error()
-            model = ClapModel.from_pretrained(str(self.folder), local_files_only=True).eval().to(self.device)
-            self._model = (model, ClapFeatureExtractor.from_pretrained(str(self.folder), local_files_only=True))
+            if self._weights_file().suffix == ".bin":  # a pickle: checked as data first (safetensors is data)
+                from bench.core.safe_load import UnreadableFileError, load_torch_file
+
+                try:
+                    load_torch_file(self._weights_file(), "CLAP weights file")
+                except UnreadableFileError as error:
+                    raise EmbedderUnavailable(f"clap: {error}") from None
+            try:  # transformers reads a .bin with weights_only=True too (docs/untrusted-files.md)
+                model = ClapModel.from_pretrained(str(self.folder), local_files_only=True, weights_only=True)
+                extractor = ClapFeatureExtractor.from_pretrained(str(self.folder), local_files_only=True)
+            except Exception as error:  # transformers raises many types for a damaged folder
+                text = " ".join(str(error).split())[:300]
+                raise EmbedderUnavailable(f"clap: {self.folder} does not load ({type(error).__name__}: {text})") \
+                    from None
+            self._model = (model.eval().to(self.device), extractor)
         return self._model
 
     def windows(self, audio: np.ndarray) -> list[np.ndarray]:
