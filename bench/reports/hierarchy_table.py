@@ -61,7 +61,7 @@ def cosine(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def _load(system: str, options: dict):
-    from bench.models.checkpoint_store import load_state, model_from_state
+    from bench.models.checkpoint_store import CheckpointError, load_state, model_from_state
     from bench.models.hierarchical import HierarchicalConfig, HierarchicalDAE
 
     def build(config):
@@ -71,8 +71,12 @@ def _load(system: str, options: dict):
     path, missing = find_checkpoint(system, options)
     if path is None:
         return None, missing
-    state = load_state(path)
-    return model_from_state(path, state, build).eval(), checkpoint_info(path, state)
+    try:
+        state = load_state(path)
+        model = model_from_state(path, state, build)
+    except CheckpointError as error:  # refused or damaged: the row is † with the file named
+        return None, {"reason": str(error), "fix": error.fix}
+    return model.eval(), checkpoint_info(path, state)
 
 
 def _features(audio: np.ndarray):
