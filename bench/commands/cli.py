@@ -77,8 +77,11 @@ def cmd_table1(args) -> int:
         print(f"latest run: {shown(paths['json'])} (what figures, compare, results and listening build "
               "read when no run is named)", file=_notes(args))
     if not _rows_with_figures(record):
-        parts = [f"{len(record['unavailable'])} not run (marked †, each with its reason and fix)"] * bool(
-            record["unavailable"]) + [f"{len(record['rows'])} with every item failed"] * bool(record["rows"])
+        parts = []
+        if record["unavailable"]:
+            parts.append(f"{len(record['unavailable'])} not run (marked †, each with its reason and fix)")
+        if record["rows"]:
+            parts.append(f"{len(record['rows'])} with every item failed")
         print(f"error: no row produced a figure: {', '.join(parts) or 'no systems'}; exit {EXIT_NOTHING_RAN}",
               file=sys.stderr)
         return EXIT_NOTHING_RAN
