@@ -6,7 +6,9 @@ subpackages of ``bench`` (``bench.systems``, ``bench.metrics``, ``bench.datasets
 package's search path includes the repository root. A folder without ``__init__.py`` never
 shadows an installed regular package, so ``import datasets`` still means Hugging Face's.
 """
-from bench.core.paths import REPO_ROOT, VERSION as __version__  # noqa: F401
+
+from bench.core.paths import REPO_ROOT  # noqa: F401
+from bench.core.paths import VERSION as __version__
 
 __path__.append(str(REPO_ROOT))  # noqa: F821  (module attribute of a package)
 

@@ -1,4 +1,5 @@
 """A prepared evaluation set: mono 22050 Hz clips of 131072 samples with a hashed manifest."""
+
 from __future__ import annotations
 
 import hashlib
@@ -23,7 +24,7 @@ def manifest_hash(manifest: dict) -> str:
 @dataclass
 class ClipSet:
     name: str
-    clips: np.ndarray          # [N, T] float32
+    clips: np.ndarray  # [N, T] float32
     ids: list[str]
     manifest: dict
     root: Path | None = None
@@ -59,5 +60,8 @@ class ClipSet:
 
     def verify(self) -> list[str]:
         """Ids whose audio no longer matches the hash recorded in the manifest."""
-        return [c["id"] for c, clip in zip(self.manifest["clips"], self.clips)
-                if c.get("sha256") and c["sha256"] != clip_hash(clip)]
+        return [
+            c["id"]
+            for c, clip in zip(self.manifest["clips"], self.clips)
+            if c.get("sha256") and c["sha256"] != clip_hash(clip)
+        ]

@@ -10,6 +10,7 @@ every load, cached or not, names each one in a warning, and ``strict=True`` rais
 :class:`DatasetError` naming them all. Prepared clips are cached by the folder's file list (path,
 size, mtime).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -19,11 +20,20 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.core.audio import (AUDIO_SUFFIXES, CLIP_SAMPLES, RESAMPLER_ID, SAMPLE_RATE, AudioError,
-                         chunk_track, load_audio, no_clip_reason, resample)
+from bench.core.audio import (
+    AUDIO_SUFFIXES,
+    CLIP_SAMPLES,
+    RESAMPLER_ID,
+    SAMPLE_RATE,
+    AudioError,
+    chunk_track,
+    load_audio,
+    no_clip_reason,
+    resample,
+)
+from bench.core.seeds import stream_rng
 from bench.datasets.clipset import ClipSet, clip_hash
 from bench.datasets.layouts import resolve as resolve_layout
-from bench.core.seeds import stream_rng
 
 LOADER_VERSION = 1
 log = logging.getLogger(__name__)
@@ -38,8 +48,11 @@ def list_audio_files(folder: Path, split_file: Path | None = None) -> list[Path]
     if not folder.is_dir():
         raise DatasetError(f"data folder not found: {folder}")
     # a dangling symbolic link is kept, to be named as such
-    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES
-                   and (p.is_file() or p.is_symlink() and not p.exists()))
+    files = sorted(
+        p
+        for p in folder.rglob("*")
+        if p.suffix.lower() in AUDIO_SUFFIXES and (p.is_file() or p.is_symlink() and not p.exists())
+    )
     if split_file is not None:
         wanted = []
         for line in Path(split_file).read_text().splitlines():
@@ -49,8 +62,10 @@ def list_audio_files(folder: Path, split_file: Path | None = None) -> list[Path]
         by_rel = {p.relative_to(folder).as_posix(): p for p in files}
         missing = [w for w in wanted if w not in by_rel]
         if missing:
-            warnings.warn(f"split file {split_file}: {len(missing)} listed file(s) not found in "
-                          f"{folder}, e.g. {missing[0]}")
+            warnings.warn(
+                f"split file {split_file}: {len(missing)} listed file(s) not found in "
+                f"{folder}, e.g. {missing[0]}"
+            )
         files = [by_rel[w] for w in wanted if w in by_rel]
     if not files:
         raise DatasetError(f"no audio files ({', '.join(AUDIO_SUFFIXES)}) in {folder}")
@@ -65,12 +80,20 @@ def _folder_key(folder: Path, files: list[Path], seed: int) -> str:
     return digest.hexdigest()[:16]
 
 
-def load_folder(folder: str | Path, cache_root: Path, seed: int = 0, split_file: str | None = None,
-                strict: bool = False, max_files: int | None = None, progress=None) -> ClipSet:
+def load_folder(
+    folder: str | Path,
+    cache_root: Path,
+    seed: int = 0,
+    split_file: str | None = None,
+    strict: bool = False,
+    max_files: int | None = None,
+    progress=None,
+) -> ClipSet:
     folder = Path(folder)
     layout = resolve_layout(folder, split_file, strict)  # a known dataset's documented split, or None
-    files = list(layout.files) if layout else \
-        list_audio_files(folder, Path(split_file) if split_file else None)
+    files = (
+        list(layout.files) if layout else list_audio_files(folder, Path(split_file) if split_file else None)
+    )
     if max_files is not None:
         files = files[:max_files]
     name = layout.name if layout else f"folder-{folder.name}"
@@ -96,18 +119,35 @@ def load_folder(folder: str | Path, cache_root: Path, seed: int = 0, split_file:
         chunk_index = int(rng.integers(len(chunks)))
         clip = chunks[chunk_index].astype(np.float32)
         clips.append(clip)
-        entries.append({"id": f"{len(entries):05d}-{Path(rel).stem}"[:80], "file": rel,
-                        "source_sample_rate": sr, "chunk": chunk_index, "sha256": clip_hash(clip)})
+        entries.append(
+            {
+                "id": f"{len(entries):05d}-{Path(rel).stem}"[:80],
+                "file": rel,
+                "source_sample_rate": sr,
+                "chunk": chunk_index,
+                "sha256": clip_hash(clip),
+            }
+        )
         if progress:
             progress(number + 1)
     if not clips:
-        raise DatasetError(f"no usable audio in {folder} ({len(skipped)} file(s) skipped):\n"
-                           + _skip_lines(skipped))
-    manifest = {"name": name, "kind": "folder", **({"layout": layout.record()} if layout else {}),
-                "loader_version": LOADER_VERSION,
-                "folder": folder.name, "split_file": Path(split_file).name if split_file else None,
-                "seed": seed, "sample_rate": SAMPLE_RATE, "clip_samples": CLIP_SAMPLES,
-                "resampler": RESAMPLER_ID, "clips": entries, "skipped": skipped}
+        raise DatasetError(
+            f"no usable audio in {folder} ({len(skipped)} file(s) skipped):\n" + _skip_lines(skipped)
+        )
+    manifest = {
+        "name": name,
+        "kind": "folder",
+        **({"layout": layout.record()} if layout else {}),
+        "loader_version": LOADER_VERSION,
+        "folder": folder.name,
+        "split_file": Path(split_file).name if split_file else None,
+        "seed": seed,
+        "sample_rate": SAMPLE_RATE,
+        "clip_samples": CLIP_SAMPLES,
+        "resampler": RESAMPLER_ID,
+        "clips": entries,
+        "skipped": skipped,
+    }
     clipset = ClipSet(manifest["name"], np.stack(clips), [e["id"] for e in entries], manifest)
     clipset.save(cache)
     report_skipped(manifest, folder, strict)
@@ -123,7 +163,8 @@ def report_skipped(manifest: dict, folder: Path, strict: bool) -> None:
     one warning each, or with ``strict`` one DatasetError naming them all."""
     skipped = manifest.get("skipped", [])
     if strict and skipped:
-        raise DatasetError(f"--strict: {len(skipped)} file(s) in {folder} cannot be used:\n"
-                           + _skip_lines(skipped))
+        raise DatasetError(
+            f"--strict: {len(skipped)} file(s) in {folder} cannot be used:\n" + _skip_lines(skipped)
+        )
     for entry in skipped:
         warnings.warn(f"skipping {Path(folder) / entry['file']}: {entry['reason']}")

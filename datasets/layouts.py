@@ -16,6 +16,7 @@ list of paths, one per line (``#`` comments), relative to the layout's audio fol
 MUSDB18-HQ line may name a track folder. Any other folder is not a layout (``detect`` gives None)
 and is read as before by ``datasets/folder.py``.
 """
+
 from __future__ import annotations
 
 import csv
@@ -36,13 +37,13 @@ class LayoutError(ValueError):
 
 @dataclass(frozen=True)
 class Layout:
-    dataset: str              # gtzan | maestro | mtg-jamendo | musdb18-hq
-    title: str                # as printed above the table, e.g. "MAESTRO v3.0.0"
-    split: str                # "test", "split-0 test", "all", or the user's split file name
-    split_source: str         # the metadata file the split was read from (relative to DIR)
+    dataset: str  # gtzan | maestro | mtg-jamendo | musdb18-hq
+    title: str  # as printed above the table, e.g. "MAESTRO v3.0.0"
+    split: str  # "test", "split-0 test", "all", or the user's split file name
+    split_source: str  # the metadata file the split was read from (relative to DIR)
     audio_root: Path
     files: tuple[Path, ...]
-    listed: int               # entries the split names (found or not)
+    listed: int  # entries the split names (found or not)
     missing: tuple[str, ...]  # entries named by the split but not on disk
     paper_table: str | None = None
 
@@ -51,9 +52,16 @@ class Layout:
         return re.sub(r"[^a-z0-9.]+", "-", f"{self.dataset}-{self.split}".lower()).strip("-")
 
     def record(self) -> dict:
-        return {"dataset": self.dataset, "title": self.title, "split": self.split,
-                "split_source": self.split_source, "listed": self.listed, "found": len(self.files),
-                "missing": len(self.missing), "paper_table": self.paper_table}
+        return {
+            "dataset": self.dataset,
+            "title": self.title,
+            "split": self.split,
+            "split_source": self.split_source,
+            "listed": self.listed,
+            "found": len(self.files),
+            "missing": len(self.missing),
+            "paper_table": self.paper_table,
+        }
 
 
 def resolve(folder: str | Path, split_file: str | Path | None = None, strict: bool = False) -> Layout | None:
@@ -68,9 +76,11 @@ def resolve(folder: str | Path, split_file: str | Path | None = None, strict: bo
     else:
         return None
     if layout.missing:
-        message = (f"{layout.title} {layout.split} ({layout.split_source}): {len(layout.missing)} of "
-                   f"{layout.listed} listed file(s) not found under {layout.audio_root}, "
-                   f"e.g. {layout.missing[0]}")
+        message = (
+            f"{layout.title} {layout.split} ({layout.split_source}): {len(layout.missing)} of "
+            f"{layout.listed} listed file(s) not found under {layout.audio_root}, "
+            f"e.g. {layout.missing[0]}"
+        )
         if strict or not layout.files:
             raise LayoutError(message)
         warnings.warn(message)
@@ -104,8 +114,12 @@ def _user_split(folder: Path, audio_root: Path, split_file: Path, track_file: st
 
 
 def _gtzan(folder: Path, split_file: Path | None) -> Layout | None:
-    for candidate, least in ((folder / "genres_original", 1), (folder / "Data" / "genres_original", 1),
-                             (folder / "genres", 1), (folder, 5)):  # DIR itself: most of the ten genres
+    for candidate, least in (
+        (folder / "genres_original", 1),
+        (folder / "Data" / "genres_original", 1),
+        (folder / "genres", 1),
+        (folder, 5),
+    ):  # DIR itself: most of the ten genres
         genres = [g for g in GTZAN_GENRES if (candidate / g).is_dir()]
         if len(genres) >= least:
             root = candidate
@@ -116,26 +130,37 @@ def _gtzan(folder: Path, split_file: Path | None) -> Layout | None:
         files, missing, listed = _user_split(folder, root, split_file)
         split = split_file.name
     else:
-        files = sorted(p for g in genres for p in (root / g).iterdir()
-                       if p.is_file() and p.suffix.lower() in GTZAN_SUFFIXES)
+        files = sorted(
+            p
+            for g in genres
+            for p in (root / g).iterdir()
+            if p.is_file() and p.suffix.lower() in GTZAN_SUFFIXES
+        )
         missing, listed, split = [], len(files), "all"
     source = split_file.name if split_file else (_relative(root, folder) if root != folder else ".")
-    return Layout("gtzan", "GTZAN", split, source,
-                  root, tuple(files), listed, tuple(missing))
+    return Layout("gtzan", "GTZAN", split, source, root, tuple(files), listed, tuple(missing))
 
 
 def _maestro(folder: Path, split_file: Path | None) -> Layout | None:
-    tables = sorted(folder.glob("maestro-v*.csv"),
-                    key=lambda p: [int(n) for n in re.findall(r"\d+", p.stem)])
+    tables = sorted(folder.glob("maestro-v*.csv"), key=lambda p: [int(n) for n in re.findall(r"\d+", p.stem)])
     if not tables:
         return None
     table = tables[-1]
-    version = table.stem[len("maestro-"):]
+    version = table.stem[len("maestro-") :]
     title = f"MAESTRO {version}"
     if split_file is not None:
         files, missing, listed = _user_split(folder, folder, split_file)
-        return Layout("maestro", title, split_file.name, split_file.name, folder, tuple(files), listed,
-                      tuple(missing), "Table 12")
+        return Layout(
+            "maestro",
+            title,
+            split_file.name,
+            split_file.name,
+            folder,
+            tuple(files),
+            listed,
+            tuple(missing),
+            "Table 12",
+        )
     with table.open(newline="", encoding="utf-8") as stream:
         reader = csv.DictReader(stream)
         absent = [c for c in MAESTRO_COLUMNS if c not in (reader.fieldnames or [])]
@@ -146,8 +171,9 @@ def _maestro(folder: Path, split_file: Path | None) -> Layout | None:
         raise LayoutError(f"{table}: no row has split 'test'")
     files = [folder / w for w in wanted if (folder / w).is_file()]
     missing = [w for w in wanted if not (folder / w).is_file()]
-    return Layout("maestro", title, "test", table.name, folder, tuple(files), len(wanted), tuple(missing),
-                  "Table 12")
+    return Layout(
+        "maestro", title, "test", table.name, folder, tuple(files), len(wanted), tuple(missing), "Table 12"
+    )
 
 
 def _mtg_split_file(folder: Path) -> Path | None:
@@ -162,8 +188,10 @@ def _mtg_paths(tsv: Path) -> list[str]:
     with tsv.open(newline="", encoding="utf-8") as stream:
         rows = list(csv.reader(stream, delimiter="\t"))
     if not rows or tuple(rows[0][:5]) != MTG_HEADER[:5]:
-        raise LayoutError(f"{tsv}: not an MTG-Jamendo split file (expected the header "
-                          f"{' '.join(MTG_HEADER)}, found {' '.join(rows[0]) if rows else 'an empty file'})")
+        raise LayoutError(
+            f"{tsv}: not an MTG-Jamendo split file (expected the header "
+            f"{' '.join(MTG_HEADER)}, found {' '.join(rows[0]) if rows else 'an empty file'})"
+        )
     bad = next((n for n, row in enumerate(rows[1:], start=2) if len(row) < 5), None)
     if bad is not None:
         raise LayoutError(f"{tsv}: line {bad} has fewer than 5 tab-separated fields")
@@ -182,24 +210,38 @@ def _mtg_jamendo(folder: Path, split_file: Path | None) -> Layout | None:
     audio_root = folder / "audio" if (folder / "audio").is_dir() else folder
     if split_file is not None and not (split_file.is_file() and _is_mtg_tsv(split_file)):
         files, missing, listed = _user_split(folder, audio_root, split_file)
-        return Layout("mtg-jamendo", "MTG-Jamendo", split_file.name, split_file.name, audio_root,
-                      tuple(files), listed, tuple(missing))
+        return Layout(
+            "mtg-jamendo",
+            "MTG-Jamendo",
+            split_file.name,
+            split_file.name,
+            audio_root,
+            tuple(files),
+            listed,
+            tuple(missing),
+        )
     tsv = split_file or default
     paths = _mtg_paths(tsv)
     files, missing = [], []
     for rel in paths:
-        found = next((p for p in (audio_root / rel, audio_root / re.sub(r"\.mp3$", ".low.mp3", rel))
-                      if p.is_file()), None)
+        found = next(
+            (p for p in (audio_root / rel, audio_root / re.sub(r"\.mp3$", ".low.mp3", rel)) if p.is_file()),
+            None,
+        )
         if found:
             files.append(found)
         else:
             missing.append(rel)
     match = re.fullmatch(r"(.+)-(train|validation|test)", tsv.stem)
-    split = f"{tsv.parent.name} {match.group(2)}" if match and match.group(1) == "autotagging" \
+    split = (
+        f"{tsv.parent.name} {match.group(2)}"
+        if match and match.group(1) == "autotagging"
         else f"{tsv.parent.name} {tsv.stem}"
+    )
     source = _relative(tsv, folder) if tsv.is_relative_to(folder) else tsv.name
-    return Layout("mtg-jamendo", "MTG-Jamendo", split, source, audio_root, tuple(files), len(paths),
-                  tuple(missing))
+    return Layout(
+        "mtg-jamendo", "MTG-Jamendo", split, source, audio_root, tuple(files), len(paths), tuple(missing)
+    )
 
 
 def _musdb(folder: Path, split_file: Path | None) -> Layout | None:
@@ -209,13 +251,24 @@ def _musdb(folder: Path, split_file: Path | None) -> Layout | None:
     tracks = sorted(p for p in test.iterdir() if (p / "mixture.wav").is_file())
     if not tracks:
         if any(test.glob("*.stem.mp4")):
-            raise LayoutError(f"{test}: MUSDB18 .stem.mp4 files are not read; use MUSDB18-HQ "
-                              "(test/<track>/mixture.wav), e.g. decoded with musdb's musdbconvert")
+            raise LayoutError(
+                f"{test}: MUSDB18 .stem.mp4 files are not read; use MUSDB18-HQ "
+                "(test/<track>/mixture.wav), e.g. decoded with musdb's musdbconvert"
+            )
         return None
     if split_file is not None:
         files, missing, listed = _user_split(folder, test, split_file, track_file="mixture.wav")
-        return Layout("musdb18-hq", "MUSDB18-HQ", split_file.name, split_file.name, test, tuple(files),
-                      listed, tuple(missing))
+        return Layout(
+            "musdb18-hq",
+            "MUSDB18-HQ",
+            split_file.name,
+            split_file.name,
+            test,
+            tuple(files),
+            listed,
+            tuple(missing),
+        )
     files = [t / "mixture.wav" for t in tracks]
-    return Layout("musdb18-hq", "MUSDB18-HQ", "test", "test/*/mixture.wav", test, tuple(files), len(files),
-                  ())
+    return Layout(
+        "musdb18-hq", "MUSDB18-HQ", "test", "test/*/mixture.wav", test, tuple(files), len(files), ()
+    )

@@ -6,6 +6,7 @@ its own time slot of a single MIDI file, rendered by one FluidSynth call (reverb
 off, so slots do not leak), then cut back into clips. The mix is the exact sum of the stems;
 it is de-meaned and peak-normalised (protocol.md section 1) and the stems get the same gain.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -81,15 +82,18 @@ def find_soundfont(explicit: str | None = None) -> Path:
             return bundled
     except ImportError:
         pass
-    raise RenderError("no General MIDI soundfont: apt-get install fluid-soundfont-gm "
-                      "(or pip install pretty_midi for TimGM6mb)")
+    raise RenderError(
+        "no General MIDI soundfont: apt-get install fluid-soundfont-gm "
+        "(or pip install pretty_midi for TimGM6mb)"
+    )
 
 
 def fluidsynth_version() -> str:
     exe = shutil.which("fluidsynth")
     if exe is None:
-        raise RenderError("FluidSynth is not installed: run `apt-get install -y fluidsynth` "
-                          "(as root) or `make deps`")
+        raise RenderError(
+            "FluidSynth is not installed: run `apt-get install -y fluidsynth` (as root) or `make deps`"
+        )
     out = subprocess.run([exe, "--version"], capture_output=True, text=True).stdout
     return out.splitlines()[0].strip() if out else "unknown"
 
@@ -105,8 +109,13 @@ def candidate_pieces(seed: int, split: str = "test") -> list[str]:
     paths = []
     for composer in COMPOSERS:
         paths.extend(str(p) for p in corpus.getComposer(composer))
-    paths = sorted(p for p in set(paths) if piece_split(corpus_relative(p)) == split
-                   and not p.endswith(SKIPPED_SUFFIXES) and Path(p).stat().st_size < 1_000_000)
+    paths = sorted(
+        p
+        for p in set(paths)
+        if piece_split(corpus_relative(p)) == split
+        and not p.endswith(SKIPPED_SUFFIXES)
+        and Path(p).stat().st_size < 1_000_000
+    )
     stream_rng(seed, "music21-pieces").shuffle(paths)
     return paths
 
@@ -150,16 +159,21 @@ def load_speed_independent_dataset(root: Path):
     and skipped a piece that is not in SLOW_PIECES (a slow or loaded machine's set, not the
     reference one); the caller then renders it again, the stale folder aside."""
     clipset = ClipSet.load(root)
-    timed_out = [entry["piece"] for entry in clipset.manifest.get("skipped", [])
-                 if entry["reason"].startswith("parse failed: took longer") and entry["piece"] not in SLOW_PIECES]
+    timed_out = [
+        entry["piece"]
+        for entry in clipset.manifest.get("skipped", [])
+        if entry["reason"].startswith("parse failed: took longer") and entry["piece"] not in SLOW_PIECES
+    ]
     if not timed_out:
         return clipset
     stale = root.with_name(root.name + "-stale-speed-dependent")
     shutil.rmtree(stale, ignore_errors=True)
     root.rename(stale)
-    warnings.warn(f"{root.name}: the cached set skipped {', '.join(timed_out)} because their parse was slow "
-                  f"on this machine; it differs from the reference set, so it is rendered again "
-                  f"(the old one is kept as {stale.name})")
+    warnings.warn(
+        f"{root.name}: the cached set skipped {', '.join(timed_out)} because their parse was slow "
+        f"on this machine; it differs from the reference set, so it is rendered again "
+        f"(the old one is kept as {stale.name})"
+    )
     return None
 
 
@@ -173,9 +187,11 @@ def extract_voices(path: str) -> list[list[tuple[float, float, int]]]:
         with time_limit(PARSE_LIMIT_S):
             score = corpus.parse(path)
     except TimeoutError:
-        raise RenderError(f"parsing {corpus_relative(path)} took longer than {PARSE_LIMIT_S:g} s; the set "
-                          f"cannot be rendered without it (add it to SLOW_PIECES in "
-                          f"datasets/music21_render.py and bump the render version)") from None
+        raise RenderError(
+            f"parsing {corpus_relative(path)} took longer than {PARSE_LIMIT_S:g} s; the set "
+            f"cannot be rendered without it (add it to SLOW_PIECES in "
+            f"datasets/music21_render.py and bump the render version)"
+        ) from None
     if hasattr(score, "scores"):  # an Opus: take its first score
         score = score.scores[0]
     voices = []
@@ -244,8 +260,12 @@ def _drum_pattern(beat_s: float, t0: float, rng: np.random.Generator) -> list[No
     return notes
 
 
-def write_slotted_midi(stems_per_clip: list[list[Stem]], path: Path, slot_samples: int = SLOT_SAMPLES,
-                       lead_in_s: float = LEAD_IN_S) -> list[list[int]]:
+def write_slotted_midi(
+    stems_per_clip: list[list[Stem]],
+    path: Path,
+    slot_samples: int = SLOT_SAMPLES,
+    lead_in_s: float = LEAD_IN_S,
+) -> list[list[int]]:
     """One MIDI file, each stem in its own slot of ``slot_samples``, its notes ``lead_in_s`` after
     the slot's program change; returns each stem's slot start (samples)."""
     import mido
@@ -264,13 +284,24 @@ def write_slotted_midi(stems_per_clip: list[list[Stem]], path: Path, slot_sample
             def tick(t):
                 return int(round((base + t) * TICKS_PER_SECOND))
 
-            events.append((tick(-lead_in_s), 0, mido.Message("program_change", channel=channel,
-                                                              program=stem.program)))
+            events.append(
+                (tick(-lead_in_s), 0, mido.Message("program_change", channel=channel, program=stem.program))
+            )
             for note in stem.notes:
-                events.append((tick(note.start), 2, mido.Message("note_on", channel=channel,
-                                                                  note=note.pitch, velocity=note.velocity)))
-                events.append((max(tick(note.end), tick(note.start) + 1), 1,
-                               mido.Message("note_off", channel=channel, note=note.pitch, velocity=0)))
+                events.append(
+                    (
+                        tick(note.start),
+                        2,
+                        mido.Message("note_on", channel=channel, note=note.pitch, velocity=note.velocity),
+                    )
+                )
+                events.append(
+                    (
+                        max(tick(note.end), tick(note.start) + 1),
+                        1,
+                        mido.Message("note_off", channel=channel, note=note.pitch, velocity=0),
+                    )
+                )
             slot += 1
         slot_starts.append(starts)
     events.sort(key=lambda e: (e[0], e[1]))
@@ -289,8 +320,26 @@ def write_slotted_midi(stems_per_clip: list[list[Stem]], path: Path, slot_sample
 def render_midi(midi_path: Path, wav_path: Path, soundfont: Path) -> np.ndarray:
     import soundfile
 
-    command = ["fluidsynth", "-ni", "-R", "0", "-C", "0", "-g", "0.5", "-r", str(SAMPLE_RATE),
-               "-O", "float", "-T", "wav", "-F", str(wav_path), str(soundfont), str(midi_path)]
+    command = [
+        "fluidsynth",
+        "-ni",
+        "-R",
+        "0",
+        "-C",
+        "0",
+        "-g",
+        "0.5",
+        "-r",
+        str(SAMPLE_RATE),
+        "-O",
+        "float",
+        "-T",
+        "wav",
+        "-F",
+        str(wav_path),
+        str(soundfont),
+        str(midi_path),
+    ]
     result = subprocess.run(command, capture_output=True, text=True)
     if result.returncode != 0 or not wav_path.exists():
         raise RenderError(f"fluidsynth failed ({result.returncode}): {result.stderr[-500:]}")
@@ -300,8 +349,15 @@ def render_midi(midi_path: Path, wav_path: Path, soundfont: Path) -> np.ndarray:
     return audio.mean(axis=1)
 
 
-def build(n_clips: int, seed: int, out_root: Path, soundfont: str | None = None,
-          drums_probability: float = 0.4, progress=None, split: str = "test") -> ClipSet:
+def build(
+    n_clips: int,
+    seed: int,
+    out_root: Path,
+    soundfont: str | None = None,
+    drums_probability: float = 0.4,
+    progress=None,
+    split: str = "test",
+) -> ClipSet:
     """Render ``n_clips`` clips (one per piece of ``split``) into ``out_root``; returns the ClipSet."""
     import soundfile
 
@@ -340,7 +396,7 @@ def build(n_clips: int, seed: int, out_root: Path, soundfont: str | None = None,
     for (piece, stems, info), starts in zip(arranged, slot_starts):
         if len(clips) == n_clips:
             break
-        stem_audio = np.stack([rendered[s + lead: s + lead + CLIP_SAMPLES] for s in starts])
+        stem_audio = np.stack([rendered[s + lead : s + lead + CLIP_SAMPLES] for s in starts])
         stem_audio = stem_audio - stem_audio.mean(axis=1, keepdims=True)
         mix = stem_audio.sum(axis=0)
         peak = np.abs(mix).max()
@@ -351,29 +407,60 @@ def build(n_clips: int, seed: int, out_root: Path, soundfont: str | None = None,
         mix, stem_audio = mix * gain, stem_audio * gain
         clip_id = f"m21-{len(clips):05d}"
         stem_scale = float(max(1.0, np.abs(stem_audio).max() * 1.001))
-        soundfile.write(str(stems_dir / f"{clip_id}.flac"), (stem_audio / stem_scale).T,
-                        SAMPLE_RATE, subtype="PCM_24")
-        notes = [[[round(n.start, 4), round(n.end, 4), n.pitch, n.velocity]
-                  for n in stem.notes if n.end > 0 and n.start < CLIP_SAMPLES / SAMPLE_RATE]
-                 for stem in stems]
-        atomic_write_json(stems_dir / f"{clip_id}.notes.json",
-                          {"stems": [s.name for s in stems], "notes": notes,
-                           "columns": ["start_s", "end_s", "midi_pitch", "velocity"]})
+        soundfile.write(
+            str(stems_dir / f"{clip_id}.flac"), (stem_audio / stem_scale).T, SAMPLE_RATE, subtype="PCM_24"
+        )
+        notes = [
+            [
+                [round(n.start, 4), round(n.end, 4), n.pitch, n.velocity]
+                for n in stem.notes
+                if n.end > 0 and n.start < CLIP_SAMPLES / SAMPLE_RATE
+            ]
+            for stem in stems
+        ]
+        atomic_write_json(
+            stems_dir / f"{clip_id}.notes.json",
+            {
+                "stems": [s.name for s in stems],
+                "notes": notes,
+                "columns": ["start_s", "end_s", "midi_pitch", "velocity"],
+            },
+        )
         clips.append(mix.astype(np.float32))
-        entries.append({
-            "id": clip_id, "piece": piece, "sha256": clip_hash(mix), **info,
-            "stems": [{"name": s.name, "role": s.role, "program": s.program, "drum": s.is_drum,
-                       "n_notes": len(s.notes)} for s in stems],
-            "stem_scale": stem_scale,
-        })
+        entries.append(
+            {
+                "id": clip_id,
+                "piece": piece,
+                "sha256": clip_hash(mix),
+                **info,
+                "stems": [
+                    {
+                        "name": s.name,
+                        "role": s.role,
+                        "program": s.program,
+                        "drum": s.is_drum,
+                        "n_notes": len(s.notes),
+                    }
+                    for s in stems
+                ],
+                "stem_scale": stem_scale,
+            }
+        )
     if len(clips) < n_clips:
         warnings.warn(f"music21 dataset: only {len(clips)} of {n_clips} clips could be made")
     manifest = {
-        "name": f"music21-{split}-s{seed}-n{len(clips)}", "kind": "music21-fluidsynth", "split": split,
-        "render_version": RENDER_VERSION, "seed": seed, "sample_rate": SAMPLE_RATE,
-        "clip_samples": CLIP_SAMPLES, "drums_probability": drums_probability,
+        "name": f"music21-{split}-s{seed}-n{len(clips)}",
+        "kind": "music21-fluidsynth",
+        "split": split,
+        "render_version": RENDER_VERSION,
+        "seed": seed,
+        "sample_rate": SAMPLE_RATE,
+        "clip_samples": CLIP_SAMPLES,
+        "drums_probability": drums_probability,
         "soundfont": {"file": font.name, "sha256": file_sha256(str(font))},
-        "fluidsynth": version, "clips": entries, "skipped": skipped,
+        "fluidsynth": version,
+        "clips": entries,
+        "skipped": skipped,
     }
     clipset = ClipSet(manifest["name"], np.stack(clips), [e["id"] for e in entries], manifest)
     clipset.save(out_root)

@@ -8,6 +8,7 @@ FluidSynth call, each in its own slot (datasets/music21_render.py) and de-meaned
 rendered level is kept (not peak-normalised) so that velocity stays audible. Splits: the program list of each family alternates between "train" and "test",
 so test notes come from instruments never heard in training (as NSynth's split does).
 """
+
 from __future__ import annotations
 
 import tempfile
@@ -66,16 +67,22 @@ def draw_notes(n: int, seed: int, split: str) -> list[dict]:
         family = FAMILY_NAMES[index % len(FAMILY_NAMES)]  # balanced families
         programs = programs_for(family, split)
         low, high = FAMILIES[family][1]
-        notes.append({"family": family, "family_index": FAMILY_NAMES.index(family),
-                      "program": int(programs[rng.integers(len(programs))]),
-                      "pitch": int(rng.integers(low, high + 1)),
-                      "velocity": int(VELOCITIES[rng.integers(len(VELOCITIES))])})
+        notes.append(
+            {
+                "family": family,
+                "family_index": FAMILY_NAMES.index(family),
+                "program": int(programs[rng.integers(len(programs))]),
+                "pitch": int(rng.integers(low, high + 1)),
+                "velocity": int(VELOCITIES[rng.integers(len(VELOCITIES))]),
+            }
+        )
     order = rng.permutation(n)
     return [notes[i] for i in order]
 
 
-def build_notes(n_notes: int, seed: int, out_root: Path, split: str = "test", soundfont: str | None = None,
-                progress=None) -> ClipSet:
+def build_notes(
+    n_notes: int, seed: int, out_root: Path, split: str = "test", soundfont: str | None = None, progress=None
+) -> ClipSet:
     import soundfile  # noqa: F401  (render_midi reads the wav with it)
 
     version = fluidsynth_version()
@@ -84,16 +91,26 @@ def build_notes(n_notes: int, seed: int, out_root: Path, split: str = "test", so
     clips, entries, skipped = [], [], []
     lead = int(LEAD_IN_S * SAMPLE_RATE)
     for first in range(0, n_notes, NOTES_PER_RENDER):
-        chunk = labels[first:first + NOTES_PER_RENDER]
-        stems = [[Stem("note", "note", label["program"], False,
-                       [Note(0.0, HELD_S, label["pitch"], label["velocity"])])] for label in chunk]
+        chunk = labels[first : first + NOTES_PER_RENDER]
+        stems = [
+            [
+                Stem(
+                    "note",
+                    "note",
+                    label["program"],
+                    False,
+                    [Note(0.0, HELD_S, label["pitch"], label["velocity"])],
+                )
+            ]
+            for label in chunk
+        ]
         with tempfile.TemporaryDirectory() as tmp:
             midi_path, wav_path = Path(tmp) / "notes.mid", Path(tmp) / "notes.wav"
             starts = write_slotted_midi(stems, midi_path, SLOT_SAMPLES, LEAD_IN_S)
             rendered = render_midi(midi_path, wav_path, font)
         rendered = np.pad(rendered, (0, max(0, starts[-1][0] + SLOT_SAMPLES - rendered.shape[0])))
         for label, (start,) in zip(chunk, starts):
-            clip = rendered[start + lead: start + lead + NOTE_CLIP_SAMPLES]
+            clip = rendered[start + lead : start + lead + NOTE_CLIP_SAMPLES]
             clip = clip - clip.mean()
             peak = np.abs(clip).max()
             if peak < 1e-4:
@@ -107,11 +124,20 @@ def build_notes(n_notes: int, seed: int, out_root: Path, split: str = "test", so
             progress(min(first + NOTES_PER_RENDER, n_notes))
     if not clips:
         raise RenderError("the notes dataset rendered no audible note")
-    manifest = {"name": f"notes-{split}-s{seed}-n{len(clips)}", "kind": "notes-fluidsynth", "split": split,
-                "render_version": NOTES_RENDER_VERSION, "seed": seed, "sample_rate": SAMPLE_RATE,
-                "clip_samples": NOTE_CLIP_SAMPLES, "families": list(FAMILY_NAMES),
-                "soundfont": {"file": font.name, "sha256": file_sha256(str(font))}, "fluidsynth": version,
-                "clips": entries, "skipped": skipped}
+    manifest = {
+        "name": f"notes-{split}-s{seed}-n{len(clips)}",
+        "kind": "notes-fluidsynth",
+        "split": split,
+        "render_version": NOTES_RENDER_VERSION,
+        "seed": seed,
+        "sample_rate": SAMPLE_RATE,
+        "clip_samples": NOTE_CLIP_SAMPLES,
+        "families": list(FAMILY_NAMES),
+        "soundfont": {"file": font.name, "sha256": file_sha256(str(font))},
+        "fluidsynth": version,
+        "clips": entries,
+        "skipped": skipped,
+    }
     clipset = ClipSet(manifest["name"], np.stack(clips), [e["id"] for e in entries], manifest)
     clipset.save(out_root)
     return clipset

@@ -2,6 +2,7 @@
 note set like the embedded ``notes`` set: each note resampled to 22050 Hz and its first 32768
 samples kept (level unchanged), with pitch, velocity and instrument family (NSynth's 11
 families are the embedded set's). ``max_notes`` takes a seeded, family-balanced subset."""
+
 from __future__ import annotations
 
 import json
@@ -11,9 +12,9 @@ from pathlib import Path
 import numpy as np
 
 from bench.core.audio import SAMPLE_RATE, AudioError, load_audio, resample
+from bench.core.seeds import stream_rng
 from bench.datasets.clipset import ClipSet, clip_hash
 from bench.datasets.notes_render import FAMILY_NAMES, NOTE_CLIP_SAMPLES
-from bench.core.seeds import stream_rng
 
 
 def load_nsynth(root: str | Path, seed: int = 0, max_notes: int | None = None) -> ClipSet:
@@ -52,11 +53,26 @@ def load_nsynth(root: str | Path, seed: int = 0, max_notes: int | None = None) -
             skipped.append({"note": name, "reason": str(error)})
             continue
         clips.append(clip)
-        entries.append({"id": name, "family": family, "family_index": FAMILY_NAMES.index(family),
-                        "pitch": int(meta["pitch"]), "velocity": int(meta["velocity"]), "sha256": clip_hash(clip)})
+        entries.append(
+            {
+                "id": name,
+                "family": family,
+                "family_index": FAMILY_NAMES.index(family),
+                "pitch": int(meta["pitch"]),
+                "velocity": int(meta["velocity"]),
+                "sha256": clip_hash(clip),
+            }
+        )
     if not clips:
         raise AudioError(f"NSynth: no usable note in {root} ({len(skipped)} skipped)")
-    manifest = {"name": f"nsynth-{root.name}-n{len(clips)}", "kind": "nsynth", "seed": seed,
-                "sample_rate": SAMPLE_RATE, "clip_samples": NOTE_CLIP_SAMPLES, "families": list(FAMILY_NAMES),
-                "clips": entries, "skipped": skipped}
+    manifest = {
+        "name": f"nsynth-{root.name}-n{len(clips)}",
+        "kind": "nsynth",
+        "seed": seed,
+        "sample_rate": SAMPLE_RATE,
+        "clip_samples": NOTE_CLIP_SAMPLES,
+        "families": list(FAMILY_NAMES),
+        "clips": entries,
+        "skipped": skipped,
+    }
     return ClipSet(manifest["name"], np.stack(clips), [e["id"] for e in entries], manifest)

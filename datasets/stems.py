@@ -13,6 +13,7 @@ Real tracks: resampled to 22050 Hz (Kaiser sinc), one seeded chunk per track amo
 whose mix is not quiet; mix and stems share one gain (the mix's peak normalisation). A track that
 cannot be read is named in a warning and skipped.
 """
+
 from __future__ import annotations
 
 import warnings
@@ -22,8 +23,8 @@ from pathlib import Path
 import numpy as np
 
 from bench.core.audio import CLIP_SAMPLES, MIN_MEAN_POWER, SAMPLE_RATE, AudioError, load_audio, resample
-from bench.datasets.clipset import manifest_hash
 from bench.core.seeds import stream_rng
+from bench.datasets.clipset import manifest_hash
 
 STEM_NAMES = ("bass", "drums", "lead", "other")
 
@@ -31,8 +32,8 @@ STEM_NAMES = ("bass", "drums", "lead", "other")
 @dataclass
 class StemSet:
     name: str
-    mixes: np.ndarray      # [N, T]
-    stems: np.ndarray      # [N, 4, T] in STEM_NAMES order; sums to ``mixes``
+    mixes: np.ndarray  # [N, T]
+    stems: np.ndarray  # [N, 4, T] in STEM_NAMES order; sums to ``mixes``
     ids: list[str]
     manifest: dict
 
@@ -56,8 +57,13 @@ def music21_stems(clipset) -> StemSet:
             out[STEM_NAMES.index(role)] += stem
         grouped.append(out)
         mixes.append(out.sum(axis=0))
-    manifest = {"name": f"{clipset.name}-stems", "kind": "music21-stems", "source": clipset.manifest_hash,
-                "stems": list(STEM_NAMES), "clips": [{"id": i} for i in clipset.ids]}
+    manifest = {
+        "name": f"{clipset.name}-stems",
+        "kind": "music21-stems",
+        "source": clipset.manifest_hash,
+        "stems": list(STEM_NAMES),
+        "clips": [{"id": i} for i in clipset.ids],
+    }
     return StemSet(manifest["name"], np.stack(mixes), np.stack(grouped), list(clipset.ids), manifest)
 
 
@@ -65,7 +71,7 @@ def _chunk(mix: np.ndarray, stems: np.ndarray, key: str, seed: int, length: int)
     starts = [s for s in range(0, mix.shape[-1] - length + 1, length)]
     usable = []
     for start in starts:
-        part = mix[start:start + length] - mix[start:start + length].mean()
+        part = mix[start : start + length] - mix[start : start + length].mean()
         peak = np.abs(part).max()
         if peak > 0 and np.mean((part / peak) ** 2) >= MIN_MEAN_POWER:
             usable.append(start)
@@ -73,19 +79,29 @@ def _chunk(mix: np.ndarray, stems: np.ndarray, key: str, seed: int, length: int)
         return None
     rng = stream_rng(seed, "stem-chunk", key)
     start = usable[int(rng.integers(len(usable)))]
-    chunk = stems[:, start:start + length]
+    chunk = stems[:, start : start + length]
     chunk = chunk - chunk.mean(axis=1, keepdims=True)
     gain = 1.0 / np.abs(chunk.sum(axis=0)).max()
     return chunk * gain, start
 
 
-def _stem_set(name: str, kind: str, tracks: list[tuple[str, np.ndarray]], skipped: list, seed: int) -> StemSet:
+def _stem_set(
+    name: str, kind: str, tracks: list[tuple[str, np.ndarray]], skipped: list, seed: int
+) -> StemSet:
     if not tracks:
         raise AudioError(f"{name}: no usable track ({len(skipped)} skipped)")
     ids = [t for t, _ in tracks]
     stems = np.stack([s for _, s in tracks])
-    manifest = {"name": name, "kind": kind, "seed": seed, "sample_rate": SAMPLE_RATE, "clip_samples": CLIP_SAMPLES,
-                "stems": list(STEM_NAMES), "clips": [{"id": i} for i in ids], "skipped": skipped}
+    manifest = {
+        "name": name,
+        "kind": kind,
+        "seed": seed,
+        "sample_rate": SAMPLE_RATE,
+        "clip_samples": CLIP_SAMPLES,
+        "stems": list(STEM_NAMES),
+        "clips": [{"id": i} for i in ids],
+        "skipped": skipped,
+    }
     return StemSet(name, stems.sum(axis=1), stems, ids, manifest)
 
 
@@ -94,8 +110,13 @@ def _read(path: Path) -> np.ndarray:
     return resample(audio, sr, SAMPLE_RATE)
 
 
-def load_musdb(root: str | Path, split: str = "test", seed: int = 0, max_tracks: int | None = None,
-               length: int = CLIP_SAMPLES) -> StemSet:
+def load_musdb(
+    root: str | Path,
+    split: str = "test",
+    seed: int = 0,
+    max_tracks: int | None = None,
+    length: int = CLIP_SAMPLES,
+) -> StemSet:
     folder = Path(root) / split
     if not folder.is_dir():
         raise AudioError(f"MUSDB18-HQ: {folder} not found (expected ROOT/{split}/TRACK/bass.wav ...)")
@@ -104,7 +125,9 @@ def load_musdb(root: str | Path, split: str = "test", seed: int = 0, max_tracks:
         try:
             sources = [_read(track / f"{name}.wav") for name in ("bass", "drums", "vocals", "other")]
             n = min(s.shape[-1] for s in sources)
-            picked = _chunk(sum(s[:n] for s in sources), np.stack([s[:n] for s in sources]), track.name, seed, length)
+            picked = _chunk(
+                sum(s[:n] for s in sources), np.stack([s[:n] for s in sources]), track.name, seed, length
+            )
             if picked is None:
                 raise AudioError(f"{track}: every chunk is quiet")
             tracks.append((track.name, picked[0]))
@@ -114,8 +137,13 @@ def load_musdb(root: str | Path, split: str = "test", seed: int = 0, max_tracks:
     return _stem_set(f"musdb18hq-{split}-s{seed}-n{len(tracks)}", "musdb18hq", tracks, skipped, seed)
 
 
-def load_slakh(root: str | Path, split: str = "test", seed: int = 0, max_tracks: int | None = None,
-               length: int = CLIP_SAMPLES) -> StemSet:
+def load_slakh(
+    root: str | Path,
+    split: str = "test",
+    seed: int = 0,
+    max_tracks: int | None = None,
+    length: int = CLIP_SAMPLES,
+) -> StemSet:
     import yaml
 
     folder = Path(root) / split
@@ -143,8 +171,15 @@ def load_slakh(root: str | Path, split: str = "test", seed: int = 0, max_tracks:
             pitched = [i for i, c in enumerate(classes) if c not in ("Bass", "Drums")]
             lead = max(pitched, key=lambda i: float(np.sum(chunk[i] ** 2))) if pitched else None
             for i, inst_class in enumerate(classes):
-                role = ("bass" if inst_class == "Bass" else "drums" if inst_class == "Drums"
-                        else "lead" if i == lead else "other")
+                role = (
+                    "bass"
+                    if inst_class == "Bass"
+                    else "drums"
+                    if inst_class == "Drums"
+                    else "lead"
+                    if i == lead
+                    else "other"
+                )
                 grouped[STEM_NAMES.index(role)] += chunk[i]
             tracks.append((track.name, grouped))
         except (AudioError, OSError, yaml.YAMLError) as error:
@@ -159,11 +194,12 @@ LOWEST_MIDI, HIGHEST_MIDI = 21, 108
 @dataclass
 class MelodySet:
     """Mix chunks with the lead part's notes as a frame-wise piano roll (MIDI 21-108)."""
+
     name: str
-    audio: np.ndarray      # [M, chunk_samples] mixes
-    rolls: np.ndarray      # [M, frames, 88] 1 where a lead note sounds at the frame's centre
+    audio: np.ndarray  # [M, chunk_samples] mixes
+    rolls: np.ndarray  # [M, frames, 88] 1 where a lead note sounds at the frame's centre
     frame_seconds: float
-    ids: list[str]         # "<clip id>@<chunk start sample>"
+    ids: list[str]  # "<clip id>@<chunk start sample>"
 
 
 def lead_melody_chunks(clipset, chunk_samples: int, frames: int) -> MelodySet:
@@ -178,7 +214,12 @@ def lead_melody_chunks(clipset, chunk_samples: int, frames: int) -> MelodySet:
     audio, rolls, ids = [], [], []
     for clip, clip_id, entry in zip(clipset.clips, clipset.ids, clipset.manifest["clips"]):
         labels = json.loads((clipset.root / "stems" / f"{clip_id}.notes.json").read_text())
-        lead = [note for notes, stem in zip(labels["notes"], entry["stems"]) if stem["role"] == "lead" for note in notes]
+        lead = [
+            note
+            for notes, stem in zip(labels["notes"], entry["stems"])
+            if stem["role"] == "lead"
+            for note in notes
+        ]
         for start in range(0, len(clip) - chunk_samples + 1, chunk_samples):
             roll = np.zeros((frames, HIGHEST_MIDI - LOWEST_MIDI + 1), dtype=np.float32)
             t0 = start / SAMPLE_RATE
@@ -186,7 +227,7 @@ def lead_melody_chunks(clipset, chunk_samples: int, frames: int) -> MelodySet:
                 if LOWEST_MIDI <= pitch <= HIGHEST_MIDI:
                     roll[(centres + t0 >= onset) & (centres + t0 < offset), int(pitch) - LOWEST_MIDI] = 1.0
             if roll.any():
-                audio.append(np.asarray(clip[start:start + chunk_samples], dtype=np.float64))
+                audio.append(np.asarray(clip[start : start + chunk_samples], dtype=np.float64))
                 rolls.append(roll)
                 ids.append(f"{clip_id}@{start}")
     if not ids:

@@ -4,6 +4,7 @@ Each score takes descriptor curves (metrics.descriptors), band-passes them along
 protocol's mask (metrics/bands.py band_pass, n_fft 1024), and compares. "in" compares the
 band-passed curves; "out" compares the residuals (curve minus its band-passed part).
 """
+
 from __future__ import annotations
 
 import math

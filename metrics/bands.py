@@ -3,6 +3,7 @@ mask both the adherence metrics (metrics/adherence.py) and the systems apply.
 
 Frequencies are normalised: 1.0 is the latent Nyquist (22050 / 256 / 2 = 43.07 Hz).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -52,9 +53,11 @@ def check_selects_bins(band: Band, n_fft: int = 1024) -> None:
     if not band_mask(band, n_fft).any():
         step = 2.0 / n_fft
         below, above = np.floor(band.low / step) * step, np.ceil(band.high / step) * step
-        raise ValueError(f"band {band.name} selects no bin of the {n_fft}-point DFT "
-                         f"(bins lie at k/{n_fft // 2}; the nearest are {below:.5g} and {above:.5g}): "
-                         "widen it to include one")
+        raise ValueError(
+            f"band {band.name} selects no bin of the {n_fft}-point DFT "
+            f"(bins lie at k/{n_fft // 2}; the nearest are {below:.5g} and {above:.5g}): "
+            "widen it to include one"
+        )
 
 
 def band_pass(x: np.ndarray, band: Band, n_fft: int = 1024) -> np.ndarray:

@@ -4,6 +4,7 @@ Reference implementation with librosa, one clip per call, so that nothing depend
 else is being scored (librosa's power_to_db floor and CQT tuning estimate are per call).
 All curves are aligned with the 512 log-mel frames of a 131072-sample clip at 22050 Hz.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -22,13 +23,12 @@ DESCRIPTOR_VERSION = "librosa-ref-1"
 @dataclass(frozen=True)
 class Descriptors:
     loudness: np.ndarray  # [F] dB
-    onset: np.ndarray     # [F]
-    mfcc: np.ndarray      # [20, F]
-    tonnetz: np.ndarray   # [6, F]
+    onset: np.ndarray  # [F]
+    mfcc: np.ndarray  # [20, F]
+    tonnetz: np.ndarray  # [6, F]
 
     def as_dict(self) -> dict[str, np.ndarray]:
-        return {"loudness": self.loudness, "onset": self.onset, "mfcc": self.mfcc,
-                "tonnetz": self.tonnetz}
+        return {"loudness": self.loudness, "onset": self.onset, "mfcc": self.mfcc, "tonnetz": self.tonnetz}
 
 
 def _check_clip(y: np.ndarray) -> np.ndarray:
@@ -59,8 +59,7 @@ def loudness_curve(y: np.ndarray) -> np.ndarray:
     import librosa
 
     y = np.pad(_check_clip(y), PAD)
-    power = np.abs(librosa.stft(y, n_fft=N_FFT, hop_length=HOP, window="hann",
-                                center=False)) ** 2
+    power = np.abs(librosa.stft(y, n_fft=N_FFT, hop_length=HOP, window="hann", center=False)) ** 2
     return 10.0 * np.log10(LOUDNESS_EPS + (power * _a_weights()[:, None]).mean(axis=0))
 
 
@@ -68,8 +67,7 @@ def onset_curve(y: np.ndarray) -> np.ndarray:
     """librosa onset strength (n_fft 1024, hop 256, center=True), first frame dropped."""
     import librosa
 
-    return librosa.onset.onset_strength(y=_check_clip(y), sr=SR, n_fft=N_FFT, hop_length=HOP,
-                                        center=True)[1:]
+    return librosa.onset.onset_strength(y=_check_clip(y), sr=SR, n_fft=N_FFT, hop_length=HOP, center=True)[1:]
 
 
 def mfcc_curve(y: np.ndarray) -> np.ndarray:
@@ -77,8 +75,18 @@ def mfcc_curve(y: np.ndarray) -> np.ndarray:
     import librosa
 
     y = np.pad(_check_clip(y), PAD)
-    return librosa.feature.mfcc(y=y, sr=SR, n_mfcc=20, n_fft=N_FFT, hop_length=HOP,
-                                center=False, n_mels=128, dct_type=2, norm="ortho", lifter=0)
+    return librosa.feature.mfcc(
+        y=y,
+        sr=SR,
+        n_mfcc=20,
+        n_fft=N_FFT,
+        hop_length=HOP,
+        center=False,
+        n_mels=128,
+        dct_type=2,
+        norm="ortho",
+        lifter=0,
+    )
 
 
 def tonnetz_curve(y: np.ndarray) -> np.ndarray:

@@ -2,6 +2,7 @@
 
 All arithmetic is float64. Inputs are [N, D] arrays, one embedding per row.
 """
+
 from __future__ import annotations
 
 import warnings
@@ -10,10 +11,12 @@ import numpy as np
 from scipy import linalg
 
 KAD_SCALE = 100.0
-SINGULAR_NOTE = ("FAD: an embedding covariance is singular (a dimension is constant over a set, or a set "
-                 "has fewer embeddings than dimensions). The distance is still defined and computed, but "
-                 "those dimensions add only their mean difference, and a small set biases FAD upwards: "
-                 "compare such figures only with ones from sets of the same sizes.")
+SINGULAR_NOTE = (
+    "FAD: an embedding covariance is singular (a dimension is constant over a set, or a set "
+    "has fewer embeddings than dimensions). The distance is still defined and computed, but "
+    "those dimensions add only their mean difference, and a small set biases FAD upwards: "
+    "compare such figures only with ones from sets of the same sizes."
+)
 _SINGULAR_NOTED = False
 
 
@@ -35,8 +38,10 @@ def _check(name: str, x: np.ndarray, minimum: int = 2) -> np.ndarray:
 def _check_pair(x: np.ndarray, y: np.ndarray, names=("eval set", "reference set")):
     x, y = _check(names[0], x), _check(names[1], y)
     if x.shape[1] != y.shape[1]:
-        raise DistributionError(f"{names[0]} has {x.shape[1]}-dimensional embeddings but {names[1]} has "
-                                f"{y.shape[1]}-dimensional ones: were they made by the same embedder?")
+        raise DistributionError(
+            f"{names[0]} has {x.shape[1]}-dimensional embeddings but {names[1]} has "
+            f"{y.shape[1]}-dimensional ones: were they made by the same embedder?"
+        )
     return x, y
 
 
@@ -46,8 +51,7 @@ def gaussian_stats(x: np.ndarray, name: str = "embeddings") -> tuple[np.ndarray,
     return x.mean(axis=0), np.cov(x, rowvar=False, ddof=1)
 
 
-def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray,
-                     sigma2: np.ndarray) -> float:
+def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2: np.ndarray) -> float:
     """d^2 = |mu1 - mu2|^2 + tr(S1) + tr(S2) - 2 tr((S1 S2)^(1/2)).
 
     sqrtm by scipy; when the product's root is not finite, 1e-6 is added to both diagonals
@@ -69,7 +73,7 @@ def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray,
             warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
     global _SINGULAR_NOTED
     if any(issubclass(w.category, linalg.LinAlgWarning) for w in caught) and not _SINGULAR_NOTED:
-        _SINGULAR_NOTED = True   # said once per process
+        _SINGULAR_NOTED = True  # said once per process
         warnings.warn(SINGULAR_NOTE, stacklevel=2)
     if np.iscomplexobj(covmean):
         imaginary = np.max(np.abs(covmean.imag))
@@ -105,9 +109,13 @@ def median_pairwise_distance(x: np.ndarray) -> float:
     return float(np.median(d[np.triu_indices(x.shape[0], k=1)]))
 
 
-def kad(eval_embeddings: np.ndarray, ref_embeddings: np.ndarray,
-        bandwidth: float | None = None, scale: float = KAD_SCALE,
-        bandwidth_from: str = "reference") -> float:
+def kad(
+    eval_embeddings: np.ndarray,
+    ref_embeddings: np.ndarray,
+    bandwidth: float | None = None,
+    scale: float = KAD_SCALE,
+    bandwidth_from: str = "reference",
+) -> float:
     """Kernel audio distance: scale * unbiased MMD^2 with a Gaussian kernel.
 
     k(a, b) = exp(-|a - b|^2 / (2 sigma^2)); sigma = median pairwise distance of the
@@ -130,14 +138,21 @@ def kad(eval_embeddings: np.ndarray, ref_embeddings: np.ndarray,
     k_xx = np.exp(-gamma * _squared_distances(x, x))
     k_yy = np.exp(-gamma * _squared_distances(y, y))
     k_xy = np.exp(-gamma * _squared_distances(x, y))
-    mmd = ((k_xx.sum() - np.trace(k_xx)) / (m * (m - 1))
-           + (k_yy.sum() - np.trace(k_yy)) / (n * (n - 1))
-           - 2.0 * k_xy.mean())
+    mmd = (
+        (k_xx.sum() - np.trace(k_xx)) / (m * (m - 1))
+        + (k_yy.sum() - np.trace(k_yy)) / (n * (n - 1))
+        - 2.0 * k_xy.mean()
+    )
     return float(scale * mmd)
 
 
-def fad_inf(eval_embeddings: np.ndarray, ref_embeddings: np.ndarray, steps: int = 25,
-            min_n: int | None = None, seed: int = 0) -> dict:
+def fad_inf(
+    eval_embeddings: np.ndarray,
+    ref_embeddings: np.ndarray,
+    steps: int = 25,
+    min_n: int | None = None,
+    seed: int = 0,
+) -> dict:
     """FAD extrapolated to an infinite eval set (Chung et al., fadtk's FAD-inf), seeded.
 
     For n on ``steps`` points evenly spaced between ``min_n`` (default: a tenth of the set, at

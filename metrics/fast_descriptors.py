@@ -10,6 +10,7 @@ between octaves); the tuning estimate reimplements ``librosa.estimate_tuning`` (
 2048-point STFT, median magnitude threshold, 0.01-bin histogram). Parity with the reference is
 tested per descriptor and per score.
 """
+
 from __future__ import annotations
 
 import os
@@ -49,8 +50,9 @@ def _static_matrices() -> dict[str, np.ndarray]:
         "a_weights": a_weights,
         "mel128": librosa.filters.mel(sr=SR, n_fft=N_FFT, n_mels=128).astype(np.float64),
         "dct20": dct(np.eye(128), type=2, norm="ortho", axis=0)[:20],
-        "cq_to_chroma": librosa.filters.cq_to_chroma(CQT_BINS, bins_per_octave=CQT_BPO, n_chroma=12,
-                                                     fmin=C1_HZ, dtype=np.float64),
+        "cq_to_chroma": librosa.filters.cq_to_chroma(
+            CQT_BINS, bins_per_octave=CQT_BPO, n_chroma=12, fmin=C1_HZ, dtype=np.float64
+        ),
         "tonnetz": phi,
         "tuning_freqs": librosa.fft_frequencies(sr=SR, n_fft=TUNING_N_FFT),
     }
@@ -82,12 +84,21 @@ def _cqt_bank(tuning: float) -> tuple[np.ndarray, int]:
     fmin = C1_HZ * 2.0 ** (tuning / CQT_BPO)
     freqs = fmin * 2.0 ** (np.arange(CQT_BINS) / CQT_BPO)
     alpha = _relative_bandwidth(freqs)
-    lengths, _ = librosa.filters.wavelet_lengths(freqs=freqs, sr=SR, window="hann", filter_scale=1,
-                                                 gamma=0, alpha=alpha)
+    lengths, _ = librosa.filters.wavelet_lengths(
+        freqs=freqs, sr=SR, window="hann", filter_scale=1, gamma=0, alpha=alpha
+    )
     top = slice(CQT_BINS - CQT_BPO, CQT_BINS)
-    basis, top_lengths = librosa.filters.wavelet(freqs=freqs[top], sr=SR, filter_scale=1, norm=1,
-                                                 pad_fft=True, window="hann", gamma=0, alpha=alpha[top],
-                                                 dtype=np.complex128)
+    basis, top_lengths = librosa.filters.wavelet(
+        freqs=freqs[top],
+        sr=SR,
+        filter_scale=1,
+        norm=1,
+        pad_fft=True,
+        window="hann",
+        gamma=0,
+        alpha=alpha[top],
+        dtype=np.complex128,
+    )
     n_fft = basis.shape[1]
     basis = basis * (top_lengths[:, None] / float(n_fft))
     fft_basis = np.fft.fft(basis, n=n_fft, axis=1)[:, : n_fft // 2 + 1]
@@ -99,7 +110,7 @@ def _cqt_bank(tuning: float) -> tuple[np.ndarray, int]:
 class FastDescriptorExtractor:
     device: str = "cpu"
     float64: bool = False
-    chunk: int = 1        # clips per pass on a CPU: small passes stay in cache (measured: 1 is best)
+    chunk: int = 1  # clips per pass on a CPU: small passes stay in cache (measured: 1 is best)
     workers: int | None = None  # CPU passes side by side, one torch thread each (default: cores, <= 8)
 
     def __post_init__(self):
@@ -113,16 +124,21 @@ class FastDescriptorExtractor:
         self.complex = torch.complex128 if self.float64 else torch.complex64
         self.numpy_real = np.float64 if self.float64 else np.float32
         m = _static_matrices()
-        self._t = {k: torch.as_tensor(m[k], dtype=self.real, device=self.device)
-                   for k in ("dct20", "cq_to_chroma", "tonnetz")}
+        self._t = {
+            k: torch.as_tensor(m[k], dtype=self.real, device=self.device)
+            for k in ("dct20", "cq_to_chroma", "tonnetz")
+        }
         # mel and A-weighted mean applied to interleaved (re^2, im^2) pairs, so |X|^2 is never formed
-        self._mel_runs = _banded_runs(np.repeat(m["mel128"], 2, axis=1).T, MEL_RUNS, torch, self.real,
-                                      self.device)
-        self._a_weighted_mean = torch.as_tensor(np.repeat(m["a_weights"], 2) / m["a_weights"].size,
-                                                dtype=self.real, device=self.device)
+        self._mel_runs = _banded_runs(
+            np.repeat(m["mel128"], 2, axis=1).T, MEL_RUNS, torch, self.real, self.device
+        )
+        self._a_weighted_mean = torch.as_tensor(
+            np.repeat(m["a_weights"], 2) / m["a_weights"].size, dtype=self.real, device=self.device
+        )
         self.window = torch.hann_window(N_FFT, periodic=True, dtype=self.real, device=self.device)
-        self.tuning_window = torch.hann_window(TUNING_N_FFT, periodic=True, dtype=self.real,
-                                               device=self.device)
+        self.tuning_window = torch.hann_window(
+            TUNING_N_FFT, periodic=True, dtype=self.real, device=self.device
+        )
         self._bases = {}
         in_band = np.flatnonzero((m["tuning_freqs"] >= 150.0) & (m["tuning_freqs"] < 4000.0))
         self._tuning_band = (int(in_band[0]), int(in_band[-1]) + 1)
@@ -218,7 +234,7 @@ class FastDescriptorExtractor:
         """``_piptrack_peaks`` in torch ops (devices other than the CPU)."""
         power = _power(spectrum)
         ceiling = 0.1 * power.amax(dim=-1, keepdim=True).sqrt()
-        s = power[..., lo - 1:hi + 1].sqrt()  # the 150-4000 Hz bins and one neighbour each side
+        s = power[..., lo - 1 : hi + 1].sqrt()  # the 150-4000 Hz bins and one neighbour each side
         gated = s * (s > ceiling)
         peaks = (gated[..., 1:-1] > gated[..., :-2]) & (gated[..., 1:-1] >= gated[..., 2:])
         clip, frame, row = peaks.nonzero(as_tuple=True)
@@ -255,7 +271,7 @@ class FastDescriptorExtractor:
             high = max(start + bank.shape[0] for start, bank in runs)
             bases = runs[0][1].new_zeros((len(tunings), high - low, runs[0][1].shape[-1]))
             for clip, (start, bank) in enumerate(runs):
-                bases[clip, start - low:start - low + bank.shape[0]] = bank
+                bases[clip, start - low : start - low + bank.shape[0]] = bank
             batch.append((low, bases))
         return batch, n_ffts.pop()
 
@@ -281,11 +297,15 @@ class FastDescriptorExtractor:
         for octave in range(CQT_OCTAVES):
             padded = torch.nn.functional.pad(signal, (n_fft // 2, n_fft // 2))
             spectrum = torch.fft.rfft(padded.unfold(-1, n_fft, hops[octave])[:, :frames])  # [B, frames, bins]
-            responses.append(torch.cat([torch.bmm(spectrum[..., low:low + bases.shape[-2]], bases)
-                                        for low, bases in groups], dim=-1))
+            responses.append(
+                torch.cat(
+                    [torch.bmm(spectrum[..., low : low + bases.shape[-2]], bases) for low, bases in groups],
+                    dim=-1,
+                )
+            )
             if octave < CQT_OCTAVES - 1 and hops[octave + 1] != hops[octave]:
                 halved = soxr.resample(signal.cpu().numpy().T.astype(self.numpy_real), 2, 1, quality="HQ").T
-                halved = halved[..., :lengths[octave + 1]] * np.sqrt(2.0)
+                halved = halved[..., : lengths[octave + 1]] * np.sqrt(2.0)
                 signal = torch.as_tensor(np.ascontiguousarray(halved), dtype=self.real, device=y.device)
         magnitude = _power(torch.stack(responses, dim=1)).sqrt()  # [B, octaves, frames, 36], top octave first
         return magnitude.flip(1).transpose(1, 2).reshape(y.shape[0], frames, CQT_BINS)
@@ -306,8 +326,10 @@ class FastDescriptorExtractor:
         if clips.ndim == 1:
             clips = clips[None]
         if clips.shape[-1] < N_FFT:
-            raise ValueError(f"clip(s) {list(range(clips.shape[0]))} have {clips.shape[-1]} samples, shorter "
-                             f"than one {N_FFT}-sample window")
+            raise ValueError(
+                f"clip(s) {list(range(clips.shape[0]))} have {clips.shape[-1]} samples, shorter "
+                f"than one {N_FFT}-sample window"
+            )
         if not np.all(np.isfinite(clips)):
             bad = [i for i, c in enumerate(clips) if not np.all(np.isfinite(c))]
             raise ValueError(f"clip(s) {bad} contain NaN or infinite samples")
@@ -316,7 +338,7 @@ class FastDescriptorExtractor:
         step = self.chunk if self.device == "cpu" else max(self.chunk, 64)
         parts = []
         for start in range(0, clips.shape[0], step):
-            part = clips[start:start + step]
+            part = clips[start : start + step]
             if part.shape[0] < step:
                 silence = np.zeros((step - part.shape[0],) + part.shape[1:], dtype=part.dtype)
                 part = np.concatenate([part, silence])
@@ -380,8 +402,10 @@ def _compiled_piptrack_peaks():
                 ceiling = np.float32(0.1) * np.sqrt(peak_power)
                 for j in range(width):
                     k = lo - 1 + j
-                    s[j] = np.sqrt(spectrum[c, t, k, 0] * spectrum[c, t, k, 0]
-                                   + spectrum[c, t, k, 1] * spectrum[c, t, k, 1])
+                    s[j] = np.sqrt(
+                        spectrum[c, t, k, 0] * spectrum[c, t, k, 0]
+                        + spectrum[c, t, k, 1] * spectrum[c, t, k, 1]
+                    )
                     gated[j] = s[j] if s[j] > ceiling else np.float32(0.0)
                 for j in range(1, width - 1):
                     if gated[j] > gated[j - 1] and gated[j] >= gated[j + 1]:
@@ -422,10 +446,13 @@ def _banded_runs(matrix: np.ndarray, runs: int, torch, dtype, device) -> list[tu
 
 def _apply_runs(x, runs, torch):
     """x @ matrix for the runs of ``_banded_runs``."""
-    return torch.cat([x[..., first:first + block.shape[0]] @ block for first, block in runs], dim=-1)
+    return torch.cat([x[..., first : first + block.shape[0]] @ block for first, block in runs], dim=-1)
 
 
 def _safe(norm):
-    tiny = np.finfo(np.float64).tiny if norm.dtype.is_floating_point and norm.element_size() == 8 \
+    tiny = (
+        np.finfo(np.float64).tiny
+        if norm.dtype.is_floating_point and norm.element_size() == 8
         else np.finfo(np.float32).tiny
+    )
     return norm.where(norm >= tiny, norm.new_ones(()))

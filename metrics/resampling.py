@@ -1,5 +1,6 @@
 """The harness's one resampler (pure DSP, used by the metrics and re-exported by bench/core/audio.py):
 a Kaiser-windowed sinc low-pass applied polyphase."""
+
 from __future__ import annotations
 
 import math
@@ -34,5 +35,6 @@ def resample(x: np.ndarray, orig_sr: int, new_sr: int) -> np.ndarray:
 
     g = math.gcd(int(orig_sr), int(new_sr))
     up, down = int(new_sr) // g, int(orig_sr) // g
-    return resample_poly(np.asarray(x, dtype=np.float64), up, down, axis=-1,
-                         window=_kaiser_sinc_filter(up, down))
+    return resample_poly(
+        np.asarray(x, dtype=np.float64), up, down, axis=-1, window=_kaiser_sinc_filter(up, down)
+    )

@@ -1,4 +1,5 @@
 """Signal-level distances between an estimate and a reference (float64)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -26,23 +27,26 @@ def si_sdr(estimate: np.ndarray, reference: np.ndarray, zero_mean: bool = True) 
     if zero_mean:
         estimate = estimate - estimate.mean(axis=-1, keepdims=True)
         reference = reference - reference.mean(axis=-1, keepdims=True)
-    alpha = ((estimate * reference).sum(-1, keepdims=True) + EPS) / ((reference ** 2).sum(-1, keepdims=True) + EPS)
+    alpha = ((estimate * reference).sum(-1, keepdims=True) + EPS) / (
+        (reference**2).sum(-1, keepdims=True) + EPS
+    )
     target = alpha * reference
     noise = estimate - target
-    return 10.0 * np.log10(((target ** 2).sum(-1) + EPS) / ((noise ** 2).sum(-1) + EPS))
+    return 10.0 * np.log10(((target**2).sum(-1) + EPS) / ((noise**2).sum(-1) + EPS))
 
 
 def snr(estimate: np.ndarray, reference: np.ndarray) -> np.ndarray:
     """SNR = 10 log10(|r|^2 / |r - e|^2) in dB along the last axis (higher is better)."""
     estimate, reference = _pair(estimate, reference)
-    return 10.0 * np.log10(((reference ** 2).sum(-1) + EPS) / (((reference - estimate) ** 2).sum(-1) + EPS))
+    return 10.0 * np.log10(((reference**2).sum(-1) + EPS) / (((reference - estimate) ** 2).sum(-1) + EPS))
 
 
 MEL_SCALES = ((512, 128, 40), (1024, 256, 80), (2048, 512, 160))  # (n_fft, hop, mel bands)
 
 
-def multiscale_mel_distance(estimate: np.ndarray, reference: np.ndarray, sample_rate: int = 22050,
-                            scales=MEL_SCALES) -> np.ndarray:
+def multiscale_mel_distance(
+    estimate: np.ndarray, reference: np.ndarray, sample_rate: int = 22050, scales=MEL_SCALES
+) -> np.ndarray:
     """Mean over scales s of mean |log10 max(M_s(e), 1e-5) - log10 max(M_s(r), 1e-5)|, where M_s is
     the magnitude mel spectrogram (Hann window n_fft, hop, bands, centred) of scale s; lower is
     better. Computed per item along the last axis."""
@@ -51,9 +55,12 @@ def multiscale_mel_distance(estimate: np.ndarray, reference: np.ndarray, sample_
     estimate, reference = _pair(estimate, reference)
     distances = []
     for n_fft, hop, bands in scales:
+
         def logmel(x):
-            m = librosa.feature.melspectrogram(y=x, sr=sample_rate, n_fft=n_fft, hop_length=hop, n_mels=bands,
-                                               power=1.0)
+            m = librosa.feature.melspectrogram(
+                y=x, sr=sample_rate, n_fft=n_fft, hop_length=hop, n_mels=bands, power=1.0
+            )
             return np.log10(np.maximum(m, 1e-5))
+
         distances.append(np.abs(logmel(estimate) - logmel(reference)).mean(axis=(-2, -1)))
     return np.mean(distances, axis=0)

@@ -7,13 +7,15 @@ quantiles of the R values (Efron's percentile interval). Non-finite scores are l
 a group with no finite score is left out of T, as in the table itself. Seeded: the same scores in
 the same order give the same interval.
 """
+
 from __future__ import annotations
 
 import numpy as np
 
 
-def stratified_bootstrap_ci(groups: list, n_resamples: int = 1000, level: float = 0.95,
-                            seed: int = 0) -> tuple[float, float] | None:
+def stratified_bootstrap_ci(
+    groups: list, n_resamples: int = 1000, level: float = 0.95, seed: int = 0
+) -> tuple[float, float] | None:
     """(low, high) percentile interval of the mean of group means; None without any finite score."""
     if not 0.0 < level < 1.0:
         raise ValueError(f"level must be in (0, 1), not {level}")
@@ -37,8 +39,14 @@ def stratified_bootstrap_ci(groups: list, n_resamples: int = 1000, level: float 
     return float(low), float(high)
 
 
-def paired_difference(groups_a: list, groups_b: list, higher_is_better: bool = True, n_resamples: int = 1000,
-                      level: float = 0.95, seed: int = 0) -> dict:
+def paired_difference(
+    groups_a: list,
+    groups_b: list,
+    higher_is_better: bool = True,
+    n_resamples: int = 1000,
+    level: float = 0.95,
+    seed: int = 0,
+) -> dict:
     """Two systems scored on the same items, grouped as in the table: the advantage of A,
         d_i = s_A,i - s_B,i  (s_B,i - s_A,i when lower is better), D = (1/G) sum_g mean(d_g),
     which is A's table entry minus B's (oriented so that D > 0 favours A), with the stratified
@@ -58,6 +66,9 @@ def paired_difference(groups_a: list, groups_b: list, higher_is_better: bool = T
     if not differences:
         return {"advantage": None, "ci95": None, "a_better_fraction": None, "n_items": 0}
     every = np.concatenate(differences)
-    return {"advantage": float(np.mean([d.mean() for d in differences])),
-            "ci95": stratified_bootstrap_ci(differences, n_resamples, level, seed),
-            "a_better_fraction": float(np.mean(every > 0)), "n_items": int(every.size)}
+    return {
+        "advantage": float(np.mean([d.mean() for d in differences])),
+        "ci95": stratified_bootstrap_ci(differences, n_resamples, level, seed),
+        "a_better_fraction": float(np.mean(every > 0)),
+        "n_items": int(every.size),
+    }

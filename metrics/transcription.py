@@ -3,6 +3,7 @@
 Transcription is basic-pitch's ICASSP 2022 model run through onnxruntime (the model ships in the
 basic-pitch wheel); melody is essentia's PredominantPitchMelodia; both are scored with mir_eval.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -54,8 +55,9 @@ def transcribe(audio: np.ndarray, sr: int = SAMPLE_RATE) -> np.ndarray:
     return np.array(sorted((float(on), float(off), float(pitch)) for on, off, pitch, *_ in events))
 
 
-def note_scores(reference: np.ndarray, estimate: np.ndarray, onset_tolerance: float = 0.05,
-                with_offsets: bool = False) -> dict[str, float]:
+def note_scores(
+    reference: np.ndarray, estimate: np.ndarray, onset_tolerance: float = 0.05, with_offsets: bool = False
+) -> dict[str, float]:
     """Note precision, recall and F1 (mir_eval.transcription): a note matches when its pitch is
     within 50 cents and its onset within ``onset_tolerance`` s (and, with offsets, its offset within
     20 % of the reference note's duration or 50 ms)."""
@@ -74,15 +76,22 @@ def note_scores(reference: np.ndarray, estimate: np.ndarray, onset_tolerance: fl
     ref_i, ref_p = split(reference)
     est_i, est_p = split(estimate)
     precision, recall, f1, _ = mir_eval.transcription.precision_recall_f1_overlap(
-        ref_i, ref_p, est_i, est_p, onset_tolerance=onset_tolerance,
-        offset_ratio=0.2 if with_offsets else None)
+        ref_i,
+        ref_p,
+        est_i,
+        est_p,
+        onset_tolerance=onset_tolerance,
+        offset_ratio=0.2 if with_offsets else None,
+    )
     return {"precision": float(precision), "recall": float(recall), "f1": float(f1)}
 
 
 MELODIA_SR = 44100
 
 
-def predominant_melody(audio: np.ndarray, sr: int = SAMPLE_RATE, hop: int = 128) -> tuple[np.ndarray, np.ndarray]:
+def predominant_melody(
+    audio: np.ndarray, sr: int = SAMPLE_RATE, hop: int = 128
+) -> tuple[np.ndarray, np.ndarray]:
     """(times s, f0 Hz; 0 = unvoiced): essentia's PredominantPitchMelodia at 44.1 kHz (the clip
     resampled with the Kaiser sinc), equal-loudness filtered, frame 2048, hop ``hop``."""
     import essentia
@@ -102,15 +111,19 @@ def melody_accuracy(ref_times, ref_f0, est_times, est_f0) -> dict[str, float]:
     """mir_eval.melody overall accuracy, raw pitch and raw chroma accuracy (50-cent tolerance)."""
     import mir_eval
 
-    scores = mir_eval.melody.evaluate(np.asarray(ref_times), np.asarray(ref_f0),
-                                      np.asarray(est_times), np.asarray(est_f0))
-    return {"overall_accuracy": float(scores["Overall Accuracy"]),
-            "raw_pitch_accuracy": float(scores["Raw Pitch Accuracy"]),
-            "raw_chroma_accuracy": float(scores["Raw Chroma Accuracy"])}
+    scores = mir_eval.melody.evaluate(
+        np.asarray(ref_times), np.asarray(ref_f0), np.asarray(est_times), np.asarray(est_f0)
+    )
+    return {
+        "overall_accuracy": float(scores["Overall Accuracy"]),
+        "raw_pitch_accuracy": float(scores["Raw Pitch Accuracy"]),
+        "raw_chroma_accuracy": float(scores["Raw Chroma Accuracy"]),
+    }
 
 
-def frame_pitch_scores(reference_roll: np.ndarray, estimate_roll: np.ndarray, frame_seconds: float,
-                       lowest_midi: int) -> dict[str, float]:
+def frame_pitch_scores(
+    reference_roll: np.ndarray, estimate_roll: np.ndarray, frame_seconds: float, lowest_midi: int
+) -> dict[str, float]:
     """Frame-level multi-pitch precision, recall and F1 of piano rolls [N, T, K] (or [T, K]),
     column k = MIDI ``lowest_midi + k``, 1 = sounding: mir_eval.multipitch on the rolls laid end to
     end (frame i at i * frame_seconds), a pitch matching within half a semitone.

@@ -12,6 +12,7 @@ Both formats load through :func:`load_state`, with ``weights_only=True`` (bench/
 tensors and plain data only, a file asking for any other type refused before anything in it runs);
 a shipped file whose sha256 differs from the manifest's is refused, naming the file and both hashes.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -78,8 +79,10 @@ def _shown(path: Path) -> str:
 def how_to_get(system: str, config: str = "tiny", cost: str = "") -> str:
     """What a user does about a missing checkpoint: restore the shipped file when the manifest lists
     one, else train it (``cost``: how long that takes, said after the command)."""
-    command = (f"make train SYSTEM={system} CONFIG={config} (python -m bench train --system {system} "
-               f"--config {config}{f'; {cost}' if cost else ''})")
+    command = (
+        f"make train SYSTEM={system} CONFIG={config} (python -m bench train --system {system} "
+        f"--config {config}{f'; {cost}' if cost else ''})"
+    )
     shipped = shipped_path(system, config)
     if shipped.name in manifest():
         return f"restore the shipped weights (git checkout {_shown(shipped)}), or {command}"
@@ -102,20 +105,26 @@ def _load_cached(path: str, size: int, mtime_ns: int) -> dict:
     if target.parent == SHIPPED_DIR.resolve():
         expected = manifest().get(target.name, {}).get("sha256")
         if expected is None:
-            raise CheckpointError(f"{target}: not listed in {MANIFEST}; ship it with "
-                                  f"python -m bench ship-weights, or pass its path explicitly")
+            raise CheckpointError(
+                f"{target}: not listed in {MANIFEST}; ship it with "
+                f"python -m bench ship-weights, or pass its path explicitly"
+            )
         actual = file_sha256(path)
         if actual != expected:
-            raise CheckpointError(f"{target}: sha256 {actual[:16]}... differs from the manifest's "
-                                  f"{expected[:16]}... ({MANIFEST.name}); the file is damaged or was "
-                                  f"replaced: restore it with git checkout {_shown(target)}")
+            raise CheckpointError(
+                f"{target}: sha256 {actual[:16]}... differs from the manifest's "
+                f"{expected[:16]}... ({MANIFEST.name}); the file is damaged or was "
+                f"replaced: restore it with git checkout {_shown(target)}"
+            )
     try:
         state = load_torch_file(target, "checkpoint")
         require_keys(state, CHECKPOINT_KEYS, target, what="checkpoint of the harness")
         require_keys(state["config"], ("model",), target, "config", what="checkpoint of the harness")
     except UnreadableFileError as error:
-        fix = error.fix or ("pass a checkpoint written by python -m bench train (make train SYSTEM=...), or "
-                            "leave the option out for the default weights")
+        fix = error.fix or (
+            "pass a checkpoint written by python -m bench train (make train SYSTEM=...), or "
+            "leave the option out for the default weights"
+        )
         raise CheckpointError(str(error), fix) from None
     return state
 
@@ -128,8 +137,9 @@ def model_from_state(path: str | Path, state: dict, build):
     try:
         model = build(dict(state["config"]["model"]))
     except (TypeError, ValueError, KeyError, AttributeError) as error:
-        raise CheckpointError(f"{path}: its config.model does not build this model ({type(error).__name__}: "
-                              f"{error})", fix) from None
+        raise CheckpointError(
+            f"{path}: its config.model does not build this model ({type(error).__name__}: {error})", fix
+        ) from None
     try:
         load_module_state(model, state["ema"], path, "'ema' weights")
     except UnreadableFileError as error:
@@ -170,29 +180,51 @@ def ship(system: str, config: str = "tiny", source_path: Path | None = None) -> 
 
     source_path = Path(source_path or trained_path(system, config))
     state = load_state(source_path)
-    ema = {name: tensor.detach().cpu().float().clone() if tensor.is_floating_point() else tensor.detach().cpu()
-           for name, tensor in state["ema"].items()}
-    shipped = {"ema": ema, "config": state["config"], "step": state["step"], "meta": state["meta"],
-               "final_loss": final_loss(state)}
+    ema = {
+        name: tensor.detach().cpu().float().clone() if tensor.is_floating_point() else tensor.detach().cpu()
+        for name, tensor in state["ema"].items()
+    }
+    shipped = {
+        "ema": ema,
+        "config": state["config"],
+        "step": state["step"],
+        "meta": state["meta"],
+        "final_loss": final_loss(state),
+    }
     buffer = io.BytesIO()
     torch.save(shipped, buffer)
     data = buffer.getvalue()
     if len(data) > SHIPPED_LIMIT_BYTES:
-        raise CheckpointError(f"{source_path}: inference weights are {len(data) / 2**20:.1f} MiB, over the "
-                              f"{SHIPPED_LIMIT_BYTES / 2**20:.0f} MiB limit for shipped weights")
+        raise CheckpointError(
+            f"{source_path}: inference weights are {len(data) / 2**20:.1f} MiB, over the "
+            f"{SHIPPED_LIMIT_BYTES / 2**20:.0f} MiB limit for shipped weights"
+        )
     target = shipped_path(system, config)
     atomic_write_bytes(target, data)
-    entry = {"system": system, "config_name": config, "sha256": hashlib.sha256(data).hexdigest(),
-             "bytes": len(data), "weights_sha256": weights_sha256(shipped), "steps": int(state["step"]),
-             "final_loss": shipped["final_loss"], "seed": state["config"].get("seed"),
-             "train_config": {k: v for k, v in state["config"].items() if k != "model"},
-             "model_config": state["config"]["model"],
-             "dataset": state["meta"].get("dataset"),
-             "dataset_manifest_hash": state["meta"].get("dataset_manifest_hash"),
-             "n_train_clips": state["meta"].get("n_train_clips")}
+    entry = {
+        "system": system,
+        "config_name": config,
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "bytes": len(data),
+        "weights_sha256": weights_sha256(shipped),
+        "steps": int(state["step"]),
+        "final_loss": shipped["final_loss"],
+        "seed": state["config"].get("seed"),
+        "train_config": {k: v for k, v in state["config"].items() if k != "model"},
+        "model_config": state["config"]["model"],
+        "dataset": state["meta"].get("dataset"),
+        "dataset_manifest_hash": state["meta"].get("dataset_manifest_hash"),
+        "n_train_clips": state["meta"].get("n_train_clips"),
+    }
     entries = manifest()
     entries[target.name] = entry
-    atomic_write_json(MANIFEST, {"about": "inference weights (EMA, fp32) of the harness's own tiny models; "
-                                          "see models/weights/README.md", "weights": entries})
+    atomic_write_json(
+        MANIFEST,
+        {
+            "about": "inference weights (EMA, fp32) of the harness's own tiny models; "
+            "see models/weights/README.md",
+            "weights": entries,
+        },
+    )
     _load_cached.cache_clear()
     return entry

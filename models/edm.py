@@ -8,6 +8,7 @@ lambda(s) = (s^2 + d^2) / (s d)^2.
 Sampling: deterministic Heun on s_i = (s_max^(1/rho) + i / (N - 1) (s_min^(1/rho) - s_max^(1/rho)))^rho,
 then s_N = 0; Euler for the last step.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -30,22 +31,27 @@ def precondition(network: Callable, x: torch.Tensor, sigma: torch.Tensor, *extra
     """D(x; sigma) for ``network(c_in x, c_noise, *extra)``; sigma is [B] or a scalar."""
     sigma = torch.as_tensor(sigma, dtype=x.dtype, device=x.device).reshape(-1, *([1] * (x.ndim - 1)))
     sigma = sigma.expand(x.shape[0], *([1] * (x.ndim - 1)))
-    c_skip = SIGMA_DATA ** 2 / (sigma ** 2 + SIGMA_DATA ** 2)
-    c_out = sigma * SIGMA_DATA / (sigma ** 2 + SIGMA_DATA ** 2).sqrt()
-    c_in = 1.0 / (sigma ** 2 + SIGMA_DATA ** 2).sqrt()
+    c_skip = SIGMA_DATA**2 / (sigma**2 + SIGMA_DATA**2)
+    c_out = sigma * SIGMA_DATA / (sigma**2 + SIGMA_DATA**2).sqrt()
+    c_in = 1.0 / (sigma**2 + SIGMA_DATA**2).sqrt()
     c_noise = sigma.log().flatten() / 4.0
     return c_skip * x + c_out * network(c_in * x, c_noise, *extra)
 
 
-def edm_loss(denoiser: Callable, x0: torch.Tensor, generator: torch.Generator | None = None,
-             p_mean: float = -1.2, p_std: float = 1.2) -> torch.Tensor:
+def edm_loss(
+    denoiser: Callable,
+    x0: torch.Tensor,
+    generator: torch.Generator | None = None,
+    p_mean: float = -1.2,
+    p_std: float = 1.2,
+) -> torch.Tensor:
     """Mean of lambda(sigma) |D(x0 + sigma n; sigma) - x0|^2; ``denoiser(x, sigma)`` = D."""
     batch = x0.shape[0]
     log_sigma = p_mean + p_std * torch.randn(batch, generator=generator, device=x0.device, dtype=x0.dtype)
     sigma = log_sigma.exp()
     noise = torch.randn(x0.shape, generator=generator, device=x0.device, dtype=x0.dtype)
     shape = (batch,) + (1,) * (x0.ndim - 1)
-    weight = (sigma ** 2 + SIGMA_DATA ** 2) / (sigma * SIGMA_DATA) ** 2
+    weight = (sigma**2 + SIGMA_DATA**2) / (sigma * SIGMA_DATA) ** 2
     denoised = denoiser(x0 + sigma.reshape(shape) * noise, sigma)
     return (weight.reshape(shape) * (denoised - x0) ** 2).mean()
 
@@ -55,18 +61,22 @@ def karras_sigmas(config: SamplerConfig, device=None, dtype=torch.float32) -> to
     i = torch.arange(config.steps, dtype=torch.float64)
     ramp = i / max(config.steps - 1, 1)
     inv_rho = 1.0 / config.rho
-    sigmas = (config.sigma_max ** inv_rho + ramp * (config.sigma_min ** inv_rho - config.sigma_max ** inv_rho)) ** config.rho
+    sigmas = (
+        config.sigma_max**inv_rho + ramp * (config.sigma_min**inv_rho - config.sigma_max**inv_rho)
+    ) ** config.rho
     return torch.cat([sigmas, torch.zeros(1, dtype=torch.float64)]).to(device=device, dtype=dtype)
 
 
 def initial_noise(shape: tuple[int, ...], seeds: list[int], device=None, dtype=torch.float32) -> torch.Tensor:
     """One generator per item: an item's noise does not depend on the batch it is in."""
-    return torch.stack([torch.randn(shape, generator=torch.Generator().manual_seed(int(s)), dtype=dtype)
-                        for s in seeds]).to(device)
+    return torch.stack(
+        [torch.randn(shape, generator=torch.Generator().manual_seed(int(s)), dtype=dtype) for s in seeds]
+    ).to(device)
 
 
-def heun_sample(denoise: Callable, x: torch.Tensor, config: SamplerConfig,
-                after_step: Callable | None = None) -> torch.Tensor:
+def heun_sample(
+    denoise: Callable, x: torch.Tensor, config: SamplerConfig, after_step: Callable | None = None
+) -> torch.Tensor:
     """Deterministic Heun sampler. ``x`` is unit noise; ``denoise(x, sigma) -> D``.
 
     ``after_step(x_next, sigma_next, step)`` may replace the sample after each step (ILVR).
@@ -89,6 +99,8 @@ def heun_sample(denoise: Callable, x: torch.Tensor, config: SamplerConfig,
 def combine(denoisers: list[Callable], weights: list[float]) -> Callable:
     """D(x; s) = sum_j w_j D_j(x; s): classifier-free guidance and compositional blending
     (equivalently d = sum_j w_j (x - D_j) / s when the weights sum to 1)."""
+
     def denoise(x, sigma):
         return sum(w * d(x, sigma) for w, d in zip(weights, denoisers))
+
     return denoise

@@ -1,4 +1,5 @@
 """Latent-frequency masks: the training distribution of LatentFT and the band mask in torch."""
+
 from __future__ import annotations
 
 from functools import lru_cache
@@ -12,8 +13,9 @@ N_FFT = 1024
 
 
 @lru_cache(maxsize=8)
-def correlation_kernel(n_fft: int = N_FFT, log_axis: bool = True, correlated: bool = True,
-                       length_scale: float = 0.5) -> np.ndarray:
+def correlation_kernel(
+    n_fft: int = N_FFT, log_axis: bool = True, correlated: bool = True, length_scale: float = 0.5
+) -> np.ndarray:
     """K_ij = exp(-0.5 (|u_i - u_j| / 0.5)^2), u = ln(v + 1e-6) (or v), columns L2-normalised."""
     v = np.linspace(0.0, 1.0, n_fft // 2 + 1)
     if not correlated:
@@ -23,8 +25,14 @@ def correlation_kernel(n_fft: int = N_FFT, log_axis: bool = True, correlated: bo
     return k / np.linalg.norm(k, axis=0, keepdims=True)
 
 
-def sample_training_masks(batch: int, generator: torch.Generator, n_fft: int = N_FFT, log_axis: bool = True,
-                          correlated: bool = True, masking: bool = True) -> torch.Tensor:
+def sample_training_masks(
+    batch: int,
+    generator: torch.Generator,
+    n_fft: int = N_FFT,
+    log_axis: bool = True,
+    correlated: bool = True,
+    masking: bool = True,
+) -> torch.Tensor:
     """[B, n_fft/2 + 1] 0/1 masks: scores = K e, e ~ N(0, I); keep bins whose score > tau ~ N(0, 1).
 
     ``correlated=False`` is the "no correlation" ablation (K = I), ``log_axis=False`` "no log

@@ -17,6 +17,7 @@ together with probability 0.14 (classifier-free training).
 Departures from the seed work, forced by a 2-core CPU: the decoder models mels, not a codec's
 latent frames, and the codes enter at the U-Net's input, not at three of its levels.
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
@@ -30,20 +31,20 @@ from bench.models.pointwise_conv import PointwiseConv1d
 from bench.models.unet1d import ResBlock, UNet1D
 
 N_MELS = 80
-RESOLUTIONS = ((32, 1024), (64, 512), (128, 256))   # (mel bands, hop) read by e1, e2, e3
-POOLS = (32, 16, 8)                                  # frames of the 80-band mel per code step
+RESOLUTIONS = ((32, 1024), (64, 512), (128, 256))  # (mel bands, hop) read by e1, e2, e3
+POOLS = (32, 16, 8)  # frames of the 80-band mel per code step
 LEVELS = ("h1", "h2", "h3")
 
 
 @dataclass(frozen=True)
 class HierarchicalConfig:
-    kind: str = "msdae"            # "msdae" | "hdae"
+    kind: str = "msdae"  # "msdae" | "hdae"
     code_channels: int = 16
     encoder_base: int = 32
     decoder_base: int = 32
     decoder_mults: tuple = (1, 2, 2)
     cond_dropout: float = 0.14
-    total_steps: int = 3000        # for the progressive schedule of msdae
+    total_steps: int = 3000  # for the progressive schedule of msdae
 
     def as_dict(self) -> dict:
         d = asdict(self)
@@ -59,8 +60,15 @@ def multires_mels(audio: np.ndarray, sample_rate: int = 22050) -> list[np.ndarra
 
     out = []
     for bands, hop in RESOLUTIONS:
-        power = librosa.feature.melspectrogram(y=np.asarray(audio, dtype=np.float64), sr=sample_rate, n_fft=4 * hop,
-                                               hop_length=hop, n_mels=bands, center=False, power=1.0)
+        power = librosa.feature.melspectrogram(
+            y=np.asarray(audio, dtype=np.float64),
+            sr=sample_rate,
+            n_fft=4 * hop,
+            hop_length=hop,
+            n_mels=bands,
+            center=False,
+            power=1.0,
+        )
         frames = audio.shape[-1] // hop
         power = power[..., :frames]
         if power.shape[-1] < frames:
@@ -83,8 +91,12 @@ class ResolutionEncoder(nn.Module):
 
     def __init__(self, bands: int, base: int, code_channels: int):
         super().__init__()
-        self.net = nn.Sequential(nn.Conv1d(bands, base, 3, padding=1), _Stage(base, base), _Stage(base, base),
-                                 PointwiseConv1d(base, code_channels))
+        self.net = nn.Sequential(
+            nn.Conv1d(bands, base, 3, padding=1),
+            _Stage(base, base),
+            _Stage(base, base),
+            PointwiseConv1d(base, code_channels),
+        )
 
     def forward(self, mel, steps: int):
         return nn.functional.adaptive_avg_pool1d(self.net(mel), steps)
@@ -97,14 +109,21 @@ class DepthEncoder(nn.Module):
         super().__init__()
         self.stem = nn.Conv1d(bands, base, 3, padding=1)
         self.stages = nn.ModuleList([_Stage(base, base), _Stage(base, 2 * base), _Stage(2 * base, 2 * base)])
-        self.heads = nn.ModuleList([PointwiseConv1d(base, code_channels), PointwiseConv1d(2 * base, code_channels),
-                                    PointwiseConv1d(2 * base, code_channels)])
+        self.heads = nn.ModuleList(
+            [
+                PointwiseConv1d(base, code_channels),
+                PointwiseConv1d(2 * base, code_channels),
+                PointwiseConv1d(2 * base, code_channels),
+            ]
+        )
 
     def forward(self, mel, steps: tuple[int, int, int]):
         """steps = (h1, h2, h3) lengths; returns [h1, h2, h3]."""
         h = self.stem(mel)
         codes = []
-        for stage, head, length in zip(self.stages, self.heads, reversed(steps)):  # shallow -> deep: h3, h2, h1
+        for stage, head, length in zip(
+            self.stages, self.heads, reversed(steps)
+        ):  # shallow -> deep: h3, h2, h1
             h = nn.functional.avg_pool1d(stage(h), 2)
             codes.append(nn.functional.adaptive_avg_pool1d(head(h), length))
         return codes[::-1]
@@ -122,10 +141,14 @@ class HierarchicalDAE(nn.Module):
         self.config = config
         c = config.code_channels
         if config.kind == "msdae":
-            self.encoders = nn.ModuleList([ResolutionEncoder(bands, config.encoder_base, c) for bands, _ in RESOLUTIONS])
+            self.encoders = nn.ModuleList(
+                [ResolutionEncoder(bands, config.encoder_base, c) for bands, _ in RESOLUTIONS]
+            )
         else:
             self.encoder = DepthEncoder(RESOLUTIONS[-1][0], config.encoder_base, c)
-        self.decoder = UNet1D(N_MELS + 3 * c, N_MELS, base=config.decoder_base, mults=tuple(config.decoder_mults))
+        self.decoder = UNet1D(
+            N_MELS + 3 * c, N_MELS, base=config.decoder_base, mults=tuple(config.decoder_mults)
+        )
         self.step = 0
 
     def set_step(self, step: int) -> None:
@@ -173,16 +196,21 @@ class HierarchicalDAE(nn.Module):
     def denoiser(self, condition: torch.Tensor):
         def network(x_in, c_noise):
             return self.decoder(torch.cat([x_in, condition], dim=1), c_noise)
+
         return lambda x, sigma: precondition(network, x, sigma)
 
     def loss(self, batch, generator: torch.Generator) -> torch.Tensor:
         mel, *multires = batch
         condition = self.condition(self.codes(multires, mel.shape[-1]), mel.shape[-1])
-        keep = (torch.rand(mel.shape[0], generator=generator) >= self.config.cond_dropout).float().to(mel.device)
+        keep = (
+            (torch.rand(mel.shape[0], generator=generator) >= self.config.cond_dropout).float().to(mel.device)
+        )
         return edm_loss(self.denoiser(condition * keep[:, None, None]), mel, generator)
 
     @torch.no_grad()
-    def decode(self, codes: list[torch.Tensor], seeds: list[int], frames: int, steps: int = 25) -> torch.Tensor:
+    def decode(
+        self, codes: list[torch.Tensor], seeds: list[int], frames: int, steps: int = 25
+    ) -> torch.Tensor:
         condition = self.condition(codes, frames)
         noise = initial_noise((N_MELS, frames), seeds, device=condition.device)
         return heun_sample(self.denoiser(condition), noise, SamplerConfig(steps=steps)).clamp(-1.0, 1.0)

@@ -6,6 +6,7 @@ mask (models.frequency_mask) and condition dropout for classifier-free guidance 
 zeros). Sampling: Heun, guidance D = cfg D(x; z) + (1 - cfg) D(x; 0); blending combines the
 denoisers of each reference's band-masked latent with weights [1, 1, -1] over (z1, z2, null).
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
@@ -23,7 +24,7 @@ N_MELS = 80
 
 @dataclass(frozen=True)
 class LatentFTConfig:
-    encoder: str = "mlp"              # "mlp" | "unet" | "dac-unet" | "none" (the no-encoder ablation: z = mel)
+    encoder: str = "mlp"  # "mlp" | "unet" | "dac-unet" | "none" (the no-encoder ablation: z = mel)
     latent_channels: int = 16
     encoder_input_channels: int = N_MELS  # dac-unet: the codec's latent_dim (1024 for the 44 kHz DAC)
     encoder_hidden: int = 128
@@ -35,7 +36,7 @@ class LatentFTConfig:
     mask_log_axis: bool = True
     mask_correlated: bool = True
     masking: bool = True
-    mask_kind: str = "dft"            # "dft" (the correlated random DFT mask) | "band-pass" (one random band)
+    mask_kind: str = "dft"  # "dft" (the correlated random DFT mask) | "band-pass" (one random band)
 
     def as_dict(self) -> dict:
         d = asdict(self)
@@ -48,8 +49,13 @@ class MLPEncoder(nn.Module):
 
     def __init__(self, hidden: int, latent: int):
         super().__init__()
-        self.net = nn.Sequential(PointwiseConv1d(N_MELS, hidden), nn.SiLU(), PointwiseConv1d(hidden, hidden),
-                                 nn.SiLU(), PointwiseConv1d(hidden, latent))
+        self.net = nn.Sequential(
+            PointwiseConv1d(N_MELS, hidden),
+            nn.SiLU(),
+            PointwiseConv1d(hidden, hidden),
+            nn.SiLU(),
+            PointwiseConv1d(hidden, latent),
+        )
 
     def forward(self, mel):
         return self.net(mel)
@@ -63,8 +69,13 @@ class LatentFT(nn.Module):
             self.encoder = MLPEncoder(config.encoder_hidden, config.latent_channels)
             latent = config.latent_channels
         elif config.encoder == "unet":
-            self.encoder = UNet1D(N_MELS, config.latent_channels, base=config.encoder_base, mults=(1, 2, 2),
-                                  noise_embedding=False)
+            self.encoder = UNet1D(
+                N_MELS,
+                config.latent_channels,
+                base=config.encoder_base,
+                mults=(1, 2, 2),
+                noise_embedding=False,
+            )
             nn.init.normal_(self.encoder.out[-1].weight, std=0.02)
             latent = config.latent_channels
         elif config.encoder == "dac-unet":
@@ -72,8 +83,13 @@ class LatentFT(nn.Module):
             # with the training set's statistics, then a 1D U-Net
             self.register_buffer("input_mean", torch.zeros(config.encoder_input_channels, 1))
             self.register_buffer("input_std", torch.ones(config.encoder_input_channels, 1))
-            self.encoder = UNet1D(config.encoder_input_channels, config.latent_channels, base=config.encoder_base,
-                                  mults=(1, 2, 2), noise_embedding=False)
+            self.encoder = UNet1D(
+                config.encoder_input_channels,
+                config.latent_channels,
+                base=config.encoder_base,
+                mults=(1, 2, 2),
+                noise_embedding=False,
+            )
             nn.init.normal_(self.encoder.out[-1].weight, std=0.02)
             latent = config.latent_channels
         elif config.encoder == "none":
@@ -82,8 +98,13 @@ class LatentFT(nn.Module):
         else:
             raise ValueError(f"unknown encoder {config.encoder!r}")
         self.latent_channels = latent
-        self.decoder = UNet1D(N_MELS + latent, N_MELS, base=config.decoder_base, mults=tuple(config.decoder_mults),
-                              blocks=config.decoder_blocks)
+        self.decoder = UNet1D(
+            N_MELS + latent,
+            N_MELS,
+            base=config.decoder_base,
+            mults=tuple(config.decoder_mults),
+            blocks=config.decoder_blocks,
+        )
 
     def encode(self, features: torch.Tensor) -> torch.Tensor:
         """The encoder's input: the normalised mel [B, 80, T], or the DAC latent [B, C, T] for dac-unet."""
@@ -98,8 +119,10 @@ class LatentFT(nn.Module):
 
     def denoiser(self, condition: torch.Tensor):
         """D(x; sigma) given a (masked) latent condition [B, C, T]."""
+
         def network(x_in, c_noise):
             return self.decoder(torch.cat([x_in, condition], dim=1), c_noise)
+
         return lambda x, sigma: precondition(network, x, sigma)
 
     def training_masks(self, batch: int, generator: torch.Generator) -> torch.Tensor:
@@ -109,8 +132,9 @@ class LatentFT(nn.Module):
             return sample_band_pass_masks(batch, generator)
         if c.mask_kind != "dft":
             raise ValueError(f"unknown mask_kind {c.mask_kind!r} (dft or band-pass)")
-        return sample_training_masks(batch, generator, log_axis=c.mask_log_axis, correlated=c.mask_correlated,
-                                     masking=c.masking)
+        return sample_training_masks(
+            batch, generator, log_axis=c.mask_log_axis, correlated=c.mask_correlated, masking=c.masking
+        )
 
     def loss(self, batch, generator: torch.Generator) -> torch.Tensor:
         """``batch``: mels [B, 80, T], or (mels, encoder inputs) for dac-unet."""
@@ -124,8 +148,14 @@ class LatentFT(nn.Module):
         return edm_loss(self.denoiser(condition), mel, generator)
 
     @torch.no_grad()
-    def generate(self, conditions: list[torch.Tensor], weights: list[float], seeds: list[int],
-                 sampler: SamplerConfig, frames: int) -> torch.Tensor:
+    def generate(
+        self,
+        conditions: list[torch.Tensor],
+        weights: list[float],
+        seeds: list[int],
+        sampler: SamplerConfig,
+        frames: int,
+    ) -> torch.Tensor:
         """Sample mels from a weighted combination of denoisers, one per condition (zeros = null)."""
         denoise = combine([self.denoiser(c) for c in conditions], weights)
         noise = initial_noise((N_MELS, frames), seeds, device=conditions[0].device)

@@ -15,6 +15,7 @@ At inference every variant is run exactly as LatentFT-MLP: the user's band masks
 Imports nothing heavy: models/trainable.py, systems/latentft.py and
 bench/reports/ablation_table.py read it.
 """
+
 from __future__ import annotations
 
 BASE = "latentft-mlp"
@@ -26,7 +27,9 @@ VARIANTS = {
     "latentft-mlp-no-corr": ({"mask_correlated": False}, "without correlation (K = I)"),
     "latentft-mlp-no-log": ({"mask_log_axis": False}, "without the log frequency axis"),
     "latentft-mlp-no-encoder": ({"encoder": "none"}, "without the encoder (the mask on the mel itself)"),
-    "latentft-mlp-band-pass": ({"mask_kind": "band-pass"},
-                               "random band-pass augmentation instead of the DFT mask"),
+    "latentft-mlp-band-pass": (
+        {"mask_kind": "band-pass"},
+        "random band-pass augmentation instead of the DFT mask",
+    ),
 }
 ABLATION_SYSTEMS = (BASE, *VARIANTS)

@@ -22,6 +22,7 @@ Implicit linearity (``linear=True``; the baseline trains without it):
 - additivity: the batch plus its circular shift by one: the target x_u + x_v is decoded from
   Enc(x_u) + Enc(x_v).
 """
+
 from __future__ import annotations
 
 import math
@@ -35,7 +36,7 @@ from bench.models.pointwise_conv import PointwiseConv1d
 from bench.models.unet1d import ResBlock, UNet1D
 
 N_FFT, HOP = 512, 128
-CLIP = 32640                     # 256 centred STFT frames
+CLIP = 32640  # 256 centred STFT frames
 FRAMES = CLIP // HOP + 1
 BINS = N_FFT // 2 + 1
 SIGMA_DATA, SIGMA_MIN, SIGMA_MAX, RHO = 0.5, 0.002, 80.0, 7.0
@@ -56,8 +57,11 @@ class LinCAEConfig:
 
     def as_dict(self) -> dict:
         d = asdict(self)
-        d["decoder_mults"], d["gain_start"], d["gain_end"] = (list(self.decoder_mults), list(self.gain_start),
-                                                                list(self.gain_end))
+        d["decoder_mults"], d["gain_start"], d["gain_end"] = (
+            list(self.decoder_mults),
+            list(self.gain_start),
+            list(self.gain_end),
+        )
         return d
 
 
@@ -93,16 +97,16 @@ class Encoder(nn.Module):
 
 def _scalings(sigma: torch.Tensor, ndim: int):
     sigma = sigma.reshape(-1, *([1] * (ndim - 1)))
-    c_skip = SIGMA_DATA ** 2 / ((sigma - SIGMA_MIN) ** 2 + SIGMA_DATA ** 2)
-    c_out = SIGMA_DATA * (sigma - SIGMA_MIN) / (SIGMA_DATA ** 2 + sigma ** 2).sqrt()
-    c_in = 1.0 / (sigma ** 2 + SIGMA_DATA ** 2).sqrt()
+    c_skip = SIGMA_DATA**2 / ((sigma - SIGMA_MIN) ** 2 + SIGMA_DATA**2)
+    c_out = SIGMA_DATA * (sigma - SIGMA_MIN) / (SIGMA_DATA**2 + sigma**2).sqrt()
+    c_in = 1.0 / (sigma**2 + SIGMA_DATA**2).sqrt()
     return c_skip, c_out, c_in
 
 
 def karras_levels(n: int) -> torch.Tensor:
     ramp = torch.arange(n, dtype=torch.float64) / (n - 1)
     inv = 1.0 / RHO
-    return (SIGMA_MIN ** inv + ramp * (SIGMA_MAX ** inv - SIGMA_MIN ** inv)) ** RHO  # increasing
+    return (SIGMA_MIN**inv + ramp * (SIGMA_MAX**inv - SIGMA_MIN**inv)) ** RHO  # increasing
 
 
 class LinCAE(nn.Module):
@@ -110,8 +114,12 @@ class LinCAE(nn.Module):
         super().__init__()
         self.config = config
         self.encoder = Encoder(config.encoder_base, config.latent_channels)
-        self.decoder = UNet1D(2 * BINS + config.latent_channels, 2 * BINS, base=config.decoder_base,
-                              mults=tuple(config.decoder_mults))
+        self.decoder = UNet1D(
+            2 * BINS + config.latent_channels,
+            2 * BINS,
+            base=config.decoder_base,
+            mults=tuple(config.decoder_mults),
+        )
         self.step = 0
 
     def set_step(self, step: int) -> None:
@@ -130,8 +138,9 @@ class LinCAE(nn.Module):
     @torch.no_grad()
     def decode(self, latent: torch.Tensor, seeds: list[int]) -> torch.Tensor:
         """One consistency step from seeded noise: [B, C, 16] -> [B, CLIP] audio."""
-        noise = torch.stack([torch.randn(2 * BINS, FRAMES, generator=torch.Generator().manual_seed(int(s)))
-                             for s in seeds]).to(latent.device)
+        noise = torch.stack(
+            [torch.randn(2 * BINS, FRAMES, generator=torch.Generator().manual_seed(int(s))) for s in seeds]
+        ).to(latent.device)
         sigma = torch.full((latent.shape[0],), SIGMA_MAX, device=latent.device)
         return to_audio(self.consistency(noise * SIGMA_MAX, sigma, latent), self.config.scale)
 
@@ -162,8 +171,9 @@ class LinCAE(nn.Module):
             target, latent = torch.cat([singles_x, mixes_x]), torch.cat([singles_z, mixes_z])
         levels = self._levels().to(target.device)
         log_levels = levels.log()
-        weights = torch.erf((log_levels[1:] + 1.1) / (2.0 * math.sqrt(2))) - torch.erf((log_levels[:-1] + 1.1) /
-                                                                                         (2.0 * math.sqrt(2)))
+        weights = torch.erf((log_levels[1:] + 1.1) / (2.0 * math.sqrt(2))) - torch.erf(
+            (log_levels[:-1] + 1.1) / (2.0 * math.sqrt(2))
+        )
         n = torch.multinomial(weights.float().cpu(), target.shape[0], replacement=True, generator=generator)
         n = n.to(target.device)
         low, high = levels[n].to(target.dtype), levels[n + 1].to(target.dtype)
@@ -175,7 +185,7 @@ class LinCAE(nn.Module):
         dim = target[0].numel()
         huber_c = 5.4e-4 * math.sqrt(dim)
         distance = ((online - teacher) ** 2).flatten(1).sum(1)
-        pseudo_huber = (distance + huber_c ** 2).sqrt() - huber_c
+        pseudo_huber = (distance + huber_c**2).sqrt() - huber_c
         return (pseudo_huber / (high - low)).mean() / dim
 
 
@@ -183,8 +193,14 @@ def load_lincae(path, device: str = "cpu") -> tuple[LinCAE, dict]:
     from bench.models.checkpoint_store import load_state, model_from_state
 
     def build(config):
-        return LinCAE(LinCAEConfig(**{**config, **{key: tuple(config[key])
-                                                   for key in ("decoder_mults", "gain_start", "gain_end")}}))
+        return LinCAE(
+            LinCAEConfig(
+                **{
+                    **config,
+                    **{key: tuple(config[key]) for key in ("decoder_mults", "gain_start", "gain_end")},
+                }
+            )
+        )
 
     state = load_state(path)
     return model_from_state(path, state, build).eval().to(device), state
@@ -196,7 +212,7 @@ def training_chunks(stem_set, rng: np.random.Generator) -> np.ndarray:
     for mix, stems in zip(stem_set.mixes, stem_set.stems):
         start = int(rng.integers(0, mix.shape[-1] - CLIP + 1))
         for signal in (*stems, mix):
-            chunk = signal[start:start + CLIP]
-            if np.sqrt(np.mean(chunk ** 2)) > 1e-3:
+            chunk = signal[start : start + CLIP]
+            if np.sqrt(np.mean(chunk**2)) > 1e-3:
                 out.append(chunk.astype(np.float32))
     return np.stack(out)

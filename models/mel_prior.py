@@ -1,6 +1,7 @@
 """An unconditional EDM diffusion prior on normalised log-mels [B, 80, T]: the model that ILVR and
 guidance steer at sampling time. Same U-Net family and EDM core as the LatentFT decoder, with no
 condition channels."""
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
@@ -30,7 +31,9 @@ class MelPrior(nn.Module):
     def __init__(self, config: MelPriorConfig):
         super().__init__()
         self.config = config
-        self.network = UNet1D(N_MELS, N_MELS, base=config.base, mults=tuple(config.mults), blocks=config.blocks)
+        self.network = UNet1D(
+            N_MELS, N_MELS, base=config.base, mults=tuple(config.mults), blocks=config.blocks
+        )
 
     def denoise(self, x: torch.Tensor, sigma) -> torch.Tensor:
         return precondition(self.network, x, sigma)
@@ -38,8 +41,15 @@ class MelPrior(nn.Module):
     def loss(self, mel: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         return edm_loss(self.denoise, mel, generator)
 
-    def sample(self, seeds: list[int], sampler: SamplerConfig, frames: int, denoise=None, after_step=None,
-               device=None) -> torch.Tensor:
+    def sample(
+        self,
+        seeds: list[int],
+        sampler: SamplerConfig,
+        frames: int,
+        denoise=None,
+        after_step=None,
+        device=None,
+    ) -> torch.Tensor:
         """Heun samples clamped to the data range [-1, 1]. ``denoise`` replaces D (guidance);
         ``after_step`` edits the sample after each step (ILVR)."""
         noise = initial_noise((N_MELS, frames), seeds, device=device)

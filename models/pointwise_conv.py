@@ -10,6 +10,7 @@ bias; its parameters and state-dict keys (``weight`` [out, in, 1], ``bias``) sta
 ``nn.Conv1d``, so checkpoints load unchanged. tests/test_thread_invariance.py checks the systems end
 to end.
 """
+
 from __future__ import annotations
 
 import torch

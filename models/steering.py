@@ -17,6 +17,7 @@ equivalently D'(x; s) = D(x; s) - s * sign * scale * grad L. ``norm="rms"`` divi
 by its root mean square per item first. The reference code's values: scale 1e-3, sign +1 (a step
 down the loss), no normalisation, gradient not through the denoiser.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -70,9 +71,9 @@ def in_band_distance(x: torch.Tensor, reference: torch.Tensor, mask: torch.Tenso
 class ILVR:
     """``after_step`` hook for :func:`bench.models.edm.heun_sample`."""
 
-    references: tuple          # of [B, 80, T] tensors, one per band
-    masks: tuple               # of [B, bins] masks, one per band
-    seeds: tuple               # one per item
+    references: tuple  # of [B, 80, T] tensors, one per band
+    masks: tuple  # of [B, bins] masks, one per band
+    seeds: tuple  # one per item
     steps: int
     variant: str = "per-step"  # or "paper": one replacement after sampling
 
@@ -81,10 +82,15 @@ class ILVR:
             raise ValueError(f"ILVR variant must be 'per-step' or 'paper', not {self.variant!r}")
 
     def _noise(self, shape, step: int, band: int, device) -> torch.Tensor:
-        return torch.stack([
-            torch.randn(shape, generator=torch.Generator().manual_seed(
-                torch_seed(seed, "steering-noise", step, band)))
-            for seed in self.seeds]).to(device)
+        return torch.stack(
+            [
+                torch.randn(
+                    shape,
+                    generator=torch.Generator().manual_seed(torch_seed(seed, "steering-noise", step, band)),
+                )
+                for seed in self.seeds
+            ]
+        ).to(device)
 
     def __call__(self, x: torch.Tensor, sigma_next: torch.Tensor, step: int) -> torch.Tensor:
         if self.variant == "paper" and step != self.steps - 1:
@@ -112,8 +118,15 @@ def band_loss(x0: torch.Tensor, references, masks) -> torch.Tensor:
     return loss
 
 
-def guided_denoiser(denoise, references, masks, scale: float = 1e-3, sign: float = 1.0, norm: str = "none",
-                    through_denoiser: bool = False):
+def guided_denoiser(
+    denoise,
+    references,
+    masks,
+    scale: float = 1e-3,
+    sign: float = 1.0,
+    norm: str = "none",
+    through_denoiser: bool = False,
+):
     """D'(x; s) = D(x; s) - s * sign * scale * g, g = grad L (see the module docstring)."""
     if norm not in ("none", "rms"):
         raise ValueError(f"guidance norm must be 'none' or 'rms', not {norm!r}")
@@ -129,6 +142,9 @@ def guided_denoiser(denoise, references, masks, scale: float = 1e-3, sign: float
                 leaf = x0 = x0.detach().requires_grad_(True)
             (grad,) = torch.autograd.grad(band_loss(x0, references, masks), leaf)
         if norm == "rms":
-            grad = grad / grad.pow(2).mean(dim=tuple(range(1, grad.ndim)), keepdim=True).sqrt().clamp_min(1e-12)
+            grad = grad / grad.pow(2).mean(dim=tuple(range(1, grad.ndim)), keepdim=True).sqrt().clamp_min(
+                1e-12
+            )
         return x0.detach() - sigma * sign * scale * grad
+
     return guided

@@ -1,6 +1,7 @@
 """The harness's own trainable models: their tiny and paper configs, constructors and training data
 (the table behind ``python -m bench train``, bench/commands/train.py, and the reports that read
 what a model was trained on)."""
+
 from __future__ import annotations
 
 from dataclasses import replace
@@ -11,7 +12,6 @@ import numpy as np
 from bench.core.paths import REPO_ROOT
 from bench.core.seeds import stream_rng
 from bench.models.latentft_ablations import VARIANTS as LATENTFT_VARIANTS
-
 
 # LatentFT's and the prior's tiny step count: trained here on 2 CPU cores in two runs, 3000 steps and
 # then resumed to 6000 (training resumes exactly); "tiny-3000" is the same config stopped at 3000,
@@ -24,15 +24,36 @@ def _latentft_configs(encoder: str) -> dict:
     from bench.models.latentft import LatentFTConfig
     from bench.models.training import TrainConfig
 
-    tiny = TrainConfig(steps=TINY_STEPS, batch_size=16, lr=2e-4, warmup_steps=200, ema_decay=0.995, train_clips=384,
-                       model=LatentFTConfig(encoder=encoder, latent_channels=16, decoder_base=64,
-                                            decoder_mults=(1, 2, 2, 2)))
+    tiny = TrainConfig(
+        steps=TINY_STEPS,
+        batch_size=16,
+        lr=2e-4,
+        warmup_steps=200,
+        ema_decay=0.995,
+        train_clips=384,
+        model=LatentFTConfig(
+            encoder=encoder, latent_channels=16, decoder_base=64, decoder_mults=(1, 2, 2, 2)
+        ),
+    )
     # the paper's scale (Appendix A): 700k steps at batch 1024 on 4 GPUs; decoder width 256
-    paper = TrainConfig(steps=700_000, batch_size=1024, lr=1e-4, warmup_steps=4000, ema_decay=0.999,
-                        train_clips=100_000, checkpoint_every=5000,
-                        model=LatentFTConfig(encoder=encoder, latent_channels=64, encoder_hidden=512,
-                                             encoder_base=128, decoder_base=256, decoder_mults=(1, 2, 2, 4),
-                                             decoder_blocks=2))
+    paper = TrainConfig(
+        steps=700_000,
+        batch_size=1024,
+        lr=1e-4,
+        warmup_steps=4000,
+        ema_decay=0.999,
+        train_clips=100_000,
+        checkpoint_every=5000,
+        model=LatentFTConfig(
+            encoder=encoder,
+            latent_channels=64,
+            encoder_hidden=512,
+            encoder_base=128,
+            decoder_base=256,
+            decoder_mults=(1, 2, 2, 4),
+            decoder_blocks=2,
+        ),
+    )
     return {"tiny": tiny, "tiny-3000": replace(tiny, steps=EARLIER_TINY_STEPS), "paper": paper}
 
 
@@ -41,8 +62,10 @@ def _latentft_variant_configs(changes: dict) -> dict:
     (models/latentft_ablations.py); an ablation's ``tiny`` is the base's ``tiny-3000``, the step
     count the ablations were trained for (the base row of make table-ablations)."""
     base = _latentft_configs("mlp")
-    return {"tiny": replace(base["tiny-3000"], model=replace(base["tiny-3000"].model, **changes)),
-            "paper": replace(base["paper"], model=replace(base["paper"].model, **changes))}
+    return {
+        "tiny": replace(base["tiny-3000"], model=replace(base["tiny-3000"].model, **changes)),
+        "paper": replace(base["paper"], model=replace(base["paper"].model, **changes)),
+    }
 
 
 def _prior_configs() -> dict:
@@ -50,11 +73,25 @@ def _prior_configs() -> dict:
     from bench.models.training import TrainConfig
 
     # the same optimisation and network sizes as LatentFT's decoder, without the condition
-    tiny = TrainConfig(steps=TINY_STEPS, batch_size=16, lr=2e-4, warmup_steps=200, ema_decay=0.995, train_clips=384,
-                       model=MelPriorConfig(base=64, mults=(1, 2, 2, 2)))
-    paper = TrainConfig(steps=700_000, batch_size=1024, lr=1e-4, warmup_steps=4000, ema_decay=0.999,
-                        train_clips=100_000, checkpoint_every=5000,
-                        model=MelPriorConfig(base=256, mults=(1, 2, 2, 4), blocks=2))
+    tiny = TrainConfig(
+        steps=TINY_STEPS,
+        batch_size=16,
+        lr=2e-4,
+        warmup_steps=200,
+        ema_decay=0.995,
+        train_clips=384,
+        model=MelPriorConfig(base=64, mults=(1, 2, 2, 2)),
+    )
+    paper = TrainConfig(
+        steps=700_000,
+        batch_size=1024,
+        lr=1e-4,
+        warmup_steps=4000,
+        ema_decay=0.999,
+        train_clips=100_000,
+        checkpoint_every=5000,
+        model=MelPriorConfig(base=256, mults=(1, 2, 2, 4), blocks=2),
+    )
     return {"tiny": tiny, "tiny-3000": replace(tiny, steps=EARLIER_TINY_STEPS), "paper": paper}
 
 
@@ -62,14 +99,40 @@ def _hierarchical_configs(kind: str) -> dict:
     from bench.models.hierarchical import HierarchicalConfig
     from bench.models.training import TrainConfig
 
-    tiny = TrainConfig(steps=10_000, batch_size=16, lr=5e-4, warmup_steps=200, ema_decay=0.995, train_clips=1024,
-                       model=HierarchicalConfig(kind=kind, code_channels=16, encoder_base=32, decoder_base=32,
-                                                decoder_mults=(1, 2, 2), total_steps=10_000))
+    tiny = TrainConfig(
+        steps=10_000,
+        batch_size=16,
+        lr=5e-4,
+        warmup_steps=200,
+        ema_decay=0.995,
+        train_clips=1024,
+        model=HierarchicalConfig(
+            kind=kind,
+            code_channels=16,
+            encoder_base=32,
+            decoder_base=32,
+            decoder_mults=(1, 2, 2),
+            total_steps=10_000,
+        ),
+    )
     # the seed work's sizes: 64-channel codes, wide encoders and decoder, progressive thirds
-    paper = TrainConfig(steps=300_000, batch_size=256, lr=1e-4, warmup_steps=4000, ema_decay=0.999,
-                        train_clips=289_205, checkpoint_every=5000,
-                        model=HierarchicalConfig(kind=kind, code_channels=64, encoder_base=256, decoder_base=256,
-                                                 decoder_mults=(1, 2, 4), total_steps=300_000))
+    paper = TrainConfig(
+        steps=300_000,
+        batch_size=256,
+        lr=1e-4,
+        warmup_steps=4000,
+        ema_decay=0.999,
+        train_clips=289_205,
+        checkpoint_every=5000,
+        model=HierarchicalConfig(
+            kind=kind,
+            code_channels=64,
+            encoder_base=256,
+            decoder_base=256,
+            decoder_mults=(1, 2, 4),
+            total_steps=300_000,
+        ),
+    )
     return {"tiny": tiny, "paper": paper}
 
 
@@ -85,13 +148,33 @@ def _lincae_configs(linear: bool) -> dict:
 
     # decoder_base 56 (not the class default 64): 3.04 M parameters, 11.7 MiB of fp32 weights, under the
     # 12 MiB limit of shipped weights (models/checkpoint_store.py SHIPPED_LIMIT_BYTES)
-    tiny = TrainConfig(steps=2000, batch_size=8, lr=2e-4, warmup_steps=100, ema_decay=0.995, train_clips=384,
-                       model=LinCAEConfig(linear=linear, decoder_base=56, total_steps=2000))
+    tiny = TrainConfig(
+        steps=2000,
+        batch_size=8,
+        lr=2e-4,
+        warmup_steps=100,
+        ema_decay=0.995,
+        train_clips=384,
+        model=LinCAEConfig(linear=linear, decoder_base=56, total_steps=2000),
+    )
     # the seed's scale: 64 latent channels, wide networks, long consistency training
-    paper = TrainConfig(steps=800_000, batch_size=128, lr=1e-4, warmup_steps=4000, ema_decay=0.9999,
-                        train_clips=100_000, checkpoint_every=5000,
-                        model=LinCAEConfig(linear=linear, latent_channels=64, encoder_base=512, decoder_base=256,
-                                           decoder_mults=(1, 2, 4, 4), total_steps=800_000))
+    paper = TrainConfig(
+        steps=800_000,
+        batch_size=128,
+        lr=1e-4,
+        warmup_steps=4000,
+        ema_decay=0.9999,
+        train_clips=100_000,
+        checkpoint_every=5000,
+        model=LinCAEConfig(
+            linear=linear,
+            latent_channels=64,
+            encoder_base=512,
+            decoder_base=256,
+            decoder_mults=(1, 2, 4, 4),
+            total_steps=800_000,
+        ),
+    )
     return {"tiny": tiny, "paper": paper}
 
 
@@ -123,8 +206,10 @@ TRAINABLE = {
     "hdae": (lambda: _hierarchical_configs("hdae"), _build_hierarchical),
     "lincae": (lambda: _lincae_configs(True), _build_lincae),
     "lincae-base": (lambda: _lincae_configs(False), _build_lincae),
-    **{name: (lambda changes=changes: _latentft_variant_configs(changes), _build_latentft)
-       for name, (changes, _) in LATENTFT_VARIANTS.items()},
+    **{
+        name: (lambda changes=changes: _latentft_variant_configs(changes), _build_latentft)
+        for name, (changes, _) in LATENTFT_VARIANTS.items()
+    },
 }
 NOTE_MODELS = ("msdae", "hdae")  # trained on single notes, not music clips
 STEM_MODELS = ("lincae", "lincae-base")  # trained on chunks of stems and mixes
@@ -154,8 +239,12 @@ def training_mels(n_clips: int, data: str | None, seed: int = 0):
         clips = load_folder(data, cache_root, seed=seed)
     else:
         clips = embedded_dataset(n_clips, seed, cache_root, "train")
-    mels = np.concatenate([normalised_mel(np.asarray(clips.clips[i:i + 32], dtype=np.float64))
-                           for i in range(0, len(clips), 32)])
+    mels = np.concatenate(
+        [
+            normalised_mel(np.asarray(clips.clips[i : i + 32], dtype=np.float64))
+            for i in range(0, len(clips), 32)
+        ]
+    )
     return torch.as_tensor(mels, dtype=torch.float32), clips
 
 
@@ -180,10 +269,18 @@ def training_dac_latents(clips, frames: int, dac_weights: str | None, device: st
 
     path = require_dac_weights(dac_weights)
     model = load_dac(path, device)
-    latents = np.concatenate([clip_latents(model, np.asarray(clips.clips[i:i + 16], dtype=np.float64), frames,
-                                           SAMPLE_RATE, device) for i in range(0, len(clips), 16)])
-    return torch.as_tensor(latents, dtype=torch.float32), {"dac_weights": str(path),
-                                                           "dac_weights_sha256": file_sha256(str(path))}
+    latents = np.concatenate(
+        [
+            clip_latents(
+                model, np.asarray(clips.clips[i : i + 16], dtype=np.float64), frames, SAMPLE_RATE, device
+            )
+            for i in range(0, len(clips), 16)
+        ]
+    )
+    return torch.as_tensor(latents, dtype=torch.float32), {
+        "dac_weights": str(path),
+        "dac_weights_sha256": file_sha256(str(path)),
+    }
 
 
 def training_notes(n_notes: int, data: str | None, seed: int = 0):

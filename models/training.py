@@ -1,6 +1,7 @@
 """Training loop shared by the harness's own models: Adam, linear warm-up, gradient clipping,
 EMA weights, bf16 autocast on GPU, atomic checkpoints and exact resume after a kill (the checkpoint
 read back with ``weights_only=True``, every part checked: bench/core/safe_load.py)."""
+
 from __future__ import annotations
 
 import copy
@@ -39,8 +40,16 @@ def save_checkpoint(path: Path, payload: dict) -> None:
     atomic_write_bytes(path, buffer.getvalue())
 
 
-def train(model: torch.nn.Module, data: torch.Tensor, config, checkpoint: Path, meta: dict,
-          device: str = "cpu", progress: bool = True, log=print) -> dict:
+def train(
+    model: torch.nn.Module,
+    data: torch.Tensor,
+    config,
+    checkpoint: Path,
+    meta: dict,
+    device: str = "cpu",
+    progress: bool = True,
+    log=print,
+) -> dict:
     """Train ``model.loss(batch, generator)`` on ``data`` [N, ...] (or a tuple of such tensors, indexed
     together) for ``config.steps`` steps; ``model.set_step(k)``, when it exists, is told the step.
 
@@ -92,18 +101,38 @@ def train(model: torch.nn.Module, data: torch.Tensor, config, checkpoint: Path, 
                 bar.set_postfix_str(f"loss {sum(losses[-50:]) / 50:.4f}")
         if step % config.checkpoint_every == 0 or step == config.steps:
             elapsed = time.perf_counter() - started
-            save_checkpoint(checkpoint, {"model": model.state_dict(), "ema": ema.state_dict(),
-                                         "optimiser": optimiser.state_dict(), "step": step, "losses": losses,
-                                         "config": _plain(config), "meta": meta})
+            save_checkpoint(
+                checkpoint,
+                {
+                    "model": model.state_dict(),
+                    "ema": ema.state_dict(),
+                    "optimiser": optimiser.state_dict(),
+                    "step": step,
+                    "losses": losses,
+                    "config": _plain(config),
+                    "meta": meta,
+                },
+            )
             with open(log_path, "a") as handle:
-                handle.write(json.dumps({"step": step, "loss": sum(losses[-config.checkpoint_every:]) /
-                                         len(losses[-config.checkpoint_every:]),
-                                         "seconds_per_step": elapsed / max(1, step - first_step)}) + "\n")
+                handle.write(
+                    json.dumps(
+                        {
+                            "step": step,
+                            "loss": sum(losses[-config.checkpoint_every :])
+                            / len(losses[-config.checkpoint_every :]),
+                            "seconds_per_step": elapsed / max(1, step - first_step),
+                        }
+                    )
+                    + "\n"
+                )
     if bar is not None:
         bar.close()
-    return {"steps": step, "final_loss": sum(losses[-100:]) / max(1, len(losses[-100:])),
-            "first_loss": sum(losses[:100]) / max(1, len(losses[:100])),
-            "seconds_per_step": (time.perf_counter() - started) / max(1, step - first_step)}
+    return {
+        "steps": step,
+        "final_loss": sum(losses[-100:]) / max(1, len(losses[-100:])),
+        "first_loss": sum(losses[:100]) / max(1, len(losses[:100])),
+        "seconds_per_step": (time.perf_counter() - started) / max(1, step - first_step),
+    }
 
 
 RESUME_KEYS = ("model", "ema", "optimiser", "step", "losses")
@@ -116,17 +145,23 @@ def resume(checkpoint: Path, model, ema, optimiser, device: str = "cpu") -> tupl
     state = load_torch_file(checkpoint, "training checkpoint", map_location=device)
     require_keys(state, RESUME_KEYS, checkpoint, what="training checkpoint")
     if not isinstance(state["step"], int) or not isinstance(state["losses"], list):
-        raise UnreadableFileError(checkpoint, f"not a training checkpoint: step is a "
-                                              f"{type(state['step']).__name__}, losses a "
-                                              f"{type(state['losses']).__name__}")
+        raise UnreadableFileError(
+            checkpoint,
+            f"not a training checkpoint: step is a "
+            f"{type(state['step']).__name__}, losses a "
+            f"{type(state['losses']).__name__}",
+        )
     load_module_state(model, state["model"], checkpoint, "'model' weights")
     load_module_state(ema, state["ema"], checkpoint, "'ema' weights")
     probe = torch.optim.Adam(model.parameters())  # checked here, so that a bad file changes no optimiser
     try:
         probe.load_state_dict(state["optimiser"])
-        wrong = [f"{tuple(v.shape)} for a parameter of shape {tuple(p.shape)}"
-                 for p, entry in probe.state.items() for v in entry.values()
-                 if isinstance(v, torch.Tensor) and v.dim() and v.shape != p.shape]
+        wrong = [
+            f"{tuple(v.shape)} for a parameter of shape {tuple(p.shape)}"
+            for p, entry in probe.state.items()
+            for v in entry.values()
+            if isinstance(v, torch.Tensor) and v.dim() and v.shape != p.shape
+        ]
     except (ValueError, KeyError, TypeError, RuntimeError, IndexError) as error:
         wrong = [f"{type(error).__name__}: {error}"]
     if wrong:

@@ -1,5 +1,6 @@
 """A 1D U-Net over time with an optional noise-level embedding (FiLM), shared by the diffusion
 decoders, the U-Net encoder and the unconditional prior."""
+
 from __future__ import annotations
 
 import math
@@ -27,7 +28,9 @@ class NoiseEmbedding(nn.Module):
 
     def forward(self, c_noise: torch.Tensor) -> torch.Tensor:
         half = self.dim // 2
-        freqs = torch.exp(-math.log(10000.0) * torch.arange(half, device=c_noise.device, dtype=c_noise.dtype) / half)
+        freqs = torch.exp(
+            -math.log(10000.0) * torch.arange(half, device=c_noise.device, dtype=c_noise.dtype) / half
+        )
         angles = c_noise[:, None] * freqs[None] * 100.0
         return self.mlp(torch.cat([angles.sin(), angles.cos()], dim=1))
 
@@ -56,8 +59,17 @@ class ResBlock(nn.Module):
 class UNet1D(nn.Module):
     """[B, in_ch, T] -> [B, out_ch, T]; T must be divisible by 2^(len(mults) - 1)."""
 
-    def __init__(self, in_ch: int, out_ch: int, base: int = 64, mults=(1, 2, 2), blocks: int = 1,
-                 noise_embedding: bool = True, emb_dim: int = 128, dropout: float = 0.0):
+    def __init__(
+        self,
+        in_ch: int,
+        out_ch: int,
+        base: int = 64,
+        mults=(1, 2, 2),
+        blocks: int = 1,
+        noise_embedding: bool = True,
+        emb_dim: int = 128,
+        dropout: float = 0.0,
+    ):
         super().__init__()
         self.embed = NoiseEmbedding(emb_dim) if noise_embedding else None
         emb = emb_dim if noise_embedding else None
@@ -81,7 +93,9 @@ class UNet1D(nn.Module):
                 ch = base * mult
             if level > 0:
                 self.upsample.append(nn.Conv1d(ch, ch, 3, padding=1))
-        self.out = nn.Sequential(nn.GroupNorm(_groups(ch), ch), nn.SiLU(), nn.Conv1d(ch, out_ch, 3, padding=1))
+        self.out = nn.Sequential(
+            nn.GroupNorm(_groups(ch), ch), nn.SiLU(), nn.Conv1d(ch, out_ch, 3, padding=1)
+        )
         self.levels, self.blocks = len(mults), blocks
         nn.init.zeros_(self.out[-1].weight)
         nn.init.zeros_(self.out[-1].bias)
@@ -93,8 +107,12 @@ class UNet1D(nn.Module):
             # time on CPU keeps them fixed: as fast with 2 threads, ~1.4x slower with 1 (README,
             # "Caching, resuming, determinism"; tests/test_thread_invariance.py)
             per_item = c_noise is not None and c_noise.ndim > 0 and c_noise.shape[0] == x.shape[0]
-            return torch.cat([self._forward(x[i:i + 1], c_noise[i:i + 1] if per_item else c_noise)
-                              for i in range(x.shape[0])])
+            return torch.cat(
+                [
+                    self._forward(x[i : i + 1], c_noise[i : i + 1] if per_item else c_noise)
+                    for i in range(x.shape[0])
+                ]
+            )
         return self._forward(x, c_noise)
 
     def _forward(self, x, c_noise=None):

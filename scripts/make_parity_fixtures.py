@@ -9,6 +9,7 @@ Their model back-ends (laion_clap, encodec, resampy, ...) are not needed for the
 functions and are replaced by empty modules here. The arrays are seeded and stored beside the
 values, so the test recomputes ours on exactly the same inputs.
 """
+
 from __future__ import annotations
 
 import json
@@ -20,8 +21,35 @@ from pathlib import Path
 import numpy as np
 import torch
 
-STUBBED = {"laion_clap", "encodec", "resampy", "torchlibrosa", "torchaudio", "hypy_utils", "transformers",
-           "torchvggish", "openl3", "librosa", "nnAudio", "dac", "audiotools", "fairseq", "soundfile", "yaml", "tensorflow", "tensorflow_hub", "mert", "panns_inference", "muq", "wav2clip", "whisper", "einops", "timm", "huggingface_hub", "safetensors"}
+STUBBED = {
+    "laion_clap",
+    "encodec",
+    "resampy",
+    "torchlibrosa",
+    "torchaudio",
+    "hypy_utils",
+    "transformers",
+    "torchvggish",
+    "openl3",
+    "librosa",
+    "nnAudio",
+    "dac",
+    "audiotools",
+    "fairseq",
+    "soundfile",
+    "yaml",
+    "tensorflow",
+    "tensorflow_hub",
+    "mert",
+    "panns_inference",
+    "muq",
+    "wav2clip",
+    "whisper",
+    "einops",
+    "timm",
+    "huggingface_hub",
+    "safetensors",
+}
 
 
 class _AnyMeta(type):
@@ -91,8 +119,7 @@ def embedding_cases(rng):
 def main() -> None:
     from frechet_audio_distance.fad import FrechetAudioDistance
     from kadtk.kad import calc_kernel_audio_distance, median_pairwise_distance
-    from torchmetrics.functional.audio import (scale_invariant_signal_distortion_ratio,
-                                               signal_noise_ratio)
+    from torchmetrics.functional.audio import scale_invariant_signal_distortion_ratio, signal_noise_ratio
 
     rng = np.random.default_rng(20261124)
     arrays, values = {}, {}
@@ -104,13 +131,18 @@ def main() -> None:
         ref_bandwidth = median_pairwise_distance(ref_set)
         eval_bandwidth = median_pairwise_distance(eval_set)
         x, y = torch.tensor(eval_set), torch.tensor(ref_set)
-        kad_ref_bw = calc_kernel_audio_distance(x, y, (None, None), "cpu", bandwidth=ref_bandwidth,
-                                                precision=torch.float64)
+        kad_ref_bw = calc_kernel_audio_distance(
+            x, y, (None, None), "cpu", bandwidth=ref_bandwidth, precision=torch.float64
+        )
         # kadtk's own call, score(baseline, eval): x = reference, y = eval, bandwidth from y (eval)
         kad_kadtk_default = calc_kernel_audio_distance(y, x, (None, None), "cpu", precision=torch.float64)
-        values[name] = {"fad": float(fad), "kad_reference_bandwidth": float(kad_ref_bw),
-                        "kad_kadtk_default": float(kad_kadtk_default),
-                        "bandwidth_reference": ref_bandwidth, "bandwidth_eval": eval_bandwidth}
+        values[name] = {
+            "fad": float(fad),
+            "kad_reference_bandwidth": float(kad_ref_bw),
+            "kad_kadtk_default": float(kad_kadtk_default),
+            "bandwidth_reference": ref_bandwidth,
+            "bandwidth_eval": eval_bandwidth,
+        }
     signals = {}
     target = rng.normal(size=(4, 8000))
     signals["noisy"] = (target + rng.normal(size=target.shape) * 0.3, target)
@@ -125,10 +157,15 @@ def main() -> None:
         }
     OUT.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(OUT / "arrays.npz", **arrays)
-    meta = {"generated_by": "scripts/make_parity_fixtures.py",
-            "packages": {p: version(p) for p in ("frechet-audio-distance", "kadtk", "torchmetrics", "torch",
-                                                 "numpy", "scipy")},
-            "kad_scale": 100, "values": values}
+    meta = {
+        "generated_by": "scripts/make_parity_fixtures.py",
+        "packages": {
+            p: version(p)
+            for p in ("frechet-audio-distance", "kadtk", "torchmetrics", "torch", "numpy", "scipy")
+        },
+        "kad_scale": 100,
+        "values": values,
+    }
     (OUT / "values.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
     print(f"wrote {OUT}")
 

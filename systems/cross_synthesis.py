@@ -5,6 +5,7 @@ env = exp(lifter(real cepstrum of log(|X| + 1e-7))), lifter keeping quefrency <=
 Y = X_carrier / env_carrier * env_modulator; STFT n_fft 1024, hop 256, Hann.
 The carrier is reference 1 and the modulator reference 2 (``carrier=2`` swaps them).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -45,7 +46,7 @@ class CrossSynthesis(System):
 
     @dataclass(frozen=True)
     class Options:
-        carrier: int = 1   # which reference is the carrier: 1 or 2
+        carrier: int = 1  # which reference is the carrier: 1 or 2
 
         def __post_init__(self):
             if self.carrier not in (1, 2):
@@ -53,6 +54,9 @@ class CrossSynthesis(System):
 
     def blend(self, batch):
         swap = self.options.carrier == 2
-        pairs = zip(batch.references2, batch.references1) if swap else zip(batch.references1, batch.references2)
-        return np.stack([cross_synthesise(np.asarray(c, np.float64), np.asarray(m, np.float64))
-                         for c, m in pairs])
+        pairs = (
+            zip(batch.references2, batch.references1) if swap else zip(batch.references1, batch.references2)
+        )
+        return np.stack(
+            [cross_synthesise(np.asarray(c, np.float64), np.asarray(m, np.float64)) for c, m in pairs]
+        )

@@ -10,6 +10,7 @@ The package: ``make venv`` (installs descript-audio-codec and descript-audiotool
 their torchaudio / TensorBoard requirements; the adapter imports them with in-process stand-ins
 for those two, see bench/core/optional_imports.py).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -28,7 +29,7 @@ class DACLatentFilter(LatentFilterSystem):
 
     @dataclass(frozen=True)
     class Options:
-        weights: str | None = None   # the DAC weights file (default: descript-audio-codec's cache)
+        weights: str | None = None  # the DAC weights file (default: descript-audio-codec's cache)
 
     @classmethod
     def weights_path(cls, options=None):
@@ -69,11 +70,17 @@ class DACLatentFilter(LatentFilterSystem):
 
         from bench.core.storage import file_sha256
 
-        return {**super().fingerprint(), "weights_sha256": file_sha256(str(self.weights_path(self.options))),
-                "package": f"descript-audio-codec {version('descript-audio-codec')}"}
+        return {
+            **super().fingerprint(),
+            "weights_sha256": file_sha256(str(self.weights_path(self.options))),
+            "package": f"descript-audio-codec {version('descript-audio-codec')}",
+        }
 
     def info(self) -> dict:
         model = self.loaded
-        return {"sample_rate": int(model.sample_rate), "latent": f"{model.latent_dim} channels at "
-                f"{model.sample_rate / model.hop_length:.2f} Hz", "codebooks": int(model.n_codebooks),
-                "parameters": int(sum(p.numel() for p in model.parameters()))}
+        return {
+            "sample_rate": int(model.sample_rate),
+            "latent": f"{model.latent_dim} channels at {model.sample_rate / model.hop_length:.2f} Hz",
+            "codebooks": int(model.n_codebooks),
+            "parameters": int(sum(p.numel() for p in model.parameters())),
+        }

@@ -6,6 +6,7 @@ both bands, each from its own reference. ``ilvr-paper``: the reference code's ve
 replacement after sampling. Formulas in models/steering.py. Options: ``checkpoint``,
 ``steps`` (default: the scale's).
 """
+
 from __future__ import annotations
 
 from bench.core.registry import register

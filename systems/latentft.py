@@ -9,6 +9,7 @@ Blending: each reference's latent masked by its own band; denoisers combined wit
 ``blend_weights`` (default 1, 1, -1 over z1, z2, null). Sampler steps: the scale's (100 at paper
 scale) unless ``steps`` is given. The output mel goes through the run's vocoder.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -28,19 +29,23 @@ class _LatentFTBase(TrainedSystem):
 
     @dataclass(frozen=True)
     class Options(TrainedSystem.Options):
-        cfg: float = 2.0                 # classifier-free guidance of conditional generation
-        blend_weights: str = "1,1,-1"    # blending's denoiser weights over z1, z2, null
+        cfg: float = 2.0  # classifier-free guidance of conditional generation
+        blend_weights: str = "1,1,-1"  # blending's denoiser weights over z1, z2, null
 
         def __post_init__(self):
             super().__post_init__()
             if len(self.blend_weight_values()) != 3:
-                raise ValueError(f"blend_weights must be three numbers W1,W2,WNULL, not {self.blend_weights!r}")
+                raise ValueError(
+                    f"blend_weights must be three numbers W1,W2,WNULL, not {self.blend_weights!r}"
+                )
 
         def blend_weight_values(self) -> list[float]:
             try:
                 return [float(w) for w in self.blend_weights.split(",")]
             except ValueError:
-                raise ValueError(f"blend_weights must be three numbers W1,W2,WNULL, not {self.blend_weights!r}") from None
+                raise ValueError(
+                    f"blend_weights must be three numbers W1,W2,WNULL, not {self.blend_weights!r}"
+                ) from None
 
     def load(self):
         from bench.models.checkpoint_store import model_from_state
@@ -55,13 +60,21 @@ class _LatentFTBase(TrainedSystem):
 
     def fingerprint(self) -> dict:
         _, state = self.loaded
-        return {**super().fingerprint(), **self.checkpoint_fingerprint(state), "sampling_steps": self._steps(),
-                "cfg": self.options.cfg, "blend_weights": self.options.blend_weights}
+        return {
+            **super().fingerprint(),
+            **self.checkpoint_fingerprint(state),
+            "sampling_steps": self._steps(),
+            "cfg": self.options.cfg,
+            "blend_weights": self.options.blend_weights,
+        }
 
     def info(self) -> dict:
         model, state = self.loaded
-        return {"parameters": sum(p.numel() for p in model.parameters()),
-                "latent": f"{model.latent_channels} channels at 86.13 Hz", **self.checkpoint_info(state)}
+        return {
+            "parameters": sum(p.numel() for p in model.parameters()),
+            "latent": f"{model.latent_channels} channels at 86.13 Hz",
+            **self.checkpoint_info(state),
+        }
 
     def _encoder_inputs(self, references):
         from bench.core.mel import normalised_mel
@@ -72,7 +85,9 @@ class _LatentFTBase(TrainedSystem):
         import torch
 
         model, _ = self.loaded
-        features = torch.as_tensor(self._encoder_inputs(references), dtype=torch.float32, device=self.context.device)
+        features = torch.as_tensor(
+            self._encoder_inputs(references), dtype=torch.float32, device=self.context.device
+        )
         with torch.no_grad():
             return model.encode(features)
 
@@ -80,7 +95,9 @@ class _LatentFTBase(TrainedSystem):
         from bench.models.edm import SamplerConfig
 
         model, _ = self.loaded
-        mels = model.generate(conditions, weights, seeds, SamplerConfig(steps=self._steps()), conditions[0].shape[-1])
+        mels = model.generate(
+            conditions, weights, seeds, SamplerConfig(steps=self._steps()), conditions[0].shape[-1]
+        )
         return self.context.vocoder(mels.double().cpu().numpy(), seeds, length)
 
     @one_item_at_a_time_on_cpu
@@ -92,8 +109,9 @@ class _LatentFTBase(TrainedSystem):
         latent = self._latents(batch.references)
         masked = apply_mask(latent, band_masks(batch.bands).to(latent.device))
         cfg = self.options.cfg
-        return self._sample([masked, torch.zeros_like(masked)], [cfg, 1.0 - cfg], batch.seeds,
-                            batch.references.shape[-1])
+        return self._sample(
+            [masked, torch.zeros_like(masked)], [cfg, 1.0 - cfg], batch.seeds, batch.references.shape[-1]
+        )
 
     @one_item_at_a_time_on_cpu
     def blend(self, batch):
@@ -137,12 +155,14 @@ class LatentFTDAC(_LatentFTBase):
     the weights the checkpoint was trained with (checked by hash)."""
 
     name = "latentft-dac"
-    description = "LatentFT with a DAC front end and a 1D U-Net encoder (trained by the harness; needs DAC weights)"
+    description = (
+        "LatentFT with a DAC front end and a 1D U-Net encoder (trained by the harness; needs DAC weights)"
+    )
     needs = Needs(packages=("dac", "audiotools", "torch"), install_hint=DAC_INSTALL)
 
     @dataclass(frozen=True)
     class Options(_LatentFTBase.Options):
-        dac_weights: str | None = None   # default: the file the checkpoint was trained with, else DAC's cache
+        dac_weights: str | None = None  # default: the file the checkpoint was trained with, else DAC's cache
 
     @classmethod
     def _training_meta(cls, options) -> dict:
@@ -169,8 +189,12 @@ class LatentFTDAC(_LatentFTBase):
         base = super().availability(options)
         if not base.ok:
             if base.reason.startswith("no checkpoint"):
-                return Availability(False, base.reason, base.fix + "; training reads the DAC latent: "
-                                    "ARGS=--dac-weights=/path/weights.pth, or descript-audio-codec's cache")
+                return Availability(
+                    False,
+                    base.reason,
+                    base.fix + "; training reads the DAC latent: "
+                    "ARGS=--dac-weights=/path/weights.pth, or descript-audio-codec's cache",
+                )
             return base
         meta = cls._training_meta(options)
         path = cls.dac_weights(options, meta)
@@ -179,8 +203,11 @@ class LatentFTDAC(_LatentFTBase):
             return weights
         expected = meta.get("dac_weights_sha256")
         if expected and file_sha256(str(path)) != expected:
-            return Availability(False, f"{path} is not the DAC the checkpoint was trained with "
-                                f"(sha256 {expected[:12]}...)", "pass those weights as latentft-dac.dac_weights")
+            return Availability(
+                False,
+                f"{path} is not the DAC the checkpoint was trained with (sha256 {expected[:12]}...)",
+                "pass those weights as latentft-dac.dac_weights",
+            )
         return Availability(True)
 
     @cached_property
@@ -197,8 +224,9 @@ class LatentFTDAC(_LatentFTBase):
         from bench.core.mel import frame_count
 
         references = np.asarray(references)
-        return clip_latents(self._dac, references, frame_count(references.shape[-1]), SAMPLE_RATE,
-                            self.context.device)
+        return clip_latents(
+            self._dac, references, frame_count(references.shape[-1]), SAMPLE_RATE, self.context.device
+        )
 
     def fingerprint(self) -> dict:
         _, state = self.loaded
@@ -209,6 +237,14 @@ class LatentFTDAC(_LatentFTBase):
 # each, run exactly as latentft-mlp; in the registry (make systems, compare, isolate), never in
 # table1's default rows
 for _name, (_, _what) in VARIANTS.items():
-    register(type("LatentFT_" + _name.replace("-", "_"), (_LatentFTBase,),
-                  {"name": _name, "description": f"LatentFT-MLP {_what} (ablation; trained by the harness)",
-                   "__module__": __name__}))
+    register(
+        type(
+            "LatentFT_" + _name.replace("-", "_"),
+            (_LatentFTBase,),
+            {
+                "name": _name,
+                "description": f"LatentFT-MLP {_what} (ablation; trained by the harness)",
+                "__module__": __name__,
+            },
+        )
+    )

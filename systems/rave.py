@@ -11,6 +11,7 @@ the adapter detects that (two encodings of the same clip differ) and refuses the
 ``torch.jit.load`` is used, on a file checked to be a TorchScript archive (the format RAVE exports;
 TorchScript, not a Python pickle: docs/untrusted-files.md): the acids-rave package is not needed.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -68,7 +69,7 @@ class RAVELatentFilter(LatentFilterSystem):
 
     @dataclass(frozen=True)
     class Options:
-        model: str | None = None   # the non-streaming TorchScript export (rave export --run RUN)
+        model: str | None = None  # the non-streaming TorchScript export (rave export --run RUN)
 
     @classmethod
     def availability(cls, options=None) -> Availability:
@@ -77,21 +78,30 @@ class RAVELatentFilter(LatentFilterSystem):
             return base
         given = validate_options(cls, options).model
         if not given:
-            return Availability(False, "no RAVE model given",
-                                "export a non-streaming TorchScript model (rave export --run RUN) and pass "
-                                "--system-option rave.model=/path/model.ts")
+            return Availability(
+                False,
+                "no RAVE model given",
+                "export a non-streaming TorchScript model (rave export --run RUN) and pass "
+                "--system-option rave.model=/path/model.ts",
+            )
         if not Path(given).is_file():
             return Availability(False, f"RAVE model not found: {given}", "check --system-option rave.model")
         try:
             model, sample_rate, in_channels, _ = load_rave(given)
             if is_streaming(model, sample_rate, in_channels):
-                return Availability(False, f"{given} is a streaming export (it keeps state between calls)",
-                                    "export again without --streaming")
+                return Availability(
+                    False,
+                    f"{given} is a streaming export (it keeps state between calls)",
+                    "export again without --streaming",
+                )
         except UnreadableFileError as error:  # not a TorchScript archive at all
             return Availability(False, str(error), "pass a TorchScript file written by rave export")
         except Exception as error:  # a file that is not a usable export
-            return Availability(False, f"{given} does not load as a RAVE export: {error}",
-                                "pass a TorchScript file written by rave export")
+            return Availability(
+                False,
+                f"{given} does not load as a RAVE export: {error}",
+                "pass a TorchScript file written by rave export",
+            )
         return Availability(True)
 
     def load(self):
@@ -112,7 +122,7 @@ class RAVELatentFilter(LatentFilterSystem):
         model, _, in_channels, ratio = self.loaded
         padded = int(np.ceil(audio.shape[-1] / ratio)) * ratio
         x = torch.zeros(1, in_channels, padded, device=self.context.device)
-        x[..., :audio.shape[-1]] = torch.as_tensor(audio, dtype=torch.float32, device=self.context.device)
+        x[..., : audio.shape[-1]] = torch.as_tensor(audio, dtype=torch.float32, device=self.context.device)
         with torch.no_grad():
             return model.encode(x)[0].double().cpu().numpy()
 
@@ -132,6 +142,10 @@ class RAVELatentFilter(LatentFilterSystem):
     def info(self) -> dict:
         model, sample_rate, in_channels, ratio = self.loaded
         probe = self.encode_one(np.zeros(ratio * 4))
-        return {"sample_rate": sample_rate, "latent": f"{probe.shape[0]} channels at {sample_rate / ratio:.2f} Hz",
-                "ratio": ratio, "input_channels": in_channels,
-                "parameters": int(sum(p.numel() for p in model.parameters()))}
+        return {
+            "sample_rate": sample_rate,
+            "latent": f"{probe.shape[0]} channels at {sample_rate / ratio:.2f} Hz",
+            "ratio": ratio,
+            "input_channels": in_channels,
+            "parameters": int(sum(p.numel() for p in model.parameters())),
+        }

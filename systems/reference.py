@@ -1,5 +1,6 @@
 """``reference``: the adherence ceiling. Conditional generation returns the conditioning clip;
 blending returns the equal-gain mixture of both references (re-normalised), the naive blend."""
+
 from __future__ import annotations
 
 import numpy as np

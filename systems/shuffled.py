@@ -1,5 +1,6 @@
 """``shuffled``: the adherence floor. Returns a clip of the evaluation pool, drawn from the
 item's seed, that is none of the item's references."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -21,9 +22,12 @@ class Shuffled(System):
         return np.array(self.context.pool[index], dtype=np.float64)
 
     def conditional(self, batch):
-        return np.stack([self._unrelated(seed, {ref}) for seed, ref in
-                         zip(batch.seeds, batch.reference_ids)])
+        return np.stack([self._unrelated(seed, {ref}) for seed, ref in zip(batch.seeds, batch.reference_ids)])
 
     def blend(self, batch):
-        return np.stack([self._unrelated(seed, {a, b}) for seed, a, b in
-                         zip(batch.seeds, batch.reference_ids1, batch.reference_ids2)])
+        return np.stack(
+            [
+                self._unrelated(seed, {a, b})
+                for seed, a, b in zip(batch.seeds, batch.reference_ids1, batch.reference_ids2)
+            ]
+        )

@@ -2,6 +2,7 @@
 
 Blending: 0.5 * m1(S1) + 0.5 * m2(S2) (protocol.md section 5).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -30,8 +31,10 @@ class Spectrogram(System):
     def blend(self, batch):
         mels1 = normalised_mel(np.asarray(batch.references1))
         mels2 = normalised_mel(np.asarray(batch.references2))
-        blended = np.stack([
-            0.5 * band_pass(m1, b1, TIME_N_FFT) + 0.5 * band_pass(m2, b2, TIME_N_FFT)
-            for m1, m2, b1, b2 in zip(mels1, mels2, batch.bands1, batch.bands2)
-        ])
+        blended = np.stack(
+            [
+                0.5 * band_pass(m1, b1, TIME_N_FFT) + 0.5 * band_pass(m2, b2, TIME_N_FFT)
+                for m1, m2, b1, b2 in zip(mels1, mels2, batch.bands1, batch.bands2)
+            ]
+        )
         return self.context.vocoder(blended, batch.seeds, batch.references1.shape[-1])

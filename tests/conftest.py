@@ -34,4 +34,5 @@ def sine():
     def make(freq, seconds=1.0, sr=22050):
         t = np.arange(int(seconds * sr)) / sr
         return np.sin(2 * np.pi * freq * t)
+
     return make

@@ -1,6 +1,7 @@
 """Every test finds the process-wide system registry (bench/core/registry.py ``SYSTEMS``) as the
 session started it: systems a test registers (``@register``, a plugin folder and
 ``discover(force=True)``) are removed after it. Imported by tests/conftest.py."""
+
 import pytest
 
 from bench.core.registry import SYSTEMS

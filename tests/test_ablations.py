@@ -1,24 +1,25 @@
 """The LatentFT ablations (Tables 9-10): each variant's training loss uses the intended mask, the
 band-pass augmentation is what its docstring says, and the table runs on 2-step checkpoints."""
+
 import json
 from dataclasses import asdict, replace
 
 import numpy as np
 import pytest
 import torch
+from conftest import FIXTURES
 
-from bench.reports.ablation_table import run_ablation_table, training_summary
 from bench.core.config import RunConfig
-from bench.models.latentft_ablations import ABLATION_SYSTEMS, BASE, BASE_CONFIG, VARIANTS
 from bench.core.mel import normalised_mel
 from bench.core.safe_load import load_torch_file
+from bench.core.storage import file_sha256
 from bench.models.checkpoint_store import load_state, weights_sha256
 from bench.models.edm import edm_loss
 from bench.models.frequency_mask import apply_mask, sample_band_pass_masks
 from bench.models.latentft import LatentFT, LatentFTConfig
+from bench.models.latentft_ablations import ABLATION_SYSTEMS, BASE, BASE_CONFIG, VARIANTS
 from bench.models.training import TrainConfig, train
-from bench.core.storage import file_sha256
-from conftest import FIXTURES
+from bench.reports.ablation_table import run_ablation_table, training_summary
 
 TINY = LatentFTConfig(latent_channels=4, encoder_hidden=16, decoder_base=8, decoder_mults=(1, 2))
 BINS = 513
@@ -43,6 +44,7 @@ def _dft(kernel):
     def draw(batch, generator):
         scores = torch.randn(batch, BINS, generator=generator) @ kernel.T
         return (scores > torch.randn(batch, 1, generator=generator)).float()
+
     return draw
 
 
@@ -109,8 +111,11 @@ def test_trainable_variants_change_only_their_fields():
 def test_table_on_two_step_checkpoints(tmp_path, fixture_clips):
     mels = torch.as_tensor(normalised_mel(np.stack(fixture_clips)), dtype=torch.float32)
     # the base and the structurally different variant run; one unfinished and one missing row
-    trained, unfinished, missing = ((BASE, "latentft-mlp-no-encoder"), "latentft-mlp-band-pass",
-                                    "latentft-mlp-no-mask")
+    trained, unfinished, missing = (
+        (BASE, "latentft-mlp-no-encoder"),
+        "latentft-mlp-band-pass",
+        "latentft-mlp-no-mask",
+    )
     systems = (*trained, unfinished, missing)
     options = {}
     for name in systems:
@@ -119,16 +124,30 @@ def test_table_on_two_step_checkpoints(tmp_path, fixture_clips):
             torch.manual_seed(0)
             config = _config(name)
             steps = TrainConfig(steps=2, batch_size=2, checkpoint_every=2, model=config)
-            train(LatentFT(config), mels, steps, path, {"dataset": "fixtures"}, progress=False,
-                  log=lambda *_: None)
+            train(
+                LatentFT(config),
+                mels,
+                steps,
+                path,
+                {"dataset": "fixtures"},
+                progress=False,
+                log=lambda *_: None,
+            )
         if name == unfinished:  # as if a 4-step run had been stopped at its step-2 checkpoint
             state = load_torch_file(path)
             state["config"]["steps"] = 4
             torch.save(state, path)
         options[name] = {"checkpoint": str(path), "steps": "2"}
-    config = RunConfig(scale="smoke", data=str(FIXTURES), systems=systems, system_options=options,
-                       cache_dir=str(tmp_path / "cache"), data_cache_dir=str(tmp_path / "data"),
-                       out_dir=str(tmp_path / "out"), progress=False)
+    config = RunConfig(
+        scale="smoke",
+        data=str(FIXTURES),
+        systems=systems,
+        system_options=options,
+        cache_dir=str(tmp_path / "cache"),
+        data_cache_dir=str(tmp_path / "data"),
+        out_dir=str(tmp_path / "out"),
+        progress=False,
+    )
     record = run_ablation_table(config)
     out = tmp_path / "out"
     assert set(record["rows"]) == set(trained)
@@ -165,8 +184,11 @@ def test_the_base_row_uses_the_weights_at_the_variants_step_count(tmp_path):
     path = config.system_options[BASE]["checkpoint"]
     assert path == str(resolve(BASE, BASE_CONFIG)) and path.endswith(f"{BASE}-{BASE_CONFIG}.pt")
     assert load_state(path)["step"] == 3000  # the shipped tiny-3000 weights (or the same trained here)
-    given = RunConfig(scale="small", systems=ABLATION_SYSTEMS,
-                      system_options={BASE: {"checkpoint": str(tmp_path / "mine.pt")}})
+    given = RunConfig(
+        scale="small",
+        systems=ABLATION_SYSTEMS,
+        system_options={BASE: {"checkpoint": str(tmp_path / "mine.pt")}},
+    )
     assert with_base_weights(given) == given
     without_base = RunConfig(scale="small", systems=ABLATION_SYSTEMS[1:])
     assert with_base_weights(without_base) == without_base

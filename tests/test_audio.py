@@ -2,8 +2,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from bench.core.audio import (AudioError, check_output, chunk_track, load_audio, normalise_clip,
-                         resample)
+from bench.core.audio import AudioError, check_output, chunk_track, load_audio, normalise_clip, resample
 
 
 @pytest.mark.parametrize("orig,new", [(44100, 22050), (48000, 22050), (16000, 22050)])

@@ -1,12 +1,13 @@
 """make figures (bench/reports/band_figures.py): the figure CSV recomputed from a small bands CSV."""
+
 import csv
 import json
 
 import numpy as np
 import pytest
 
-from bench.core.bands import BLEND_PAIRS, CONDITIONAL_BANDS, EIGHT_BAND_SPLIT, LATENT_NYQUIST_HZ
 from bench.commands.cli import main
+from bench.core.bands import BLEND_PAIRS, CONDITIONAL_BANDS, EIGHT_BAND_SPLIT, LATENT_NYQUIST_HZ
 
 METRICS = ("fad", "loudness_in", "rhythm_in", "timbre_in", "harmony_in")
 
@@ -17,18 +18,38 @@ def _run(tmp_path, systems=("alpha", "beta")):
     rows = []
     for system in systems:
         for band in CONDITIONAL_BANDS:
-            rows.append({"system": system, "task": "conditional", "band": band.name, "n_ok": 3, "n_failed": 0,
-                         **{m: round(float(rng.uniform(0, 100)), 6) for m in METRICS}})
+            rows.append(
+                {
+                    "system": system,
+                    "task": "conditional",
+                    "band": band.name,
+                    "n_ok": 3,
+                    "n_failed": 0,
+                    **{m: round(float(rng.uniform(0, 100)), 6) for m in METRICS},
+                }
+            )
         for first, second in BLEND_PAIRS:
-            rows.append({"system": system, "task": "blend", "band": f"{first.name}+{second.name}", "n_ok": 3,
-                         "n_failed": 0, "fad": 1.5, "loudness_both": 0.5})
+            rows.append(
+                {
+                    "system": system,
+                    "task": "blend",
+                    "band": f"{first.name}+{second.name}",
+                    "n_ok": 3,
+                    "n_failed": 0,
+                    "fad": 1.5,
+                    "loudness_both": 0.5,
+                }
+            )
     keys = list(dict.fromkeys(k for row in rows for k in row))
     with (tmp_path / "run_bands.csv").open("w", newline="") as stream:
         writer = csv.DictWriter(stream, fieldnames=keys)
         writer.writeheader()
         writer.writerows(rows)
-    record = {"schema": "latentft-bench/table1/v1", "config": {"scale": "smoke", "seed": 0},
-              "dataset": {"name": "tiny", "manifest_hash": "ab" * 32}}
+    record = {
+        "schema": "latentft-bench/table1/v1",
+        "config": {"scale": "smoke", "seed": 0},
+        "dataset": {"name": "tiny", "manifest_hash": "ab" * 32},
+    }
     (tmp_path / "run.json").write_text(json.dumps(record))
     return tmp_path / "run.json", rows
 

@@ -1,8 +1,15 @@
 import numpy as np
 import pytest
 
-from bench.core.bands import (BLEND_PAIRS, CONDITIONAL_BANDS, FOUR_BAND_SPLIT, TWO_BAND_SPLIT, Band,
-                         band_mask, band_pass)
+from bench.core.bands import (
+    BLEND_PAIRS,
+    CONDITIONAL_BANDS,
+    FOUR_BAND_SPLIT,
+    TWO_BAND_SPLIT,
+    Band,
+    band_mask,
+    band_pass,
+)
 
 
 def test_fourteen_bands_and_six_pairs():
@@ -28,8 +35,8 @@ def test_complementary_split_sums_to_the_signal():
 
 def test_band_pass_keeps_in_band_sinusoid_and_removes_out_of_band():
     t = np.arange(512)
-    slow = np.cos(2 * np.pi * 2 * t / 1024 * 2)     # bin 4 of a 1024-point rfft: 4/512 = 0.0078
-    fast = np.cos(2 * np.pi * 200 * t / 1024)       # bin 200: 0.39
+    slow = np.cos(2 * np.pi * 2 * t / 1024 * 2)  # bin 4 of a 1024-point rfft: 4/512 = 0.0078
+    fast = np.cos(2 * np.pi * 200 * t / 1024)  # bin 200: 0.39
     kept = band_pass(slow + fast, Band(0.25, 0.5001))
     assert np.corrcoef(kept, fast)[0, 1] > 0.95
     assert np.abs(band_pass(fast, Band(0.0, 0.0157))).max() < 0.2

@@ -1,4 +1,5 @@
 """``make bench`` writes what it prints, with provenance."""
+
 import json
 
 import pytest
@@ -10,7 +11,9 @@ pytestmark = pytest.mark.slow  # end to end: deselected by -m 'not slow'
 
 def test_bench_writes_its_figures_with_provenance(tmp_path, capsys):
     out = tmp_path / "bench.json"
-    assert main(n_clips=2, out=str(out), sampling_steps=2, embedders=("melstats", "vggish:/no/such/file")) == 0
+    assert (
+        main(n_clips=2, out=str(out), sampling_steps=2, embedders=("melstats", "vggish:/no/such/file")) == 0
+    )
     record = json.loads(out.read_text())
     descriptors = record["descriptors"][0]
     assert descriptors["clips"] == 2
@@ -23,5 +26,7 @@ def test_bench_writes_its_figures_with_provenance(tmp_path, capsys):
     melstats, vggish = record["embedders"]
     assert melstats["available"] and melstats["seconds_per_clip"] > 0
     assert not vggish["available"] and "/no/such/file" in vggish["reason"]
-    assert record["environment"]["git"]["revision"] and record["fast_descriptor_version"].startswith("torch-fast")
+    assert record["environment"]["git"]["revision"] and record["fast_descriptor_version"].startswith(
+        "torch-fast"
+    )
     assert f"ratio: {descriptors['ratio']:.1f}x" in capsys.readouterr().out

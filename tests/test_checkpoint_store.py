@@ -1,14 +1,15 @@
 """Shipped inference weights (models/weights/): shipping keeps the EMA weights exactly, loading checks
 the manifest's hash and names a damaged file, and a system looks for its weights in the right order."""
+
 import json
 
 import pytest
 import torch
 
+from bench.core.registry import get_system_class
 from bench.models import checkpoint_store as store
 from bench.models.mel_prior import MelPrior, MelPriorConfig, load_mel_prior
 from bench.models.training import TrainConfig, train
-from bench.core.registry import get_system_class
 
 TINY = MelPriorConfig(base=8, mults=(1, 2))
 
@@ -27,9 +28,15 @@ def folders(tmp_path, monkeypatch):
 def _train_prior(path, steps=3):
     torch.manual_seed(0)
     data = torch.randn(6, 80, 64)
-    train(MelPrior(TINY), data, TrainConfig(steps=steps, batch_size=2, lr=1e-3, warmup_steps=1,
-                                             checkpoint_every=steps, model=TINY),
-          path, {"dataset": "random", "dataset_manifest_hash": "abc"}, progress=False, log=lambda *_: None)
+    train(
+        MelPrior(TINY),
+        data,
+        TrainConfig(steps=steps, batch_size=2, lr=1e-3, warmup_steps=1, checkpoint_every=steps, model=TINY),
+        path,
+        {"dataset": "random", "dataset_manifest_hash": "abc"},
+        progress=False,
+        log=lambda *_: None,
+    )
 
 
 @pytest.mark.slow
@@ -94,5 +101,7 @@ def test_the_committed_weights_match_their_manifest():
         path = store.SHIPPED_DIR / name
         assert path.stat().st_size == entry["bytes"] <= store.SHIPPED_LIMIT_BYTES, name
         state = store.load_state(path)  # checks the sha256
-        assert state["step"] == entry["steps"] and store.weights_sha256(state) == entry["weights_sha256"], name
+        assert state["step"] == entry["steps"] and store.weights_sha256(state) == entry["weights_sha256"], (
+            name
+        )
         assert all(t.dtype == torch.float32 for t in state["ema"].values() if t.is_floating_point()), name

@@ -3,10 +3,10 @@ import shutil
 import numpy as np
 import pytest
 import soundfile
+from conftest import FIXTURES
 
 from bench.core.audio import CLIP_SAMPLES, SAMPLE_RATE
 from bench.datasets.folder import DatasetError, load_folder
-from conftest import FIXTURES
 
 
 def _folder_with_bad_files(tmp_path):
@@ -41,7 +41,10 @@ def test_folder_loader_strict_and_split_file(tmp_path):
     split = tmp_path / "split.txt"
     split.write_text("# test split\nstereo_44k.wav\nsub/" + sorted(FIXTURES.glob("*.flac"))[0].name + "\n")
     clips = load_folder(data, tmp_path / "split", split_file=str(split))
-    assert [c["file"] for c in clips.manifest["clips"]] == ["stereo_44k.wav", "sub/" + sorted(FIXTURES.glob("*.flac"))[0].name]
+    assert [c["file"] for c in clips.manifest["clips"]] == [
+        "stereo_44k.wav",
+        "sub/" + sorted(FIXTURES.glob("*.flac"))[0].name,
+    ]
     with pytest.raises(DatasetError, match="not found"):
         load_folder(tmp_path / "nope", tmp_path / "c")
 
@@ -57,7 +60,7 @@ def test_music21_render_is_deterministic_and_stems_sum_to_the_mix(tmp_path):
     assert first.clips.shape == (2, CLIP_SAMPLES)
     clip = np.asarray(first.clips[0], dtype=np.float64)
     assert abs(clip.mean()) < 1e-6 and np.isclose(np.abs(clip).max(), 1.0, atol=1e-6)
-    assert np.mean(clip ** 2) >= 0.003
+    assert np.mean(clip**2) >= 0.003
     stems, notes = load_stems(first, first.ids[0])
     assert stems.shape[0] == len(notes["stems"]) >= 2
     assert np.abs(stems.sum(axis=0) - clip).max() < 1e-4

@@ -1,4 +1,5 @@
 """The shared EDM core, the latent-frequency masks and LatentFT's training and sampling."""
+
 from dataclasses import replace
 
 import numpy as np
@@ -11,7 +12,9 @@ from bench.models.frequency_mask import apply_mask, band_masks, sample_training_
 from bench.models.latentft import LatentFT, LatentFTConfig
 from bench.models.training import TrainConfig, train
 
-TINY = LatentFTConfig(latent_channels=4, encoder_hidden=16, decoder_base=8, decoder_mults=(1, 2), cond_dropout=0.2)
+TINY = LatentFTConfig(
+    latent_channels=4, encoder_hidden=16, decoder_base=8, decoder_mults=(1, 2), cond_dropout=0.2
+)
 
 
 def test_karras_schedule_and_exact_denoiser():
@@ -79,7 +82,15 @@ def test_training_resumes_exactly_after_a_stop(tmp_path):
     straight = LatentFT(TINY)
     train(straight, data, config, tmp_path / "a.pt", {}, progress=False, log=lambda *_: None)
     torch.manual_seed(0)
-    train(LatentFT(TINY), data, replace(config, steps=6), tmp_path / "b.pt", {}, progress=False, log=lambda *_: None)
+    train(
+        LatentFT(TINY),
+        data,
+        replace(config, steps=6),
+        tmp_path / "b.pt",
+        {},
+        progress=False,
+        log=lambda *_: None,
+    )
     resumed = LatentFT(TINY)  # as in a new process: everything comes from the checkpoint
     train(resumed, data, config, tmp_path / "b.pt", {}, progress=False, log=lambda *_: None)
     for a, b in zip(straight.state_dict().values(), resumed.state_dict().values()):

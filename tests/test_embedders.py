@@ -60,14 +60,27 @@ def save_tiny_clap(folder):
     extractor of the unfused checkpoints, saved in save_pretrained's layout."""
     torch = pytest.importorskip("torch")
     transformers = pytest.importorskip("transformers")
-    audio = transformers.ClapAudioConfig(depths=[1, 1], num_attention_heads=[1, 2], hidden_size=16,
-                                         patch_embeds_hidden_size=8, window_size=8, spec_size=256,
-                                         projection_dim=16)
-    text = transformers.ClapTextConfig(vocab_size=100, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
-                                       intermediate_size=16, projection_dim=16)
+    audio = transformers.ClapAudioConfig(
+        depths=[1, 1],
+        num_attention_heads=[1, 2],
+        hidden_size=16,
+        patch_embeds_hidden_size=8,
+        window_size=8,
+        spec_size=256,
+        projection_dim=16,
+    )
+    text = transformers.ClapTextConfig(
+        vocab_size=100,
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=16,
+        projection_dim=16,
+    )
     torch.manual_seed(0)
-    model = transformers.ClapModel(transformers.ClapConfig(text_config=text.to_dict(), audio_config=audio.to_dict(),
-                                                           projection_dim=16)).eval()
+    model = transformers.ClapModel(
+        transformers.ClapConfig(text_config=text.to_dict(), audio_config=audio.to_dict(), projection_dim=16)
+    ).eval()
     features = transformers.ClapFeatureExtractor(truncation="rand_trunc")
     model.save_pretrained(folder)
     features.save_pretrained(folder)
@@ -84,7 +97,9 @@ def test_clap_embeds_through_the_real_model_class_from_a_folder(tmp_path, fixtur
     assert len(windows) == 1 and len(windows[0]) == round(len(fixture_clips[0]) * 48000 / 22050)
     assert np.all(np.abs(windows[0] * 32767 - np.round(windows[0] * 32767)) < 1e-3)  # int16 round trip
     with torch.no_grad():
-        direct = model.get_audio_features(**features(windows, sampling_rate=48000, return_tensors="pt")).pooler_output
+        direct = model.get_audio_features(
+            **features(windows, sampling_rate=48000, return_tensors="pt")
+        ).pooler_output
     np.testing.assert_allclose(out, direct.double().numpy(), atol=1e-6)
     long_clip = np.concatenate([fixture_clips[0], fixture_clips[1], fixture_clips[0]])[: int(22050 * 12.5)]
     assert e.embed(long_clip).shape == (2, 16)  # 10 s + 2.5 s windows

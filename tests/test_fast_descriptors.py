@@ -1,4 +1,5 @@
 """The batched torch descriptors against the librosa reference, and their batch independence."""
+
 import numpy as np
 import pytest
 
@@ -48,12 +49,13 @@ def test_tuning_estimate_matches_librosa(fixture_clips):
 
 def test_a_clip_scores_the_same_alone_and_inside_a_batch_of_64(fixture_clips):
     rng = np.random.default_rng(0)
-    batch = np.stack([np.roll(fixture_clips[i % 8], int(rng.integers(131072))) * rng.uniform(0.2, 1)
-                      for i in range(64)])
+    batch = np.stack(
+        [np.roll(fixture_clips[i % 8], int(rng.integers(131072))) * rng.uniform(0.2, 1) for i in range(64)]
+    )
     extractor = FastDescriptorExtractor()
     together = extractor(batch)
     for index in (0, 17, 63):
-        alone = extractor(batch[index:index + 1])[0]
+        alone = extractor(batch[index : index + 1])[0]
         for name, curve in alone.as_dict().items():
             np.testing.assert_array_equal(curve, together[index].as_dict()[name])
 
@@ -73,18 +75,32 @@ def test_one_cqt_bank_serves_every_octave_as_librosa_builds_them(tuning):
     """librosa builds a bank per octave at that octave's rate; the fast path uses the top one."""
     import librosa
 
-    from bench.metrics.fast_descriptors import (C1_HZ, CQT_BINS, CQT_BPO, CQT_OCTAVES, SR, _cqt_bank,
-                                                _relative_bandwidth)
+    from bench.metrics.fast_descriptors import (
+        C1_HZ,
+        CQT_BINS,
+        CQT_BPO,
+        CQT_OCTAVES,
+        SR,
+        _cqt_bank,
+        _relative_bandwidth,
+    )
 
     bank, n_fft = _cqt_bank(tuning)
     freqs = C1_HZ * 2.0 ** (tuning / CQT_BPO) * 2.0 ** (np.arange(CQT_BINS) / CQT_BPO)
     alpha = _relative_bandwidth(freqs)
     lengths, _ = librosa.filters.wavelet_lengths(freqs=freqs, sr=SR, window="hann", alpha=alpha)
     for octave in range(CQT_OCTAVES):
-        octave_sr = SR / 2 ** octave
+        octave_sr = SR / 2**octave
         bins = slice(CQT_BINS - CQT_BPO * (octave + 1), CQT_BINS - CQT_BPO * octave)
-        basis, octave_lengths = librosa.filters.wavelet(freqs=freqs[bins], sr=octave_sr, norm=1, pad_fft=True,
-                                                        window="hann", alpha=alpha[bins], dtype=np.complex128)
+        basis, octave_lengths = librosa.filters.wavelet(
+            freqs=freqs[bins],
+            sr=octave_sr,
+            norm=1,
+            pad_fft=True,
+            window="hann",
+            alpha=alpha[bins],
+            dtype=np.complex128,
+        )
         assert basis.shape[1] == n_fft
         fft_basis = np.fft.fft(basis * (octave_lengths[:, None] / n_fft), axis=1)[:, : n_fft // 2 + 1]
         fft_basis = librosa.util.sparsify_rows(fft_basis, quantile=0.01, dtype=np.complex128).toarray()
@@ -121,10 +137,17 @@ def test_passes_of_several_clips_as_on_a_gpu_agree_with_single_clip_passes(fixtu
     clips = np.stack(fixture_clips)
     single = FastDescriptorExtractor()(clips)
     extractor = FastDescriptorExtractor(chunk=len(clips), workers=1)
-    monkeypatch.setattr(fast, "_piptrack_peaks", lambda spectrum, lo, hi: extractor._piptrack_peaks_torch(
-        torch.view_as_complex(torch.as_tensor(spectrum)), lo, hi))
+    monkeypatch.setattr(
+        fast,
+        "_piptrack_peaks",
+        lambda spectrum, lo, hi: extractor._piptrack_peaks_torch(
+            torch.view_as_complex(torch.as_tensor(spectrum)), lo, hi
+        ),
+    )
     together = extractor(clips)
     assert len({round(t, 2) for t in extractor.tuning(torch.as_tensor(clips, dtype=torch.float32))}) > 1
     for a, b in zip(single, together):
         for name, tolerance in {"loudness": 1e-4, "onset": 1e-4, "mfcc": 1e-3, "tonnetz": 1e-6}.items():
-            np.testing.assert_allclose(getattr(a, name), getattr(b, name), rtol=0, atol=tolerance, err_msg=name)
+            np.testing.assert_allclose(
+                getattr(a, name), getattr(b, name), rtol=0, atol=tolerance, err_msg=name
+            )

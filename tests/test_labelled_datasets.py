@@ -1,5 +1,6 @@
 """Labelled sets for the hierarchy and linearity evaluations: the rendered notes, the music21
 stems, and the loaders of NSynth, MUSDB18-HQ and Slakh2100 (on small folders laid out like them)."""
+
 import json
 import warnings
 
@@ -11,8 +12,15 @@ from bench.core.audio import CLIP_SAMPLES
 from bench.datasets.music21_render import build
 from bench.datasets.notes_render import FAMILY_NAMES, NOTE_CLIP_SAMPLES, build_notes, programs_for
 from bench.datasets.nsynth import load_nsynth
-from bench.datasets.stems import (HIGHEST_MIDI, LOWEST_MIDI, STEM_NAMES, lead_melody_chunks, load_musdb, load_slakh,
-                                 music21_stems)
+from bench.datasets.stems import (
+    HIGHEST_MIDI,
+    LOWEST_MIDI,
+    STEM_NAMES,
+    lead_melody_chunks,
+    load_musdb,
+    load_slakh,
+    music21_stems,
+)
 
 
 def test_notes_are_labelled_balanced_deterministic_and_split_by_instrument(tmp_path):
@@ -33,7 +41,9 @@ def test_music21_stems_are_grouped_by_role_and_sum_to_the_mix(tmp_path):
     clipset = build(2, seed=3, out_root=tmp_path / "m21")
     stems = music21_stems(clipset)
     assert stems.stems.shape == (2, len(STEM_NAMES), CLIP_SAMPLES)
-    np.testing.assert_allclose(stems.stems.sum(axis=1), np.asarray(clipset.clips, dtype=np.float64), atol=2e-4)
+    np.testing.assert_allclose(
+        stems.stems.sum(axis=1), np.asarray(clipset.clips, dtype=np.float64), atol=2e-4
+    )
     assert np.abs(stems.stems[:, STEM_NAMES.index("lead")]).max() > 0.01
 
 
@@ -47,12 +57,16 @@ def test_lead_melody_chunks_label_the_lead_part_frame_by_frame(tmp_path):
     clip_id, start = melody.ids[0].split("@")
     labels = json.loads((clipset.root / "stems" / f"{clip_id}.notes.json").read_text())
     entry = clipset.manifest["clips"][clipset.index(clip_id)]
-    lead = [n for notes, stem in zip(labels["notes"], entry["stems"]) if stem["role"] == "lead" for n in notes]
+    lead = [
+        n for notes, stem in zip(labels["notes"], entry["stems"]) if stem["role"] == "lead" for n in notes
+    ]
     for frame in range(16):
         centre = int(start) / 22050 + (frame + 0.5) * melody.frame_seconds
         sounding = sorted({int(p) for on, off, p, _ in lead if on <= centre < off})
         assert sorted((np.flatnonzero(melody.rolls[0, frame]) + LOWEST_MIDI).tolist()) == sounding
-    np.testing.assert_array_equal(melody.audio[0], np.asarray(clipset.clips[clipset.index(clip_id)])[int(start):int(start) + 32768])
+    np.testing.assert_array_equal(
+        melody.audio[0], np.asarray(clipset.clips[clipset.index(clip_id)])[int(start) : int(start) + 32768]
+    )
     with pytest.raises(ValueError, match="do not split"):
         lead_melody_chunks(clipset, 32768, 15)
 
@@ -82,7 +96,12 @@ def test_musdb_loader_reads_four_stems_and_names_a_broken_track(tmp_path):
 def test_slakh_loader_maps_instrument_classes_to_roles(tmp_path):
     track = tmp_path / "test" / "Track00001"
     (track / "stems").mkdir(parents=True)
-    classes = {"S00": ("Bass", 55.0), "S01": ("Drums", 80.0), "S02": ("Piano", 440.0), "S03": ("Guitar", 660.0)}
+    classes = {
+        "S00": ("Bass", 55.0),
+        "S01": ("Drums", 80.0),
+        "S02": ("Piano", 440.0),
+        "S03": ("Guitar", 660.0),
+    }
     metadata = {"stems": {k: {"inst_class": c, "audio_rendered": True} for k, (c, _) in classes.items()}}
     (track / "metadata.yaml").write_text(json.dumps(metadata))  # JSON is YAML
     for stem_id, (_, freq) in classes.items():

@@ -9,8 +9,13 @@ def test_top_level_folders_do_not_shadow_installed_packages(tmp_path):
     fake.mkdir(parents=True)
     (fake / "__init__.py").write_text("WHO = 'installed datasets'\n")
     code = "import datasets, bench.datasets.clipset as c; print(datasets.WHO); print(c.__name__)"
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
-                         env={"PYTHONPATH": str(tmp_path / "site"), "PATH": "/usr/bin:/bin"})
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": str(tmp_path / "site"), "PATH": "/usr/bin:/bin"},
+    )
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["installed", "datasets", "bench.datasets.clipset"]
 

@@ -1,4 +1,5 @@
 """Dataset layouts for --data (datasets/layouts.py): small folders laid out like each dataset."""
+
 import warnings
 
 import numpy as np
@@ -44,8 +45,12 @@ def test_gtzan_layouts_take_every_genre_folder(tmp_path):
     (kaggle / "Data" / "features_30_sec.csv").write_text("filename,label\n")
     layout = resolve(kaggle)
     assert (layout.dataset, layout.split, layout.name) == ("gtzan", "all", "gtzan-all")
-    assert [p.name for p in layout.files] == ["blues.00000.wav", "blues.00001.wav", "jazz.00000.wav",
-                                              "jazz.00001.wav"]
+    assert [p.name for p in layout.files] == [
+        "blues.00000.wav",
+        "blues.00001.wav",
+        "jazz.00000.wav",
+        "jazz.00001.wav",
+    ]
     original = tmp_path / "original"
     _tone(original / "genres" / "rock" / "rock.00000.au", 3, fmt="AU")
     _tone(original / "genres" / "pop" / "pop.00000.au", 5, fmt="AU")
@@ -54,7 +59,7 @@ def test_gtzan_layouts_take_every_genre_folder(tmp_path):
     assert clips.manifest["layout"]["split_source"] == "genres"
     for genre in ("blues", "jazz", "metal"):
         _tone(original / "genres" / genre / f"{genre}.00000.au", 1, fmt="AU")
-    assert resolve(original / "genres").split_source == "."   # DIR is the genre root itself
+    assert resolve(original / "genres").split_source == "."  # DIR is the genre root itself
     split = tmp_path / "test_filtered.txt"
     split.write_text("# fault-filtered\njazz/jazz.00001.wav\nblues/blues.00042.wav\n")
     with pytest.warns(UserWarning, match=r"1 of 2 listed file\(s\) not found.*blues/blues.00042.wav"):
@@ -67,10 +72,18 @@ def test_maestro_takes_the_test_rows_of_its_csv_and_names_table_12(tmp_path, cap
     layout = resolve(root)
     assert (layout.dataset, layout.title, layout.split) == ("maestro", "MAESTRO v3.0.0", "test")
     assert [p.relative_to(root).as_posix() for p in layout.files] == [
-        f"2018/MIDI-Unprocessed_R1_D1-{k}_wav--1.wav" for k in range(6)]
-    assert layout.record() == {"dataset": "maestro", "title": "MAESTRO v3.0.0", "split": "test",
-                               "split_source": "maestro-v3.0.0.csv", "listed": 6, "found": 6, "missing": 0,
-                               "paper_table": "Table 12"}
+        f"2018/MIDI-Unprocessed_R1_D1-{k}_wav--1.wav" for k in range(6)
+    ]
+    assert layout.record() == {
+        "dataset": "maestro",
+        "title": "MAESTRO v3.0.0",
+        "split": "test",
+        "split_source": "maestro-v3.0.0.csv",
+        "listed": 6,
+        "found": 6,
+        "missing": 0,
+        "paper_table": "Table 12",
+    }
     split = tmp_path / "mine.txt"
     split.write_text("2018/MIDI-Unprocessed_R1_D1-7_wav--1.wav\n")
     assert [p.name for p in resolve(root, split).files] == ["MIDI-Unprocessed_R1_D1-7_wav--1.wav"]
@@ -92,20 +105,24 @@ def test_mtg_jamendo_reads_the_autotagging_split_files(tmp_path):
         MTG_HEADER
         + "track_0000214\tartist_000014\talbum_000031\t14/214.mp3\t124.6\tgenre---punkrock\n"
         + "track_1048592\tartist_424343\talbum_123552\t92/1048592.mp3\t238.2\tgenre---electronic"
-          "\tinstrument---synthesizer\tinstrument---voice\n"
-        + "track_0786434\tartist_368880\talbum_092222\t34/786434.mp3\t460.8\tgenre---house\n")
+        "\tinstrument---synthesizer\tinstrument---voice\n"
+        + "track_0786434\tartist_368880\talbum_092222\t34/786434.mp3\t460.8\tgenre---house\n"
+    )
     (splits / "autotagging-train.tsv").write_text(
-        MTG_HEADER + "track_0000215\tartist_000014\talbum_000031\t15/215.mp3\t151.4\tgenre---metal\n")
+        MTG_HEADER + "track_0000215\tartist_000014\talbum_000031\t15/215.mp3\t151.4\tgenre---metal\n"
+    )
     _tone(root / "audio" / "14" / "214.mp3", 0, fmt="MP3")
-    _tone(root / "audio" / "92" / "1048592.low.mp3", 4, fmt="MP3")   # the audio-low download's name
+    _tone(root / "audio" / "92" / "1048592.low.mp3", 4, fmt="MP3")  # the audio-low download's name
     _tone(root / "audio" / "15" / "215.mp3", 7, fmt="MP3")
     with pytest.warns(UserWarning, match=r"1 of 3 listed file\(s\) not found.*34/786434.mp3"):
         layout = resolve(root)
     assert (layout.dataset, layout.split) == ("mtg-jamendo", "split-0 test")
     assert layout.name == "mtg-jamendo-split-0-test"
     assert layout.split_source == "data/splits/split-0/autotagging-test.tsv"
-    assert [p.relative_to(root).as_posix() for p in layout.files] == ["audio/14/214.mp3",
-                                                                      "audio/92/1048592.low.mp3"]
+    assert [p.relative_to(root).as_posix() for p in layout.files] == [
+        "audio/14/214.mp3",
+        "audio/92/1048592.low.mp3",
+    ]
     train = resolve(root, splits / "autotagging-train.tsv")
     assert train.split == "split-0 train" and [p.name for p in train.files] == ["215.mp3"]
     bad = tmp_path / "bad.tsv"
@@ -123,7 +140,9 @@ def test_musdb18_hq_takes_the_test_mixtures_only(tmp_path):
     layout = resolve(root)
     assert (layout.dataset, layout.split) == ("musdb18-hq", "test")
     assert [p.relative_to(root).as_posix() for p in layout.files] == [
-        "test/Al James - Schoolboy Facination/mixture.wav", "test/Zeno - Signs/mixture.wav"]
+        "test/Al James - Schoolboy Facination/mixture.wav",
+        "test/Zeno - Signs/mixture.wav",
+    ]
     split = tmp_path / "one.txt"
     split.write_text("Zeno - Signs\n")
     assert [p.parent.name for p in resolve(root, split).files] == ["Zeno - Signs"]
@@ -149,13 +168,22 @@ def test_a_maestro_run_names_dataset_and_split_in_record_and_title(tmp_path):
     from bench.core.runner import run_table1
 
     root = _maestro(tmp_path / "maestro")
-    config = RunConfig(scale="smoke", data=str(root), systems=("reference",), tasks=("conditional",),
-                       cache_dir=str(tmp_path / "cache"), data_cache_dir=str(tmp_path / "data"),
-                       out_dir=str(tmp_path / "out"), progress=False)
+    config = RunConfig(
+        scale="smoke",
+        data=str(root),
+        systems=("reference",),
+        tasks=("conditional",),
+        cache_dir=str(tmp_path / "cache"),
+        data_cache_dir=str(tmp_path / "data"),
+        out_dir=str(tmp_path / "out"),
+        progress=False,
+    )
     record = run_table1(config)
     assert record["dataset"]["name"] == "maestro-test" and record["dataset"]["n_clips"] == 6
     assert record["dataset"]["layout"]["split"] == "test"
     markdown = render_markdown(record)
-    assert markdown.startswith("### MAESTRO v3.0.0, test split (6 of 6 listed files from "
-                               "`maestro-v3.0.0.csv`, 6 clips; the paper's Table 12 setting)\n\n| system |")
+    assert markdown.startswith(
+        "### MAESTRO v3.0.0, test split (6 of 6 listed files from "
+        "`maestro-v3.0.0.csv`, 6 clips; the paper's Table 12 setting)\n\n| system |"
+    )
     assert "Dataset `maestro-test`" in markdown

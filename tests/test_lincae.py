@@ -1,13 +1,14 @@
 """Lin-CAE: the linear STFT representation, the implicit-linearity training batch, the
 linearity / separation figures (checked on an exactly linear stand-in), and the table end to end."""
+
 import numpy as np
 import pytest
 import torch
 
 from bench.core.registry import make_embedder
-from bench.reports.lincae_table import evaluate_lincae, run_lincae_table
 from bench.models.lincae import CLIP, LinCAE, LinCAEConfig, to_audio, to_spec
 from bench.models.training import TrainConfig, train
+from bench.reports.lincae_table import evaluate_lincae, run_lincae_table
 
 TINY = dict(latent_channels=4, encoder_base=8, decoder_base=8, decoder_mults=(1, 2))
 
@@ -15,8 +16,12 @@ TINY = dict(latent_channels=4, encoder_base=8, decoder_base=8, decoder_mults=(1,
 def test_the_representation_is_linear_and_invertible():
     audio = torch.randn(3, CLIP) * 0.1
     torch.testing.assert_close(to_audio(to_spec(audio, 8.0), 8.0), audio, atol=1e-5, rtol=0)
-    torch.testing.assert_close(to_spec(audio[0:1] + audio[1:2], 8.0), to_spec(audio[0:1], 8.0) + to_spec(audio[1:2], 8.0),
-                               atol=1e-5, rtol=0)
+    torch.testing.assert_close(
+        to_spec(audio[0:1] + audio[1:2], 8.0),
+        to_spec(audio[0:1], 8.0) + to_spec(audio[1:2], 8.0),
+        atol=1e-5,
+        rtol=0,
+    )
 
 
 def test_homogeneity_gains_anneal_as_configured():
@@ -63,9 +68,9 @@ def test_the_figures_of_an_exactly_linear_autoencoder():
 
 def lincae_mixes(data_cache):
     """The table's clips (seed 0, 2 music21 test clips), cut with the table's chunk stream."""
+    from bench.core.runner import embedded_dataset
     from bench.datasets.stems import music21_stems
     from bench.reports.lincae_table import _chunks
-    from bench.core.runner import embedded_dataset
 
     return _chunks(music21_stems(embedded_dataset(2, 0, data_cache, "test")), 0)[0]
 
@@ -87,8 +92,9 @@ def reconstruction_of(checkpoint, mixes, seeds):
             return model.decode(latent.float(), seeds).double().numpy()
 
     def snr_db(estimate, reference):
-        return float(np.mean([10 * np.log10(np.sum(r ** 2) / np.sum((r - e) ** 2))
-                              for e, r in zip(estimate, reference)]))
+        return float(
+            np.mean([10 * np.log10(np.sum(r**2) / np.sum((r - e) ** 2)) for e, r in zip(estimate, reference)])
+        )
 
     out_mix = dec(enc(mixes))
     embed = make_embedder("melstats")
@@ -104,11 +110,24 @@ def test_lincae_table_end_to_end_on_tiny_checkpoints(tmp_path, fixture_clips):
         config = LinCAEConfig(linear=linear, total_steps=2, **TINY)
         torch.manual_seed(0)
         path = tmp_path / f"{name}.pt"
-        train(LinCAE(config), audio, TrainConfig(steps=2, batch_size=2, checkpoint_every=2, model=config), path,
-              {"dataset": "fixtures"}, progress=False, log=lambda *_: None)
+        train(
+            LinCAE(config),
+            audio,
+            TrainConfig(steps=2, batch_size=2, checkpoint_every=2, model=config),
+            path,
+            {"dataset": "fixtures"},
+            progress=False,
+            log=lambda *_: None,
+        )
         checkpoints[name] = str(path)
-    record = run_lincae_table(seed=0, n_clips=2, checkpoints=checkpoints, out_dir=tmp_path / "out",
-                              data_cache=tmp_path / "data", log=lambda *_: None)
+    record = run_lincae_table(
+        seed=0,
+        n_clips=2,
+        checkpoints=checkpoints,
+        out_dir=tmp_path / "out",
+        data_cache=tmp_path / "data",
+        log=lambda *_: None,
+    )
     assert set(record["rows"]) == {"lincae", "lincae-base"}
     # the 2-step models' decoder additivity is at float32 rounding (above 100 dB), so it is checked on the
     # exactly linear stand-in above; reconstruction is computed here apart from the table

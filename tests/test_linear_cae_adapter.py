@@ -1,20 +1,33 @@
 """The linear-cae package's pretrained models, exercised on a tiny randomly initialised instance of
 its real ``Autoencoder`` class saved to disk in the package's Hugging Face layout."""
+
 import numpy as np
 import pytest
 import torch
 import yaml
 
-from bench.core.audio import SAMPLE_RATE, resample
 from bench.adapters.linear_cae import PretrainedUnavailable, load_pretrained
+from bench.core.audio import SAMPLE_RATE, resample
 from bench.reports.lincae_table import run_lincae_table
 
 linear_cae = pytest.importorskip("linear_cae")
 
-GENERATOR = dict(layers_list=[1, 1], attention_list=[0, 0], layers_list_encoder=[1, 1], attention_list_encoder=[0, 0],
-                 multipliers_list=[1, 1], base_channels=8, bottleneck_base_channels=16, num_bottleneck_layers=1,
-                 bottleneck_channels=4, hop=256, freq_downsample_list=[1], cond_channels=16, data_channels=2,
-                 init_as_zero=False)  # the package zero-initialises output layers; random ones make the noise matter
+GENERATOR = dict(
+    layers_list=[1, 1],
+    attention_list=[0, 0],
+    layers_list_encoder=[1, 1],
+    attention_list_encoder=[0, 0],
+    multipliers_list=[1, 1],
+    base_channels=8,
+    bottleneck_base_channels=16,
+    num_bottleneck_layers=1,
+    bottleneck_channels=4,
+    hop=256,
+    freq_downsample_list=[1],
+    cond_channels=16,
+    data_channels=2,
+    init_as_zero=False,
+)  # the package zero-initialises output layers; random ones make the noise matter
 FRONTEND = dict(hop_size=256, n_fft_factor=4, sample_rate=44100)
 
 
@@ -36,7 +49,9 @@ def test_the_adapter_resamples_seeds_each_clip_and_keeps_the_length(tmp_path):
     assert info["scale_factor"] == 33.0  # the package's default for this model id
     audio = np.random.default_rng(0).normal(size=(3, 11025)) * 0.1
     latent = adapter.encode(audio)
-    upsampled = torch.as_tensor(np.stack([resample(x, SAMPLE_RATE, 44100) for x in audio]), dtype=torch.float32)
+    upsampled = torch.as_tensor(
+        np.stack([resample(x, SAMPLE_RATE, 44100) for x in audio]), dtype=torch.float32
+    )
     with torch.no_grad():
         assert torch.allclose(latent, reference.encode(upsampled), atol=1e-5)
     together = adapter.decode(latent, [5, 6, 7]).numpy()
@@ -59,10 +74,19 @@ def test_missing_or_mismatched_files_are_named(tmp_path):
 @pytest.mark.slow
 def test_table_lincae_gets_a_row_from_a_weights_folder(tmp_path):
     save_tiny(tmp_path / "weights")
-    checkpoints = {"lincae": str(tmp_path / "none.pt"), "lincae-base": str(tmp_path / "none.pt"),
-                   "linear-cae:lin-cae": str(tmp_path / "weights")}
-    record = run_lincae_table(seed=0, n_clips=2, checkpoints=checkpoints, out_dir=tmp_path / "out",
-                              data_cache=tmp_path / "data", log=lambda *_: None)
+    checkpoints = {
+        "lincae": str(tmp_path / "none.pt"),
+        "lincae-base": str(tmp_path / "none.pt"),
+        "linear-cae:lin-cae": str(tmp_path / "weights"),
+    }
+    record = run_lincae_table(
+        seed=0,
+        n_clips=2,
+        checkpoints=checkpoints,
+        out_dir=tmp_path / "out",
+        data_cache=tmp_path / "data",
+        log=lambda *_: None,
+    )
     assert set(record["rows"]) == {"linear-cae:lin-cae"}
     row = record["rows"]["linear-cae:lin-cae"]
     assert np.isfinite(row["decoder_additivity_snr_db"]) and np.isfinite(row["encoder_additivity_rel_l2"])

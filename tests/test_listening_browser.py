@@ -14,10 +14,13 @@ from listening_support import attention_ids, invite
 pytest_plugins = ("listening_support",)  # the fixtures: one session-wide smoke run, a server per test
 
 CHROMIUM, DRIVER = shutil.which("chromium"), shutil.which("chromedriver")
-pytestmark = [pytest.mark.slow, pytest.mark.skipif(
-    not (CHROMIUM and DRIVER),
-    reason="needs Debian's chromium and chromium-driver (make deps installs them as root)",
-)]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        not (CHROMIUM and DRIVER),
+        reason="needs Debian's chromium and chromium-driver (make deps installs them as root)",
+    ),
+]
 FLAGS = (
     "--headless",
     "--no-sandbox",

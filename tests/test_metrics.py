@@ -104,7 +104,9 @@ def test_stratified_bootstrap_interval_of_a_mean_of_group_means():
     assert low < values.mean() < high
     assert (high - low) / 2 == pytest.approx(1.96 * values.std() / 20, rel=0.15)  # 1.96 sigma / sqrt(n)
     constant = np.full(10, 5.0)
-    low2, high2 = stratified_bootstrap_ci([constant, values, [np.nan]], seed=1)  # the NaN-only group is left out
+    low2, high2 = stratified_bootstrap_ci(
+        [constant, values, [np.nan]], seed=1
+    )  # the NaN-only group is left out
     assert (low2 + high2) / 2 == pytest.approx((5.0 + values.mean()) / 2, abs=0.02)
     assert (high2 - low2) == pytest.approx((high - low) / 2, rel=0.15)  # a constant group halves the spread
     assert stratified_bootstrap_ci([values], seed=1) == (low, high)

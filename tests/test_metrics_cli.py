@@ -5,14 +5,15 @@ import sys
 import numpy as np
 import pytest
 import soundfile
+from conftest import FIXTURES, ROOT
 
 from bench.metrics.separation import si_sdr, snr
-from conftest import FIXTURES, ROOT
 
 
 def bench(*args):
-    out = subprocess.run([sys.executable, "-m", "bench", "metrics", *args], cwd=ROOT,
-                         capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "bench", "metrics", *args], cwd=ROOT, capture_output=True, text=True
+    )
     return out.returncode, out.stdout
 
 
@@ -22,7 +23,7 @@ def test_si_sdr_and_snr_by_hand():
     r -= r.mean()
     noise = rng.normal(size=1000)
     noise -= noise.mean()
-    noise -= noise @ r / (r @ r) * r   # orthogonal to r
+    noise -= noise @ r / (r @ r) * r  # orthogonal to r
     e = 2.0 * r + noise
     assert si_sdr(e, r) == pytest.approx(10 * np.log10(4 * (r @ r) / (noise @ noise)), abs=1e-9)
     assert snr(r, r) > 100

@@ -1,5 +1,6 @@
 """The model tables (table-hdae, table-lincae, table-ablations) write to results/runs/ like
 table1; only --publish with every option at its default writes the committed results/ files."""
+
 import pytest
 
 from bench.core.paths import REPO_ROOT
@@ -25,13 +26,16 @@ def test_default_run_goes_to_the_runs_folder(command, tmp_path, monkeypatch):
     assert report_folder(*_parsed([command, "--publish"]), command) == REPO_ROOT / "results"
 
 
-@pytest.mark.parametrize("argv, named", [
-    (["table-hdae", "--publish", "--seed", "1"], "--seed=1"),
-    (["table-hdae", "--publish", "--nsynth", "a", "b"], "--nsynth"),
-    (["table-lincae", "--publish", "--checkpoint", "lincae=/tmp/x.pt"], "--checkpoint"),
-    (["table-ablations", "--publish", "--scale", "smoke"], "--scale='smoke'"),
-    (["table-ablations", "--publish", "--out", "mine"], "--out"),
-])
+@pytest.mark.parametrize(
+    "argv, named",
+    [
+        (["table-hdae", "--publish", "--seed", "1"], "--seed=1"),
+        (["table-hdae", "--publish", "--nsynth", "a", "b"], "--nsynth"),
+        (["table-lincae", "--publish", "--checkpoint", "lincae=/tmp/x.pt"], "--checkpoint"),
+        (["table-ablations", "--publish", "--scale", "smoke"], "--scale='smoke'"),
+        (["table-ablations", "--publish", "--out", "mine"], "--out"),
+    ],
+)
 def test_publish_refuses_a_run_that_is_not_the_default(argv, named):
     from bench.reports.model_reports import report_folder
 

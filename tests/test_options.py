@@ -1,4 +1,5 @@
 """Typed system options, hooks and the typed registries (bench/core/system.py, bench/core/registry.py)."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -10,10 +11,27 @@ import numpy as np
 import pytest
 from conftest import ROOT
 
-from bench.core.registry import (EMBEDDERS, SYSTEMS, UnknownNameError, UnknownSystemError, check_system_names,
-                                 get_system_class, make_embedder, make_vocoder, register)
-from bench.core.system import (BLEND, CONDITIONAL, Needs, OptionError, RunContext, System, WeightFile,
-                               validate_options)
+from bench.core.registry import (
+    EMBEDDERS,
+    SYSTEMS,
+    UnknownNameError,
+    UnknownSystemError,
+    check_system_names,
+    get_system_class,
+    make_embedder,
+    make_vocoder,
+    register,
+)
+from bench.core.system import (
+    BLEND,
+    CONDITIONAL,
+    Needs,
+    OptionError,
+    RunContext,
+    System,
+    WeightFile,
+    validate_options,
+)
 
 
 class Typed(System):
@@ -36,19 +54,27 @@ class Typed(System):
 
 
 def test_strings_from_the_command_line_become_typed_values():
-    options = validate_options(Typed, {"count": "7", "gain": "2", "label": "y", "enabled": "yes", "path": "none"})
+    options = validate_options(
+        Typed, {"count": "7", "gain": "2", "label": "y", "enabled": "yes", "path": "none"}
+    )
     assert options == Typed.Options(count=7, gain=2.0, label="y", enabled=True, path=None)
     assert type(options.gain) is float and type(options.count) is int
     assert validate_options(Typed, {"count": 7, "enabled": False}) == Typed.Options(count=7)
     assert validate_options(Typed, None) == Typed.Options()
 
 
-@pytest.mark.parametrize("raw, words", [
-    ({"cont": "1"}, ["unknown option(s) cont", "count (int, default 3)", "path (str or none, default None)"]),
-    ({"count": "1.5"}, ["typed-options.count='1.5'", "expected int"]),
-    ({"enabled": "maybe"}, ["expected bool", "true or false"]),
-    ({"count": "-1"}, ["count must be >= 0, not -1"]),
-])
+@pytest.mark.parametrize(
+    "raw, words",
+    [
+        (
+            {"cont": "1"},
+            ["unknown option(s) cont", "count (int, default 3)", "path (str or none, default None)"],
+        ),
+        ({"count": "1.5"}, ["typed-options.count='1.5'", "expected int"]),
+        ({"enabled": "maybe"}, ["expected bool", "true or false"]),
+        ({"count": "-1"}, ["count must be >= 0, not -1"]),
+    ],
+)
 def test_unknown_keys_and_bad_values_are_refused_naming_the_valid_options(raw, words):
     with pytest.raises(OptionError) as error:
         validate_options(Typed, raw)
@@ -104,21 +130,47 @@ def test_declared_weight_files_are_checked(tmp_path):
 
 def test_the_run_checks_every_option_before_any_work():
     with pytest.raises(UnknownSystemError) as error:
-        check_system_names(["cross-synthesis", "latentft-mlp"],
-                           {"cross-synthesis": {"carier": "2"}, "latentft-mlp": {"cfg": "high"}})
+        check_system_names(
+            ["cross-synthesis", "latentft-mlp"],
+            {"cross-synthesis": {"carier": "2"}, "latentft-mlp": {"cfg": "high"}},
+        )
     message = str(error.value)
-    assert "cross-synthesis: unknown option(s) carier; valid options of cross-synthesis: carrier (int, default 1)" in message
+    assert (
+        "cross-synthesis: unknown option(s) carier; valid options of cross-synthesis: carrier (int, default 1)"
+        in message
+    )
     assert "latentft-mlp.cfg='high': expected float" in message
     check_system_names(["cross-synthesis"], {"cross-synthesis": {"carrier": "2"}})
 
 
 @pytest.mark.slow
 def test_the_command_refuses_a_misspelt_option_with_the_valid_keys(tmp_path):
-    run = subprocess.run([sys.executable, "-m", "bench", "table1", "--scale", "smoke", "--systems", "cross-synthesis",
-                          "--system-option", "cross-synthesis.carier=2", "--out", str(tmp_path / "out"),
-                          "--cache", str(tmp_path / "cache")], cwd=ROOT, capture_output=True, text=True)
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench",
+            "table1",
+            "--scale",
+            "smoke",
+            "--systems",
+            "cross-synthesis",
+            "--system-option",
+            "cross-synthesis.carier=2",
+            "--out",
+            str(tmp_path / "out"),
+            "--cache",
+            str(tmp_path / "cache"),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     assert run.returncode == 2
-    assert "unknown option(s) carier; valid options of cross-synthesis: carrier (int, default 1)" in run.stderr + run.stdout
+    assert (
+        "unknown option(s) carier; valid options of cross-synthesis: carrier (int, default 1)"
+        in run.stderr + run.stdout
+    )
     assert "Traceback" not in run.stderr and not (tmp_path / "out").exists()
 
 

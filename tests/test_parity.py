@@ -4,14 +4,15 @@ The values in tests/fixtures/parity/values.json were computed by frechet-audio-d
 kadtk 1.1.0 and torchmetrics 1.9.0 themselves (scripts/make_parity_fixtures.py, run in a scratch
 environment); the arrays they saw are in arrays.npz.
 """
+
 import json
 
 import numpy as np
 import pytest
+from conftest import ROOT
 
 from bench.metrics.distribution import fad, kad, median_pairwise_distance
 from bench.metrics.separation import si_sdr, snr
-from conftest import ROOT
 
 PARITY = ROOT / "tests" / "fixtures" / "parity"
 VALUES = json.loads((PARITY / "values.json").read_text())["values"]
@@ -29,7 +30,9 @@ def test_fad_matches_frechet_audio_distance(case):
 @pytest.mark.parametrize("case", EMBEDDING_CASES)
 def test_kad_matches_kadtk_with_either_bandwidth_convention(case):
     x, y, v = ARRAYS[f"{case}_eval"], ARRAYS[f"{case}_ref"], VALUES[case]
-    assert kad(x, y, bandwidth=v["bandwidth_reference"]) == pytest.approx(v["kad_reference_bandwidth"], rel=1e-6)
+    assert kad(x, y, bandwidth=v["bandwidth_reference"]) == pytest.approx(
+        v["kad_reference_bandwidth"], rel=1e-6
+    )
     assert kad(x, y, bandwidth=v["bandwidth_eval"]) == pytest.approx(v["kad_kadtk_default"], rel=1e-6)
 
 
@@ -39,7 +42,8 @@ def test_median_pairwise_distance_agrees_with_kadtk(case):
     ours = median_pairwise_distance(ARRAYS[f"{case}_ref"])
     assert ours == pytest.approx(VALUES[case]["bandwidth_reference"], rel=1e-3)
     assert kad(ARRAYS[f"{case}_eval"], ARRAYS[f"{case}_ref"]) == pytest.approx(
-        VALUES[case]["kad_reference_bandwidth"], rel=2e-3, abs=1e-4)
+        VALUES[case]["kad_reference_bandwidth"], rel=2e-3, abs=1e-4
+    )
 
 
 @pytest.mark.parametrize("case", SIGNAL_CASES)

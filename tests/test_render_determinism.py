@@ -1,5 +1,6 @@
 """The embedded set does not depend on the machine's speed: which pieces are skipped as slow to
 parse is a fixed list, not a wall-clock limit (a loaded machine used to render another set)."""
+
 import json
 import time
 
@@ -34,20 +35,35 @@ def test_the_listed_slow_pieces_are_skipped_without_parsing(monkeypatch):
 
 
 def test_a_set_cached_under_the_old_wall_clock_rule_is_rendered_again(tmp_path):
-    from bench.datasets.clipset import ClipSet
     import numpy as np
+
+    from bench.datasets.clipset import ClipSet
 
     def cached(name, skipped):
         root = tmp_path / name
-        manifest = {"name": name, "kind": "music21-fluidsynth", "clips": [{"id": "m21-00000"}], "skipped": skipped}
+        manifest = {
+            "name": name,
+            "kind": "music21-fluidsynth",
+            "clips": [{"id": "m21-00000"}],
+            "skipped": skipped,
+        }
         ClipSet(name, np.zeros((1, 16), np.float32), ["m21-00000"], manifest).save(root)
         return root
 
-    reference = cached("good", [{"piece": "beethoven/opus132.mxl", "reason": "parse failed: took longer than 4 s"},
-                                {"piece": "josquin/x.abc", "reason": "fewer than 2 voices"}])
+    reference = cached(
+        "good",
+        [
+            {"piece": "beethoven/opus132.mxl", "reason": "parse failed: took longer than 4 s"},
+            {"piece": "josquin/x.abc", "reason": "fewer than 2 voices"},
+        ],
+    )
     assert render.load_speed_independent_dataset(reference) is not None
-    slow = cached("slow", [{"piece": "mozart/k458/movement1.mxl", "reason": "parse failed: took longer than 4 s"}])
+    slow = cached(
+        "slow", [{"piece": "mozart/k458/movement1.mxl", "reason": "parse failed: took longer than 4 s"}]
+    )
     with pytest.warns(UserWarning, match="mozart/k458/movement1.mxl"):
         assert render.load_speed_independent_dataset(slow) is None
     assert not slow.exists() and (tmp_path / "slow-stale-speed-dependent" / "manifest.json").is_file()
-    assert json.loads((tmp_path / "slow-stale-speed-dependent" / "manifest.json").read_text())["name"] == "slow"
+    assert (
+        json.loads((tmp_path / "slow-stale-speed-dependent" / "manifest.json").read_text())["name"] == "slow"
+    )

@@ -1,4 +1,5 @@
 """bench.reports.results: a run's files as DataFrames, and the LaTeX rendering of the paper's layout."""
+
 import json
 import re
 
@@ -14,24 +15,34 @@ def test_load_gives_every_row_band_and_item_of_the_record():
     results = load(RUN)
     record = json.loads(RUN.read_text())
     assert sorted(results.table.index) == sorted([*record["rows"], *record["unavailable"]])
-    n_groups = sum(len(result["per_group"]) for row in record["rows"].values() for result in row["tasks"].values())
+    n_groups = sum(
+        len(result["per_group"]) for row in record["rows"].values() for result in row["tasks"].values()
+    )
     assert len(results.bands) == n_groups
     assert set(results.items["system"]) == set(record["rows"])
     loudness = results.metric("cond", "loudness")
     summary = record["rows"]["ilvr"]["tasks"]["conditional"]["summary"]
     assert loudness.loc["ilvr", "value"] == pytest.approx(summary["loudness"], abs=1e-6)
     assert (loudness.loc["ilvr", "low"], loudness.loc["ilvr", "high"]) == pytest.approx(
-        summary["loudness_ci95"], abs=1e-6)
+        summary["loudness_ci95"], abs=1e-6
+    )
 
 
 def test_latex_bolds_the_best_non_anchor_value_of_each_column():
     results = load(RUN)
     latex = to_latex(results)
     assert latex.count(r"\toprule") == 1 and r"\multicolumn{5}{c}{Blending}" in latex
-    rows = {line.split(" & ")[0]: line.split(" & ")[1:] for line in latex.splitlines() if " & " in line
-            and not line.startswith(("System", " &"))}
-    ran = results.table[(results.table["status"] == "ok") & ~results.table.index.isin(["reference", "shuffled"])]
-    columns = [f"{g}_{m}" for g in ("cond", "blend") for m in ("loudness", "rhythm", "timbre", "harmony", "fad")]
+    rows = {
+        line.split(" & ")[0]: line.split(" & ")[1:]
+        for line in latex.splitlines()
+        if " & " in line and not line.startswith(("System", " &"))
+    }
+    ran = results.table[
+        (results.table["status"] == "ok") & ~results.table.index.isin(["reference", "shuffled"])
+    ]
+    columns = [
+        f"{g}_{m}" for g in ("cond", "blend") for m in ("loudness", "rhythm", "timbre", "harmony", "fad")
+    ]
     for index, column in enumerate(columns):
         values = ran[column].dropna().round(3)
         best = values.max() if column.endswith(("loudness", "rhythm")) else values.min()
@@ -63,11 +74,18 @@ def test_markdown_from_the_loaded_record_equals_the_committed_table():
 
 @pytest.mark.slow
 def test_run_table1_from_python_returns_the_files_it_wrote(tmp_path):
-    import bench
     from conftest import FIXTURES
 
-    results = bench.run_table1(tmp_path / "run", scale="smoke", data=str(FIXTURES), systems="reference,shuffled",
-                               cache_dir=str(tmp_path / "cache"), data_cache_dir=str(tmp_path / "data"))
+    import bench
+
+    results = bench.run_table1(
+        tmp_path / "run",
+        scale="smoke",
+        data=str(FIXTURES),
+        systems="reference,shuffled",
+        cache_dir=str(tmp_path / "cache"),
+        data_cache_dir=str(tmp_path / "data"),
+    )
     assert list(results.table.index) == ["reference", "shuffled"]
     assert results.table.loc["reference", "cond_loudness"] == pytest.approx(1.0)
     again = bench.load_results(tmp_path / "run" / "table1.json")
@@ -102,8 +120,11 @@ def record_entries(record: dict) -> dict:
                     continue
                 scale = SCALE.get(key, 1.0)
                 interval = summary.get(f"{key}_ci95")
-                low, high = (None, None) if interval is None else (round(interval[0] * scale, 6),
-                                                                   round(interval[1] * scale, 6))
+                low, high = (
+                    (None, None)
+                    if interval is None
+                    else (round(interval[0] * scale, 6), round(interval[1] * scale, 6))
+                )
                 entries[(name, f"{prefix}_{key}")] = (round(summary[key] * scale, 6), low, high)
     return entries
 
@@ -148,8 +169,11 @@ def parse_table(rows: list[dict]) -> dict:
             value = row.get(column)
             if value is not None and value == value:
                 low, high = row.get(f"{column}_ci95_low"), row.get(f"{column}_ci95_high")
-                cells[(row["system"], column)] = (value, None if low != low else low,
-                                                  None if high != high else high)
+                cells[(row["system"], column)] = (
+                    value,
+                    None if low != low else low,
+                    None if high != high else high,
+                )
     return cells
 
 
@@ -160,9 +184,10 @@ def assert_format_gives_the_record(fmt: str, text: str, record: dict) -> None:
 
     expected = record_entries(record)
     if fmt in ("csv", "json"):
-        rows = (pd.read_csv(io.StringIO(text)).to_dict("records") if fmt == "csv"
-                else json.loads(text)["systems"])
-        assert parse_table(rows) == expected                                # the 6-decimal values, exactly
+        rows = (
+            pd.read_csv(io.StringIO(text)).to_dict("records") if fmt == "csv" else json.loads(text)["systems"]
+        )
+        assert parse_table(rows) == expected  # the 6-decimal values, exactly
     else:
         parsed = parse_markdown(text) if fmt == "md" else parse_latex(text)
         assert parsed == {cell: _printed(*entry) for cell, entry in expected.items()}

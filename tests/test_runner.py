@@ -3,13 +3,13 @@ from dataclasses import dataclass
 
 import numpy as np
 import pytest
+from conftest import FIXTURES
 
 from bench.core.config import RunConfig
 from bench.core.registry import register
 from bench.core.runner import run_table1
 from bench.core.system import CONDITIONAL, Needs, System
 from bench.reports.tables import render_markdown, write_all
-from conftest import FIXTURES
 
 pytestmark = pytest.mark.slow  # end to end: deselected by -m 'not slow'
 
@@ -23,7 +23,7 @@ class Flaky(System):
 
     @dataclass(frozen=True)
     class Options:
-        bad_clip: str | None = None   # the clip whose generation raises
+        bad_clip: str | None = None  # the clip whose generation raises
 
     def conditional(self, batch):
         CALLS["n"] += len(batch.seeds)
@@ -50,10 +50,16 @@ def flaky_systems():
 
 
 def config(tmp_path, **changes):
-    base = RunConfig(scale="smoke", data=str(FIXTURES), systems=("reference", "shuffled", "test-flaky"),
-                     cache_dir=str(tmp_path / "cache"), data_cache_dir=str(tmp_path / "data"),
-                     out_dir=str(tmp_path / "out"), progress=False,
-                     system_options={"test-flaky": {"bad_clip": None}})
+    base = RunConfig(
+        scale="smoke",
+        data=str(FIXTURES),
+        systems=("reference", "shuffled", "test-flaky"),
+        cache_dir=str(tmp_path / "cache"),
+        data_cache_dir=str(tmp_path / "data"),
+        out_dir=str(tmp_path / "out"),
+        progress=False,
+        system_options={"test-flaky": {"bad_clip": None}},
+    )
     return base.replace(**changes)
 
 
@@ -63,8 +69,8 @@ def rows(record):
 
 @pytest.fixture
 def bad_clip(tmp_path):
-    from bench.datasets.folder import load_folder
     from bench.core.tasks import select_clips
+    from bench.datasets.folder import load_folder
 
     clips = load_folder(FIXTURES, tmp_path / "data")
     return select_clips(clips.ids, 3, 3, 0).conditional[0]
@@ -101,7 +107,9 @@ def test_rerun_recomputes_nothing_and_writes_the_same_table(tmp_path):
     write_all(first, tmp_path / "a")
     write_all(second, tmp_path / "b")
     assert (tmp_path / "a" / "table1.md").read_text() == (tmp_path / "b" / "table1.md").read_text()
-    assert (tmp_path / "a" / "table1_bands.csv").read_text() == (tmp_path / "b" / "table1_bands.csv").read_text()
+    assert (tmp_path / "a" / "table1_bands.csv").read_text() == (
+        tmp_path / "b" / "table1_bands.csv"
+    ).read_text()
 
 
 def test_interrupted_run_resumes_without_redoing_finished_items(tmp_path):
@@ -156,12 +164,18 @@ def test_record_carries_provenance(tmp_path):
     assert record["config"]["seed"] == 0 and record["vocoder"].startswith("griffinlim")
     assert record["embedder"]["id"].startswith("melstats")
     packages = record["environment"]["packages"]
-    assert (packages["numpy"], packages["scipy"], packages["torch"]) == (np.__version__, scipy.__version__,
-                                                                         torch.__version__)
+    assert (packages["numpy"], packages["scipy"], packages["torch"]) == (
+        np.__version__,
+        scipy.__version__,
+        torch.__version__,
+    )
     assert "revision" in record["environment"]["git"]
     assert len(record["selection"]["conditional"]) == 3 and len(record["selection"]["pairs"]) == 3
-    stages = [seconds for name, seconds in record["timings_s"].items()
-              if name != "total" and isinstance(seconds, float)]
+    stages = [
+        seconds
+        for name, seconds in record["timings_s"].items()
+        if name != "total" and isinstance(seconds, float)
+    ]
     assert len(stages) >= 3  # the stages run one after the other, inside the call timed here
     assert sum(stages) - 1e-3 * len(stages) <= record["timings_s"]["total"] <= elapsed + 1e-3
 
@@ -235,15 +249,31 @@ def test_a_killed_and_resumed_run_sums_its_cpu_time_over_both_processes(tmp_path
 
     from conftest import ROOT
 
-    command = [sys.executable, "-m", "bench", "table1", "--scale", "smoke", "--data", str(FIXTURES),
-               "--systems", "spectrogram", "--cache", str(tmp_path / "cache"), "--data-cache",
-               str(tmp_path / "data"), "--out", str(tmp_path / "out"), "--no-progress"]
+    command = [
+        sys.executable,
+        "-m",
+        "bench",
+        "table1",
+        "--scale",
+        "smoke",
+        "--data",
+        str(FIXTURES),
+        "--systems",
+        "spectrogram",
+        "--cache",
+        str(tmp_path / "cache"),
+        "--data-cache",
+        str(tmp_path / "data"),
+        "--out",
+        str(tmp_path / "out"),
+        "--no-progress",
+    ]
     first = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     outputs = tmp_path / "cache" / "outputs" / "spectrogram"
     deadline = time.time() + 300
     while len(list(outputs.glob("*.json"))) < 8 and time.time() < deadline and first.poll() is None:
         time.sleep(0.2)
-    os.kill(first.pid, signal.SIGKILL)                                # kill -9 mid-run
+    os.kill(first.pid, signal.SIGKILL)  # kill -9 mid-run
     first.wait()
     done = len(list(outputs.glob("*.json")))
     assert 8 <= done < 60
@@ -252,6 +282,6 @@ def test_a_killed_and_resumed_run_sums_its_cpu_time_over_both_processes(tmp_path
     resources = json.loads((tmp_path / "out" / "table1.json").read_text())["resources"]
     processes = resources["processes"]
     assert len(processes) == 2 and processes[0]["pid"] == first.pid
-    assert processes[0]["cpu_user_s"] > 1.0                           # the killed process's work counts
+    assert processes[0]["cpu_user_s"] > 1.0  # the killed process's work counts
     assert resources["cpu_user_s"] == pytest.approx(sum(p["cpu_user_s"] for p in processes), abs=2e-3)
     assert resources["cpu_user_s"] > processes[1]["cpu_user_s"]

@@ -1,5 +1,6 @@
 """Scale-out: every executor and every way of cutting the plan gives byte-identical tables, with
 real engines (worker processes, a local Ray cluster, submitit job arrays, SLURM when installed)."""
+
 import os
 import signal
 import subprocess
@@ -9,12 +10,12 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import FIXTURES, ROOT
 
 from bench.core.config import RunConfig
 from bench.core.executors import Execution, ExecutorError, parse_shard
 from bench.core.runner import run_table1
 from bench.reports.tables import write_all
-from conftest import FIXTURES, ROOT
 
 PLUGINS = ROOT / "tests" / "fixtures" / "plugins"
 SYSTEMS = ("reference", "shuffled", "cross-synthesis")
@@ -22,9 +23,16 @@ FILES = ("table1.csv", "table1_bands.csv", "table1_items.csv")
 
 
 def config(root: Path, systems=SYSTEMS, **changes) -> RunConfig:
-    return RunConfig(scale="smoke", data=str(FIXTURES), systems=systems, cache_dir=str(root / "cache"),
-                     data_cache_dir=str(root / "data"), out_dir=str(root / "out"), progress=False,
-                     **changes)
+    return RunConfig(
+        scale="smoke",
+        data=str(FIXTURES),
+        systems=systems,
+        cache_dir=str(root / "cache"),
+        data_cache_dir=str(root / "data"),
+        out_dir=str(root / "out"),
+        progress=False,
+        **changes,
+    )
 
 
 def tables(record, out: Path) -> dict[str, bytes]:
@@ -58,16 +66,20 @@ def test_shards_then_assemble_give_the_inline_tables(tmp_path, inline_tables):
     for i in (1, 2, 3):
         assert run_table1(config(tmp_path), Execution(shard=(i, 3), unit_items=8)) is None
     done = list((tmp_path / "cache" / "scores").rglob("*.npz"))
-    assert len(done) == 2 * (6 + 3) + 3   # units of 8: reference, shuffled both tasks; cross-synthesis blend
+    assert len(done) == 2 * (6 + 3) + 3  # units of 8: reference, shuffled both tasks; cross-synthesis blend
     record = run_table1(config(tmp_path), Execution(unit_items=8))
     assert tables(record, tmp_path / "out") == inline_tables
 
 
 def test_assemble_of_a_complete_cache_recomputes_nothing(tmp_path, inline_tables):
     run_table1(config(tmp_path), Execution(unit_items=8))
+
     def results(cache):  # every cached output, score and feature; not the runs/ ledger of CPU time
-        return {p: p.stat().st_mtime_ns for p in cache.rglob("*") if p.is_file()
-                and p.relative_to(cache).parts[0] != "runs"}
+        return {
+            p: p.stat().st_mtime_ns
+            for p in cache.rglob("*")
+            if p.is_file() and p.relative_to(cache).parts[0] != "runs"
+        }
 
     before = results(tmp_path / "cache")
     record = run_table1(config(tmp_path), Execution(executor="local:2", unit_items=8))
@@ -83,11 +95,29 @@ def test_local_workers_give_the_inline_tables(tmp_path, inline_tables):
 
 
 def test_two_processes_on_the_same_units_leave_one_complete_entry(tmp_path, inline_tables):
-    command = [sys.executable, "-m", "bench", "table1", "--scale", "smoke", "--data", str(FIXTURES),
-               "--systems", ",".join(SYSTEMS), "--cache", str(tmp_path / "cache"), "--no-progress",
-               "--unit-items", "8", "--shard", "1/1"]
-    workers = [subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-               for _ in range(2)]
+    command = [
+        sys.executable,
+        "-m",
+        "bench",
+        "table1",
+        "--scale",
+        "smoke",
+        "--data",
+        str(FIXTURES),
+        "--systems",
+        ",".join(SYSTEMS),
+        "--cache",
+        str(tmp_path / "cache"),
+        "--no-progress",
+        "--unit-items",
+        "8",
+        "--shard",
+        "1/1",
+    ]
+    workers = [
+        subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        for _ in range(2)
+    ]
     for worker in workers:
         output = worker.communicate(timeout=300)[0].decode()
         assert worker.returncode == 0, output
@@ -98,10 +128,29 @@ def test_two_processes_on_the_same_units_leave_one_complete_entry(tmp_path, inli
 
 def test_a_killed_worker_leaves_nothing_taken_for_finished(tmp_path, plugins):
     systems = ("test-slow-reference",)
-    command = [sys.executable, "-m", "bench", "table1", "--scale", "smoke", "--data", str(FIXTURES),
-               "--systems", systems[0], "--cache", str(tmp_path / "cache"), "--no-progress",
-               "--unit-items", "8", "--batch-size", "4", "--shard", "1/1",
-               "--system-option", "test-slow-reference.sleep_s=0.3"]
+    command = [
+        sys.executable,
+        "-m",
+        "bench",
+        "table1",
+        "--scale",
+        "smoke",
+        "--data",
+        str(FIXTURES),
+        "--systems",
+        systems[0],
+        "--cache",
+        str(tmp_path / "cache"),
+        "--no-progress",
+        "--unit-items",
+        "8",
+        "--batch-size",
+        "4",
+        "--shard",
+        "1/1",
+        "--system-option",
+        "test-slow-reference.sleep_s=0.3",
+    ]
     worker = subprocess.Popen(command, cwd=ROOT)
     outputs = tmp_path / "cache" / "outputs" / systems[0]
     deadline = time.time() + 120
@@ -114,15 +163,15 @@ def test_a_killed_worker_leaves_nothing_taken_for_finished(tmp_path, plugins):
 
     store = OutputStore(tmp_path / "cache", systems[0])
     records = list(outputs.glob("*.json"))
-    assert 6 <= len(records) < 42 + 18       # killed inside the run
+    assert 6 <= len(records) < 42 + 18  # killed inside the run
     for record_path in records:
         key = record_path.stem
         record = store.record(key)
-        assert store.verified_audio(key, record["sha256"]) is not None   # a record names whole audio
+        assert store.verified_audio(key, record["sha256"]) is not None  # a record names whole audio
     units = _plan_units(config(tmp_path, systems=systems))
     finished_units = 0
     scores = ScoreStore(tmp_path / "cache", systems[0], *_scoring_ids())
-    for unit in units:   # a unit's score file is whole, and covers whole outputs, or is absent
+    for unit in units:  # a unit's score file is whole, and covers whole outputs, or is absent
         stored = scores.read(unit.keys)
         if stored is None:
             assert not scores.path(unit.keys).exists()
@@ -134,14 +183,15 @@ def test_a_killed_worker_leaves_nothing_taken_for_finished(tmp_path, plugins):
     assert finished_units < len(units)
     slow = {"test-slow-reference": {"sleep_s": "0.3"}}
     finished = run_table1(config(tmp_path, systems=systems, system_options=slow), Execution(unit_items=8))
-    fresh = run_table1(config(tmp_path / "fresh", systems=systems, system_options=slow),
-                       Execution(unit_items=8))
+    fresh = run_table1(
+        config(tmp_path / "fresh", systems=systems, system_options=slow), Execution(unit_items=8)
+    )
     assert tables(finished, tmp_path / "a") == tables(fresh, tmp_path / "b")
 
 
 def _scoring_ids() -> tuple[str, str]:
-    from bench.core.registry import make_embedder
     from bench.core.item_cache import DescriptorBackend, embedder_cache_id
+    from bench.core.registry import make_embedder
 
     return DescriptorBackend("fast").cache_id, embedder_cache_id(make_embedder("melstats"))
 
@@ -160,20 +210,27 @@ def _plan_units(run_config: RunConfig):
 
 # --- Ray: a real local cluster ------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def ray_cluster():
     ray = pytest.importorskip("ray")
-    ray.init(num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1", logging_level="ERROR",
-             log_to_driver=False,
-             runtime_env={"env_vars": {"PYTHONPATH": str(ROOT), "BENCH_PLUGIN_PATH": str(PLUGINS)}})
+    ray.init(
+        num_cpus=2,
+        include_dashboard=False,
+        _node_ip_address="127.0.0.1",
+        logging_level="ERROR",
+        log_to_driver=False,
+        runtime_env={"env_vars": {"PYTHONPATH": str(ROOT), "BENCH_PLUGIN_PATH": str(PLUGINS)}},
+    )
     yield ray
     ray.shutdown()
 
 
 @pytest.mark.parametrize("results", ["cache", "driver"])
 def test_ray_gives_the_inline_tables(tmp_path, inline_tables, ray_cluster, results):
-    record = run_table1(config(tmp_path), Execution(executor="ray", options={"results": results},
-                                                    unit_items=8))
+    record = run_table1(
+        config(tmp_path), Execution(executor="ray", options={"results": results}, unit_items=8)
+    )
     assert tables(record, tmp_path / "out") == inline_tables
 
 
@@ -195,13 +252,16 @@ def test_ray_retries_a_unit_whose_worker_is_killed(tmp_path, ray_cluster, plugin
     killer = threading.Thread(target=kill_first_worker)
     killer.start()
     try:
-        record = run_table1(config(tmp_path, systems=systems, system_options=options),
-                            Execution(executor="ray", options={"max_retries": "3"}, unit_items=8))
+        record = run_table1(
+            config(tmp_path, systems=systems, system_options=options),
+            Execution(executor="ray", options={"max_retries": "3"}, unit_items=8),
+        )
     finally:
         killer.join()
     assert killed and killed[0] != os.getpid()
-    fresh = run_table1(config(tmp_path / "fresh", systems=systems, system_options=options),
-                       Execution(unit_items=8))
+    fresh = run_table1(
+        config(tmp_path / "fresh", systems=systems, system_options=options), Execution(unit_items=8)
+    )
     assert tables(record, tmp_path / "a") == tables(fresh, tmp_path / "b")
 
 
@@ -213,6 +273,7 @@ def test_unreachable_ray_address_stops_before_any_work(tmp_path):
 
 
 # --- SLURM through submitit ---------------------------------------------------------------------
+
 
 def test_missing_sbatch_stops_before_any_work(tmp_path, monkeypatch):
     pytest.importorskip("submitit")
@@ -229,8 +290,9 @@ def test_submitit_array_gives_the_inline_tables(tmp_path, inline_tables):
     assert tables(record, tmp_path / "out") == inline_tables
 
 
-def test_slurm_array_on_a_real_single_node_cluster_gives_the_inline_tables(tmp_path, inline_tables,
-                                                                           monkeypatch):
+def test_slurm_array_on_a_real_single_node_cluster_gives_the_inline_tables(
+    tmp_path, inline_tables, monkeypatch
+):
     pytest.importorskip("submitit")
     from bench.core import single_node_slurm as slurm_cluster
 
@@ -241,24 +303,34 @@ def test_slurm_array_on_a_real_single_node_cluster_gives_the_inline_tables(tmp_p
             monkeypatch.setenv(name, env[name])
         execution = Execution(executor="slurm", options={"tasks": "3", "time": "10"}, unit_items=8)
         assert run_table1(config(tmp_path), Execution(**{**execution.__dict__, "wait": False})) is None
-        record = run_table1(config(tmp_path), execution)   # the same command later: waits, assembles
+        record = run_table1(config(tmp_path), execution)  # the same command later: waits, assembles
     assert tables(record, tmp_path / "out") == inline_tables
     assert slurm_cluster.processes_of(tmp_path / "slurm" / "slurm.conf") == [], "job steps left running"
 
 
 # --- sweep: the same work units, executors and shards --------------------------------------------
 
+
 def _sweep(root: Path, execution: Execution):
     from bench.reports.figures import sweep
 
-    return sweep("spectrogram", n_clips=1, window=512, steps=2, execution=execution, data=str(FIXTURES),
-                 cache_dir=str(root / "cache"), data_cache_dir=str(root / "data"), out_dir=root / "out")
+    return sweep(
+        "spectrogram",
+        n_clips=1,
+        window=512,
+        steps=2,
+        execution=execution,
+        data=str(FIXTURES),
+        cache_dir=str(root / "cache"),
+        data_cache_dir=str(root / "data"),
+        out_dir=root / "out",
+    )
 
 
 def test_sweep_gives_the_same_csv_inline_on_local_workers_and_in_shards(tmp_path):
-    inline = _sweep(tmp_path / "inline", Execution(unit_items=1))   # one clip: one window per unit
+    inline = _sweep(tmp_path / "inline", Execution(unit_items=1))  # one clip: one window per unit
     expected = (tmp_path / "inline" / "out" / "sweep-spectrogram.csv").read_bytes()
-    assert inline.is_file() and len(expected.decode().splitlines()) == 1 + 2   # windows at bins 0 and 512
+    assert inline.is_file() and len(expected.decode().splitlines()) == 1 + 2  # windows at bins 0 and 512
     _sweep(tmp_path / "local", Execution(executor="local:2", unit_items=1))
     assert (tmp_path / "local" / "out" / "sweep-spectrogram.csv").read_bytes() == expected
     for i in (1, 2):
@@ -266,6 +338,6 @@ def test_sweep_gives_the_same_csv_inline_on_local_workers_and_in_shards(tmp_path
     units = sorted((tmp_path / "shards" / "cache" / "sweeps" / "spectrogram").glob("*.npz"))
     assert len(units) == 2 and not (tmp_path / "shards" / "out").exists()
     written = {p: p.stat().st_mtime_ns for p in units}
-    _sweep(tmp_path / "shards", Execution(unit_items=1))          # assembles, recomputes nothing
+    _sweep(tmp_path / "shards", Execution(unit_items=1))  # assembles, recomputes nothing
     assert {p: p.stat().st_mtime_ns for p in units} == written
     assert (tmp_path / "shards" / "out" / "sweep-spectrogram.csv").read_bytes() == expected

@@ -1,5 +1,6 @@
 """bench/core/seeds.py: every random stream has a tag of its own, and the streams behind Table 1 and the
 golden values give the seeds they gave before the module existed."""
+
 import hashlib
 import json
 from pathlib import Path
@@ -37,8 +38,10 @@ def test_streams_of_table1_and_the_golden_values_keep_their_seeds(seed):
         assert seeds.stream_seed(seed, name) == [seed, tag]
     assert seeds.stream_seed(seed, "notes", 1) == [seed, 3, 1]
     path = "00_bach_bwv144.6.flac"
-    assert seeds.stream_seed(seed, "folder-chunk", path) == [seed, int(hashlib.sha256(path.encode())
-                                                                       .hexdigest()[:8], 16)]
+    assert seeds.stream_seed(seed, "folder-chunk", path) == [
+        seed,
+        int(hashlib.sha256(path.encode()).hexdigest()[:8], 16),
+    ]
     item = ConditionalItem("m21-00001", CONDITIONAL_BANDS[0])
     canonical = json.dumps([seed, "conditional", item.key], sort_keys=True, separators=(",", ":"))
     assert item_seed(seed, "conditional", item) == int(hashlib.sha256(canonical.encode()).hexdigest()[:8], 16)
@@ -55,8 +58,9 @@ def test_new_form_is_seed_tag_keys_and_distinct_streams_differ():
     assert not np.array_equal(first, seeds.stream_rng(0, "clip-selection").permutation(64))
     assert np.array_equal(first, np.random.default_rng([0, tag]).permutation(64))
     entropy = seeds.stream_seed(0, "nsynth-subset")
-    assert seeds.torch_seed(0, "nsynth-subset") == int(np.random.SeedSequence(entropy)
-                                                        .generate_state(1, np.uint64)[0] >> 1)
+    assert seeds.torch_seed(0, "nsynth-subset") == int(
+        np.random.SeedSequence(entropy).generate_state(1, np.uint64)[0] >> 1
+    )
 
 
 def test_unknown_stream_is_named():

@@ -3,11 +3,12 @@ Ray and SLURM workers with one (bench/core/executors.py), and the tables must be
 (models/pointwise_conv.py says where torch's own kernels break this). Every Table 1 system that runs
 here generates one conditional and one blended item with 1 and with 2 threads, then the melstats
 embedder embeds an output; all compared bit for bit."""
+
 import numpy as np
 import pytest
 import torch
 
-from bench.core.bands import CONDITIONAL_BANDS, BLEND_PAIRS
+from bench.core.bands import BLEND_PAIRS, CONDITIONAL_BANDS
 from bench.core.config import DEFAULT_SYSTEMS
 from bench.core.registry import get_system_class, make_embedder, make_vocoder, system_status
 from bench.core.system import BlendBatch, ConditionalBatch, RunContext
@@ -34,12 +35,16 @@ def test_a_system_generates_the_same_bits_with_one_or_two_threads(name, fixture_
     band, (band1, band2) = CONDITIONAL_BANDS[3], BLEND_PAIRS[2]
 
     def generate():
-        system = get_system_class(name)(RunContext(clips, ["a", "b", "c"], make_vocoder("griffin-lim:4"), "cpu", {}, 3))
+        system = get_system_class(name)(
+            RunContext(clips, ["a", "b", "c"], make_vocoder("griffin-lim:4"), "cpu", {}, 3)
+        )
         outputs = []
         if "conditional" in system.capabilities:
             outputs.append(system.conditional(ConditionalBatch(clips[:1], [band], [11], ["a"])))
         if "blend" in system.capabilities:
-            outputs.append(system.blend(BlendBatch(clips[:1], clips[1:2], [band1], [band2], [12], ["a"], ["b"])))
+            outputs.append(
+                system.blend(BlendBatch(clips[:1], clips[1:2], [band1], [band2], [12], ["a"], ["b"]))
+            )
         return outputs
 
     one, two = _with_threads(1, generate), _with_threads(2, generate)
@@ -61,10 +66,16 @@ def test_an_item_is_the_same_alone_or_in_a_batch(name, fixture_clips):
     that item generated alone."""
     clips = np.stack(fixture_clips[:3])
     bands = [CONDITIONAL_BANDS[3], CONDITIONAL_BANDS[9]]
-    system = get_system_class(name)(RunContext(clips, ["a", "b", "c"], make_vocoder("griffin-lim:4"), "cpu", {}, 3))
+    system = get_system_class(name)(
+        RunContext(clips, ["a", "b", "c"], make_vocoder("griffin-lim:4"), "cpu", {}, 3)
+    )
     if "conditional" not in system.capabilities:
         pytest.skip(f"{name} has no conditional task")
     both = system.conditional(ConditionalBatch(clips[:2], bands, [11, 12], ["a", "b"]))
     for i in range(2):
-        alone = system.conditional(ConditionalBatch(clips[i:i + 1], bands[i:i + 1], [11 + i], [["a", "b"][i]]))
-        assert np.array_equal(both[i], alone[0]), f"{name} item {i}: max difference {np.abs(both[i] - alone[0]).max()}"
+        alone = system.conditional(
+            ConditionalBatch(clips[i : i + 1], bands[i : i + 1], [11 + i], [["a", "b"][i]])
+        )
+        assert np.array_equal(both[i], alone[0]), (
+            f"{name} item {i}: max difference {np.abs(both[i] - alone[0]).max()}"
+        )

@@ -2,7 +2,6 @@ import json
 
 import numpy as np
 import pytest
-
 from conftest import FIXTURES, ROOT
 
 NOTES = ROOT / "tests" / "fixtures" / "notes"
@@ -83,7 +82,7 @@ def test_frame_pitch_scores_by_hand():
     reference[1, 2:, 50] = 1
     estimate = reference.copy()
     estimate[1, 2:4, 50] = 0  # two missed frames
-    estimate[0, 5, 10] = 1    # one false alarm
+    estimate[0, 5, 10] = 1  # one false alarm
     scores = frame_pitch_scores(reference, estimate, 0.1, 21)
     assert scores["precision"] == pytest.approx(8 / 9) and scores["recall"] == pytest.approx(8 / 10)
     assert scores["f1"] == pytest.approx(2 * (8 / 9) * 0.8 / (8 / 9 + 0.8))
@@ -137,8 +136,14 @@ def test_sweep_instrument_probe_on_the_reference_system_matches_its_ceiling(tmp_
     chosen = list(clipset.ids[:3])
     audio = np.stack([np.asarray(clipset.clips[clipset.index(c)], dtype=np.float64) for c in chosen])
     assert all(lead_instrument(clipset, c) is not None for c in chosen)
-    figure = sweep("reference", window=200, steps=2, clips=(clipset, chosen, audio), probe_train=clipset,
-                   out_dir=tmp_path / "figures")
+    figure = sweep(
+        "reference",
+        window=200,
+        steps=2,
+        clips=(clipset, chosen, audio),
+        probe_train=clipset,
+        out_dir=tmp_path / "figures",
+    )
     assert figure.is_file() and figure.suffix == ".png"
     with open(tmp_path / "figures" / "sweep-reference.csv") as handle:
         rows = list(csv.DictReader(handle))

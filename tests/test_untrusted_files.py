@@ -3,6 +3,7 @@ is refused by every loader, naming the file and the type it asked for, and creat
 files (empty, truncated, a missing key, a tensor of another shape) are named errors; a table1 row
 whose file is refused is † and the run goes on; a run where no row can run prints its table and
 exits 3; and three messages that misled users say the truth."""
+
 import argparse
 import json
 import os
@@ -67,6 +68,7 @@ def test_the_shared_loader_refuses_a_hostile_pickle_and_names_the_file_and_the_t
 
 # ---- every loader, each bad file --------------------------------------------------------------
 
+
 def _message(call, errors) -> str:
     with pytest.raises(errors) as raised:
         call()
@@ -94,8 +96,10 @@ def via_training_resume(path, tmp_path):
 
     model, config = _tiny_prior()
     settings = TrainConfig(steps=1, batch_size=2, warmup_steps=1, checkpoint_every=1, model=config)
-    return _message(lambda: train(model, torch.randn(4, 80, 64), settings, path, {}, progress=False,
-                                  log=lambda *_: None), UnreadableFileError)
+    return _message(
+        lambda: train(model, torch.randn(4, 80, 64), settings, path, {}, progress=False, log=lambda *_: None),
+        UnreadableFileError,
+    )
 
 
 def via_dac(path, tmp_path):
@@ -127,9 +131,10 @@ def via_vggish(path, tmp_path):
 
 def via_clap(path, tmp_path):
     pytest.importorskip("transformers")
+    from test_embedders import save_tiny_clap
+
     from bench.adapters.embedders import EmbedderUnavailable
     from bench.core.registry import make_embedder
-    from test_embedders import save_tiny_clap
 
     folder = tmp_path / "clap"  # save_pretrained's layout, the weights as a pickle: the bad file
     save_tiny_clap(folder)
@@ -161,9 +166,17 @@ def via_rave(path, tmp_path):
     return message
 
 
-LOADERS = {"checkpoint store": via_checkpoint_store, "system option": via_system_option,
-           "training resume": via_training_resume, "dac": via_dac, "bigvgan": via_bigvgan,
-           "vggish": via_vggish, "clap": via_clap, "lin-cae": via_lincae, "rave": via_rave}
+LOADERS = {
+    "checkpoint store": via_checkpoint_store,
+    "system option": via_system_option,
+    "training resume": via_training_resume,
+    "dac": via_dac,
+    "bigvgan": via_bigvgan,
+    "vggish": via_vggish,
+    "clap": via_clap,
+    "lin-cae": via_lincae,
+    "rave": via_rave,
+}
 
 
 def _planned_reason(name: str, options: dict) -> str:
@@ -175,8 +188,9 @@ def _planned_reason(name: str, options: dict) -> str:
         clipset = None
 
         def system(self, system):
-            return get_system_class(system)(RunContext(np.zeros((1, 8)), ["a"], options=dict(
-                config.system_options.get(system, {}))))
+            return get_system_class(system)(
+                RunContext(np.zeros((1, 8)), ["a"], options=dict(config.system_options.get(system, {})))
+            )
 
     store._load_cached.cache_clear()
     the_plan = plan(config, Context(), {}, 8)
@@ -225,6 +239,7 @@ def test_a_file_that_is_not_pytorch_at_all_is_named(tmp_path):
 
 # ---- a missing key, a wrong shape ---------------------------------------------------------------
 
+
 def _shipped_state() -> dict:
     return load_torch_file(store.shipped_path("latentft-mlp"))
 
@@ -246,8 +261,10 @@ def test_a_checkpoint_with_a_tensor_of_another_shape_is_named_and_its_row_is_dag
     path = tmp_path / "reshaped.pt"
     torch.save(state, path)
     message = via_system_option(path, tmp_path)
-    assert f"{path}: its 'ema' weights does not fit the model: '{key}' has shape (3, 2), the model expects " \
-           f"{expected}" in message
+    assert (
+        f"{path}: its 'ema' weights does not fit the model: '{key}' has shape (3, 2), the model expects "
+        f"{expected}" in message
+    )
 
 
 def _trained_prior(path):
@@ -277,8 +294,10 @@ def test_resuming_from_a_checkpoint_of_another_shape_is_named(tmp_path):
     state["model"][key] = torch.zeros(5)
     torch.save(state, path)
     message = via_training_resume(path, tmp_path)
-    assert f"{path}: its 'model' weights does not fit the model: '{key}' has shape (5,), the model expects " \
-           f"{expected}" in message
+    assert (
+        f"{path}: its 'model' weights does not fit the model: '{key}' has shape (5,), the model expects "
+        f"{expected}" in message
+    )
 
 
 def test_a_resumed_training_checkpoint_loads_as_data():
@@ -305,13 +324,33 @@ def _tiny_dac_state():
     except ImportError as error:
         pytest.skip(f"descript-audio-codec does not import here: {error}")
     torch.manual_seed(0)
-    model = dac.DAC(encoder_dim=4, encoder_rates=[8, 8, 8], latent_dim=16, decoder_dim=16,
-                             decoder_rates=[8, 8, 8], n_codebooks=3, codebook_size=32, codebook_dim=4,
-                             sample_rate=44100)
-    return model, {"state_dict": model.state_dict(), "metadata": {"kwargs": {
-        "encoder_dim": 4, "encoder_rates": [8, 8, 8], "latent_dim": 16, "decoder_dim": 16,
-        "decoder_rates": [8, 8, 8], "n_codebooks": 3, "codebook_size": 32, "codebook_dim": 4,
-        "sample_rate": 44100}}}
+    model = dac.DAC(
+        encoder_dim=4,
+        encoder_rates=[8, 8, 8],
+        latent_dim=16,
+        decoder_dim=16,
+        decoder_rates=[8, 8, 8],
+        n_codebooks=3,
+        codebook_size=32,
+        codebook_dim=4,
+        sample_rate=44100,
+    )
+    return model, {
+        "state_dict": model.state_dict(),
+        "metadata": {
+            "kwargs": {
+                "encoder_dim": 4,
+                "encoder_rates": [8, 8, 8],
+                "latent_dim": 16,
+                "decoder_dim": 16,
+                "decoder_rates": [8, 8, 8],
+                "n_codebooks": 3,
+                "codebook_size": 32,
+                "codebook_dim": 4,
+                "sample_rate": 44100,
+            }
+        },
+    }
 
 
 def test_dac_weights_load_as_data_and_build_the_same_model(tmp_path):
@@ -358,6 +397,7 @@ def test_bigvgan_weights_without_the_generator_key_are_named(tmp_path):
 
 # ---- a run with nothing to run ------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def shared_cache(tmp_path_factory):
     """One feature cache for the command-line runs below (the second reuses the first's features;
@@ -366,18 +406,36 @@ def shared_cache(tmp_path_factory):
 
 
 def _table1(tmp_path, cache, *arguments):
-    env = {**os.environ, "BENCH_RUNS_DIR": str(tmp_path / "runs"), "HOME": str(tmp_path / "home"),
-           "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    command = [sys.executable, "-m", "bench", "table1", "--scale", "smoke", "--data", str(FIXTURES),
-               "--cache", str(cache / "features"), "--data-cache", str(cache / "data"), "--no-progress",
-               *arguments]
+    env = {
+        **os.environ,
+        "BENCH_RUNS_DIR": str(tmp_path / "runs"),
+        "HOME": str(tmp_path / "home"),
+        "OMP_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+    }
+    command = [
+        sys.executable,
+        "-m",
+        "bench",
+        "table1",
+        "--scale",
+        "smoke",
+        "--data",
+        str(FIXTURES),
+        "--cache",
+        str(cache / "features"),
+        "--data-cache",
+        str(cache / "data"),
+        "--no-progress",
+        *arguments,
+    ]
     return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
 
 
 def test_a_run_where_no_row_can_run_prints_its_table_writes_its_records_and_exits_3(tmp_path, shared_cache):
     from bench.reports.results import load
 
-    run = _table1(tmp_path, shared_cache, "--systems", "dac")   # HOME is empty: no DAC weights anywhere
+    run = _table1(tmp_path, shared_cache, "--systems", "dac")  # HOME is empty: no DAC weights anywhere
     assert run.returncode == 3, run.stderr
     assert "Traceback" not in run.stderr
     assert "| dac † |" in run.stdout
@@ -392,12 +450,19 @@ def test_a_run_where_no_row_can_run_prints_its_table_writes_its_records_and_exit
     assert json.loads((folder / "table1.json").read_text())["unavailable"]["dac"]["fix"]
 
 
-def test_a_hostile_checkpoint_on_the_command_line_creates_nothing_and_its_row_is_dagger(tmp_path,
-                                                                                        shared_cache):
+def test_a_hostile_checkpoint_on_the_command_line_creates_nothing_and_its_row_is_dagger(
+    tmp_path, shared_cache
+):
     marker = tmp_path / "created"
     path = write_hostile(tmp_path / "evil.pt", marker)
-    run = _table1(tmp_path, shared_cache, "--systems", "latentft-mlp",
-                  "--system-option", f"latentft-mlp.checkpoint={path}")
+    run = _table1(
+        tmp_path,
+        shared_cache,
+        "--systems",
+        "latentft-mlp",
+        "--system-option",
+        f"latentft-mlp.checkpoint={path}",
+    )
     assert not marker.exists()
     assert run.returncode == 3, run.stderr
     assert "Traceback" not in run.stderr
@@ -406,6 +471,7 @@ def test_a_hostile_checkpoint_on_the_command_line_creates_nothing_and_its_row_is
 
 
 # ---- three messages ---------------------------------------------------------------------------
+
 
 def _commands(parser) -> dict:
     return next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
@@ -438,7 +504,7 @@ def test_the_top_level_help_lists_every_command_and_no_partial_list():
 def test_the_fix_line_of_weights_that_are_not_shipped_says_to_train_them(tmp_path, monkeypatch):
     from bench.reports.model_reports import find_checkpoint
 
-    monkeypatch.setattr(store, "TRAINED_DIR", tmp_path / "trained")   # nothing trained here
+    monkeypatch.setattr(store, "TRAINED_DIR", tmp_path / "trained")  # nothing trained here
     store._load_cached.cache_clear()
     for name in ("latentft-mlp-no-mask", "latentft-mlp-band-pass"):
         fix = system_status(name, {}).availability.fix

@@ -1,6 +1,7 @@
 """The Descript Audio Codec as the harness uses it: finding the user's weights, importing the
 package without its torchaudio / TensorBoard requirements, and encoding clips to the continuous
 quantised latent z. Shared by the ``dac`` latent-filter baseline and LatentFT-DAC's front end."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -11,9 +12,11 @@ from bench.core.system import Availability
 
 CACHE = Path.home() / ".cache" / "descript" / "dac"
 CACHE_PATTERN = "weights_44khz_8kbps_*.pth"
-INSTALL = ("make venv installs it (pip install --no-deps descript-audio-codec==1.0.0 descript-audiotools==0.7.2 "
-           "argbind docstring-parser einops julius flatten-dict ffmpy randomname pyloudnorm markdown2 "
-           "importlib-resources rich)")
+INSTALL = (
+    "make venv installs it (pip install --no-deps descript-audio-codec==1.0.0 descript-audiotools==0.7.2 "
+    "argbind docstring-parser einops julius flatten-dict ffmpy randomname pyloudnorm markdown2 "
+    "importlib-resources rich)"
+)
 
 
 def import_dac():
@@ -34,9 +37,12 @@ def weights_path(given: str | None) -> Path | None:
 
 def weights_availability(path: Path | None, option: str) -> Availability:
     if path is None:
-        return Availability(False, f"no DAC weights: no {option} option and no {CACHE / CACHE_PATTERN}",
-                            "copy weights_44khz_8kbps_0.0.1.pth (descript-audio-codec's 44 kHz release) "
-                            f"into {CACHE}/ or pass {option}=/path/weights.pth")
+        return Availability(
+            False,
+            f"no DAC weights: no {option} option and no {CACHE / CACHE_PATTERN}",
+            "copy weights_44khz_8kbps_0.0.1.pth (descript-audio-codec's 44 kHz release) "
+            f"into {CACHE}/ or pass {option}=/path/weights.pth",
+        )
     if not path.is_file():
         return Availability(False, f"DAC weights not found: {path}", f"check {option}")
     return Availability(True)
@@ -63,8 +69,9 @@ def load_dac(path: Path, device: str = "cpu"):
     try:
         model = model_class(**{key: value for key, value in kwargs.items() if key in accepted})
     except Exception as error:  # the constructor's own checks, whatever they raise
-        raise UnreadableFileError(path, f"its metadata.kwargs do not build a DAC ({type(error).__name__}: "
-                                        f"{error})") from None
+        raise UnreadableFileError(
+            path, f"its metadata.kwargs do not build a DAC ({type(error).__name__}: {error})"
+        ) from None
     # keys the model lacks are ignored, as descript-audio-codec's loader (strict=False) does
     load_module_state(model, state["state_dict"], path, "state_dict", allow_unexpected=True)
     return model.eval().to(device)
@@ -87,5 +94,11 @@ def clip_latents(model, clips: np.ndarray, frames: int, sample_rate: int, device
     from bench.core.audio import fit_length, resample
 
     rate = int(model.sample_rate)
-    return np.stack([fit_length(encode(model, resample(np.asarray(c, dtype=np.float64), sample_rate, rate), device),
-                                frames) for c in clips])
+    return np.stack(
+        [
+            fit_length(
+                encode(model, resample(np.asarray(c, dtype=np.float64), sample_rate, rate), device), frames
+            )
+            for c in clips
+        ]
+    )

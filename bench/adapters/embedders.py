@@ -11,6 +11,7 @@ is never ambiguous. ``make_embedder`` (bench/core/registry.py) takes ``NAME`` or
 | vggish | torchvggish 0.2 VGGish, postprocessing off: 128-d after the last ReLU (the paper's FAD) | a path, or the torch hub cache |
 | clap | LAION-CLAP audio tower (HTSAT) through transformers' ClapModel: the 512-d L2-normalised projection | a folder in Hugging Face format, or the Hugging Face cache |
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -51,8 +52,10 @@ class Embedder:
             raise ValueError(f"{self.name}: clip contains NaN or infinite samples")
         minimum = int(np.ceil(EXAMPLE_SECONDS * SAMPLE_RATE))
         if audio.shape[0] < minimum:
-            raise ValueError(f"{self.name}: clip of {audio.shape[0]} samples is shorter than one "
-                             f"{EXAMPLE_SECONDS} s example ({minimum} samples at {SAMPLE_RATE} Hz)")
+            raise ValueError(
+                f"{self.name}: clip of {audio.shape[0]} samples is shorter than one "
+                f"{EXAMPLE_SECONDS} s example ({minimum} samples at {SAMPLE_RATE} Hz)"
+            )
         out = np.asarray(self._embed(audio), dtype=np.float64)
         if out.ndim != 2 or out.shape[0] == 0 or not np.all(np.isfinite(out)):
             raise ValueError(f"{self.name}: embedding has shape {out.shape} or non-finite values")
@@ -71,6 +74,7 @@ class Embedder:
     def _require(name: str, availability) -> None:
         if not availability.ok:
             raise EmbedderUnavailable(f"{name}: {availability.reason}; {availability.fix}")
+
 
 class MelStatsEmbedder(Embedder):
     """Deterministic DSP embedder (no weights): VGGish-like framing, statistics of log-mels.
@@ -97,8 +101,9 @@ class MelStatsEmbedder(Embedder):
         audio = resample(audio, SAMPLE_RATE, self.sample_rate)
         n_examples = audio.shape[-1] // self.example_samples
         examples = audio[: n_examples * self.example_samples].reshape(n_examples, -1)
-        mel = librosa.feature.melspectrogram(y=examples, sr=self.sample_rate, n_fft=400,
-                                             hop_length=160, n_mels=64, center=False, power=2.0)
+        mel = librosa.feature.melspectrogram(
+            y=examples, sr=self.sample_rate, n_fft=400, hop_length=160, n_mels=64, center=False, power=2.0
+        )
         log_mel = np.log(mel + 0.01)
         return np.concatenate([log_mel.mean(axis=-1), log_mel.std(axis=-1)], axis=-1)
 
@@ -130,8 +135,9 @@ class CrepeEmbedder(Embedder):
         import importlib.util
 
         if importlib.util.find_spec("torchcrepe") is None:
-            return Availability(False, "missing Python package torchcrepe",
-                                "pip install --no-deps torchcrepe==0.0.24 resampy")
+            return Availability(
+                False, "missing Python package torchcrepe", "pip install --no-deps torchcrepe==0.0.24 resampy"
+            )
         return Availability(True)
 
     def _weights_path(self) -> Path:
@@ -142,8 +148,10 @@ class CrepeEmbedder(Embedder):
         from importlib.metadata import version
 
         sha = file_sha256(str(self._weights_path()))[:12]
-        return (f"{self.name}-torchcrepe{version('torchcrepe')}-w{sha}-sr{self.sample_rate}-"
-                f"{RESAMPLER_ID}-pool0.96s")
+        return (
+            f"{self.name}-torchcrepe{version('torchcrepe')}-w{sha}-sr{self.sample_rate}-"
+            f"{RESAMPLER_ID}-pool0.96s"
+        )
 
     @property
     def weights(self) -> str:
@@ -155,9 +163,14 @@ class CrepeEmbedder(Embedder):
         torchcrepe = self.package()
         audio16 = resample(audio, SAMPLE_RATE, self.sample_rate)
         with torch.no_grad():
-            frames = torchcrepe.embed(torch.as_tensor(audio16, dtype=torch.float32)[None], self.sample_rate,
-                                      hop_length=self.sample_rate // 100, model=self.capacity,
-                                      batch_size=512, device=self.device)
+            frames = torchcrepe.embed(
+                torch.as_tensor(audio16, dtype=torch.float32)[None],
+                self.sample_rate,
+                hop_length=self.sample_rate // 100,
+                model=self.capacity,
+                batch_size=512,
+                device=self.device,
+            )
         per_frame = frames[0].reshape(frames.shape[1], -1).double().cpu().numpy()
         per_example = int(round(EXAMPLE_SECONDS * 100))
         n_examples = per_frame.shape[0] // per_example
@@ -201,8 +214,11 @@ class VGGishEmbedder(Embedder):
             return Availability(False, "missing Python package torchvggish", "pip install torchvggish==0.2")
         path = Path(weights_path) if weights_path else cls.cached_weights()
         if not path.is_file():
-            return Availability(False, f"VGGish weights not found: {path}",
-                                f"put {VGGISH_FILE} (torchvggish v0.1 release) there, or pass --embedder vggish:/path/to/{VGGISH_FILE}")
+            return Availability(
+                False,
+                f"VGGish weights not found: {path}",
+                f"put {VGGISH_FILE} (torchvggish v0.1 release) there, or pass --embedder vggish:/path/to/{VGGISH_FILE}",
+            )
         return Availability(True)
 
     @property
@@ -285,18 +301,28 @@ class ClapEmbedder(Embedder):
         import importlib.util
 
         if importlib.util.find_spec("transformers") is None:
-            return Availability(False, "missing Python package transformers", "pip install transformers==5.24.0")
+            return Availability(
+                False, "missing Python package transformers", "pip install transformers==5.24.0"
+            )
         path = Path(folder) if folder else cls.cached_folder()
         if path is None:
-            return Availability(False, f"{CLAP_HUB_ID} is not in the Hugging Face cache",
-                                f"pass --embedder clap:/path/to/folder (config.json, preprocessor_config.json, "
-                                f"model.safetensors), or run ClapModel.from_pretrained({CLAP_HUB_ID!r}) once online")
-        missing = [name for name in ("config.json", "preprocessor_config.json") if not (path / name).is_file()]
+            return Availability(
+                False,
+                f"{CLAP_HUB_ID} is not in the Hugging Face cache",
+                f"pass --embedder clap:/path/to/folder (config.json, preprocessor_config.json, "
+                f"model.safetensors), or run ClapModel.from_pretrained({CLAP_HUB_ID!r}) once online",
+            )
+        missing = [
+            name for name in ("config.json", "preprocessor_config.json") if not (path / name).is_file()
+        ]
         if not any((path / name).is_file() for name in CLAP_WEIGHT_FILES):
             missing.append(" or ".join(CLAP_WEIGHT_FILES))
         if missing:
-            return Availability(False, f"CLAP folder {path} lacks {', '.join(missing)}",
-                                "save the model and its feature extractor there with save_pretrained")
+            return Availability(
+                False,
+                f"CLAP folder {path} lacks {', '.join(missing)}",
+                "save the model and its feature extractor there with save_pretrained",
+            )
         return Availability(True)
 
     def _weights_file(self) -> Path:
@@ -306,8 +332,10 @@ class ClapEmbedder(Embedder):
     def id(self) -> str:
         from importlib.metadata import version
 
-        return (f"clap-transformers{version('transformers')}-w{file_sha256(str(self._weights_file()))[:12]}-"
-                f"sr{self.sample_rate}-{RESAMPLER_ID}-int16-win{CLAP_WINDOW_SECONDS:g}s")
+        return (
+            f"clap-transformers{version('transformers')}-w{file_sha256(str(self._weights_file()))[:12]}-"
+            f"sr{self.sample_rate}-{RESAMPLER_ID}-int16-win{CLAP_WINDOW_SECONDS:g}s"
+        )
 
     @property
     def weights(self) -> str:
@@ -334,8 +362,9 @@ class ClapEmbedder(Embedder):
                 extractor = ClapFeatureExtractor.from_pretrained(str(self.folder), local_files_only=True)
             except Exception as error:  # transformers raises many types for a damaged folder
                 text = " ".join(str(error).split())[:300]
-                raise EmbedderUnavailable(f"clap: {self.folder} does not load ({type(error).__name__}: {text})") \
-                    from None
+                raise EmbedderUnavailable(
+                    f"clap: {self.folder} does not load ({type(error).__name__}: {text})"
+                ) from None
             self._model = (model.eval().to(self.device), extractor)
         return self._model
 
@@ -343,7 +372,7 @@ class ClapEmbedder(Embedder):
         audio48 = resample(audio, SAMPLE_RATE, self.sample_rate)
         audio48 = (np.clip(audio48, -1.0, 1.0) * 32767.0).astype(np.int16).astype(np.float32) / 32767.0
         size = int(CLAP_WINDOW_SECONDS * self.sample_rate)
-        windows = [audio48[i:i + size] for i in range(0, len(audio48), size)]
+        windows = [audio48[i : i + size] for i in range(0, len(audio48), size)]
         if len(windows) > 1 and len(windows[-1]) < self.sample_rate:
             windows.pop()
         return windows
@@ -359,6 +388,10 @@ class ClapEmbedder(Embedder):
 
 
 def embedder_status() -> list[tuple[str, Availability]]:
-    return [("melstats", Availability(True)), ("crepe-tiny", CrepeEmbedder.availability()),
-            ("crepe-full", CrepeEmbedder.availability()), ("vggish", VGGishEmbedder.availability()),
-            ("clap", ClapEmbedder.availability())]
+    return [
+        ("melstats", Availability(True)),
+        ("crepe-tiny", CrepeEmbedder.availability()),
+        ("crepe-full", CrepeEmbedder.availability()),
+        ("vggish", VGGishEmbedder.availability()),
+        ("clap", ClapEmbedder.availability()),
+    ]

@@ -12,6 +12,7 @@ The model is the package's own ``linear_cae.Autoencoder`` built from those files
 from the harness rate to the model's (44.1 kHz) and back; every clip is decoded alone from noise
 seeded by its own seed, so a figure never depends on the batch.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -22,8 +23,12 @@ PREFIX = "linear-cae:"
 KNOWN_IDS = ("lin-cae", "lin-cae-2", "m2l")
 TABLE_IDS = ("lin-cae", "m2l")
 CHECKPOINT_TYPE = "last"
-FILES = {"weights": "autoencoder_inference_model_{}.pth", "frontend": "frontend_kwargs_{}.yaml",
-         "generator": "generator_kwargs_{}.yaml", "diffusion": "diffusion_kwargs_{}.yaml"}
+FILES = {
+    "weights": "autoencoder_inference_model_{}.pth",
+    "frontend": "frontend_kwargs_{}.yaml",
+    "generator": "generator_kwargs_{}.yaml",
+    "diffusion": "diffusion_kwargs_{}.yaml",
+}
 INSTALL = "pip install --no-deps linear-cae==0.1.4 (see requirements-nodeps.txt)"
 
 
@@ -60,12 +65,15 @@ def _files_in_hub_cache(model_id: str, checkpoint_type: str) -> dict[str, Path]:
         try:
             files[key] = Path(hf_hub_download(repo_id=HF_REPO, filename=filename, local_files_only=True))
         except Exception as error:  # the hub raises several types for "not in the cache"
-            raise PretrainedUnavailable(f"{HF_REPO}/{filename} is not in the Hugging Face cache "
-                                        f"({type(error).__name__})") from None
+            raise PretrainedUnavailable(
+                f"{HF_REPO}/{filename} is not in the Hugging Face cache ({type(error).__name__})"
+            ) from None
     return files
 
 
-def resolve_files(model_id: str, path: str | None = None, checkpoint_type: str = CHECKPOINT_TYPE) -> dict[str, Path]:
+def resolve_files(
+    model_id: str, path: str | None = None, checkpoint_type: str = CHECKPOINT_TYPE
+) -> dict[str, Path]:
     """The four files of one pretrained model: from ``path`` (a folder) when given, else the hub cache."""
     try:
         import linear_cae  # noqa: F401
@@ -98,7 +106,9 @@ class LinearCAEAdapter:
         self.length = audio.shape[-1]
         model_audio = np.stack([resample(x, self.sample_rate, self.model_rate) for x in audio])
         with torch.no_grad():
-            return self.model.encode(torch.as_tensor(model_audio, dtype=torch.float32, device=self.model.device)).cpu()
+            return self.model.encode(
+                torch.as_tensor(model_audio, dtype=torch.float32, device=self.model.device)
+            ).cpu()
 
     def decode(self, latent, seeds: list[int]):
         import torch
@@ -106,7 +116,9 @@ class LinearCAEAdapter:
         from bench.core.audio import fit_length, resample
 
         if self.length is None:
-            raise RuntimeError("encode a clip first: the adapter decodes to the length of the last encoded clips")
+            raise RuntimeError(
+                "encode a clip first: the adapter decodes to the length of the last encoded clips"
+            )
         model_length = int(round(self.length * self.model_rate / self.sample_rate))
         out = []
         for z, seed in zip(latent, seeds):
@@ -142,13 +154,18 @@ def load_pretrained(model_id: str, path: str | None = None, sample_rate: int | N
         raise PretrainedUnavailable(str(error)) from None
     from importlib.metadata import version
 
-    info = {"pretrained": f"linear-cae {version('linear-cae')} model `{model_id}`",
-            "checkpoint_sha256": file_sha256(str(files["weights"])), "weights_file": str(files["weights"]),
-            "scale_factor": float(model.scale_factor),
-            "parameters": int(sum(p.numel() for p in model.parameters()))}
+    info = {
+        "pretrained": f"linear-cae {version('linear-cae')} model `{model_id}`",
+        "checkpoint_sha256": file_sha256(str(files["weights"])),
+        "weights_file": str(files["weights"]),
+        "scale_factor": float(model.scale_factor),
+        "parameters": int(sum(p.numel() for p in model.parameters())),
+    }
     return LinearCAEAdapter(model, sample_rate or SAMPLE_RATE), info
 
 
 def fix_for(model_id: str) -> str:
-    return (f"--checkpoint {row_name(model_id)}=DIR with the files {', '.join(n.format(CHECKPOINT_TYPE) for n in FILES.values())}, "
-            f"or run linear_cae.Autoencoder.from_pretrained({model_id!r}) once where the hub is reachable")
+    return (
+        f"--checkpoint {row_name(model_id)}=DIR with the files {', '.join(n.format(CHECKPOINT_TYPE) for n in FILES.values())}, "
+        f"or run linear_cae.Autoencoder.from_pretrained({model_id!r}) once where the hub is reachable"
+    )

@@ -11,6 +11,7 @@ use this harness's mel convention
 (22050 Hz, 80 bands, hop 256, n_fft 1024, fmin 0, fmax 11025 or null): the 22 kHz 80-band 256x
 model does.
 """
+
 from __future__ import annotations
 
 import json
@@ -37,8 +38,9 @@ class GriffinLim:
     def id(self) -> str:
         return f"griffinlim-fast-n{self.n_iter}-m{self.momentum}-pinvmel"
 
-    def __call__(self, normalised_mels: np.ndarray, seeds: list[int],
-                 length: int = CLIP_SAMPLES) -> np.ndarray:
+    def __call__(
+        self, normalised_mels: np.ndarray, seeds: list[int], length: int = CLIP_SAMPLES
+    ) -> np.ndarray:
         """[B, 80, F] normalised log-mels -> [B, length] audio, one seed per item."""
         import torch
 
@@ -72,12 +74,18 @@ class GriffinLim:
         offset = HOP // 2 if PAD == 384 else 0
         out = np.zeros((shifted.shape[0], length))
         usable = min(length - offset, shifted.shape[-1])
-        out[:, offset:offset + usable] = shifted[:, :usable]
+        out[:, offset : offset + usable] = shifted[:, :usable]
         return out
 
 
-BIGVGAN_MEL = {"sampling_rate": SAMPLE_RATE, "num_mels": N_MELS, "hop_size": HOP, "n_fft": N_FFT,
-               "win_size": N_FFT, "fmin": 0}
+BIGVGAN_MEL = {
+    "sampling_rate": SAMPLE_RATE,
+    "num_mels": N_MELS,
+    "hop_size": HOP,
+    "n_fft": N_FFT,
+    "win_size": N_FFT,
+    "fmin": 0,
+}
 
 
 class VocoderUnavailable(RuntimeError):
@@ -89,7 +97,9 @@ class BigVGANVocoder:
     def from_spec(cls, name: str, argument: str, device: str = "cpu") -> "BigVGANVocoder":
         """``bigvgan:/path/to/dir``."""
         if not argument:
-            raise VocoderUnavailable("bigvgan needs a directory: --vocoder bigvgan:/path/to/bigvgan_v2_22khz_80band_256x")
+            raise VocoderUnavailable(
+                "bigvgan needs a directory: --vocoder bigvgan:/path/to/bigvgan_v2_22khz_80band_256x"
+            )
         return cls(argument, device)
 
     def __init__(self, directory: str, device: str = "cpu"):
@@ -99,8 +109,10 @@ class BigVGANVocoder:
         self.weights_path = self.directory / "bigvgan_generator.pt"
         for path in (self.config_path, self.weights_path):
             if not path.is_file():
-                raise VocoderUnavailable(f"bigvgan: {path} not found (the directory needs config.json and "
-                                         "bigvgan_generator.pt, e.g. from nvidia/bigvgan_v2_22khz_80band_256x)")
+                raise VocoderUnavailable(
+                    f"bigvgan: {path} not found (the directory needs config.json and "
+                    "bigvgan_generator.pt, e.g. from nvidia/bigvgan_v2_22khz_80band_256x)"
+                )
         try:
             config = json.loads(self.config_path.read_text())
         except (json.JSONDecodeError, UnicodeDecodeError) as error:
@@ -120,14 +132,20 @@ class BigVGANVocoder:
     def id(self) -> str:
         from bench.core.storage import file_sha256
 
-        return (f"bigvgan-c{file_sha256(str(self.config_path))[:12]}"
-                f"-w{file_sha256(str(self.weights_path))[:12]}")
+        return (
+            f"bigvgan-c{file_sha256(str(self.config_path))[:12]}-w{file_sha256(str(self.weights_path))[:12]}"
+        )
 
     def model(self):
         if self._model is None:
             from bench.core.optional_imports import placeholders
-            from bench.core.safe_load import (UnreadableFileError, load_module_state, load_torch_file,
-                                              require_keys, state_mismatches)
+            from bench.core.safe_load import (
+                UnreadableFileError,
+                load_module_state,
+                load_torch_file,
+                require_keys,
+                state_mismatches,
+            )
 
             with placeholders("torchaudio"):
                 import bigvgan
@@ -148,7 +166,9 @@ class BigVGANVocoder:
             self._model = model.eval().to(self.device)
         return self._model
 
-    def __call__(self, normalised_mels: np.ndarray, seeds: list[int], length: int = CLIP_SAMPLES) -> np.ndarray:
+    def __call__(
+        self, normalised_mels: np.ndarray, seeds: list[int], length: int = CLIP_SAMPLES
+    ) -> np.ndarray:
         """[B, 80, F] normalised log-mels -> [B, length]; deterministic, one item at a time."""
         import torch
 
@@ -159,5 +179,5 @@ class BigVGANVocoder:
             for i, mel in enumerate(log_mels):
                 y = model(torch.as_tensor(mel, dtype=torch.float32, device=self.device)[None])[0, 0]
                 y = y.double().cpu().numpy()[:length]
-                out[i, :y.shape[0]] = y
+                out[i, : y.shape[0]] = y
         return out

@@ -5,6 +5,7 @@ Exit codes: 0 done; 1 an unexpected error; 2 bad input named on stderr (a file, 
 system name); 3 ``table1`` ran but no row produced a figure (every row † or every item failed:
 the table, the records and each row's reason and fix are still printed and written).
 See docs/untrusted-files.md."""
+
 from __future__ import annotations
 
 import argparse
@@ -29,14 +30,24 @@ def cmd_table1(args) -> int:
     from bench.reports.tables import write_all
 
     systems = tuple(s for s in (args.systems or ",".join(DEFAULT_SYSTEMS)).split(",") if s)
-    config = RunConfig(scale=args.scale, seed=args.seed, data=args.data, split_file=args.split_file,
-                       systems=systems, embedder=args.embedder, vocoder=args.vocoder,
-                       descriptors=args.descriptors,
-                       batch_size=args.batch_size, strict=args.strict, retry_failed=args.retry_failed,
-                       system_options=parse_system_options(args.system_option),
-                       progress=not args.no_progress, device=args.device,
-                       **({"cache_dir": args.cache} if args.cache else {}),
-                       **({"data_cache_dir": args.data_cache} if args.data_cache else {}))
+    config = RunConfig(
+        scale=args.scale,
+        seed=args.seed,
+        data=args.data,
+        split_file=args.split_file,
+        systems=systems,
+        embedder=args.embedder,
+        vocoder=args.vocoder,
+        descriptors=args.descriptors,
+        batch_size=args.batch_size,
+        strict=args.strict,
+        retry_failed=args.retry_failed,
+        system_options=parse_system_options(args.system_option),
+        progress=not args.no_progress,
+        device=args.device,
+        **({"cache_dir": args.cache} if args.cache else {}),
+        **({"data_cache_dir": args.data_cache} if args.data_cache else {}),
+    )
     if args.publish:
         refusal = _publish_refusal(config, args)
         if refusal:
@@ -63,35 +74,53 @@ def cmd_table1(args) -> int:
         paths["latex"] = paths["json"].with_suffix(".tex")
         atomic_write_text(paths["latex"], table)
     print(table, end="\n" if args.format == "md" else "")
-    costs = [f"{name} {task} {cost['mean_s']:.3f}" for name, tasks in record["generation_cost"].items()
-             for task, cost in tasks.items() if cost.get("items_timed")]
+    costs = [
+        f"{name} {task} {cost['mean_s']:.3f}"
+        for name, tasks in record["generation_cost"].items()
+        for task, cost in tasks.items()
+        if cost.get("items_timed")
+    ]
     if costs:
-        print("generation seconds per item, as measured when each item was made (table1.json: "
-              "generation_cost): " + ", ".join(costs), file=_notes(args))
+        print(
+            "generation seconds per item, as measured when each item was made (table1.json: "
+            "generation_cost): " + ", ".join(costs),
+            file=_notes(args),
+        )
     resources = record["resources"]
-    print(f"wrote {', '.join(shown(p) for p in paths.values())} in {record['timings_s']['total']:.0f} s "
-          f"(peak memory {resources['peak_rss_mib']:.0f} MiB)", file=_notes(args))
+    print(
+        f"wrote {', '.join(shown(p) for p in paths.values())} in {record['timings_s']['total']:.0f} s "
+        f"(peak memory {resources['peak_rss_mib']:.0f} MiB)",
+        file=_notes(args),
+    )
     if args.publish:
         _publish_readme(REPO_ROOT / "README.md", render(results, "md", args.stem))
     elif mark_latest(paths["json"]):
-        print(f"latest run: {shown(paths['json'])} (what figures, compare, results and listening build "
-              "read when no run is named)", file=_notes(args))
+        print(
+            f"latest run: {shown(paths['json'])} (what figures, compare, results and listening build "
+            "read when no run is named)",
+            file=_notes(args),
+        )
     if not _rows_with_figures(record):
         parts = []
         if record["unavailable"]:
             parts.append(f"{len(record['unavailable'])} not run (marked †, each with its reason and fix)")
         if record["rows"]:
             parts.append(f"{len(record['rows'])} with every item failed")
-        print(f"error: no row produced a figure: {', '.join(parts) or 'no systems'}; exit {EXIT_NOTHING_RAN}",
-              file=sys.stderr)
+        print(
+            f"error: no row produced a figure: {', '.join(parts) or 'no systems'}; exit {EXIT_NOTHING_RAN}",
+            file=sys.stderr,
+        )
         return EXIT_NOTHING_RAN
     return 0
 
 
 def _rows_with_figures(record: dict) -> list[str]:
     """The rows of a Table 1 record with at least one item scored."""
-    return [name for name, row in record["rows"].items()
-            if any(task["summary"]["n_ok"] for task in row["tasks"].values())]
+    return [
+        name
+        for name, row in record["rows"].items()
+        if any(task["summary"]["n_ok"] for task in row["tasks"].values())
+    ]
 
 
 def _notes(args):
@@ -99,8 +128,15 @@ def _notes(args):
     return sys.stdout if args.format == "md" else sys.stderr
 
 
-PUBLISHED = {"scale": "quick", "seed": 0, "data": None, "split_file": None, "embedder": "melstats",
-             "vocoder": None, "descriptors": "fast"}
+PUBLISHED = {
+    "scale": "quick",
+    "seed": 0,
+    "data": None,
+    "split_file": None,
+    "embedder": "melstats",
+    "vocoder": None,
+    "descriptors": "fast",
+}
 
 
 def _publish_refusal(config, args) -> str | None:
@@ -108,8 +144,9 @@ def _publish_refusal(config, args) -> str | None:
     heading says: embedded default, SCALE=quick), or None."""
     from bench.core.config import DEFAULT_SYSTEMS
 
-    changed = [f"{key}={getattr(config, key)!r}" for key, value in PUBLISHED.items()
-               if getattr(config, key) != value]
+    changed = [
+        f"{key}={getattr(config, key)!r}" for key, value in PUBLISHED.items() if getattr(config, key) != value
+    ]
     if tuple(config.systems) != DEFAULT_SYSTEMS:
         changed.append(f"systems={','.join(config.systems)}")
     if config.system_options:
@@ -117,8 +154,10 @@ def _publish_refusal(config, args) -> str | None:
     if args.out or args.stem != "table1":
         changed.append("--out/--stem")
     if changed:
-        return ("writes the committed table (embedded set, SCALE=quick, seed 0, the default rows); this run "
-                f"differs: {', '.join(changed)}. Run without --publish: it goes to results/runs/")
+        return (
+            "writes the committed table (embedded set, SCALE=quick, seed 0, the default rows); this run "
+            f"differs: {', '.join(changed)}. Run without --publish: it goes to results/runs/"
+        )
     return None
 
 
@@ -131,7 +170,7 @@ def _publish_readme(readme, markdown: str) -> None:
     except (OSError, ValueError) as error:
         print(f"warning: {readme}: table not refreshed ({error})", file=sys.stderr)
         return
-    print(f"published: results/table1.* and the table under \"Latest table\" in {readme.name}")
+    print(f'published: results/table1.* and the table under "Latest table" in {readme.name}')
 
 
 def cmd_systems(args) -> int:
@@ -139,9 +178,22 @@ def cmd_systems(args) -> int:
 
     statuses = [system_status(name) for name in system_names()]
     if args.json:
-        print(json.dumps([{"name": s.name, "capabilities": s.capabilities, "available": s.availability.ok,
-                           "reason": s.availability.reason, "fix": s.availability.fix,
-                           "description": s.description} for s in statuses], indent=2))
+        print(
+            json.dumps(
+                [
+                    {
+                        "name": s.name,
+                        "capabilities": s.capabilities,
+                        "available": s.availability.ok,
+                        "reason": s.availability.reason,
+                        "fix": s.availability.fix,
+                        "description": s.description,
+                    }
+                    for s in statuses
+                ],
+                indent=2,
+            )
+        )
         return 0
     width = max(len(s.name) for s in statuses)
     for s in statuses:
@@ -185,18 +237,35 @@ def cmd_data(args) -> int:
     from bench.core.config import RunConfig
     from bench.core.runner import load_dataset
 
-    config = RunConfig(scale=args.scale, data=args.data, split_file=args.split_file, strict=args.strict,
-                       **({"data_cache_dir": args.data_cache} if args.data_cache else {}))
+    config = RunConfig(
+        scale=args.scale,
+        data=args.data,
+        split_file=args.split_file,
+        strict=args.strict,
+        **({"data_cache_dir": args.data_cache} if args.data_cache else {}),
+    )
     clipset = load_dataset(config)
-    print(json.dumps({"name": clipset.name, "clips": len(clipset), "manifest_hash": clipset.manifest_hash,
-                      "root": str(clipset.root), "skipped": clipset.manifest.get("skipped", [])}, indent=2))
+    print(
+        json.dumps(
+            {
+                "name": clipset.name,
+                "clips": len(clipset),
+                "manifest_hash": clipset.manifest_hash,
+                "root": str(clipset.root),
+                "skipped": clipset.manifest.get("skipped", []),
+            },
+            indent=2,
+        )
+    )
     return 0
 
 
 def cmd_bench(args) -> int:
     from bench.reports.benchmarks import main as run_benchmarks
 
-    return run_benchmarks(args.clips, args.out, embedders=args.embedders.split(",") if args.embedders else None)
+    return run_benchmarks(
+        args.clips, args.out, embedders=args.embedders.split(",") if args.embedders else None
+    )
 
 
 def cmd_regress(args) -> int:
@@ -227,25 +296,48 @@ def build_parser() -> argparse.ArgumentParser:
     table.add_argument("--data", help="folder of audio (default: the embedded music21 set)")
     table.add_argument("--split-file", help="text file of relative paths to use from --data")
     table.add_argument("--systems", help="comma-separated system names (default: all built-in rows)")
-    table.add_argument("--embedder", default="melstats",
-                       help="melstats | crepe-tiny | crepe-full | vggish[:/path/to/weights]")
-    table.add_argument("--descriptors", default="fast", choices=("fast", "reference"),
-                       help="descriptor implementation: batched torch (default) or the librosa reference")
-    table.add_argument("--vocoder", help="griffin-lim[:iterations] or bigvgan:/dir/with/config.json+bigvgan_generator.pt "
-                                            "(default: the scale's)")
+    table.add_argument(
+        "--embedder",
+        default="melstats",
+        help="melstats | crepe-tiny | crepe-full | vggish[:/path/to/weights]",
+    )
+    table.add_argument(
+        "--descriptors",
+        default="fast",
+        choices=("fast", "reference"),
+        help="descriptor implementation: batched torch (default) or the librosa reference",
+    )
+    table.add_argument(
+        "--vocoder",
+        help="griffin-lim[:iterations] or bigvgan:/dir/with/config.json+bigvgan_generator.pt "
+        "(default: the scale's)",
+    )
     table.add_argument("--batch-size", type=int, default=8)
     table.add_argument("--system-option", action="append", metavar="SYSTEM.KEY=VALUE")
-    table.add_argument("--strict", action="store_true",
-                       help="exit 2 naming every data file that cannot be used, before any work")
+    table.add_argument(
+        "--strict",
+        action="store_true",
+        help="exit 2 naming every data file that cannot be used, before any work",
+    )
     table.add_argument("--retry-failed", action="store_true", help="regenerate items that failed before")
     table.add_argument("--device", default="cpu")
-    table.add_argument("--out", help="NAME: write to results/runs/NAME/; a path with a / (./mine, /tmp/x): "
-                       "that folder (default: results/runs/ and a name from scale, seed, dataset, systems)")
-    table.add_argument("--format", default="md", choices=("md", "csv", "latex", "json"),
-                       help="the table printed (default md); latex is also written as STEM.tex")
-    table.add_argument("--publish", action="store_true",
-                       help="write the committed results/table1.* and the README's table instead "
-                            "(make table1-publish; the default run only)")
+    table.add_argument(
+        "--out",
+        help="NAME: write to results/runs/NAME/; a path with a / (./mine, /tmp/x): "
+        "that folder (default: results/runs/ and a name from scale, seed, dataset, systems)",
+    )
+    table.add_argument(
+        "--format",
+        default="md",
+        choices=("md", "csv", "latex", "json"),
+        help="the table printed (default md); latex is also written as STEM.tex",
+    )
+    table.add_argument(
+        "--publish",
+        action="store_true",
+        help="write the committed results/table1.* and the README's table instead "
+        "(make table1-publish; the default run only)",
+    )
     table.add_argument("--cache", help="cache folder (default: results/cache/)")
     table.add_argument("--data-cache", help="prepared evaluation sets (default: datasets/cache/)")
     table.add_argument("--stem", default="table1", help="output file name stem")
@@ -280,10 +372,15 @@ def build_parser() -> argparse.ArgumentParser:
     speed.add_argument("--embedders", help="comma-separated embedders to time (default: all)")
     speed.set_defaults(func=cmd_bench)
 
-    results = sub.add_parser("results", help="print a run's table as LaTeX (booktabs, best in bold), CSV, "
-                                              "markdown or JSON")
-    results.add_argument("run", nargs="?", help="the run's JSON record, e.g. results/runs/NAME/table1.json "
-                         "(default: your latest run, else the committed results/table1.json)")
+    results = sub.add_parser(
+        "results", help="print a run's table as LaTeX (booktabs, best in bold), CSV, markdown or JSON"
+    )
+    results.add_argument(
+        "run",
+        nargs="?",
+        help="the run's JSON record, e.g. results/runs/NAME/table1.json "
+        "(default: your latest run, else the committed results/table1.json)",
+    )
     results.add_argument("--format", default="latex", choices=("latex", "csv", "md", "json"))
     results.add_argument("--no-intervals", action="store_true", help="LaTeX: values only, no ± cells")
     results.set_defaults(func=cmd_results)
@@ -327,9 +424,11 @@ def build_parser() -> argparse.ArgumentParser:
     from bench.commands.listening import add_parser as add_listening_parser
 
     add_listening_parser(sub)
-    parser.description = (f"The benchmark harness's {len(sub.choices)} commands, listed below from this "
-                          "parser; python -m bench COMMAND --help shows one command's options. Exit codes: "
-                          "0 done, 2 bad input (named), 3 table1 with no row that produced a figure.")
+    parser.description = (
+        f"The benchmark harness's {len(sub.choices)} commands, listed below from this "
+        "parser; python -m bench COMMAND --help shows one command's options. Exit codes: "
+        "0 done, 2 bad input (named), 3 table1 with no row that produced a figure."
+    )
     return parser
 
 
@@ -348,8 +447,15 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         return args.func(args)
-    except (EmbedderUnavailable, VocoderUnavailable, LayoutError, DatasetError, UnknownSystemError,
-            UnreadableFileError, CheckpointError) as error:
+    except (
+        EmbedderUnavailable,
+        VocoderUnavailable,
+        LayoutError,
+        DatasetError,
+        UnknownSystemError,
+        UnreadableFileError,
+        CheckpointError,
+    ) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
 

@@ -17,7 +17,13 @@ def cmd_build(args) -> int:
 
     systems = [s for s in args.systems.split(",") if s]
     manifest = build_study(
-        args.run or default_run(), args.out, systems, args.seed, args.cache, args.data, args.data_cache,
+        args.run or default_run(),
+        args.out,
+        systems,
+        args.seed,
+        args.cache,
+        args.data,
+        args.data_cache,
         args.lufs,
     )
     loudness = manifest["loudness"]
@@ -61,8 +67,8 @@ def cmd_serve(args) -> int:
 
 
 def cmd_export(args) -> int:
-    from bench.reports.listening.study import Study
     from bench.core.storage import atomic_write_text
+    from bench.reports.listening.study import Study
 
     study = Study(args.study)
     text, counts = study.export_csv()
@@ -117,8 +123,8 @@ def cmd_analyze(args) -> int:
 
 
 def cmd_simulate(args) -> int:
-    from bench.reports.listening.simulate import simulate_answers
     from bench.core.storage import atomic_write_text
+    from bench.reports.listening.simulate import simulate_answers
 
     strengths = {}
     for part in args.strengths.split(","):

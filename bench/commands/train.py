@@ -1,6 +1,7 @@
 """``python -m bench train --system NAME --config tiny|paper``: train one of the harness's own models
 (the table of trainable models: models/trainable.py); ``ship-weights``: copy trained weights into
 models/weights/."""
+
 from __future__ import annotations
 
 import json
@@ -9,9 +10,18 @@ from pathlib import Path
 
 from bench.core.paths import REPO_ROOT
 from bench.core.seeds import torch_seed
-from bench.models.trainable import (DAC_MODELS, NOTE_MODELS, STEM_MODELS, TRAINABLE, checkpoint_path,
-                                    require_dac_weights, training_dac_latents, training_mels, training_notes,
-                                    training_stem_chunks)
+from bench.models.trainable import (
+    DAC_MODELS,
+    NOTE_MODELS,
+    STEM_MODELS,
+    TRAINABLE,
+    checkpoint_path,
+    require_dac_weights,
+    training_dac_latents,
+    training_mels,
+    training_notes,
+    training_stem_chunks,
+)
 
 
 def run(args) -> int:
@@ -33,8 +43,10 @@ def run(args) -> int:
 
         trained, shipped = checkpoint_path(args.system, args.config), shipped_path(args.system, args.config)
         if not trained.is_file() and shipped.is_file():
-            print(f"{args.system} ({args.config}): using the shipped weights {shipped.relative_to(REPO_ROOT)}; "
-                  f"nothing to train (make train SYSTEM={args.system} trains anew into {trained.parent.name}/)")
+            print(
+                f"{args.system} ({args.config}): using the shipped weights {shipped.relative_to(REPO_ROOT)}; "
+                f"nothing to train (make train SYSTEM={args.system} trains anew into {trained.parent.name}/)"
+            )
             return 0
     if args.steps:
         config = replace(config, steps=args.steps)
@@ -48,8 +60,13 @@ def run(args) -> int:
     else:
         data, clips = training_mels(config.train_clips, args.data)
     path = Path(args.checkpoint) if args.checkpoint else checkpoint_path(args.system, args.config)
-    meta = {"system": args.system, "config_name": args.config, "dataset": clips.name,
-            "dataset_manifest_hash": clips.manifest_hash, "n_train_clips": len(clips)}
+    meta = {
+        "system": args.system,
+        "config_name": args.config,
+        "dataset": clips.name,
+        "dataset_manifest_hash": clips.manifest_hash,
+        "n_train_clips": len(clips),
+    }
     if args.system in DAC_MODELS:
         latents, dac_meta = training_dac_latents(clips, data.shape[-1], args.dac_weights, args.device)
         config = replace(config, model=replace(config.model, encoder_input_channels=int(latents.shape[1])))
@@ -58,8 +75,10 @@ def run(args) -> int:
     model = build(config.model)
     if args.system in DAC_MODELS:
         model.set_input_statistics(data[1])
-    print(f"training {args.system} ({args.config}): {sum(p.numel() for p in model.parameters()):,} parameters, "
-          f"{len(clips)} clips of {clips.name}, {config.steps} steps -> {path}")
+    print(
+        f"training {args.system} ({args.config}): {sum(p.numel() for p in model.parameters()):,} parameters, "
+        f"{len(clips)} clips of {clips.name}, {config.steps} steps -> {path}"
+    )
     summary = train(model, data, config, path, meta, device=args.device, progress=not args.no_progress)
     print(json.dumps({"checkpoint": str(path), **summary}, indent=2))
     return 0
@@ -67,13 +86,15 @@ def run(args) -> int:
 
 def ship(args) -> int:
     """Copy the inference weights of this machine's training output into models/weights/."""
-    from bench.models.checkpoint_store import CheckpointError, ship as ship_weights
+    from bench.models.checkpoint_store import CheckpointError
+    from bench.models.checkpoint_store import ship as ship_weights
 
-    systems = args.system or [name for name in TRAINABLE
-                              if checkpoint_path(name, args.config).is_file()]
+    systems = args.system or [name for name in TRAINABLE if checkpoint_path(name, args.config).is_file()]
     if not systems:
-        print(f"error: no trained checkpoint in results/checkpoints/ for config {args.config!r}; "
-              f"train one with make train SYSTEM=name")
+        print(
+            f"error: no trained checkpoint in results/checkpoints/ for config {args.config!r}; "
+            f"train one with make train SYSTEM=name"
+        )
         return 2
     for name in systems:
         if name not in TRAINABLE:
@@ -84,29 +105,48 @@ def ship(args) -> int:
         except CheckpointError as error:
             print(f"error: {error}")
             return 2
-        print(f"shipped {name}-{args.config}: {entry['steps']} steps, final loss {entry['final_loss']:.4f}, "
-              f"{entry['bytes'] / 2**20:.1f} MiB, sha256 {entry['sha256'][:12]}")
+        print(
+            f"shipped {name}-{args.config}: {entry['steps']} steps, final loss {entry['final_loss']:.4f}, "
+            f"{entry['bytes'] / 2**20:.1f} MiB, sha256 {entry['sha256'][:12]}"
+        )
     return 0
 
 
 def add_parser(sub) -> None:
     shipper = sub.add_parser("ship-weights", help="copy trained EMA weights into models/weights/ (committed)")
-    shipper.add_argument("--system", action="append", help="a trainable system (repeat; default: every one "
-                         "trained here)")
+    shipper.add_argument(
+        "--system", action="append", help="a trainable system (repeat; default: every one trained here)"
+    )
     shipper.add_argument("--config", default="tiny")
-    shipper.add_argument("--source", help="the training checkpoint (default results/checkpoints/SYSTEM-CONFIG.pt)")
+    shipper.add_argument(
+        "--source", help="the training checkpoint (default results/checkpoints/SYSTEM-CONFIG.pt)"
+    )
     shipper.set_defaults(func=ship)
     parser = sub.add_parser("train", help="train one of the harness's own models")
-    parser.add_argument("--system", required=True, help=", ".join(TRAINABLE) + " (uncond: the prior of ilvr and guidance)")
+    parser.add_argument(
+        "--system", required=True, help=", ".join(TRAINABLE) + " (uncond: the prior of ilvr and guidance)"
+    )
     parser.add_argument("--config", default="tiny", help="tiny (a 2-core CPU) or paper (GPUs)")
     parser.add_argument("--steps", type=int, help="override the config's step count")
-    parser.add_argument("--data", help="train on a folder of audio instead of the music21 train split "
-                        "(msdae / hdae: an NSynth folder instead of the rendered notes; lincae: a MUSDB18-HQ folder)")
-    parser.add_argument("--checkpoint", help="checkpoint path (default results/checkpoints/SYSTEM-CONFIG.pt; the "
-                        "shipped models/weights/ are never overwritten: ship new ones with ship-weights)")
-    parser.add_argument("--dac-weights", help="latentft-dac: the DAC weights file (default: descript-audio-codec's cache)")
+    parser.add_argument(
+        "--data",
+        help="train on a folder of audio instead of the music21 train split "
+        "(msdae / hdae: an NSynth folder instead of the rendered notes; lincae: a MUSDB18-HQ folder)",
+    )
+    parser.add_argument(
+        "--checkpoint",
+        help="checkpoint path (default results/checkpoints/SYSTEM-CONFIG.pt; the "
+        "shipped models/weights/ are never overwritten: ship new ones with ship-weights)",
+    )
+    parser.add_argument(
+        "--dac-weights", help="latentft-dac: the DAC weights file (default: descript-audio-codec's cache)"
+    )
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--no-progress", action="store_true")
-    parser.add_argument("--if-missing", action="store_true", help="do nothing when shipped weights exist and "
-                        "nothing was trained here (what make table-hdae / table-lincae / table-ablations use)")
+    parser.add_argument(
+        "--if-missing",
+        action="store_true",
+        help="do nothing when shipped weights exist and "
+        "nothing was trained here (what make table-hdae / table-lincae / table-ablations use)",
+    )
     parser.set_defaults(func=run)

@@ -1,4 +1,5 @@
 """Audio input and the protocol's clip preparation (protocol.md section 1)."""
+
 from __future__ import annotations
 
 import os
@@ -30,8 +31,15 @@ class AudioError(ValueError):
 
 # the soundfile (libsndfile) format of each suffix; a suffix whose format this libsndfile build
 # lacks (MP3 before libsndfile 1.1) falls back to librosa / audioread
-_SOUNDFILE_FORMATS = {".wav": "WAV", ".flac": "FLAC", ".mp3": "MP3", ".ogg": "OGG", ".oga": "OGG",
-                      ".aiff": "AIFF", ".aif": "AIFF"}
+_SOUNDFILE_FORMATS = {
+    ".wav": "WAV",
+    ".flac": "FLAC",
+    ".mp3": "MP3",
+    ".ogg": "OGG",
+    ".oga": "OGG",
+    ".aiff": "AIFF",
+    ".aif": "AIFF",
+}
 # libsndfile's words for data it cannot decode, which say nothing true about a file that exists
 _MISLEADING = ("File does not exist or is not a regular file (possibly a pipe?).", "System error.")
 
@@ -57,7 +65,7 @@ def _native_stderr_captured():
     try:
         sys.stderr.flush()
         saved = os.dup(2)
-    except (OSError, ValueError, AttributeError):   # no file descriptor 2 to borrow: decode as is
+    except (OSError, ValueError, AttributeError):  # no file descriptor 2 to borrow: decode as is
         yield notes
         return
     with tempfile.TemporaryFile() as sink:
@@ -68,8 +76,9 @@ def _native_stderr_captured():
             os.dup2(saved, 2)
             os.close(saved)
             sink.seek(0)
-            notes.extend(line.strip() for line in sink.read().decode(errors="replace").splitlines()
-                         if line.strip())
+            notes.extend(
+                line.strip() for line in sink.read().decode(errors="replace").splitlines() if line.strip()
+            )
 
 
 def _decode_reason(path: Path, error: Exception, notes: list[str]) -> str:
@@ -140,7 +149,7 @@ def chunk_track(track: np.ndarray, length: int = CLIP_SAMPLES) -> list[np.ndarra
     """Non-overlapping chunks of ``length`` samples, each normalised; quiet ones dropped."""
     chunks = []
     for start in range(0, track.shape[-1] - length + 1, length):
-        clip = normalise_clip(track[start:start + length])
+        clip = normalise_clip(track[start : start + length])
         if mean_power(clip) >= MIN_MEAN_POWER:
             chunks.append(clip)
     return chunks
@@ -153,19 +162,25 @@ def no_clip_reason(track: np.ndarray, length: int = CLIP_SAMPLES) -> str:
     if track.size == 0 or np.max(np.abs(track - track.mean())) == 0:
         return f"is silent (every sample of its {seconds:.2f} s is the same value)"
     if track.shape[-1] < length:
-        return (f"is {seconds:.2f} s long ({track.shape[-1]} samples at {SAMPLE_RATE} Hz), shorter than one "
-                f"clip ({length} samples, {length / SAMPLE_RATE:.2f} s)")
-    powers = [mean_power(normalise_clip(track[s:s + length]))
-              for s in range(0, track.shape[-1] - length + 1, length)]
-    return (f"each of its {len(powers)} chunk(s) of {length} samples is below the mean-power threshold "
-            f"{MIN_MEAN_POWER} after peak normalisation (loudest {max(powers):.2g}): too quiet or sparse")
+        return (
+            f"is {seconds:.2f} s long ({track.shape[-1]} samples at {SAMPLE_RATE} Hz), shorter than one "
+            f"clip ({length} samples, {length / SAMPLE_RATE:.2f} s)"
+        )
+    powers = [
+        mean_power(normalise_clip(track[s : s + length]))
+        for s in range(0, track.shape[-1] - length + 1, length)
+    ]
+    return (
+        f"each of its {len(powers)} chunk(s) of {length} samples is below the mean-power threshold "
+        f"{MIN_MEAN_POWER} after peak normalisation (loudest {max(powers):.2g}): too quiet or sparse"
+    )
 
 
-SILENCE_PEAK = 1e-6   # -120 dBFS
+SILENCE_PEAK = 1e-6  # -120 dBFS
 
 
 def silence_reason(x: np.ndarray) -> str | None:
-    """"is silent (...)" when no sample of ``x`` exceeds -120 dBFS; None otherwise."""
+    """ "is silent (...)" when no sample of ``x`` exceeds -120 dBFS; None otherwise."""
     x = np.asarray(x, dtype=np.float64)
     peak = float(np.max(np.abs(x))) if x.size else 0.0
     if peak < SILENCE_PEAK:

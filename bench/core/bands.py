@@ -2,6 +2,7 @@
 conditional task and the 6 band pairs of blending. The band type and its band-pass live in
 metrics/bands.py (the metrics use them too) and are re-exported here.
 """
+
 from __future__ import annotations
 
 from itertools import combinations

@@ -16,6 +16,7 @@ by this identity of their modules (bench/core/item_cache.py ``code_tag``). Modul
 project (numpy, torch, a plugin's private helpers) are not hashed: bump the class attribute
 ``version`` when they change what the system returns.
 """
+
 from __future__ import annotations
 
 import ast
@@ -24,15 +25,19 @@ from pathlib import Path
 
 from bench.core.paths import REPO_ROOT
 
-PROJECT_FOLDERS = ("systems", "models", "metrics", "datasets")   # bench.<folder> -> <root>/<folder>
+PROJECT_FOLDERS = ("systems", "models", "metrics", "datasets")  # bench.<folder> -> <root>/<folder>
 # what decides how a run is scored, not what a system returns: the reports and commands layers
 HARNESS_LAYERS = ("bench.reports", "bench.commands")
-HARNESS_MODULES = frozenset({"bench.core.runner", "bench.core.progress", "bench.core.provenance", "bench.__main__"})
+HARNESS_MODULES = frozenset(
+    {"bench.core.runner", "bench.core.progress", "bench.core.provenance", "bench.__main__"}
+)
 IDENTITY_VERSION = 1
 
 
 def is_harness_module(name: str) -> bool:
-    return name in HARNESS_MODULES or any(name == layer or name.startswith(layer + ".") for layer in HARNESS_LAYERS)
+    return name in HARNESS_MODULES or any(
+        name == layer or name.startswith(layer + ".") for layer in HARNESS_LAYERS
+    )
 
 
 def module_file(name: str, root: Path = REPO_ROOT) -> Path | None:
@@ -138,7 +143,11 @@ def system_code(cls: type) -> dict:
     """What :meth:`bench.core.system.System.fingerprint` records about a system's code: the
     identity of its source file's code and the class's ``version``."""
     source = class_source_file(cls)
-    identity = code_identity(source) if source is not None and source.is_file() else {
-        "sha256": None, "files": 0}
-    return {"code_sha256": identity["sha256"], "code_files": identity["files"],
-            "version": getattr(cls, "version", None)}
+    identity = (
+        code_identity(source) if source is not None and source.is_file() else {"sha256": None, "files": 0}
+    )
+    return {
+        "code_sha256": identity["sha256"],
+        "code_files": identity["files"],
+        "version": getattr(cls, "version", None),
+    }

@@ -1,4 +1,5 @@
 """Run configuration and the three scales."""
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, replace
@@ -10,12 +11,12 @@ from bench.core.paths import REPO_ROOT
 @dataclass(frozen=True)
 class Scale:
     name: str
-    n_conditional: int     # clips for conditional generation (one per song)
-    n_pairs: int           # blending pairs: clip i with clip i + n_pairs
-    dataset_clips: int     # clips the embedded dataset renders (the FAD reference set)
+    n_conditional: int  # clips for conditional generation (one per song)
+    n_pairs: int  # blending pairs: clip i with clip i + n_pairs
+    dataset_clips: int  # clips the embedded dataset renders (the FAD reference set)
     vocoder: str
-    fad_aggregate: str     # "mean-over-bands" or "pooled"
-    sampling_steps: int    # diffusion sampler steps (the paper: 100)
+    fad_aggregate: str  # "mean-over-bands" or "pooled"
+    sampling_steps: int  # diffusion sampler steps (the paper: 100)
 
 
 SCALES = {
@@ -26,22 +27,34 @@ SCALES = {
     "paper": Scale("paper", 1024, 1024, 2048, "griffin-lim:32", "mean-over-bands", 100),
 }
 
-DEFAULT_SYSTEMS = ("reference", "shuffled", "spectrogram", "cross-synthesis", "latentft-mlp", "latentft-unet", "latentft-dac",
-                   "ilvr", "ilvr-paper", "guidance", "dac", "rave")
+DEFAULT_SYSTEMS = (
+    "reference",
+    "shuffled",
+    "spectrogram",
+    "cross-synthesis",
+    "latentft-mlp",
+    "latentft-unet",
+    "latentft-dac",
+    "ilvr",
+    "ilvr-paper",
+    "guidance",
+    "dac",
+    "rave",
+)
 
 
 @dataclass(frozen=True)
 class RunConfig:
     scale: str = "quick"
     seed: int = 0
-    data_seed: int = 0                 # the embedded dataset's render seed
-    data: str | None = None            # a folder of audio; None = the embedded music21 set
+    data_seed: int = 0  # the embedded dataset's render seed
+    data: str | None = None  # a folder of audio; None = the embedded music21 set
     split_file: str | None = None
     systems: tuple[str, ...] = DEFAULT_SYSTEMS
     tasks: tuple[str, ...] = ("conditional", "blend")
     embedder: str = "melstats"
-    descriptors: str = "fast"          # "fast" (batched torch) or "reference" (librosa)
-    vocoder: str | None = None         # None = the scale's
+    descriptors: str = "fast"  # "fast" (batched torch) or "reference" (librosa)
+    vocoder: str | None = None  # None = the scale's
     batch_size: int = 8
     strict: bool = False
     retry_failed: bool = False
@@ -69,8 +82,15 @@ class RunConfig:
     def public(self) -> dict:
         """The settings that define the results (no paths, no display options)."""
         d = asdict(self)
-        for private in ("out_dir", "cache_dir", "data_cache_dir", "progress", "batch_size",
-                        "retry_failed", "device"):
+        for private in (
+            "out_dir",
+            "cache_dir",
+            "data_cache_dir",
+            "progress",
+            "batch_size",
+            "retry_failed",
+            "device",
+        ):
             d.pop(private)
         if d["data"]:
             d["data"] = Path(d["data"]).name

@@ -1,4 +1,5 @@
 """The evaluation set a run scores: the embedded music21 set or the user's folder of audio."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -14,8 +15,9 @@ def load_dataset(config: RunConfig, progress: bool = True) -> ClipSet:
     if config.data:
         from bench.datasets.folder import load_folder
 
-        return load_folder(config.data, cache_root, seed=config.data_seed,
-                           split_file=config.split_file, strict=config.strict)
+        return load_folder(
+            config.data, cache_root, seed=config.data_seed, split_file=config.split_file, strict=config.strict
+        )
     n = config.scale_spec.dataset_clips
     return embedded_dataset(n, config.data_seed, cache_root, "test")
 

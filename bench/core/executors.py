@@ -9,6 +9,7 @@ run under a config that workers rebuild their context from (``RunConfig``, or an
 ``build_context(cache_root)``); results are written to the content cache by the worker, or returned to the
 driver (``results=driver``) which writes them. Every executor gives the same cache contents.
 """
+
 from __future__ import annotations
 
 import atexit
@@ -22,8 +23,8 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.core.paths import REPO_ROOT
 from bench.core.config import RunConfig
+from bench.core.paths import REPO_ROOT
 from bench.core.storage import atomic_write_bytes, atomic_write_json, content_key, read_json
 from bench.core.units import UNIT_ITEMS, UnitContext, UnitReport, WorkUnit
 
@@ -133,8 +134,8 @@ class InlineExecutor:
 
 # --- worker processes ----------------------------------------------------------------------------
 
-_WORKER: dict = {}      # this worker process's setting (local:N): the run's config
-_CONTEXTS: dict = {}    # this worker process's UnitContext, for the config it was built for
+_WORKER: dict = {}  # this worker process's setting (local:N): the run's config
+_CONTEXTS: dict = {}  # this worker process's UnitContext, for the config it was built for
 
 
 def _worker_context(config: RunConfig, private_cache: bool = False) -> UnitContext:
@@ -142,11 +143,11 @@ def _worker_context(config: RunConfig, private_cache: bool = False) -> UnitConte
     key = content_key(repr(config), private_cache)
     if key not in _CONTEXTS:
         root = None
-        if private_cache:   # results=driver: this worker's scratch cache, removed when it exits
+        if private_cache:  # results=driver: this worker's scratch cache, removed when it exits
             root = Path(tempfile.mkdtemp(prefix="bench-worker-"))
             atexit.register(shutil.rmtree, root, True)
         _CONTEXTS.clear()
-        build = getattr(config, "build_context", None)   # a sweep's config (bench/reports/figures.py)
+        build = getattr(config, "build_context", None)  # a sweep's config (bench/reports/figures.py)
         _CONTEXTS[key] = build(root) if build else UnitContext.build(config, root)
     return _CONTEXTS[key]
 
@@ -203,8 +204,9 @@ class LocalExecutor:
         counter = spawn.Value("i", 0)
         gpus = _visible_gpus() if config.device.startswith("cuda") else 0
         cores = sorted(os.sched_getaffinity(0))
-        with ProcessPoolExecutor(self.workers, mp_context=spawn, initializer=_local_init,
-                                 initargs=(config, counter, cores, gpus)) as pool:
+        with ProcessPoolExecutor(
+            self.workers, mp_context=spawn, initializer=_local_init, initargs=(config, counter, cores, gpus)
+        ) as pool:
             futures = {pool.submit(_local_unit, unit): unit for unit in units}
             for future in as_completed(futures):
                 try:
@@ -223,15 +225,18 @@ def _failed_report(unit: WorkUnit, error: BaseException) -> UnitReport:
 
 # --- Ray -----------------------------------------------------------------------------------------
 
+
 def _check_reachable(address: str) -> None:
     host, _, port = address.rpartition(":")
     try:
         with socket.create_connection((host, int(port)), timeout=3):
             return
     except (OSError, ValueError) as error:
-        raise ExecutorError(f"--executor ray:{address}: no Ray cluster reachable at {host}:{port} "
-                            f"({error}); start one with `ray start --head --port {port or 6379}` "
-                            f"or use --executor ray for a local cluster") from None
+        raise ExecutorError(
+            f"--executor ray:{address}: no Ray cluster reachable at {host}:{port} "
+            f"({error}); start one with `ray start --head --port {port or 6379}` "
+            f"or use --executor ray for a local cluster"
+        ) from None
 
 
 class RayExecutor:
@@ -261,23 +266,29 @@ class RayExecutor:
             _check_reachable(address)
         if not self.started:
             return
-        kwargs = dict(include_dashboard=False, log_to_driver=False, runtime_env={"env_vars": env},
-                      logging_level="ERROR")
+        kwargs = dict(
+            include_dashboard=False, log_to_driver=False, runtime_env={"env_vars": env}, logging_level="ERROR"
+        )
         try:
             if address is None:
-                ray.init(num_cpus=int(options.get("num_cpus", len(os.sched_getaffinity(0)))),
-                         _node_ip_address="127.0.0.1", **kwargs)
+                ray.init(
+                    num_cpus=int(options.get("num_cpus", len(os.sched_getaffinity(0)))),
+                    _node_ip_address="127.0.0.1",
+                    **kwargs,
+                )
             else:
                 ray.init(address=address, **kwargs)
         except (ConnectionError, RuntimeError, ValueError) as error:
-            raise ExecutorError(f"--executor ray:{address or 'local'}: could not start or join Ray "
-                                f"(tried address {address or 'a new local cluster on 127.0.0.1'}): {error}") \
-                from None
+            raise ExecutorError(
+                f"--executor ray:{address or 'local'}: could not start or join Ray "
+                f"(tried address {address or 'a new local cluster on 127.0.0.1'}): {error}"
+            ) from None
 
     def run(self, units, config, ctx):
         ray = self.ray
-        remote = ray.remote(run_unit_in_worker).options(num_cpus=1, num_gpus=self.gpus,
-                                                        max_retries=self.max_retries, retry_exceptions=False)
+        remote = ray.remote(run_unit_in_worker).options(
+            num_cpus=1, num_gpus=self.gpus, max_retries=self.max_retries, retry_exceptions=False
+        )
         config_ref = ray.put(config)
         pending = {remote.remote(config_ref, unit, self.results): unit for unit in units}
         while pending:
@@ -300,6 +311,7 @@ class RayExecutor:
 
 # --- SLURM through submitit -----------------------------------------------------------------------
 
+
 def run_units_in_task(config: RunConfig, units: list[WorkUnit]) -> list[UnitReport]:
     """One array task: its units one after the other in one process (models load once)."""
     return [run_unit_in_worker(config, unit) for unit in units]
@@ -321,17 +333,22 @@ class SlurmExecutor:
         self.submitit, self.options, self.wait = submitit, options, wait
         self.cluster = options.get("cluster", "slurm")
         if self.cluster == "slurm" and shutil.which("sbatch") is None:
-            raise ExecutorError("--executor slurm: `sbatch` is not on PATH (tried PATH="
-                                f"{os.environ.get('PATH', '')}); run on a SLURM login node, or use "
-                                "--executor-option cluster=local to try the array on this machine")
+            raise ExecutorError(
+                "--executor slurm: `sbatch` is not on PATH (tried PATH="
+                f"{os.environ.get('PATH', '')}); run on a SLURM login node, or use "
+                "--executor-option cluster=local to try the array on this machine"
+            )
         default = Path(config.cache_dir) / getattr(config, "slurm_folder_name", "slurm")
         self.folder = Path(options.get("folder", default))
 
     def _executor(self, n_tasks: int):
         o = self.options
         executor = self.submitit.AutoExecutor(folder=str(self.folder / "%j"), cluster=self.cluster)
-        params = {"timeout_min": int(o.get("time", 240)), "cpus_per_task": int(o.get("cpus_per_task", 1)),
-                  "slurm_array_parallelism": int(o.get("parallelism", min(n_tasks, 64)))}
+        params = {
+            "timeout_min": int(o.get("time", 240)),
+            "cpus_per_task": int(o.get("cpus_per_task", 1)),
+            "slurm_array_parallelism": int(o.get("parallelism", min(n_tasks, 64))),
+        }
         if self.cluster == "slurm":
             if "partition" in o:
                 params["slurm_partition"] = o["partition"]
@@ -344,7 +361,7 @@ class SlurmExecutor:
 
     def run(self, units, config, ctx):
         running = self.running()
-        if running:   # a --no-wait submission of this cache is still queued or running
+        if running:  # a --no-wait submission of this cache is still queued or running
             if not self.wait:
                 print(f"job(s) {', '.join(running)} still queued or running; nothing submitted")
                 return
@@ -357,11 +374,15 @@ class SlurmExecutor:
         groups = [units[i::n_tasks] for i in range(n_tasks)]
         executor = self._executor(n_tasks)
         jobs = executor.map_array(run_units_in_task, [config] * n_tasks, groups)
-        atomic_write_json(self.folder / "submitted.json", {"jobs": [job.job_id for job in jobs],
-                                                          "units": [u.id for u in units]})
+        atomic_write_json(
+            self.folder / "submitted.json",
+            {"jobs": [job.job_id for job in jobs], "units": [u.id for u in units]},
+        )
         if not self.wait:
-            print(f"submitted {len(units)} work units as {n_tasks} array task(s): job "
-                  f"{jobs[0].job_id.split('_')[0]}; run the same command without --no-wait to assemble")
+            print(
+                f"submitted {len(units)} work units as {n_tasks} array task(s): job "
+                f"{jobs[0].job_id.split('_')[0]}; run the same command without --no-wait to assemble"
+            )
             return
         for job, group in zip(jobs, groups):
             try:
@@ -376,10 +397,10 @@ class SlurmExecutor:
         if self.cluster != "slurm" or not record.exists() or shutil.which("squeue") is None:
             return []
         ids = sorted({j.split("_")[0] for j in read_json(record)["jobs"]})
-        out = subprocess.run(["squeue", "-h", "-o", "%i", "-j", ",".join(ids)], capture_output=True,
-                             text=True, timeout=30).stdout.split()
+        out = subprocess.run(
+            ["squeue", "-h", "-o", "%i", "-j", ",".join(ids)], capture_output=True, text=True, timeout=30
+        ).stdout.split()
         return out
 
     def close(self):
         pass
-

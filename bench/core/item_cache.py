@@ -10,6 +10,7 @@ it is what marks the unit's items finished, and it covers the output records by 
 two workers on the same unit leave one complete entry, and a worker killed mid-unit leaves
 nothing that reads as finished (its generated clips are kept: the next run only scores them).
 """
+
 from __future__ import annotations
 
 import json
@@ -19,10 +20,10 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.datasets.clipset import clip_hash
 from bench.core.code_identity import class_source_file, code_identity
-from bench.metrics.descriptors import DESCRIPTOR_VERSION, Descriptors, compute_descriptors
 from bench.core.storage import atomic_save_npy, atomic_save_npz, atomic_write_json, content_key
+from bench.datasets.clipset import clip_hash
+from bench.metrics.descriptors import DESCRIPTOR_VERSION, Descriptors, compute_descriptors
 
 SCORES_VERSION = "unit-scores-v2"
 _UNREADABLE = (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile)
@@ -66,8 +67,9 @@ class DescriptorBackend:
         elif name == "reference":
             from bench.metrics import descriptors as module
 
-            self._extract = lambda clips: [compute_descriptors(np.asarray(c, dtype=np.float64))
-                                           for c in clips]
+            self._extract = lambda clips: [
+                compute_descriptors(np.asarray(c, dtype=np.float64)) for c in clips
+            ]
             self.id = DESCRIPTOR_VERSION
         else:
             raise ValueError(f"unknown descriptor implementation {name!r}: choose fast or reference")
@@ -160,7 +162,7 @@ class OutputStore:
 
     def save_ok(self, key: str, audio: np.ndarray, meta: dict) -> tuple[np.ndarray, dict]:
         audio = np.ascontiguousarray(audio, dtype=np.float32)
-        record = {**meta, "ok": True, "sha256": clip_hash(audio)}   # the only hash of a fresh clip
+        record = {**meta, "ok": True, "sha256": clip_hash(audio)}  # the only hash of a fresh clip
         atomic_save_npy(self.dir / f"{key}.npy", audio, durable=False)
         atomic_write_json(self.dir / f"{key}.json", record, durable=False)
         return audio, record
@@ -207,9 +209,18 @@ class ScoreStore:
         embeddings = [e for _, e in entries if e is not None]
         width = embeddings[0].shape[1:] if embeddings else (0,)
         atomic_save_npz(
-            self.path(keys), durable=True,
-            items=np.frombuffer(json.dumps([{"key": k, **scores} for k, (scores, _) in zip(keys, entries)],
-                                           sort_keys=True).encode(), dtype=np.uint8),
+            self.path(keys),
+            durable=True,
+            items=np.frombuffer(
+                json.dumps(
+                    [{"key": k, **scores} for k, (scores, _) in zip(keys, entries)], sort_keys=True
+                ).encode(),
+                dtype=np.uint8,
+            ),
             rows=np.array([0 if e is None else len(e) for _, e in entries], dtype=np.int64),
-            embeddings=(np.concatenate(embeddings).astype(np.float32) if embeddings
-                        else np.zeros((0, *width), np.float32)))
+            embeddings=(
+                np.concatenate(embeddings).astype(np.float32)
+                if embeddings
+                else np.zeros((0, *width), np.float32)
+            ),
+        )

@@ -1,4 +1,5 @@
 """The BigVGAN log-mel convention used for the Table 1 tasks (protocol.md section 1)."""
+
 from __future__ import annotations
 
 from functools import lru_cache
@@ -19,8 +20,9 @@ LOG_MIN, LOG_MAX = -11.5129, 2.1922
 def mel_basis() -> np.ndarray:
     import librosa
 
-    return librosa.filters.mel(sr=SAMPLE_RATE, n_fft=N_FFT, n_mels=N_MELS, fmin=0.0,
-                               fmax=SAMPLE_RATE / 2, htk=False, norm="slaney").astype(np.float64)
+    return librosa.filters.mel(
+        sr=SAMPLE_RATE, n_fft=N_FFT, n_mels=N_MELS, fmin=0.0, fmax=SAMPLE_RATE / 2, htk=False, norm="slaney"
+    ).astype(np.float64)
 
 
 def stft_magnitude(x: np.ndarray) -> np.ndarray:
@@ -33,7 +35,7 @@ def stft_magnitude(x: np.ndarray) -> np.ndarray:
     frames = np.lib.stride_tricks.sliding_window_view(padded, N_FFT, axis=-1)[..., ::HOP, :]
     window = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(N_FFT) / N_FFT)
     spec = np.fft.rfft(frames * window, axis=-1)
-    return np.sqrt(spec.real ** 2 + spec.imag ** 2 + 1e-9).swapaxes(-1, -2)
+    return np.sqrt(spec.real**2 + spec.imag**2 + 1e-9).swapaxes(-1, -2)
 
 
 def frame_count(samples: int) -> int:

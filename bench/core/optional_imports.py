@@ -7,6 +7,7 @@ this process only, and takes it out afterwards; a stand-in raises ImportError na
 anything touches it. A module that does import is left alone, so the user's environment is never
 changed.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -28,6 +29,7 @@ def _unusable(name: str):
     class Unusable:
         def __init__(self, *args, **kwargs):
             raise ImportError(f"{name}: not available in this environment")
+
     Unusable.__name__ = name.rsplit(".", 1)[-1]
     return Unusable
 

@@ -1,4 +1,5 @@
 """Where the repository is and which harness version this is (imported by every layer)."""
+
 from pathlib import Path
 
 VERSION = "0.1.0"

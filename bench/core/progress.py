@@ -1,4 +1,5 @@
 """Progress bars with ETA for each stage (tqdm on stderr; silent when disabled)."""
+
 from __future__ import annotations
 
 import sys
@@ -20,8 +21,15 @@ def stage(name: str, total: int | None, enabled: bool = True, timings: dict | No
     if enabled and total:
         from tqdm import tqdm
 
-        bar = tqdm(total=total, desc=name, unit="item", file=sys.stderr, dynamic_ncols=True,
-                   smoothing=0.1, mininterval=1.0)
+        bar = tqdm(
+            total=total,
+            desc=name,
+            unit="item",
+            file=sys.stderr,
+            dynamic_ncols=True,
+            smoothing=0.1,
+            mininterval=1.0,
+        )
         try:
             yield bar
         finally:

@@ -1,4 +1,5 @@
 """Where a number came from: code revision, packages, machine, data."""
+
 from __future__ import annotations
 
 import platform
@@ -7,14 +8,26 @@ from importlib.metadata import PackageNotFoundError, version
 
 from bench.core.paths import REPO_ROOT, VERSION
 
-PACKAGES = ("numpy", "scipy", "librosa", "soundfile", "soxr", "numba", "torch", "mir_eval", "transformers",
-            "music21", "mido")
+PACKAGES = (
+    "numpy",
+    "scipy",
+    "librosa",
+    "soundfile",
+    "soxr",
+    "numba",
+    "torch",
+    "mir_eval",
+    "transformers",
+    "music21",
+    "mido",
+)
 
 
 def git_revision() -> dict:
     def git(*args):
-        return subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True,
-                              timeout=10).stdout.strip()
+        return subprocess.run(
+            ["git", *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=10
+        ).stdout.strip()
 
     try:
         revision = git("rev-parse", "HEAD") or "unknown"
@@ -50,5 +63,8 @@ def resource_use() -> dict:
     import resource
 
     usage = resource.getrusage(resource.RUSAGE_SELF)
-    return {"peak_rss_mib": round(usage.ru_maxrss / 1024, 1), "cpu_user_s": round(usage.ru_utime, 3),
-            "cpu_system_s": round(usage.ru_stime, 3)}
+    return {
+        "peak_rss_mib": round(usage.ru_maxrss / 1024, 1),
+        "cpu_user_s": round(usage.ru_utime, 3),
+        "cpu_system_s": round(usage.ru_stime, 3),
+    }

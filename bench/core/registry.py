@@ -9,6 +9,7 @@ plugin that fails to import is listed as broken with its error; it never stops t
 Embedders and vocoders are lazy entries into bench/adapters/, built from a ``NAME[:ARGUMENT]`` spec
 by the class's ``from_spec``. An unknown name is refused with the closest known ones.
 """
+
 from __future__ import annotations
 
 import difflib
@@ -43,7 +44,9 @@ class Registry:
         """Register ``target`` (a class or ``"module:Class"``) under ``name``; one name, one class."""
         existing = self.entries.get(name)
         if existing is not None and _qualname(existing) != _qualname(target):
-            raise ValueError(f"{self.kind} name {name!r} is used by both {_qualname(existing)} and {_qualname(target)}")
+            raise ValueError(
+                f"{self.kind} name {name!r} is used by both {_qualname(existing)} and {_qualname(target)}"
+            )
         self.entries[name] = target
 
     def names(self) -> list[str]:
@@ -133,17 +136,23 @@ class SystemRegistry(Registry):
 
 
 SYSTEMS = SystemRegistry()
-EMBEDDERS = Registry("embedder", entries={
-    "melstats": "bench.adapters.embedders:MelStatsEmbedder",
-    "crepe-tiny": "bench.adapters.embedders:CrepeEmbedder",
-    "crepe-full": "bench.adapters.embedders:CrepeEmbedder",
-    "vggish": "bench.adapters.embedders:VGGishEmbedder",
-    "clap": "bench.adapters.embedders:ClapEmbedder",
-})
-VOCODERS = Registry("vocoder", entries={
-    "griffin-lim": "bench.adapters.vocoders:GriffinLim",
-    "bigvgan": "bench.adapters.vocoders:BigVGANVocoder",
-})
+EMBEDDERS = Registry(
+    "embedder",
+    entries={
+        "melstats": "bench.adapters.embedders:MelStatsEmbedder",
+        "crepe-tiny": "bench.adapters.embedders:CrepeEmbedder",
+        "crepe-full": "bench.adapters.embedders:CrepeEmbedder",
+        "vggish": "bench.adapters.embedders:VGGishEmbedder",
+        "clap": "bench.adapters.embedders:ClapEmbedder",
+    },
+)
+VOCODERS = Registry(
+    "vocoder",
+    entries={
+        "griffin-lim": "bench.adapters.vocoders:GriffinLim",
+        "bigvgan": "bench.adapters.vocoders:BigVGANVocoder",
+    },
+)
 _REGISTRY = SYSTEMS.entries  # the systems' name -> class map (tests restore it with SYSTEMS.isolated())
 
 
@@ -189,8 +198,9 @@ def describe_error(error: Exception, plugin: Path | None = None) -> str:
         where = f" at {Path(error.filename).name}:{error.lineno}"
     elif error.__traceback__:
         frames = traceback.extract_tb(error.__traceback__)
-        own = [f for f in frames
-               if plugin is not None and Path(f.filename).resolve() == Path(plugin).resolve()]
+        own = [
+            f for f in frames if plugin is not None and Path(f.filename).resolve() == Path(plugin).resolve()
+        ]
         outside = [f for f in frames if not f.filename.startswith("<frozen importlib")]
         frame = (own or outside or frames)[-1]
         where = f" at {Path(frame.filename).name}:{frame.lineno}"

@@ -10,6 +10,7 @@ and the ledger is closed (``open/`` renamed ``done-<time>/``): the next run with
 settings starts a new one. A process counts its CPU time from its start, or for a second run in
 the same process, from the end of the previous one.
 """
+
 from __future__ import annotations
 
 import json
@@ -22,14 +23,17 @@ from pathlib import Path
 from bench.core.storage import atomic_write_json, content_key
 
 INTERVAL_S = 2.0
-_baseline = {"cpu_user_s": 0.0, "cpu_system_s": 0.0}   # this process's CPU time before the current run
-_current: list[RunLedger] = []                         # this process's unfinished ledger entry
+_baseline = {"cpu_user_s": 0.0, "cpu_system_s": 0.0}  # this process's CPU time before the current run
+_current: list[RunLedger] = []  # this process's unfinished ledger entry
 
 
 def _usage() -> dict:
     usage = resource.getrusage(resource.RUSAGE_SELF)
-    return {"cpu_user_s": usage.ru_utime, "cpu_system_s": usage.ru_stime,
-            "peak_rss_mib": round(usage.ru_maxrss / 1024, 1)}
+    return {
+        "cpu_user_s": usage.ru_utime,
+        "cpu_system_s": usage.ru_stime,
+        "peak_rss_mib": round(usage.ru_maxrss / 1024, 1),
+    }
 
 
 class RunLedger:
@@ -45,10 +49,13 @@ class RunLedger:
 
     def entry(self) -> dict:
         now = _usage()
-        return {"pid": os.getpid(), "started": round(self.started, 3),
-                "cpu_user_s": round(now["cpu_user_s"] - self.baseline["cpu_user_s"], 3),
-                "cpu_system_s": round(now["cpu_system_s"] - self.baseline["cpu_system_s"], 3),
-                "peak_rss_mib": now["peak_rss_mib"]}
+        return {
+            "pid": os.getpid(),
+            "started": round(self.started, 3),
+            "cpu_user_s": round(now["cpu_user_s"] - self.baseline["cpu_user_s"], 3),
+            "cpu_system_s": round(now["cpu_system_s"] - self.baseline["cpu_system_s"], 3),
+            "peak_rss_mib": now["peak_rss_mib"],
+        }
 
     def write(self) -> None:
         atomic_write_json(self.path, self.entry())
@@ -57,7 +64,7 @@ class RunLedger:
         while not self._stop.wait(INTERVAL_S):
             try:
                 self.write()
-            except OSError:   # a full or vanished cache folder must not kill the run
+            except OSError:  # a full or vanished cache folder must not kill the run
                 return
 
     def stop(self) -> None:
@@ -82,12 +89,14 @@ class RunLedger:
         entries.sort(key=lambda e: e["started"])
         try:
             self.dir.rename(self.dir.with_name(f"done-{time.time_ns()}"))
-        except OSError:   # another worker of the same run closed it first
+        except OSError:  # another worker of the same run closed it first
             pass
-        return {"peak_rss_mib": max(e["peak_rss_mib"] for e in entries),
-                "cpu_user_s": round(sum(e["cpu_user_s"] for e in entries), 3),
-                "cpu_system_s": round(sum(e["cpu_system_s"] for e in entries), 3),
-                "processes": entries}
+        return {
+            "peak_rss_mib": max(e["peak_rss_mib"] for e in entries),
+            "cpu_user_s": round(sum(e["cpu_user_s"] for e in entries), 3),
+            "cpu_system_s": round(sum(e["cpu_system_s"] for e in entries), 3),
+            "processes": entries,
+        }
 
 
 def start_ledger(cache_root: Path, settings: dict) -> RunLedger:

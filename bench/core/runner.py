@@ -4,6 +4,7 @@ Every generated clip and every descriptor / embedding is cached under a content 
 atomically, so a killed run restarts where it stopped and writes the same table. A failing
 item (exception, NaN, silence, wrong length) is recorded with its reason and never averaged.
 """
+
 from __future__ import annotations
 
 import logging
@@ -19,16 +20,25 @@ from bench.core.config import RunConfig
 from bench.core.evalset import EMBEDDED_DATASET_VERSION, embedded_dataset, load_dataset  # noqa: F401
 from bench.core.executors import Execution, make_executor, shard_units
 from bench.core.item_cache import DescriptorBackend, FeatureCache, OutputStore
-from bench.metrics.distribution import DistributionError, fad, kad
-from bench.metrics.statistics import stratified_bootstrap_ci
 from bench.core.progress import stage
 from bench.core.provenance import environment
 from bench.core.registry import UnknownNameError, check_system_names, system_status
 from bench.core.run_ledger import start_ledger
 from bench.core.system import BLEND, CONDITIONAL
 from bench.core.tasks import blend_items, conditional_items, item_seed, scale_shortfall, select_clips
-from bench.core.units import (METRICS, OUTPUT_PREPARATION, ItemScores, TaskResult, UnitContext, WorkUnit,
-                         output_key, plan_task, read_task)
+from bench.core.units import (
+    METRICS,
+    OUTPUT_PREPARATION,
+    ItemScores,
+    TaskResult,
+    UnitContext,
+    WorkUnit,
+    output_key,
+    plan_task,
+    read_task,
+)
+from bench.metrics.distribution import DistributionError, fad, kad
+from bench.metrics.statistics import stratified_bootstrap_ci
 
 log = logging.getLogger(__name__)
 CI_RESAMPLES, CI_SEED = 1000, 0  # the adherence entries' 95 % stratified bootstrap intervals
@@ -84,8 +94,9 @@ def aggregate(task: str, results: list[ItemScores], reference: np.ndarray, fad_m
             for metric in METRICS:
                 parts = [entry.get(f"{metric}_1"), entry.get(f"{metric}_2")]
                 entry[f"{metric}_both"] = _mean(parts) if None not in parts else None
-        entry.update(_distribution([r.embedding for r in ok], reference) if fad_mode == "mean-over-bands"
-                     else {})
+        entry.update(
+            _distribution([r.embedding for r in ok], reference) if fad_mode == "mean-over-bands" else {}
+        )
         per_group[group] = entry
     suffix = "_in" if task == CONDITIONAL else "_both"
     summary = {m: _mean(g.get(f"{m}{suffix}") for g in per_group.values()) for m in METRICS}
@@ -97,16 +108,28 @@ def aggregate(task: str, results: list[ItemScores], reference: np.ndarray, fad_m
         summary["fad"], summary["kad"] = pooled["fad"], pooled["kad"]
     for metric in METRICS:
         summary[f"{metric}_ci95"] = stratified_bootstrap_ci(
-            [[_item_score(r, metric, task) for r in sorted(members, key=lambda r: r.key) if r.ok]
-             for members in groups.values()], CI_RESAMPLES, 0.95, CI_SEED)
+            [
+                [_item_score(r, metric, task) for r in sorted(members, key=lambda r: r.key) if r.ok]
+                for members in groups.values()
+            ],
+            CI_RESAMPLES,
+            0.95,
+            CI_SEED,
+        )
     summary["n_ok"] = sum(g["n_ok"] for g in per_group.values())
     summary["n_failed"] = sum(g["n_failed"] for g in per_group.values())
     summary["groups_complete"] = sum(1 for g in per_group.values() if g["n_ok"] > 0)
     summary["groups_total"] = len(per_group)
     failures = [{"item": r.key, "reason": r.reason} for r in results if not r.ok]
-    items = [{"item": r.key, "group": r.group, "ok": r.ok,
-              **{m: (_item_score(r, m, task) if r.ok else None) for m in METRICS}}
-             for r in sorted(results, key=lambda r: r.key)]
+    items = [
+        {
+            "item": r.key,
+            "group": r.group,
+            "ok": r.ok,
+            **{m: (_item_score(r, m, task) if r.ok else None) for m in METRICS},
+        }
+        for r in sorted(results, key=lambda r: r.key)
+    ]
     return {"summary": summary, "per_group": per_group, "failures": failures, "items": items}
 
 
@@ -118,10 +141,14 @@ def generation_cost(store: OutputStore, keys: list[str]) -> dict:
     if not timed:
         return {"items_timed": 0}
     seconds = np.array([r["generation_s"] for r in timed])
-    return {"items_timed": len(timed), "mean_s": round(float(seconds.mean()), 6),
-            "median_s": round(float(np.median(seconds)), 6), "total_s": round(float(seconds.sum()), 3),
-            "devices": sorted({r["device"] for r in timed}),
-            "batch_sizes": sorted({r["batch_size"] for r in timed})}
+    return {
+        "items_timed": len(timed),
+        "mean_s": round(float(seconds.mean()), 6),
+        "median_s": round(float(np.median(seconds)), 6),
+        "total_s": round(float(seconds.sum()), 3),
+        "devices": sorted({r["device"] for r in timed}),
+        "batch_sizes": sorted({r["batch_size"] for r in timed}),
+    }
 
 
 @dataclass
@@ -151,8 +178,10 @@ def plan(config: RunConfig, ctx: UnitContext, tasks: dict, unit_items: int) -> P
             system = ctx.system(name)
             fingerprint = {**system_code(type(system)), **system.fingerprint()}  # even if not super()'d
         except Exception as error:
-            unavailable[name] = {"reason": f"failed to load: {type(error).__name__}: {error}",
-                                 "fix": getattr(error, "fix", "")}  # a named file error says what to do
+            unavailable[name] = {
+                "reason": f"failed to load: {type(error).__name__}: {error}",
+                "fix": getattr(error, "fix", ""),
+            }  # a named file error says what to do
             continue
         rows[name] = {"fingerprint": fingerprint, "info": _safe_info(system), "tasks": {}}
         for task in config.tasks:
@@ -172,8 +201,7 @@ def execute(units: list[WorkUnit], ctx: UnitContext, executor, timings: dict) ->
     config = ctx.config
     todo = _unfinished(units, ctx)
     failed, phases = [], {}
-    with stage(f"work units ({executor.name})", sum(len(u) for u in todo), config.progress,
-               timings) as bar:
+    with stage(f"work units ({executor.name})", sum(len(u) for u in todo), config.progress, timings) as bar:
         for report in executor.run(todo, config, ctx):
             if report.error:
                 failed.append(report)
@@ -199,8 +227,10 @@ def assemble(config: RunConfig, ctx: UnitContext, the_plan: Plan, reference: np.
         keys = [k for u in units for k in u.keys]
         generation.setdefault(name, {})[task] = generation_cost(ctx.outputs(name), keys)
     if missing:
-        raise RunIncomplete(f"unfinished work units in {', '.join(missing)}; run the same command again "
-                            f"to finish them (finished items are not recomputed)")
+        raise RunIncomplete(
+            f"unfinished work units in {', '.join(missing)}; run the same command again "
+            f"to finish them (finished items are not recomputed)"
+        )
     return rows, generation
 
 
@@ -213,7 +243,7 @@ def run_table1(config: RunConfig, execution: Execution | None = None) -> dict | 
     execution = execution or Execution()
     # an unknown name or a --system-option a system does not take stops the run before any work
     check_system_names(config.systems, config.system_options)
-    executor = make_executor(execution, config)   # a bad spec or unreachable cluster stops here
+    executor = make_executor(execution, config)  # a bad spec or unreachable cluster stops here
     try:
         return _run(config, execution, executor)
     finally:
@@ -222,7 +252,7 @@ def run_table1(config: RunConfig, execution: Execution | None = None) -> dict | 
 
 def _run(config: RunConfig, execution: Execution, executor) -> dict | None:
     started = time.time()
-    ledger = start_ledger(Path(config.cache_dir), config.public())   # CPU time over resumed processes
+    ledger = start_ledger(Path(config.cache_dir), config.public())  # CPU time over resumed processes
     timings: dict[str, float] = {}
     with stage("dataset", None, False, timings):
         clipset = load_dataset(config, config.progress)
@@ -240,8 +270,10 @@ def _run(config: RunConfig, execution: Execution, executor) -> dict | None:
             reference_embeddings.append(features.embedding(clipset.clips[index], sha))
             bar.update(1)
         used_index = [clipset.index(c) for c in used]
-        features.descriptors_many([clipset.clips[i] for i in used_index],
-                                  [clipset.manifest["clips"][i]["sha256"] for i in used_index])
+        features.descriptors_many(
+            [clipset.clips[i] for i in used_index],
+            [clipset.manifest["clips"][i]["sha256"] for i in used_index],
+        )
     reference = np.concatenate(reference_embeddings).astype(np.float64)
 
     the_plan = plan(config, ctx, tasks, execution.unit_items)
@@ -261,36 +293,55 @@ def _run(config: RunConfig, execution: Execution, executor) -> dict | None:
     return {
         "schema": "latentft-bench/table1/v1",
         "config": config.public(),
-        "dataset": {"name": clipset.name, "manifest_hash": clipset.manifest_hash,
-                    "n_clips": len(clipset), "kind": clipset.manifest.get("kind"),
-                    "soundfont": clipset.manifest.get("soundfont"),
-                    "fluidsynth": clipset.manifest.get("fluidsynth"),
-                    "skipped": len(clipset.manifest.get("skipped", [])),
-                    "skipped_files": clipset.manifest.get("skipped", []),
-                    **({"layout": clipset.manifest["layout"]} if "layout" in clipset.manifest else {})},
+        "dataset": {
+            "name": clipset.name,
+            "manifest_hash": clipset.manifest_hash,
+            "n_clips": len(clipset),
+            "kind": clipset.manifest.get("kind"),
+            "soundfont": clipset.manifest.get("soundfont"),
+            "fluidsynth": clipset.manifest.get("fluidsynth"),
+            "skipped": len(clipset.manifest.get("skipped", [])),
+            "skipped_files": clipset.manifest.get("skipped", []),
+            **({"layout": clipset.manifest["layout"]} if "layout" in clipset.manifest else {}),
+        },
         "selection": selection.as_dict(),
         "scale_shortfall": shortfall,
-        "embedder": {"id": embedder.id, "weights": embedder.weights,
-                     "cache_id": features.embedder_cache_id,
-                     "reference_set": f"all {len(clipset)} clips of {clipset.name}",
-                     "n_reference_embeddings": int(reference.shape[0])},
+        "embedder": {
+            "id": embedder.id,
+            "weights": embedder.weights,
+            "cache_id": features.embedder_cache_id,
+            "reference_set": f"all {len(clipset)} clips of {clipset.name}",
+            "n_reference_embeddings": int(reference.shape[0]),
+        },
         "vocoder": vocoder.id,
         "descriptors": backend.id,
         "descriptors_cache_id": backend.cache_id,
         "fad_aggregate": spec.fad_aggregate,
-        "intervals": {"method": "stratified percentile bootstrap over items within each band (pair)",
-                      "level": 0.95, "resamples": CI_RESAMPLES, "seed": CI_SEED,
-                      "metrics": list(METRICS), "module": "metrics/statistics.py"},
+        "intervals": {
+            "method": "stratified percentile bootstrap over items within each band (pair)",
+            "level": 0.95,
+            "resamples": CI_RESAMPLES,
+            "seed": CI_SEED,
+            "metrics": list(METRICS),
+            "module": "metrics/statistics.py",
+        },
         "output_preparation": OUTPUT_PREPARATION,
-        "kad": {"kernel": "gaussian", "bandwidth": "median pairwise distance of the reference set",
-                "scale": 100, "estimator": "unbiased MMD^2"},
+        "kad": {
+            "kernel": "gaussian",
+            "bandwidth": "median pairwise distance of the reference set",
+            "scale": 100,
+            "estimator": "unbiased MMD^2",
+        },
         "rows": rows,
         "unavailable": unavailable,
         "environment": environment(),
         "timings_s": {**timings, "total": round(time.time() - started, 3)},
         "generation_cost": generation,
-        "execution": {"executor": execution.executor, "work_units": len(the_plan.units),
-                      "unit_items": execution.unit_items},
+        "execution": {
+            "executor": execution.executor,
+            "work_units": len(the_plan.units),
+            "unit_items": execution.unit_items,
+        },
         "resources": ledger.finish(),
     }
 
@@ -303,11 +354,13 @@ def _safe_info(system) -> dict:
 
 
 def _driver_context(config: RunConfig, clipset) -> UnitContext:
-    from bench.core.registry import make_embedder
-    from bench.core.registry import make_vocoder
+    from bench.core.registry import make_embedder, make_vocoder
 
-    features = FeatureCache(Path(config.cache_dir), make_embedder(config.embedder, config.device),
-                            DescriptorBackend(config.descriptors, config.device))
+    features = FeatureCache(
+        Path(config.cache_dir),
+        make_embedder(config.embedder, config.device),
+        DescriptorBackend(config.descriptors, config.device),
+    )
     return UnitContext(config, clipset, features, make_vocoder(config.vocoder_spec, config.device))
 
 

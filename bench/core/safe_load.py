@@ -9,6 +9,7 @@ with :class:`UnsafeFileError` naming the file and the type, before any of it run
 (empty, truncated, not a PyTorch file) raise :class:`UnreadableFileError`; :func:`require_keys` and
 :func:`load_module_state` name a missing key or a tensor of the wrong shape. See docs/untrusted-files.md.
 """
+
 from __future__ import annotations
 
 import pickle
@@ -17,8 +18,10 @@ import warnings
 import zipfile
 from pathlib import Path
 
-REFUSED_FIX = ("use a file written by the harness (python -m bench train) or by the model's own release, "
-               "saved as tensors and plain data (torch.save of a state dict)")
+REFUSED_FIX = (
+    "use a file written by the harness (python -m bench train) or by the model's own release, "
+    "saved as tensors and plain data (torch.save of a state dict)"
+)
 
 
 class UnreadableFileError(ValueError):
@@ -35,13 +38,19 @@ class UnsafeFileError(UnreadableFileError):
     def __init__(self, path, types: list[str], what: str = "checkpoint"):
         self.types = tuple(types)
         shown = ", ".join(self.types)
-        super().__init__(path, f"refused: the {what} asks for {shown} (a {what} holds tensors and plain "
-                               f"data only; loading it could run code)", REFUSED_FIX)
+        super().__init__(
+            path,
+            f"refused: the {what} asks for {shown} (a {what} holds tensors and plain "
+            f"data only; loading it could run code)",
+            REFUSED_FIX,
+        )
 
 
-_UNSAFE_PATTERNS = (re.compile(r"GLOBAL (\S+) was not an allowed global"),
-                    re.compile(r"unsupported GLOBAL (\S+) whose module"),
-                    re.compile(r"GLOBAL (\S+) whose module \S+ is blocked"))
+_UNSAFE_PATTERNS = (
+    re.compile(r"GLOBAL (\S+) was not an allowed global"),
+    re.compile(r"unsupported GLOBAL (\S+) whose module"),
+    re.compile(r"GLOBAL (\S+) whose module \S+ is blocked"),
+)
 
 
 def asked_types(message: str) -> list[str]:
@@ -122,10 +131,21 @@ def load_torch_file(path, what: str = "checkpoint", allowed: tuple = (), map_loc
         types = _unsafe_types(path, str(error))
         if types:
             raise UnsafeFileError(path, types, what) from None
-        raise UnreadableFileError(path, f"not a {what} of tensors and plain data ({_damage(path, error)})") \
-            from None
-    except (RuntimeError, EOFError, ValueError, OSError, zipfile.BadZipFile, AttributeError, ImportError,
-            IndexError, KeyError, TypeError) as error:
+        raise UnreadableFileError(
+            path, f"not a {what} of tensors and plain data ({_damage(path, error)})"
+        ) from None
+    except (
+        RuntimeError,
+        EOFError,
+        ValueError,
+        OSError,
+        zipfile.BadZipFile,
+        AttributeError,
+        ImportError,
+        IndexError,
+        KeyError,
+        TypeError,
+    ) as error:
         raise UnreadableFileError(path, f"not a readable {what} ({_damage(path, error)})") from None
 
 
@@ -137,8 +157,12 @@ def _damage(path: Path, error: Exception) -> str:
         head = handle.read(4)
     if not head.startswith((b"PK", b"\x80")):  # neither torch.save's zip nor a pickle
         return f"not a PyTorch file: {size} bytes beginning {head!r}"
-    truncated = (head.startswith(b"PK") and not zipfile.is_zipfile(path)) or isinstance(error, EOFError) \
-        or "truncated" in str(error) or "central directory" in str(error)
+    truncated = (
+        (head.startswith(b"PK") and not zipfile.is_zipfile(path))
+        or isinstance(error, EOFError)
+        or "truncated" in str(error)
+        or "central directory" in str(error)
+    )
     return f"{'truncated or damaged, ' if truncated else ''}{size} bytes; {_reason(error)}"
 
 
@@ -147,8 +171,11 @@ def require_keys(value, keys, path, where: str = "", what: str = "checkpoint") -
     (``where``: the place in the file, e.g. ``"metadata"``)."""
     place = f"its {where}" if where else "it"
     if not isinstance(value, dict):
-        raise UnreadableFileError(path, f"not a {what}: {place} holds a {type(value).__name__}, not a dict "
-                                        f"with {', '.join(map(repr, keys))}")
+        raise UnreadableFileError(
+            path,
+            f"not a {what}: {place} holds a {type(value).__name__}, not a dict "
+            f"with {', '.join(map(repr, keys))}",
+        )
     missing = [key for key in keys if key not in value]
     if missing:
         inside = f" in {where}" if where else ""
@@ -175,8 +202,9 @@ def state_mismatches(module, state: dict, allow_unexpected: bool = False) -> lis
         if not isinstance(value, torch.Tensor):
             problems.append(f"{key!r} is a {type(value).__name__}, not a tensor")
         elif tuple(value.shape) != tuple(tensor.shape):
-            problems.append(f"{key!r} has shape {tuple(value.shape)}, the model expects "
-                            f"{tuple(tensor.shape)}")
+            problems.append(
+                f"{key!r} has shape {tuple(value.shape)}, the model expects {tuple(tensor.shape)}"
+            )
     return problems
 
 
@@ -185,16 +213,20 @@ def _listed(keys: list[str], limit: int = 5) -> str:
     return shown + (f" and {len(keys) - limit} more" if len(keys) > limit else "")
 
 
-def load_module_state(module, state, path, where: str = "state dict", allow_unexpected: bool = False,
-                      model: str = "the model") -> None:
+def load_module_state(
+    module, state, path, where: str = "state dict", allow_unexpected: bool = False, model: str = "the model"
+) -> None:
     """``module.load_state_dict(state)``, or :class:`UnreadableFileError` naming ``path``, the key and
     the shapes (``where``: the part of the file the state came from; ``model``: what it must fit)."""
     if not isinstance(state, dict):
         raise UnreadableFileError(path, f"its {where} is a {type(state).__name__}, not a dict of tensors")
     problems = state_mismatches(module, state, allow_unexpected)
     if problems:
-        raise UnreadableFileError(path, f"its {where} does not fit {model}: {'; '.join(problems[:6])}"
-                                        + (f"; and {len(problems) - 6} more" if len(problems) > 6 else ""))
+        raise UnreadableFileError(
+            path,
+            f"its {where} does not fit {model}: {'; '.join(problems[:6])}"
+            + (f"; and {len(problems) - 6} more" if len(problems) > 6 else ""),
+        )
     module.load_state_dict(state, strict=not allow_unexpected)
 
 

@@ -10,6 +10,7 @@ or that decide a user's data, keep the formula they had before this module exist
 that every table, dataset manifest and golden value is unchanged; a new stream takes the
 ``[seed, tag, *keys]`` form. A legacy formula is replaced only together with the values it pins.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -49,22 +50,53 @@ STREAMS = (
     Stream("listening-bootstrap", 4, "bench/reports/listening/analysis.py: _bradley_terry"),
     Stream("nsynth-subset", 9, "datasets/nsynth.py: load_nsynth (tag 4 before, the listening bootstrap's)"),
     Stream("listening-order", 15, "bench/reports/listening/build.py: build_study"),
-    Stream("listening-simulation", 16, "bench/reports/listening/simulate.py: simulate_answers",
-           legacy=lambda seed: seed),
-    Stream("folder-chunk", 10, "datasets/folder.py: load_folder (key: the file's relative path)",
-           legacy=lambda seed, path: [seed, text_key(path)]),
-    Stream("stem-chunk", 11, "datasets/stems.py: _chunk (key: the track's name)",
-           legacy=lambda seed, track: [seed, text_key(track)]),
+    Stream(
+        "listening-simulation",
+        16,
+        "bench/reports/listening/simulate.py: simulate_answers",
+        legacy=lambda seed: seed,
+    ),
+    Stream(
+        "folder-chunk",
+        10,
+        "datasets/folder.py: load_folder (key: the file's relative path)",
+        legacy=lambda seed, path: [seed, text_key(path)],
+    ),
+    Stream(
+        "stem-chunk",
+        11,
+        "datasets/stems.py: _chunk (key: the track's name)",
+        legacy=lambda seed, track: [seed, text_key(track)],
+    ),
     Stream("item", 12, "bench/core/tasks.py: item_seed (keys: task, item key)", legacy=_item),
-    Stream("steering-noise", 13, "models/steering.py: ILVR._noise (item seed; keys: step, band)",
-           legacy=lambda seed, step, band: int(seed) * 7919 + step * 31 + band + 1),
-    Stream("training-batch", 14, "models/training.py: train (key: step)",
-           legacy=lambda seed, step: seed * 1_000_003 + step),
-    Stream("model-init", 17, "bench/commands/train.py: run (torch's global generator)", legacy=lambda seed: seed),
-    Stream("table-clip", 18, "bench/reports/hierarchy_table.py, bench/reports/lincae_table.py: each test clip's decoding "
-           "(key: clip index)", legacy=lambda seed, index: seed * 100_003 + index),
-    Stream("figure-clip", 19, "bench/reports/figures.py: isolate, sweep (key: clip index)",
-           legacy=lambda seed, index: seed + index),
+    Stream(
+        "steering-noise",
+        13,
+        "models/steering.py: ILVR._noise (item seed; keys: step, band)",
+        legacy=lambda seed, step, band: int(seed) * 7919 + step * 31 + band + 1,
+    ),
+    Stream(
+        "training-batch",
+        14,
+        "models/training.py: train (key: step)",
+        legacy=lambda seed, step: seed * 1_000_003 + step,
+    ),
+    Stream(
+        "model-init", 17, "bench/commands/train.py: run (torch's global generator)", legacy=lambda seed: seed
+    ),
+    Stream(
+        "table-clip",
+        18,
+        "bench/reports/hierarchy_table.py, bench/reports/lincae_table.py: each test clip's decoding "
+        "(key: clip index)",
+        legacy=lambda seed, index: seed * 100_003 + index,
+    ),
+    Stream(
+        "figure-clip",
+        19,
+        "bench/reports/figures.py: isolate, sweep (key: clip index)",
+        legacy=lambda seed, index: seed + index,
+    ),
 )
 BY_NAME = {s.name: s for s in STREAMS}
 

@@ -1,6 +1,7 @@
 """A real single-node SLURM on this machine: munged, slurmctld and slurmd from Debian's slurm-wlm and
 munge, configured for localhost in a temporary folder, started and stopped by the caller (the
 scale-out tests, tests/test_scaleout.py, and `make bench`, bench/reports/scaleout_bench.py)."""
+
 from __future__ import annotations
 
 import os
@@ -27,19 +28,37 @@ def _free_port() -> int:
 
 def _conf(folder: Path) -> str:
     cpus = len(os.sched_getaffinity(0))
-    return "\n".join([
-        "ClusterName=benchtest", "SlurmctldHost=localhost",
-        f"SlurmctldPort={_free_port()}", f"SlurmdPort={_free_port()}",
-        "AuthType=auth/munge", f"AuthInfo=socket={folder}/munge.sock", "CredType=cred/munge",
-        "SlurmUser=root", "SlurmdUser=root",
-        f"StateSaveLocation={folder}/state", f"SlurmdSpoolDir={folder}/spool",
-        f"SlurmctldPidFile={folder}/slurmctld.pid", f"SlurmdPidFile={folder}/slurmd.pid",
-        f"SlurmctldLogFile={folder}/slurmctld.log", f"SlurmdLogFile={folder}/slurmd.log",
-        "ProctrackType=proctrack/linuxproc", "TaskPlugin=task/none", "JobAcctGatherType=jobacct_gather/none",
-        "AccountingStorageType=accounting_storage/none", "SchedulerType=sched/builtin",
-        "SelectType=select/cons_tres", "SelectTypeParameters=CR_Core", "MpiDefault=none", "ReturnToService=2",
-        f"NodeName=localhost NodeAddr=127.0.0.1 CPUs={cpus} State=UNKNOWN",
-        "PartitionName=debug Nodes=localhost Default=YES MaxTime=INFINITE State=UP OverSubscribe=YES", ""])
+    return "\n".join(
+        [
+            "ClusterName=benchtest",
+            "SlurmctldHost=localhost",
+            f"SlurmctldPort={_free_port()}",
+            f"SlurmdPort={_free_port()}",
+            "AuthType=auth/munge",
+            f"AuthInfo=socket={folder}/munge.sock",
+            "CredType=cred/munge",
+            "SlurmUser=root",
+            "SlurmdUser=root",
+            f"StateSaveLocation={folder}/state",
+            f"SlurmdSpoolDir={folder}/spool",
+            f"SlurmctldPidFile={folder}/slurmctld.pid",
+            f"SlurmdPidFile={folder}/slurmd.pid",
+            f"SlurmctldLogFile={folder}/slurmctld.log",
+            f"SlurmdLogFile={folder}/slurmd.log",
+            "ProctrackType=proctrack/linuxproc",
+            "TaskPlugin=task/none",
+            "JobAcctGatherType=jobacct_gather/none",
+            "AccountingStorageType=accounting_storage/none",
+            "SchedulerType=sched/builtin",
+            "SelectType=select/cons_tres",
+            "SelectTypeParameters=CR_Core",
+            "MpiDefault=none",
+            "ReturnToService=2",
+            f"NodeName=localhost NodeAddr=127.0.0.1 CPUs={cpus} State=UNKNOWN",
+            "PartitionName=debug Nodes=localhost Default=YES MaxTime=INFINITE State=UP OverSubscribe=YES",
+            "",
+        ]
+    )
 
 
 @contextmanager
@@ -53,17 +72,46 @@ def single_node_slurm(folder: Path):
     env = dict(os.environ, SLURM_CONF=str(conf), PATH=f"{os.environ.get('PATH', '')}:/usr/sbin")
     started = []
     try:
-        started.append(subprocess.Popen(
-            ["munged", "-F", f"--socket={folder}/munge.sock", f"--pid-file={folder}/munged.pid",
-             f"--log-file={folder}/munged.log", f"--seed-file={folder}/munge.seed", "-f"], env=env))
+        started.append(
+            subprocess.Popen(
+                [
+                    "munged",
+                    "-F",
+                    f"--socket={folder}/munge.sock",
+                    f"--pid-file={folder}/munged.pid",
+                    f"--log-file={folder}/munged.log",
+                    f"--seed-file={folder}/munge.seed",
+                    "-f",
+                ],
+                env=env,
+            )
+        )
         _wait_for(lambda: (folder / "munge.sock").exists(), "munged", folder)
-        started.append(subprocess.Popen(["slurmctld", "-D", "-c", "-f", str(conf)], env=env,
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT))
+        started.append(
+            subprocess.Popen(
+                ["slurmctld", "-D", "-c", "-f", str(conf)],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.STDOUT,
+            )
+        )
         time.sleep(1)
-        started.append(subprocess.Popen(["slurmd", "-D", "-N", "localhost", "-f", str(conf)], env=env,
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT))
-        _wait_for(lambda: "idle" in subprocess.run(["sinfo", "-h", "-o", "%T"], env=env, capture_output=True,
-                                                   text=True).stdout, "slurmd", folder)
+        started.append(
+            subprocess.Popen(
+                ["slurmd", "-D", "-N", "localhost", "-f", str(conf)],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.STDOUT,
+            )
+        )
+        _wait_for(
+            lambda: (
+                "idle"
+                in subprocess.run(["sinfo", "-h", "-o", "%T"], env=env, capture_output=True, text=True).stdout
+            ),
+            "slurmd",
+            folder,
+        )
         yield env
     finally:
         if started:
@@ -74,7 +122,7 @@ def single_node_slurm(folder: Path):
                 process.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 process.kill()
-        for pid in processes_of(conf):   # job steps outlive slurmd: slurmstepd detaches from it
+        for pid in processes_of(conf):  # job steps outlive slurmd: slurmstepd detaches from it
             try:
                 os.kill(pid, signal.SIGKILL)
             except OSError:
@@ -86,8 +134,9 @@ def _cancel_jobs(env: dict, timeout: float = 20) -> None:
     deadline = time.time() + timeout
     while time.time() < deadline:
         try:
-            jobs = subprocess.run(["squeue", "-h", "-o", "%i"], env=env, capture_output=True,
-                                  text=True, timeout=10).stdout.split()
+            jobs = subprocess.run(
+                ["squeue", "-h", "-o", "%i"], env=env, capture_output=True, text=True, timeout=10
+            ).stdout.split()
             if not jobs:
                 return
             subprocess.run(["scancel", *jobs], env=env, capture_output=True, timeout=10)

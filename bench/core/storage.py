@@ -7,6 +7,7 @@ operating-system crash or power loss; content-addressed entries that every reade
 audio hash, a parse) are written with ``durable=False``, one fsync less per item
 (bench/core/item_cache.py).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -54,7 +55,7 @@ def atomic_write_json(path: str | Path, obj, durable: bool = True) -> None:
 
 
 def atomic_save_npy(path: str | Path, array: np.ndarray, durable: bool = True) -> None:
-    _atomic_write(path, lambda handle: np.save(handle, array), durable)   # no copy in memory
+    _atomic_write(path, lambda handle: np.save(handle, array), durable)  # no copy in memory
 
 
 def atomic_save_npz(path: str | Path, durable: bool = True, **arrays: np.ndarray) -> None:

@@ -5,6 +5,7 @@ group of an installed package) defining a subclass of :class:`System` decorated 
 :func:`bench.core.registry.register`. Importing that file must be cheap: import heavy packages
 inside ``load`` or the generation methods.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -36,7 +37,7 @@ class WeightFile:
 
     option: str
     what: str
-    required: bool = True   # False: the system finds a default (a library's cache) when none is given
+    required: bool = True  # False: the system finds a default (a library's cache) when none is given
 
 
 @dataclass(frozen=True)
@@ -101,7 +102,8 @@ def describe_options(cls) -> str:
     if not fields:
         return f"{cls.name} takes no options"
     return f"valid options of {cls.name}: " + ", ".join(
-        f"{name} ({_type_name(annotation)}, default {default!r})" for name, annotation, default in fields)
+        f"{name} ({_type_name(annotation)}, default {default!r})" for name, annotation, default in fields
+    )
 
 
 def validate_options(cls, raw) -> object:
@@ -120,8 +122,10 @@ def validate_options(cls, raw) -> object:
         try:
             values[key] = _convert(value, fields[key])
         except (TypeError, ValueError) as error:
-            raise OptionError(f"{cls.name}.{key}={value!r}: expected {_type_name(fields[key])} ({error}); "
-                              f"{describe_options(cls)}") from None
+            raise OptionError(
+                f"{cls.name}.{key}={value!r}: expected {_type_name(fields[key])} ({error}); "
+                f"{describe_options(cls)}"
+            ) from None
     try:
         return cls.Options(**values)
     except (TypeError, ValueError) as error:
@@ -132,7 +136,7 @@ def validate_options(cls, raw) -> object:
 class ConditionalBatch:
     """Conditional generation: one reference clip and one band per item."""
 
-    references: np.ndarray          # [B, T] at 22050 Hz
+    references: np.ndarray  # [B, T] at 22050 Hz
     bands: list[Band]
     seeds: list[int]
     reference_ids: list[str] = field(default_factory=list)
@@ -142,8 +146,8 @@ class ConditionalBatch:
 class BlendBatch:
     """Blending: band1 taken from references1, band2 from references2, per item."""
 
-    references1: np.ndarray         # [B, T]
-    references2: np.ndarray         # [B, T]
+    references1: np.ndarray  # [B, T]
+    references2: np.ndarray  # [B, T]
     bands1: list[Band]
     bands2: list[Band]
     seeds: list[int]
@@ -153,13 +157,18 @@ class BlendBatch:
 
 def _item_batches(batch):
     """The single-item batches of a ConditionalBatch or BlendBatch, in order."""
+
     def pick(value, i):
         if isinstance(value, np.ndarray):
-            return value[i:i + 1]
-        return value[i:i + 1] if isinstance(value, list) and value else value
-    return [dataclasses.replace(batch, **{f.name: pick(getattr(batch, f.name), i)
-                                          for f in dataclasses.fields(batch)})
-            for i in range(len(batch.seeds))]
+            return value[i : i + 1]
+        return value[i : i + 1] if isinstance(value, list) and value else value
+
+    return [
+        dataclasses.replace(
+            batch, **{f.name: pick(getattr(batch, f.name), i) for f in dataclasses.fields(batch)}
+        )
+        for i in range(len(batch.seeds))
+    ]
 
 
 def one_item_at_a_time_on_cpu(method):
@@ -169,11 +178,13 @@ def one_item_at_a_time_on_cpu(method):
     row and 4e-7 for Griffin-Lim), so an item's bits would depend on what it is batched with
     (--batch-size, the unit split). On a GPU the batch is kept (README, "Caching, resuming,
     determinism"; tests/test_thread_invariance.py)."""
+
     @functools.wraps(method)
     def per_item(self, batch):
         if self.context.device != "cpu" or len(batch.seeds) <= 1:
             return method(self, batch)
         return np.concatenate([method(self, item) for item in _item_batches(batch)])
+
     return per_item
 
 
@@ -181,7 +192,7 @@ def one_item_at_a_time_on_cpu(method):
 class RunContext:
     """What the runner hands every system: the clip pool, vocoder and device."""
 
-    pool: np.ndarray                # [N, T] all clips of the evaluation set
+    pool: np.ndarray  # [N, T] all clips of the evaluation set
     pool_ids: list[str]
     vocoder: object = None
     device: str = "cpu"
@@ -197,7 +208,7 @@ class System:
 
     name: ClassVar[str] = ""
     description: ClassVar[str] = ""
-    capabilities: ClassVar[frozenset[str]] = frozenset()   # set from the hooks a class overrides
+    capabilities: ClassVar[frozenset[str]] = frozenset()  # set from the hooks a class overrides
     needs: ClassVar[Needs] = Needs()
     Options: ClassVar[type] = NoOptions
     uses_vocoder: ClassVar[bool] = False
@@ -206,8 +217,11 @@ class System:
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
-        cls.capabilities = frozenset(task for task, hook in ((CONDITIONAL, "conditional"), (BLEND, "blend"))
-                                     if getattr(cls, hook) is not getattr(System, hook))
+        cls.capabilities = frozenset(
+            task
+            for task, hook in ((CONDITIONAL, "conditional"), (BLEND, "blend"))
+            if getattr(cls, hook) is not getattr(System, hook)
+        )
         if not dataclasses.is_dataclass(cls.Options):
             raise TypeError(f"{cls.__qualname__}.Options must be a dataclass")
 
@@ -221,17 +235,24 @@ class System:
         their own checks and call super()."""
         missing = [p for p in cls.needs.packages if importlib.util.find_spec(p) is None]
         if missing:
-            return Availability(False, f"missing Python package(s): {', '.join(missing)}",
-                                cls.needs.install_hint or f"pip install {' '.join(missing)}")
+            return Availability(
+                False,
+                f"missing Python package(s): {', '.join(missing)}",
+                cls.needs.install_hint or f"pip install {' '.join(missing)}",
+            )
         options = validate_options(cls, options)
         for weight in cls.needs.weights:
             path = getattr(options, weight.option)
             if path is None and weight.required:
-                return Availability(False, f"no {weight.what} given",
-                                    f"pass --system-option {cls.name}.{weight.option}=/path")
+                return Availability(
+                    False, f"no {weight.what} given", f"pass --system-option {cls.name}.{weight.option}=/path"
+                )
             if path is not None and not Path(path).exists():
-                return Availability(False, f"{weight.what} not found: {path}",
-                                    f"check --system-option {cls.name}.{weight.option}")
+                return Availability(
+                    False,
+                    f"{weight.what} not found: {path}",
+                    f"check --system-option {cls.name}.{weight.option}",
+                )
         return Availability(True)
 
     @property
@@ -252,8 +273,12 @@ class System:
         from bench.core.code_identity import system_code
 
         vocoder = getattr(self.context.vocoder, "id", None) if self.uses_vocoder else None
-        return {"system": self.name, "vocoder": vocoder, "options": dataclasses.asdict(self.options),
-                **system_code(type(self))}
+        return {
+            "system": self.name,
+            "vocoder": vocoder,
+            "options": dataclasses.asdict(self.options),
+            **system_code(type(self)),
+        }
 
     def info(self) -> dict:
         """Facts for ``bench systems --verbose`` (latent rate, channels, parameters...)."""

@@ -1,4 +1,5 @@
 """Work items of the Table 1 tasks, with the seeded clip selection (protocol.md section 2)."""
+
 from __future__ import annotations
 
 import warnings
@@ -45,8 +46,11 @@ class Selection:
     pairs: tuple[tuple[str, str], ...]
 
     def as_dict(self) -> dict:
-        return {"seed": self.seed, "conditional": list(self.conditional),
-                "pairs": [list(p) for p in self.pairs]}
+        return {
+            "seed": self.seed,
+            "conditional": list(self.conditional),
+            "pairs": [list(p) for p in self.pairs],
+        }
 
 
 def select_clips(ids: list[str], n_conditional: int, n_pairs: int, seed: int) -> Selection:
@@ -66,12 +70,18 @@ def scale_shortfall(selection: Selection, n_conditional: int, n_pairs: int, n_cl
     nothing was reduced); each is also issued as a warning."""
     shortfall = {}
     if len(selection.conditional) < n_conditional:
-        shortfall["conditional"] = {"asked": n_conditional, "used": len(selection.conditional),
-                                    "reason": f"the evaluation set has {n_clips} usable clips"}
+        shortfall["conditional"] = {
+            "asked": n_conditional,
+            "used": len(selection.conditional),
+            "reason": f"the evaluation set has {n_clips} usable clips",
+        }
     if len(selection.pairs) < n_pairs:
-        shortfall["blend"] = {"asked": n_pairs, "used": len(selection.pairs),
-                              "reason": f"the evaluation set has {n_clips} usable clips and pairing clip i "
-                                        f"with clip i + n takes 2 n distinct clips"}
+        shortfall["blend"] = {
+            "asked": n_pairs,
+            "used": len(selection.pairs),
+            "reason": f"the evaluation set has {n_clips} usable clips and pairing clip i "
+            f"with clip i + n takes 2 n distinct clips",
+        }
     for task, entry in shortfall.items():
         warnings.warn(f"scale reduced: {shortfall_text(task, entry)}")
     return shortfall

@@ -6,6 +6,7 @@ adherence, embedding), writing every result to the content cache (bench/core/ite
 result depends only on its inputs, so any worker anywhere computes the same bytes. Assembling
 reads :class:`ItemScores` back from the cache alone.
 """
+
 from __future__ import annotations
 
 import logging
@@ -18,19 +19,19 @@ import numpy as np
 
 from bench.core.audio import CLIP_SAMPLES, check_output, normalise_clip
 from bench.core.config import RunConfig
-from bench.datasets.clipset import ClipSet
 from bench.core.item_cache import DescriptorBackend, FeatureCache, OutputStore, ScoreStore
-from bench.metrics.adherence import HIGHER_IS_BETTER, adherence
-from bench.metrics.descriptors import Descriptors
 from bench.core.storage import content_key
 from bench.core.system import CONDITIONAL, BlendBatch, ConditionalBatch, RunContext
+from bench.datasets.clipset import ClipSet
+from bench.metrics.adherence import HIGHER_IS_BETTER, adherence
+from bench.metrics.descriptors import Descriptors
 
 log = logging.getLogger(__name__)
 METRICS = tuple(HIGHER_IS_BETTER)
 # every generated clip is prepared like the protocol's clips (de-meaned, peak 1) before scoring
 OUTPUT_PREPARATION = "demean-peak1-v1"
-SCORE_BLOCK = 16          # items whose descriptors are computed in one batched call
-UNIT_ITEMS = 32           # items per work unit by default (a multiple of the default batch of 8)
+SCORE_BLOCK = 16  # items whose descriptors are computed in one batched call
+UNIT_ITEMS = 32  # items per work unit by default (a multiple of the default batch of 8)
 
 
 @dataclass(frozen=True)
@@ -39,11 +40,11 @@ class WorkUnit:
 
     system: str
     task: str
-    index: int                           # the chunk's position in the task's item list
-    items: tuple                         # ConditionalItem / BlendItem (bench/core/tasks.py)
+    index: int  # the chunk's position in the task's item list
+    items: tuple  # ConditionalItem / BlendItem (bench/core/tasks.py)
     seeds: tuple[int, ...]
-    input_hashes: tuple[tuple[str, ...], ...]   # the input clips' sha256 per item
-    keys: tuple[str, ...]                # output keys (content keys of all of the above)
+    input_hashes: tuple[tuple[str, ...], ...]  # the input clips' sha256 per item
+    keys: tuple[str, ...]  # output keys (content keys of all of the above)
 
     @property
     def id(self) -> str:
@@ -93,8 +94,9 @@ class ItemScores:
 
     @classmethod
     def from_json(cls, d: dict) -> "ItemScores":
-        return cls(d["item"], d["group"], d["ok"], d.get("reason", ""), d.get("scores", {}),
-                   d.get("audio_sha", ""))
+        return cls(
+            d["item"], d["group"], d["ok"], d.get("reason", ""), d.get("scores", {}), d.get("audio_sha", "")
+        )
 
 
 @dataclass
@@ -113,9 +115,9 @@ class UnitReport:
     generated: int = 0
     scored: int = 0
     seconds: float = 0.0
-    files: list | None = None           # (relative path, bytes) when results go back to the driver
-    error: str = ""                     # why the unit did not finish (executor-level failure)
-    phases: dict = field(default_factory=dict)   # seconds per phase (bench/reports/scaleout_bench.py)
+    files: list | None = None  # (relative path, bytes) when results go back to the driver
+    error: str = ""  # why the unit did not finish (executor-level failure)
+    phases: dict = field(default_factory=dict)  # seconds per phase (bench/reports/scaleout_bench.py)
 
 
 class _Phases:
@@ -140,8 +142,9 @@ class _PhaseTimer:
 
 
 def output_key(fingerprint: dict, task: str, item, clipset: ClipSet, seed: int) -> str:
-    return content_key(fingerprint, task, _input_fields(task, item, clipset), seed, CLIP_SAMPLES,
-                       OUTPUT_PREPARATION)
+    return content_key(
+        fingerprint, task, _input_fields(task, item, clipset), seed, CLIP_SAMPLES, OUTPUT_PREPARATION
+    )
 
 
 def _input_fields(task: str, item, clipset: ClipSet) -> list[str]:
@@ -151,15 +154,24 @@ def _input_fields(task: str, item, clipset: ClipSet) -> list[str]:
     return [sha(item.clip_id1), sha(item.clip_id2), item.band1.name, item.band2.name]
 
 
-def plan_task(system: str, fingerprint: dict, task: str, items: list, seeds: list[int], clipset: ClipSet,
-              unit_items: int = UNIT_ITEMS) -> list[WorkUnit]:
+def plan_task(
+    system: str,
+    fingerprint: dict,
+    task: str,
+    items: list,
+    seeds: list[int],
+    clipset: ClipSet,
+    unit_items: int = UNIT_ITEMS,
+) -> list[WorkUnit]:
     units = []
     for index, start in enumerate(range(0, len(items), unit_items)):
-        chunk = items[start:start + unit_items]
-        chunk_seeds = seeds[start:start + unit_items]
+        chunk = items[start : start + unit_items]
+        chunk_seeds = seeds[start : start + unit_items]
         fields = [_input_fields(task, item, clipset) for item in chunk]
-        keys = [content_key(fingerprint, task, f, s, CLIP_SAMPLES, OUTPUT_PREPARATION)
-                for f, s in zip(fields, chunk_seeds)]
+        keys = [
+            content_key(fingerprint, task, f, s, CLIP_SAMPLES, OUTPUT_PREPARATION)
+            for f, s in zip(fields, chunk_seeds)
+        ]
         hashes = tuple(tuple(f[:1] if task == CONDITIONAL else f[:2]) for f in fields)
         units.append(WorkUnit(system, task, index, tuple(chunk), tuple(chunk_seeds), hashes, tuple(keys)))
     return units
@@ -169,8 +181,14 @@ class UnitContext:
     """What a worker holds across units: the evaluation set, vocoder, embedder, descriptor
     backend and each system's model, each loaded once."""
 
-    def __init__(self, config: RunConfig, clipset: ClipSet, features: FeatureCache, vocoder,
-                 cache_root: Path | None = None):
+    def __init__(
+        self,
+        config: RunConfig,
+        clipset: ClipSet,
+        features: FeatureCache,
+        vocoder,
+        cache_root: Path | None = None,
+    ):
         self.config = config
         self.clipset = clipset
         self.features = features
@@ -182,14 +200,16 @@ class UnitContext:
 
     @classmethod
     def build(cls, config: RunConfig, cache_root: Path | None = None) -> "UnitContext":
-        from bench.core.registry import make_embedder
         from bench.core.evalset import load_dataset
-        from bench.core.registry import make_vocoder
+        from bench.core.registry import make_embedder, make_vocoder
 
         clipset = load_dataset(config, False)
         root = Path(cache_root or config.cache_dir)
-        features = FeatureCache(root, make_embedder(config.embedder, config.device),
-                                DescriptorBackend(config.descriptors, config.device))
+        features = FeatureCache(
+            root,
+            make_embedder(config.embedder, config.device),
+            DescriptorBackend(config.descriptors, config.device),
+        )
         return cls(config, clipset, features, make_vocoder(config.vocoder_spec, config.device), root)
 
     def system(self, name: str):
@@ -200,16 +220,22 @@ class UnitContext:
         return self.systems[name]
 
     def run_context(self, name: str) -> RunContext:
-        return RunContext(np.asarray(self.clipset.clips), list(self.clipset.ids), self.vocoder,
-                          self.config.device, dict(self.config.system_options.get(name, {})),
-                          self.config.scale_spec.sampling_steps)
+        return RunContext(
+            np.asarray(self.clipset.clips),
+            list(self.clipset.ids),
+            self.vocoder,
+            self.config.device,
+            dict(self.config.system_options.get(name, {})),
+            self.config.scale_spec.sampling_steps,
+        )
 
     def outputs(self, system: str) -> OutputStore:
         return OutputStore(self.cache_root, system)
 
     def scores(self, system: str) -> ScoreStore:
-        return ScoreStore(self.cache_root, system, self.features.backend.cache_id,
-                          self.features.embedder_cache_id)
+        return ScoreStore(
+            self.cache_root, system, self.features.backend.cache_id, self.features.embedder_cache_id
+        )
 
     def clip_descriptors(self, clip_id: str) -> Descriptors:
         index = self.clipset.index(clip_id)
@@ -238,8 +264,9 @@ def _entry_finished(entry: tuple | None, record: dict | None, retry_failed: bool
 
 def unit_finished(unit: WorkUnit, outputs: OutputStore, scores: ScoreStore, retry_failed: bool) -> bool:
     stored = scores.read(unit.keys)
-    return stored is not None and all(_entry_finished(stored.get(k), outputs.record(k), retry_failed)
-                                      for k in unit.keys)
+    return stored is not None and all(
+        _entry_finished(stored.get(k), outputs.record(k), retry_failed) for k in unit.keys
+    )
 
 
 def execute_unit(unit: WorkUnit, ctx: UnitContext) -> UnitReport:
@@ -254,11 +281,17 @@ def execute_unit(unit: WorkUnit, ctx: UnitContext) -> UnitReport:
     with phase("finished checks"):
         stored = scores.read(unit.keys) or {}
         records = {k: outputs.record(k) for k in unit.keys}
-    todo = [(item, key, seed) for item, key, seed in zip(unit.items, unit.keys, unit.seeds)
-            if records[key] is None or (config.retry_failed and not records[key]["ok"])]
+    todo = [
+        (item, key, seed)
+        for item, key, seed in zip(unit.items, unit.keys, unit.seeds)
+        if records[key] is None or (config.retry_failed and not records[key]["ok"])
+    ]
     audios = _generate(unit, todo, ctx, records, report)
-    pending = [(item, key, seed) for item, key, seed in zip(unit.items, unit.keys, unit.seeds)
-               if key in audios or not _entry_finished(stored.get(key), records[key], config.retry_failed)]
+    pending = [
+        (item, key, seed)
+        for item, key, seed in zip(unit.items, unit.keys, unit.seeds)
+        if key in audios or not _entry_finished(stored.get(key), records[key], config.retry_failed)
+    ]
     if not pending:
         report.seconds = time.perf_counter() - began
         return report
@@ -268,13 +301,13 @@ def execute_unit(unit: WorkUnit, ctx: UnitContext) -> UnitReport:
             if key not in audios and records[key]["ok"]:
                 audio = outputs.verified_audio(key, records[key]["sha256"])
                 if audio is None:
-                    torn.append((item, key, seed))   # its bytes are not the ones its record names
+                    torn.append((item, key, seed))  # its bytes are not the ones its record names
                 else:
                     audios[key] = audio
     audios.update(_generate(unit, torn, ctx, records, report))
     entries = {key: stored[key] for key in unit.keys if key in stored}
     for start in range(0, len(pending), SCORE_BLOCK):
-        block = [(item, key) for item, key, _ in pending[start:start + SCORE_BLOCK]]
+        block = [(item, key) for item, key, _ in pending[start : start + SCORE_BLOCK]]
         for (item, key), result in zip(block, _score_block(unit.task, block, records, audios, ctx)):
             entries[key] = (result.as_json(), result.embedding)
             report.scored += 1
@@ -289,8 +322,9 @@ def _generate(unit, todo, ctx: UnitContext, records: dict, report: UnitReport) -
     if todo:
         system = ctx.system(unit.system)
         for start in range(0, len(todo), ctx.config.batch_size):
-            audios.update(_generate_batch(system, unit.task, todo[start:start + ctx.config.batch_size],
-                                          ctx, records))
+            audios.update(
+                _generate_batch(system, unit.task, todo[start : start + ctx.config.batch_size], ctx, records)
+            )
         report.generated += len(todo)
     return audios
 
@@ -308,8 +342,15 @@ def _generate_batch(system, task, chunk, ctx: UnitContext, records: dict) -> dic
 def _save_outputs(generated, task, system_name, seconds, batch_size, config, store, records) -> dict:
     fresh = {}
     for (item, key, seed), audio, reason in generated:
-        meta = {"item": item.key, "task": task, "system": system_name, "seed": seed,
-                "generation_s": round(seconds, 6), "device": config.device, "batch_size": batch_size}
+        meta = {
+            "item": item.key,
+            "task": task,
+            "system": system_name,
+            "seed": seed,
+            "generation_s": round(seconds, 6),
+            "device": config.device,
+            "batch_size": batch_size,
+        }
         if reason is None:
             reason = check_output(audio)
         if reason is None:
@@ -322,12 +363,21 @@ def _save_outputs(generated, task, system_name, seconds, batch_size, config, sto
 def _make_batch(task: str, items, clipset: ClipSet, seeds: list[int]):
     clip = lambda cid: np.asarray(clipset.clips[clipset.index(cid)], dtype=np.float64)  # noqa: E731
     if task == CONDITIONAL:
-        return ConditionalBatch(np.stack([clip(i.clip_id) for i in items]), [i.band for i in items],
-                                seeds, [i.clip_id for i in items])
-    return BlendBatch(np.stack([clip(i.clip_id1) for i in items]),
-                      np.stack([clip(i.clip_id2) for i in items]),
-                      [i.band1 for i in items], [i.band2 for i in items], seeds,
-                      [i.clip_id1 for i in items], [i.clip_id2 for i in items])
+        return ConditionalBatch(
+            np.stack([clip(i.clip_id) for i in items]),
+            [i.band for i in items],
+            seeds,
+            [i.clip_id for i in items],
+        )
+    return BlendBatch(
+        np.stack([clip(i.clip_id1) for i in items]),
+        np.stack([clip(i.clip_id2) for i in items]),
+        [i.band1 for i in items],
+        [i.band2 for i in items],
+        seeds,
+        [i.clip_id1 for i in items],
+        [i.clip_id2 for i in items],
+    )
 
 
 def _call(system, task: str, batch) -> np.ndarray:
@@ -347,8 +397,13 @@ def _generate_chunk(system, task, chunk, clipset):
     except Exception as error:
         if len(chunk) == 1:
             detail = traceback.extract_tb(error.__traceback__)[-1]
-            return [(chunk[0], None, f"{type(error).__name__}: {error} "
-                                     f"({Path(detail.filename).name}:{detail.lineno})")]
+            return [
+                (
+                    chunk[0],
+                    None,
+                    f"{type(error).__name__}: {error} ({Path(detail.filename).name}:{detail.lineno})",
+                )
+            ]
         results = []
         for single in chunk:
             results.extend(_generate_chunk(system, task, [single], clipset))
@@ -365,8 +420,12 @@ def _score_block(task, block, records, audios, ctx: UnitContext) -> list[ItemSco
 
 def _describe(ready, audios, records, features) -> dict:
     try:
-        described = dict(zip(ready, features.descriptors_many([audios[k] for k in ready],
-                                                              [records[k]["sha256"] for k in ready])))
+        described = dict(
+            zip(
+                ready,
+                features.descriptors_many([audios[k] for k in ready], [records[k]["sha256"] for k in ready]),
+            )
+        )
     except Exception as error:  # one bad clip: fall back to one at a time
         described = {}
         for key in ready:
@@ -403,8 +462,9 @@ def _score_one(task, item, key, record, audios, described, ctx: UnitContext) -> 
     return ItemScores(item.key, item.group, True, "", scores, sha, embedding)
 
 
-def read_task(units: list[WorkUnit], outputs: OutputStore, scores: ScoreStore,
-              retry_failed: bool) -> TaskResult | None:
+def read_task(
+    units: list[WorkUnit], outputs: OutputStore, scores: ScoreStore, retry_failed: bool
+) -> TaskResult | None:
     """One system's task from the cache alone, or None when any of its items is unfinished."""
     items = []
     for unit in units:

@@ -10,6 +10,7 @@ from the checkpoint. Writes results/runs/table-ablations/table_ablations.{md,csv
 results/ copy with ``--publish``) and the per-band / per-item CSVs (``python -m bench compare A B
 --items results/table_ablations_items.csv``).
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -27,12 +28,15 @@ def training_summary(path: Path) -> dict:
     from bench.models.checkpoint_store import final_loss, load_state
 
     state = load_state(path)  # a training checkpoint, or shipped weights (their final loss recorded)
-    return {"trained_steps": state["step"], "final_loss": final_loss(state, FINAL_LOSS_STEPS),
-            "final_loss_over_steps": min(FINAL_LOSS_STEPS, len(state.get("losses") or [])) or FINAL_LOSS_STEPS,
-            "model_config": state["config"]["model"],
-            "train_config": {k: v for k, v in state["config"].items() if k != "model"},
-            "trained_on": state["meta"].get("dataset"),
-            "training_manifest_hash": state["meta"].get("dataset_manifest_hash")}
+    return {
+        "trained_steps": state["step"],
+        "final_loss": final_loss(state, FINAL_LOSS_STEPS),
+        "final_loss_over_steps": min(FINAL_LOSS_STEPS, len(state.get("losses") or [])) or FINAL_LOSS_STEPS,
+        "model_config": state["config"]["model"],
+        "train_config": {k: v for k, v in state["config"].items() if k != "model"},
+        "trained_on": state["meta"].get("dataset"),
+        "training_manifest_hash": state["meta"].get("dataset_manifest_hash"),
+    }
 
 
 def unfinished_training(name: str, path: Path) -> dict | None:
@@ -48,9 +52,11 @@ def unfinished_training(name: str, path: Path) -> dict | None:
         return None
     if state["step"] >= state["config"]["steps"]:
         return None
-    return {"reason": f"training unfinished: {path} is at step {state['step']} of {state['config']['steps']}",
-            "fix": f"make train SYSTEM={name} CONFIG={BASE_CONFIG if name == BASE else 'tiny'} "
-                   f"(resumes at step {state['step']})"}
+    return {
+        "reason": f"training unfinished: {path} is at step {state['step']} of {state['config']['steps']}",
+        "fix": f"make train SYSTEM={name} CONFIG={BASE_CONFIG if name == BASE else 'tiny'} "
+        f"(resumes at step {state['step']})",
+    }
 
 
 def with_base_weights(config):
@@ -86,9 +92,11 @@ def run_ablation_table(config, out_dir: str | Path | None = None) -> dict:
             unfinished[name] = why
     record = run_table1(config.replace(systems=tuple(s for s in config.systems if s not in unfinished)))
     record["config"]["systems"] = list(config.systems)
-    record["unavailable"] = {name: record["unavailable"].get(name) or unfinished[name]
-                             for name in config.systems
-                             if name in record["unavailable"] or name in unfinished}
+    record["unavailable"] = {
+        name: record["unavailable"].get(name) or unfinished[name]
+        for name in config.systems
+        if name in record["unavailable"] or name in unfinished
+    }
     record["schema"] = SCHEMA
     record["ablations"] = {}
     for name in config.systems:
@@ -106,29 +114,39 @@ def render(record: dict, stem: str = STEM) -> str:
     from bench.reports.tables import render_markdown
 
     scale = record["config"]["scale_spec"]
-    lines = [f"LatentFT-MLP ablations (the paper's Tables 9 and 10): scale `{scale['name']}`, "
-             f"{scale['n_conditional']} clips x 14 bands (conditional) and {scale['n_pairs']} pairs x 6 band "
-             f"pairs (blending), {scale['sampling_steps']} sampler steps.", "",
-             render_markdown(record, stem).rstrip(), "",
-             "| system | change in training | trained steps | final loss |", "|---|---|---|---|"]
+    lines = [
+        f"LatentFT-MLP ablations (the paper's Tables 9 and 10): scale `{scale['name']}`, "
+        f"{scale['n_conditional']} clips x 14 bands (conditional) and {scale['n_pairs']} pairs x 6 band "
+        f"pairs (blending), {scale['sampling_steps']} sampler steps.",
+        "",
+        render_markdown(record, stem).rstrip(),
+        "",
+        "| system | change in training | trained steps | final loss |",
+        "|---|---|---|---|",
+    ]
     for name, entry in record["ablations"].items():
         training = entry.get("training")
-        steps, loss = ((training["trained_steps"], f"{training['final_loss']:.4f}") if training
-                       else ("†", "†"))
+        steps, loss = (training["trained_steps"], f"{training['final_loss']:.4f}") if training else ("†", "†")
         lines.append(f"| {name} | {entry['what']} | {steps} | {loss} |")
     lines.append("")
-    lines.append(f"Final loss: mean EDM loss of the last {FINAL_LOSS_STEPS} training steps (each row's "
-                 f"checkpoint; its sha256 is the row's fingerprint in {stem}.json).")
+    lines.append(
+        f"Final loss: mean EDM loss of the last {FINAL_LOSS_STEPS} training steps (each row's "
+        f"checkpoint; its sha256 is the row's fingerprint in {stem}.json)."
+    )
     return "\n".join(lines) + "\n"
 
 
 def add_parser(sub) -> None:
-    parser = sub.add_parser("table-ablations",
-                            help="LatentFT-MLP and its ablations (Tables 9-10) on both tasks")
+    parser = sub.add_parser(
+        "table-ablations", help="LatentFT-MLP and its ablations (Tables 9-10) on both tasks"
+    )
     parser.add_argument("--scale", default="small", choices=("smoke", "small", "quick", "paper"))
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--systems", default=",".join(ABLATION_SYSTEMS),
-                        help=f"comma-separated rows (default {BASE} and its {len(VARIANTS)} ablations)")
+    parser.add_argument(
+        "--systems",
+        default=",".join(ABLATION_SYSTEMS),
+        help=f"comma-separated rows (default {BASE} and its {len(VARIANTS)} ablations)",
+    )
     parser.add_argument("--data", help="folder of audio (default: the embedded music21 set)")
     parser.add_argument("--checkpoint", action="append", metavar="SYSTEM=PATH", default=[])
     parser.add_argument("--embedder", default="melstats")
@@ -142,14 +160,23 @@ def add_parser(sub) -> None:
 
         out = report_folder(parser, args, "table-ablations")
 
-        options = {system: {"checkpoint": path}
-                   for system, path in parse_checkpoints(args.checkpoint).items()}
-        config = RunConfig(scale=args.scale, seed=args.seed, data=args.data,
-                           systems=tuple(s for s in args.systems.split(",") if s), embedder=args.embedder,
-                           system_options=options, device=args.device, progress=not args.no_progress,
-                           out_dir=str(out))
+        options = {
+            system: {"checkpoint": path} for system, path in parse_checkpoints(args.checkpoint).items()
+        }
+        config = RunConfig(
+            scale=args.scale,
+            seed=args.seed,
+            data=args.data,
+            systems=tuple(s for s in args.systems.split(",") if s),
+            embedder=args.embedder,
+            system_options=options,
+            device=args.device,
+            progress=not args.no_progress,
+            out_dir=str(out),
+        )
         record = run_ablation_table(config)
         print((Path(config.out_dir) / f"{STEM}.md").read_text())
         print(f"wrote {Path(config.out_dir) / STEM}.{{md,csv,json}} in {record['timings_s']['total']:.0f} s")
         return 0
+
     parser.set_defaults(func=run)

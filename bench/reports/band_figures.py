@@ -7,6 +7,7 @@ system and band, the CSV's values unchanged; Timb. also as MCD/100 like Table 1)
 ``render_band_figure`` draws it: one panel per metric, the 8 consecutive bands as a curve against
 the band centre in Hz (log axis), each band's extent as a horizontal bar.
 """
+
 from __future__ import annotations
 
 import json
@@ -17,8 +18,13 @@ from bench.core.storage import atomic_write_text
 from bench.reports.tables import ARROWS
 
 METRICS = ("fad", "loudness_in", "rhythm_in", "timbre_in", "harmony_in")
-LABELS = {"fad": "FAD", "loudness_in": "Loud.", "rhythm_in": "Rhyth.", "timbre_mcd100": "Timb. (MCD/100)",
-          "harmony_in": "Harm."}
+LABELS = {
+    "fad": "FAD",
+    "loudness_in": "Loud.",
+    "rhythm_in": "Rhyth.",
+    "timbre_mcd100": "Timb. (MCD/100)",
+    "harmony_in": "Harm.",
+}
 PLOTTED = ("fad", "loudness_in", "rhythm_in", "timbre_mcd100", "harmony_in")
 
 
@@ -51,8 +57,9 @@ def load_run(run: str | Path) -> tuple[dict, "object"]:
         raise FigureInputError(f"{run}: not a table1 run record (no latentft-bench/table1 schema)")
     bands = bands_csv_of(run)
     if not bands.is_file():
-        raise FigureInputError(f"{run}: no per-band CSV beside it ({bands.name} is missing; "
-                               "`make table1` writes it)")
+        raise FigureInputError(
+            f"{run}: no per-band CSV beside it ({bands.name} is missing; `make table1` writes it)"
+        )
     frame = pd.read_csv(bands)
     absent = [c for c in ("system", "task", "band", "n_ok", "n_failed", *METRICS) if c not in frame.columns]
     if absent:
@@ -65,8 +72,9 @@ def band_frame(bands) -> "object":
     bands CSV's FAD and in-band scores as they are, plus Timb. as MCD/100."""
     conditional = bands[bands["task"] == "conditional"].copy()
     if conditional.empty:
-        raise FigureInputError("the per-band CSV has no conditional rows "
-                               "(a run without the conditional task)")
+        raise FigureInputError(
+            "the per-band CSV has no conditional rows (a run without the conditional task)"
+        )
     known = {band.name: band for band in CONDITIONAL_BANDS}
     unknown = sorted(set(conditional["band"]) - set(known))
     if unknown:
@@ -80,10 +88,23 @@ def band_frame(bands) -> "object":
     conditional["split"] = parsed.map(_split_of)
     conditional["timbre_mcd100"] = conditional["timbre_in"] / 100
     order = {name: k for k, name in enumerate(dict.fromkeys(conditional["system"]))}
-    conditional = conditional.assign(_system=conditional["system"].map(order)) \
-        .sort_values(["_system", "split", "low"], kind="stable")
-    columns = ["system", "band", "split", "low", "high", "low_hz", "high_hz", "centre_hz", "n_ok", "n_failed",
-               *METRICS, "timbre_mcd100"]
+    conditional = conditional.assign(_system=conditional["system"].map(order)).sort_values(
+        ["_system", "split", "low"], kind="stable"
+    )
+    columns = [
+        "system",
+        "band",
+        "split",
+        "low",
+        "high",
+        "low_hz",
+        "high_hz",
+        "centre_hz",
+        "n_ok",
+        "n_failed",
+        *METRICS,
+        "timbre_mcd100",
+    ]
     return conditional[columns].reset_index(drop=True)
 
 
@@ -93,13 +114,18 @@ def render_band_figure(frame, path: Path, title: str) -> Path:
 
     plt = _pyplot()
     figure, grid = plt.subplots(2, 3, figsize=(13, 7.5))
-    axes, legend_axis = grid.flat[:len(PLOTTED)], grid.flat[len(PLOTTED)]
+    axes, legend_axis = grid.flat[: len(PLOTTED)], grid.flat[len(PLOTTED)]
     fine = frame[frame["split"] == 8]
     for system, rows in fine.groupby("system", sort=False):
         for axis, metric in zip(axes, PLOTTED):
-            line, = axis.plot(rows["centre_hz"], rows[metric], marker="o", label=system)
-            axis.hlines(rows[metric], rows["low_hz"].clip(lower=rows["centre_hz"].min() / 2), rows["high_hz"],
-                        color=line.get_color(), alpha=0.25)
+            (line,) = axis.plot(rows["centre_hz"], rows[metric], marker="o", label=system)
+            axis.hlines(
+                rows[metric],
+                rows["low_hz"].clip(lower=rows["centre_hz"].min() / 2),
+                rows["high_hz"],
+                color=line.get_color(),
+                alpha=0.25,
+            )
     for axis, metric in zip(axes, PLOTTED):
         key = metric.split("_")[0]
         axis.set_xscale("log")
@@ -125,8 +151,10 @@ def write_band_figures(run: str | Path, out_dir: str | Path | None = None) -> di
     data, cfg = record.get("dataset", {}), record.get("config", {})
     layout = data.get("layout") or {}
     where = f"{layout['title']} {layout['split']}" if layout else f"dataset {data.get('name', '?')}"
-    title = (f"Conditional generation per latent band: {where}, scale {cfg.get('scale', '?')}, "
-             f"seed {cfg.get('seed', '?')}, manifest {str(data.get('manifest_hash', '?'))[:12]}")
+    title = (
+        f"Conditional generation per latent band: {where}, scale {cfg.get('scale', '?')}, "
+        f"seed {cfg.get('seed', '?')}, manifest {str(data.get('manifest_hash', '?'))[:12]}"
+    )
     render_band_figure(frame, paths["png"], title)
     return paths
 
@@ -145,9 +173,15 @@ def add_parser(sub) -> None:
         print(f"wrote {paths['csv']} and {paths['png']}")
         return 0
 
-    parser = sub.add_parser("figures", help="per-band quality and adherence against latent frequency "
-                                            "for every system of a run (Fig. 13 right)")
-    parser.add_argument("--run", help="a table1 JSON record (default: your latest run, results/runs/latest, "
-                                      "else the committed results/table1.json)")
+    parser = sub.add_parser(
+        "figures",
+        help="per-band quality and adherence against latent frequency "
+        "for every system of a run (Fig. 13 right)",
+    )
+    parser.add_argument(
+        "--run",
+        help="a table1 JSON record (default: your latest run, results/runs/latest, "
+        "else the committed results/table1.json)",
+    )
     parser.add_argument("--out", help="output folder (default: results/figures/)")
     parser.set_defaults(func=run)

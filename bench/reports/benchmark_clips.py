@@ -1,5 +1,6 @@
 """The clips every benchmark of ``make bench`` runs on (bench/reports/benchmarks.py,
 bench/reports/scaleout_bench.py)."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -3,6 +3,7 @@
 Prints clips/s of the librosa reference path and of the fast batched path, their ratio, and
 the largest deviation between the two per descriptor and per adherence score.
 """
+
 from __future__ import annotations
 
 import time
@@ -25,7 +26,7 @@ def descriptor_benchmark(n_clips: int = 32, device: str = "cpu", repeats: int = 
     clips = benchmark_clips(n_clips)
     compute_descriptors(clips[0])  # warm-up: numba compilation
     fast = FastDescriptorExtractor(device=device)
-    fast(clips[:fast.chunk])
+    fast(clips[: fast.chunk])
 
     reference_s = float("inf")
     for _ in range(repeats):
@@ -47,8 +48,9 @@ def descriptor_benchmark(n_clips: int = 32, device: str = "cpu", repeats: int = 
 
     deviation = {}
     for name in ("loudness", "onset", "mfcc", "tonnetz"):
-        deviation[name] = max(float(np.abs(getattr(a, name) - getattr(b, name)).max())
-                              for a, b in zip(reference, quick))
+        deviation[name] = max(
+            float(np.abs(getattr(a, name) - getattr(b, name)).max()) for a, b in zip(reference, quick)
+        )
     score_deviation: dict[str, float] = {}
     for i in range(len(clips) - 1):
         for band in CONDITIONAL_BANDS:
@@ -56,13 +58,25 @@ def descriptor_benchmark(n_clips: int = 32, device: str = "cpu", repeats: int = 
             fast_scores = adherence(quick[i], quick[i + 1], band)
             for key, value in ref_scores.items():
                 score_deviation[key] = max(score_deviation.get(key, 0.0), abs(value - fast_scores[key]))
-    return {"clips": n_clips, "device": device, "repeats": repeats, "reference_s": reference_s, "fast_s": fast_s,
-            "fast_cold_s": cold_s, "cold_ratio": reference_s / cold_s,
-            "reference_clips_per_s": n_clips / reference_s, "fast_clips_per_s": n_clips / fast_s,
-            "ratio": reference_s / fast_s, "descriptor_deviation": deviation,
-            "fast_layout": (f"{fast.workers} passes side by side, one torch thread each, {fast.chunk} clip(s) per pass"
-                            if device == "cpu" else f"passes of {max(fast.chunk, 64)} clips"),
-            "score_deviation": score_deviation}
+    return {
+        "clips": n_clips,
+        "device": device,
+        "repeats": repeats,
+        "reference_s": reference_s,
+        "fast_s": fast_s,
+        "fast_cold_s": cold_s,
+        "cold_ratio": reference_s / cold_s,
+        "reference_clips_per_s": n_clips / reference_s,
+        "fast_clips_per_s": n_clips / fast_s,
+        "ratio": reference_s / fast_s,
+        "descriptor_deviation": deviation,
+        "fast_layout": (
+            f"{fast.workers} passes side by side, one torch thread each, {fast.chunk} clip(s) per pass"
+            if device == "cpu"
+            else f"passes of {max(fast.chunk, 64)} clips"
+        ),
+        "score_deviation": score_deviation,
+    }
 
 
 def embedder_benchmark(names, n_clips: int = 2, device: str = "cpu") -> list[dict]:
@@ -82,9 +96,18 @@ def embedder_benchmark(names, n_clips: int = 2, device: str = "cpu") -> list[dic
             out.append({"embedder": name, "available": False, "reason": str(error)})
             continue
         per_clip = _seconds_per_clip(embedder, clips)
-        out.append({"embedder": name, "id": embedder.id, "available": True, "device": device, "clips": n_clips,
-                    "clip_seconds": clip_seconds, "seconds_per_clip": per_clip,
-                    "times_real_time": clip_seconds / per_clip})
+        out.append(
+            {
+                "embedder": name,
+                "id": embedder.id,
+                "available": True,
+                "device": device,
+                "clips": n_clips,
+                "clip_seconds": clip_seconds,
+                "seconds_per_clip": per_clip,
+                "times_real_time": clip_seconds / per_clip,
+            }
+        )
     return out
 
 
@@ -129,13 +152,28 @@ def random_init_embedder_benchmark(n_clips: int = 2, device: str = "cpu") -> lis
                 embedder._model = (model, transformers.ClapFeatureExtractor(truncation="rand_trunc"))
                 parameters = sum(p.numel() for p in model.audio_model.parameters())
         except Exception as error:
-            out.append({"embedder": name, "random_init": True, "available": False,
-                        "reason": f"{type(error).__name__}: {error}"})
+            out.append(
+                {
+                    "embedder": name,
+                    "random_init": True,
+                    "available": False,
+                    "reason": f"{type(error).__name__}: {error}",
+                }
+            )
             continue
         per_clip = _seconds_per_clip(embedder, clips)
-        out.append({"embedder": name, "random_init": True, "available": True, "device": device,
-                    "parameters": parameters, "clips": n_clips, "seconds_per_clip": per_clip,
-                    "times_real_time": clip_seconds / per_clip})
+        out.append(
+            {
+                "embedder": name,
+                "random_init": True,
+                "available": True,
+                "device": device,
+                "parameters": parameters,
+                "clips": n_clips,
+                "seconds_per_clip": per_clip,
+                "times_real_time": clip_seconds / per_clip,
+            }
+        )
     return out
 
 
@@ -159,15 +197,22 @@ def sampling_benchmark(steps: int = 100, batch: int = 8, device: str = "cpu") ->
     if device != "cpu":
         torch.cuda.synchronize()
     seconds = time.perf_counter() - start
-    return {"steps": steps, "batch": batch, "device": device, "seconds": seconds, "clips_per_s": batch / seconds,
-            "parameters": sum(p.numel() for p in model.parameters())}
+    return {
+        "steps": steps,
+        "batch": batch,
+        "device": device,
+        "seconds": seconds,
+        "clips_per_s": batch / seconds,
+        "parameters": sum(p.numel() for p in model.parameters()),
+    }
 
 
 PARTS = ("descriptors", "sampling", "embedders", "random-init", "executors", "harness", "ray", "slurm")
 
 
-def main(n_clips: int = 32, out: str | None = None, sampling_steps: int = 100, embedders=None,
-         parts=None) -> int:
+def main(
+    n_clips: int = 32, out: str | None = None, sampling_steps: int = 100, embedders=None, parts=None
+) -> int:
     """Run the benchmarks, print them and write them with their provenance to ``out``
     (default results/bench.json). ``parts`` (a subset of PARTS) runs only those and updates their
     entries in an existing ``out``, keeping the others with the provenance they were measured with
@@ -186,44 +231,70 @@ def main(n_clips: int = 32, out: str | None = None, sampling_steps: int = 100, e
         unknown = set(parts) - set(PARTS)
         if unknown:
             raise ValueError(f"unknown benchmark part(s) {sorted(unknown)}: choose from {', '.join(PARTS)}")
-        return _update_parts(path, tuple(parts), devices, environment, resource_use, atomic_write_json,
-                             read_json)
+        return _update_parts(
+            path, tuple(parts), devices, environment, resource_use, atomic_write_json, read_json
+        )
     record = {"schema": "latentft-bench/bench/v1", "descriptors": [], "sampling": [], "embedders": []}
     for device in devices:
         r = descriptor_benchmark(n_clips, device)
         record["descriptors"].append(r)
-        print(f"descriptors on {r['clips']} clips ({device}; best of {r['repeats']} passes each; fast path: "
-              f"{r['fast_layout']}):")
-        print(f"  librosa reference: {r['reference_s']:.2f} s  {r['reference_clips_per_s']:.1f} clips/s  "
-              f"({1000 * r['reference_s'] / r['clips']:.1f} ms/clip)")
-        print(f"  fast path:         {r['fast_s']:.2f} s  {r['fast_clips_per_s']:.1f} clips/s  "
-              f"({1000 * r['fast_s'] / r['clips']:.1f} ms/clip)")
-        print(f"  ratio: {r['ratio']:.1f}x  (first pass, building a filter bank per new tuning value: "
-              f"{1000 * r['fast_cold_s'] / r['clips']:.1f} ms/clip, {r['cold_ratio']:.1f}x)")
-        print("  largest deviation per descriptor: " +
-              ", ".join(f"{k} {v:.2e}" for k, v in r["descriptor_deviation"].items()))
-        print("  largest deviation per score (14 bands x clip pairs): " +
-              ", ".join(f"{k} {v:.2e}" for k, v in sorted(r["score_deviation"].items())))
+        print(
+            f"descriptors on {r['clips']} clips ({device}; best of {r['repeats']} passes each; fast path: "
+            f"{r['fast_layout']}):"
+        )
+        print(
+            f"  librosa reference: {r['reference_s']:.2f} s  {r['reference_clips_per_s']:.1f} clips/s  "
+            f"({1000 * r['reference_s'] / r['clips']:.1f} ms/clip)"
+        )
+        print(
+            f"  fast path:         {r['fast_s']:.2f} s  {r['fast_clips_per_s']:.1f} clips/s  "
+            f"({1000 * r['fast_s'] / r['clips']:.1f} ms/clip)"
+        )
+        print(
+            f"  ratio: {r['ratio']:.1f}x  (first pass, building a filter bank per new tuning value: "
+            f"{1000 * r['fast_cold_s'] / r['clips']:.1f} ms/clip, {r['cold_ratio']:.1f}x)"
+        )
+        print(
+            "  largest deviation per descriptor: "
+            + ", ".join(f"{k} {v:.2e}" for k, v in r["descriptor_deviation"].items())
+        )
+        print(
+            "  largest deviation per score (14 bands x clip pairs): "
+            + ", ".join(f"{k} {v:.2e}" for k, v in sorted(r["score_deviation"].items()))
+        )
     for device in devices:
         r = sampling_benchmark(steps=sampling_steps, device=device)
         record["sampling"].append(r)
-        print(f"LatentFT sampling ({device}, tiny architecture, {r['parameters']:,} parameters): {r['steps']} Heun "
-              f"steps with guidance, batch {r['batch']}: {r['seconds']:.1f} s, {r['clips_per_s']:.2f} clips/s "
-              f"(mels only; the vocoder is extra)")
+        print(
+            f"LatentFT sampling ({device}, tiny architecture, {r['parameters']:,} parameters): {r['steps']} Heun "
+            f"steps with guidance, batch {r['batch']}: {r['seconds']:.1f} s, {r['clips_per_s']:.2f} clips/s "
+            f"(mels only; the vocoder is extra)"
+        )
     for device in devices if names else []:
         results = embedder_benchmark(names, device=device)
         record["embedders"] += results
-        timed = [f"{r['embedder']} {r['seconds_per_clip']:.3g} s/clip ({r['times_real_time']:.3g}x real time)"
-                 for r in results if r["available"]]
+        timed = [
+            f"{r['embedder']} {r['seconds_per_clip']:.3g} s/clip ({r['times_real_time']:.3g}x real time)"
+            for r in results
+            if r["available"]
+        ]
         missing = [r["embedder"] for r in results if not r["available"]]
-        print(f"embedders ({device}, {results[0].get('clips', 2)} clips after one warm-up): " + ", ".join(timed)
-              + (f"; not available here: {', '.join(missing)} (reasons in bench.json)" if missing else ""))
+        print(
+            f"embedders ({device}, {results[0].get('clips', 2)} clips after one warm-up): "
+            + ", ".join(timed)
+            + (f"; not available here: {', '.join(missing)} (reasons in bench.json)" if missing else "")
+        )
     record["embedders_random_init"] = _random_init(devices)
     from bench.reports.scaleout_bench import scaleout_benchmarks
 
     record["scaleout"] = scaleout_benchmarks()
-    record.update(fast_descriptor_version=FAST_DESCRIPTOR_VERSION, cpu_threads=torch.get_num_threads(),
-                  cpu=_cpu_name(), environment=environment(), resources=resource_use())
+    record.update(
+        fast_descriptor_version=FAST_DESCRIPTOR_VERSION,
+        cpu_threads=torch.get_num_threads(),
+        cpu=_cpu_name(),
+        environment=environment(),
+        resources=resource_use(),
+    )
     atomic_write_json(path, record)
     print(f"wrote {path}")
     return 0
@@ -234,11 +305,17 @@ def _random_init(devices) -> list[dict]:
     for device in devices:
         results = random_init_embedder_benchmark(device=device)
         out += results
-        timed = [f"{r['embedder']} {r['seconds_per_clip']:.3g} s/clip ({r['times_real_time']:.3g}x real "
-                 f"time, {r['parameters']:,} parameters)" if r["available"]
-                 else f"{r['embedder']}: {r['reason']}" for r in results]
-        print(f"embedders on randomly initialised instances of their real architectures ({device}; "
-              "cost only, the figures mean nothing): " + ", ".join(timed))
+        timed = [
+            f"{r['embedder']} {r['seconds_per_clip']:.3g} s/clip ({r['times_real_time']:.3g}x real "
+            f"time, {r['parameters']:,} parameters)"
+            if r["available"]
+            else f"{r['embedder']}: {r['reason']}"
+            for r in results
+        ]
+        print(
+            f"embedders on randomly initialised instances of their real architectures ({device}; "
+            "cost only, the figures mean nothing): " + ", ".join(timed)
+        )
     return out
 
 
@@ -248,17 +325,23 @@ def _update_parts(path: Path, parts, devices, environment, resource_use, write_j
 
     supported = {"random-init", *SCALEOUT_PARTS}
     if set(parts) - supported:
-        raise ValueError(f"benchmark parts {sorted(set(parts) - supported)} run only in the full "
-                         "`make bench`")
+        raise ValueError(
+            f"benchmark parts {sorted(set(parts) - supported)} run only in the full `make bench`"
+        )
     record = read_json(path) if path.exists() else {"schema": "latentft-bench/bench/v1"}
     if "random-init" in parts:
         record["embedders_random_init"] = _random_init(devices)
     chosen = tuple(p for p in parts if p in SCALEOUT_PARTS)
     if chosen:
         record.setdefault("scaleout", {}).update(scaleout_benchmarks(parts=chosen))
-    record.setdefault("partial_updates", []).append({
-        "parts": list(parts), "at": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "environment": environment(),
-        "resources": resource_use()})
+    record.setdefault("partial_updates", []).append(
+        {
+            "parts": list(parts),
+            "at": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+            "environment": environment(),
+            "resources": resource_use(),
+        }
+    )
     write_json(path, record)
     print(f"updated {', '.join(parts)} in {path}")
     return 0

@@ -10,6 +10,7 @@ embeddings) learns the lead part's General MIDI instrument group from the music2
 and is asked for the reference's group on each variation; its accuracy on the references
 themselves and the majority-class rate are drawn as the ceiling and chance lines.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -17,24 +18,27 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.core.paths import REPO_ROOT
 from bench.core.audio import SAMPLE_RATE
 from bench.core.bands import LATENT_NYQUIST_HZ, Band
+from bench.core.paths import REPO_ROOT
 from bench.core.seeds import stream_seed
 
 FIGURES = REPO_ROOT / "results" / "figures"
 
 
 def _system(name: str, options: dict, clips, ids, steps: int):
-    from bench.core.registry import get_system_class, system_status
+    from bench.core.registry import get_system_class, make_vocoder, system_status
     from bench.core.system import RunContext
-    from bench.core.registry import make_vocoder
 
     status = system_status(name, options)
     if not status.availability.ok:
-        raise SystemExit(f"{name} is unavailable: {status.availability.reason}"
-                         + (f" (fix: {status.availability.fix})" if status.availability.fix else ""))
-    return get_system_class(name)(RunContext(np.asarray(clips), list(ids), make_vocoder(), "cpu", options, steps))
+        raise SystemExit(
+            f"{name} is unavailable: {status.availability.reason}"
+            + (f" (fix: {status.availability.fix})" if status.availability.fix else "")
+        )
+    return get_system_class(name)(
+        RunContext(np.asarray(clips), list(ids), make_vocoder(), "cpu", options, steps)
+    )
 
 
 def _clips(n: int, seed: int, data: str | None = None, data_cache_dir: str | None = None):
@@ -42,10 +46,20 @@ def _clips(n: int, seed: int, data: str | None = None, data_cache_dir: str | Non
     from bench.core.runner import load_dataset
     from bench.core.tasks import select_clips
 
-    clipset = load_dataset(RunConfig(scale="quick", progress=False, data=data,
-                                     **({"data_cache_dir": data_cache_dir} if data_cache_dir else {})))
+    clipset = load_dataset(
+        RunConfig(
+            scale="quick",
+            progress=False,
+            data=data,
+            **({"data_cache_dir": data_cache_dir} if data_cache_dir else {}),
+        )
+    )
     chosen = select_clips(clipset.ids, n, 0, seed).conditional
-    return clipset, chosen, np.stack([np.asarray(clipset.clips[clipset.index(c)], dtype=np.float64) for c in chosen])
+    return (
+        clipset,
+        chosen,
+        np.stack([np.asarray(clipset.clips[clipset.index(c)], dtype=np.float64) for c in chosen]),
+    )
 
 
 def _save_figure(figure, title: str, path: Path) -> Path:
@@ -83,16 +97,29 @@ def isolate(system: str, band: Band, n_clips: int = 2, steps: int = 50, seed: in
     figure, axes = _pyplot().subplots(n_clips, 2, figsize=(11, 2.6 * n_clips), squeeze=False)
     for i, clip_id in enumerate(chosen):
         soundfile.write(out / f"{clip_id}-reference.wav", audio[i].astype(np.float32), SAMPLE_RATE)
-        soundfile.write(out / f"{clip_id}-isolated-{band.name}.wav", isolated[i].astype(np.float32), SAMPLE_RATE)
-        for j, (title, signal) in enumerate((("reference", audio[i]), (f"isolated {band.hz[0]:.2f}-{band.hz[1]:.2f} Hz",
-                                                                        isolated[i]))):
-            axes[i, j].imshow(normalised_mel(signal), origin="lower", aspect="auto", vmin=-1, vmax=1, cmap="magma",
-                              extent=(0, signal.shape[-1] / SAMPLE_RATE, 0, 80))
+        soundfile.write(
+            out / f"{clip_id}-isolated-{band.name}.wav", isolated[i].astype(np.float32), SAMPLE_RATE
+        )
+        for j, (title, signal) in enumerate(
+            (("reference", audio[i]), (f"isolated {band.hz[0]:.2f}-{band.hz[1]:.2f} Hz", isolated[i]))
+        ):
+            axes[i, j].imshow(
+                normalised_mel(signal),
+                origin="lower",
+                aspect="auto",
+                vmin=-1,
+                vmax=1,
+                cmap="magma",
+                extent=(0, signal.shape[-1] / SAMPLE_RATE, 0, 80),
+            )
             axes[i, j].set_title(f"{clip_id}: {title}", fontsize=9)
             axes[i, j].set_xlabel("time (s)")
             axes[i, j].set_ylabel("mel bin")
-    return _save_figure(figure, f"{system}: latent band isolation (self-blend 0.1 full / 0.9 band, {steps} steps)",
-                        out / f"isolate-{system}-{band.name}.png")
+    return _save_figure(
+        figure,
+        f"{system}: latent band isolation (self-blend 0.1 full / 0.9 band, {steps} steps)",
+        out / f"isolate-{system}-{band.name}.png",
+    )
 
 
 def preservation(generated: np.ndarray, reference: np.ndarray) -> dict[str, float]:
@@ -102,14 +129,35 @@ def preservation(generated: np.ndarray, reference: np.ndarray) -> dict[str, floa
     a, b = tonnetz_curve(generated).ravel(), tonnetz_curve(reference).ravel()
     correlation = float(np.corrcoef(a, b)[0, 1]) if a.std() > 0 and b.std() > 0 else 0.0
     ref_tempo = tempo(reference)
-    return {"tonnetz_correlation": correlation,
-            "tempo_error": tempo_error(tempo(generated), ref_tempo, octave_tolerant=True) if ref_tempo > 0 else np.nan,
-            "melody_accuracy": melody_accuracy(*predominant_melody(reference), *predominant_melody(generated))[
-                "overall_accuracy"]}
+    return {
+        "tonnetz_correlation": correlation,
+        "tempo_error": tempo_error(tempo(generated), ref_tempo, octave_tolerant=True)
+        if ref_tempo > 0
+        else np.nan,
+        "melody_accuracy": melody_accuracy(*predominant_melody(reference), *predominant_melody(generated))[
+            "overall_accuracy"
+        ],
+    }
 
 
-GM_GROUPS = ("piano", "chromatic percussion", "organ", "guitar", "bass", "strings", "ensemble", "brass", "reed",
-             "pipe", "synth lead", "synth pad", "synth effects", "ethnic", "percussive", "sound effects")
+GM_GROUPS = (
+    "piano",
+    "chromatic percussion",
+    "organ",
+    "guitar",
+    "bass",
+    "strings",
+    "ensemble",
+    "brass",
+    "reed",
+    "pipe",
+    "synth lead",
+    "synth pad",
+    "synth effects",
+    "ethnic",
+    "percussive",
+    "sound effects",
+)
 
 
 def lead_instrument(clipset, clip_id: str) -> str | None:
@@ -146,17 +194,18 @@ class SweepConfig:
     window: int = 10
     steps: int = 25
     seed: int = 0
-    options: tuple = ()                  # the system's options as sorted (key, value) pairs
-    data: str | None = None              # None: the quick scale's embedded evaluation set
+    options: tuple = ()  # the system's options as sorted (key, value) pairs
+    data: str | None = None  # None: the quick scale's embedded evaluation set
     data_cache_dir: str = ""
     cache_dir: str = ""
     device: str = "cpu"
-    retry_failed: bool = False           # read by the executors (bench/core/executors.py)
-    slurm_folder_name: str = "slurm-sweep"   # beside table1's CACHE/slurm, never mixed with it
+    retry_failed: bool = False  # read by the executors (bench/core/executors.py)
+    slurm_folder_name: str = "slurm-sweep"  # beside table1's CACHE/slurm, never mixed with it
 
     def build_context(self, cache_root=None) -> "SweepContext":
-        return SweepContext(self, _clips(self.n_clips, self.seed, self.data, self.data_cache_dir or None),
-                            cache_root)
+        return SweepContext(
+            self, _clips(self.n_clips, self.seed, self.data, self.data_cache_dir or None), cache_root
+        )
 
     def starts(self) -> list[int]:
         return list(range(0, 513, self.window))
@@ -227,17 +276,25 @@ class SweepUnit:
         c = ctx.config
         scores, features = [], []
         for start in self.starts:
-            batch = ConditionalBatch(ctx.audio, [_window_band(start, c.window)] * self.n_clips,
-                                     [stream_seed(c.seed, "figure-clip", i) for i in range(self.n_clips)], list(ctx.chosen))
+            batch = ConditionalBatch(
+                ctx.audio,
+                [_window_band(start, c.window)] * self.n_clips,
+                [stream_seed(c.seed, "figure-clip", i) for i in range(self.n_clips)],
+                list(ctx.chosen),
+            )
             generated = ctx.runner.conditional(batch)
             report.generated += self.n_clips
             measured = [preservation(g, r) for g, r in zip(generated, ctx.audio)]
             scores.append([[m[k] for k in PRESERVATION] for m in measured])
-            features.append(_probe_features([generated[i] for i in ctx.probed]) if ctx.probed
-                            else np.zeros((0, 0)))
+            features.append(
+                _probe_features([generated[i] for i in ctx.probed]) if ctx.probed else np.zeros((0, 0))
+            )
             report.scored += self.n_clips
-        atomic_save_npz(ctx.path(self.key), scores=np.array(scores, dtype=np.float64),
-                        features=np.stack(features).astype(np.float64))
+        atomic_save_npz(
+            ctx.path(self.key),
+            scores=np.array(scores, dtype=np.float64),
+            features=np.stack(features).astype(np.float64),
+        )
         report.seconds = time.perf_counter() - began
         return report
 
@@ -263,16 +320,28 @@ def plan_sweep(ctx: SweepContext, windows_per_unit: int) -> list[SweepUnit]:
     starts = c.starts()
     units = []
     for index, first in enumerate(range(0, len(starts), windows_per_unit)):
-        chunk = tuple(starts[first:first + windows_per_unit])
+        chunk = tuple(starts[first : first + windows_per_unit])
         key = content_key(SWEEP_VERSION, fingerprint, hashes, chunk, c.window, c.steps, c.seed, ctx.probed)
         units.append(SweepUnit(c.system, index, chunk, len(ctx.chosen), key))
     return units
 
 
-def sweep(system: str, n_clips: int = 8, window: int = 10, steps: int = 25, seed: int = 0, options=None,
-          probe_clips: int = 384, clips=None, probe_train=None, out_dir: Path | None = None,
-          execution=None, data: str | None = None, cache_dir: str | None = None,
-          data_cache_dir: str | None = None) -> Path | None:
+def sweep(
+    system: str,
+    n_clips: int = 8,
+    window: int = 10,
+    steps: int = 25,
+    seed: int = 0,
+    options=None,
+    probe_clips: int = 384,
+    clips=None,
+    probe_train=None,
+    out_dir: Path | None = None,
+    execution=None,
+    data: str | None = None,
+    cache_dir: str | None = None,
+    data_cache_dir: str | None = None,
+) -> Path | None:
     """``clips`` (clipset, chosen ids, audio) and ``probe_train`` (a clipset) replace the defaults:
     the evaluation set of ``data`` (default: the quick scale's) and the music21 "train" set of
     ``probe_clips`` clips. Each window's generations run as work units (``execution``: executor,
@@ -286,8 +355,17 @@ def sweep(system: str, n_clips: int = 8, window: int = 10, steps: int = 25, seed
 
     execution = execution or Execution()
     defaults = RunConfig()
-    config = SweepConfig(system, n_clips, window, steps, seed, tuple(sorted((options or {}).items())), data,
-                         data_cache_dir or defaults.data_cache_dir, cache_dir or defaults.cache_dir)
+    config = SweepConfig(
+        system,
+        n_clips,
+        window,
+        steps,
+        seed,
+        tuple(sorted((options or {}).items())),
+        data,
+        data_cache_dir or defaults.data_cache_dir,
+        cache_dir or defaults.cache_dir,
+    )
     if clips is not None and execution.executor != "inline":
         raise SystemExit("sweep: clips given in memory run inline only; pass data=FOLDER for other executors")
     executor = make_executor(execution, config)
@@ -297,8 +375,9 @@ def sweep(system: str, n_clips: int = 8, window: int = 10, steps: int = 25, seed
         units = plan_sweep(ctx, max(1, execution.unit_items // max(n_clips, 1)))
         todo = [u for u in shard_units(units, execution.shard) if not u.finished(ctx)]
         failed = []
-        with tqdm(total=sum(len(u) for u in todo), desc=f"sweep {system} ({executor.name})",
-                  unit="item") as bar:
+        with tqdm(
+            total=sum(len(u) for u in todo), desc=f"sweep {system} ({executor.name})", unit="item"
+        ) as bar:
             for report in executor.run(todo, config, ctx):
                 if report.error:
                     failed.append(f"{report.unit}: {report.error}")
@@ -306,8 +385,9 @@ def sweep(system: str, n_clips: int = 8, window: int = 10, steps: int = 25, seed
     finally:
         executor.close()
     if failed:
-        raise SystemExit("sweep: work units that did not finish (run the same command again):\n  "
-                         + "\n  ".join(failed))
+        raise SystemExit(
+            "sweep: work units that did not finish (run the same command again):\n  " + "\n  ".join(failed)
+        )
     if execution.shard is not None or not execution.wait:
         return None
     results = [u.read(ctx) for u in units]
@@ -317,8 +397,8 @@ def sweep(system: str, n_clips: int = 8, window: int = 10, steps: int = 25, seed
 
 
 def _assemble_sweep(ctx: SweepContext, results: list[dict], probe_clips: int, probe_train, out_dir) -> Path:
-    from bench.metrics.probes import fit_probe
     from bench.core.storage import atomic_write_text
+    from bench.metrics.probes import fit_probe
     from bench.reports.tables import render_csv
 
     c, chosen, audio, probed = ctx.config, ctx.chosen, ctx.audio, ctx.probed
@@ -327,8 +407,14 @@ def _assemble_sweep(ctx: SweepContext, results: list[dict], probe_clips: int, pr
     rows = []
     for start, window_scores in zip(c.starts(), scores):
         band = _window_band(start, c.window)
-        rows.append({"band_low": band.low, "band_high": band.high, "centre_hz": np.mean(band.hz),
-                     **{k: float(np.nanmean(window_scores[:, j])) for j, k in enumerate(PRESERVATION)}})
+        rows.append(
+            {
+                "band_low": band.low,
+                "band_high": band.high,
+                "centre_hz": np.mean(band.hz),
+                **{k: float(np.nanmean(window_scores[:, j])) for j, k in enumerate(PRESERVATION)},
+            }
+        )
     ceiling = chance = float("nan")
     if probed:
         if probe_train is None:
@@ -340,19 +426,28 @@ def _assemble_sweep(ctx: SweepContext, results: list[dict], probe_clips: int, pr
         probed_labels = np.array(labels)
         generated_features = [f for r in results for f in r["features"]]
         eval_x = np.concatenate([_probe_features([audio[i] for i in probed])] + generated_features)
-        result = fit_probe(train_x, train_y, eval_x, np.tile(probed_labels, len(rows) + 1), kind="mlp", seed=seed)
+        result = fit_probe(
+            train_x, train_y, eval_x, np.tile(probed_labels, len(rows) + 1), kind="mlp", seed=seed
+        )
         correct = np.array(result["eval_correct"], dtype=float).reshape(len(rows) + 1, len(probed))
         ceiling = float(correct[0].mean())
         chance = float(np.mean(probed_labels == max(set(train_y), key=list(train_y).count)))
         for row, window_correct in zip(rows, correct[1:]):
-            row.update(instrument_probe_accuracy=float(window_correct.mean()), instrument_probe_ceiling=ceiling,
-                       instrument_probe_chance=chance)
+            row.update(
+                instrument_probe_accuracy=float(window_correct.mean()),
+                instrument_probe_ceiling=ceiling,
+                instrument_probe_chance=chance,
+            )
     out = Path(out_dir) if out_dir else FIGURES
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / f"sweep-{system}.csv", render_csv(rows))
     keys = ("tonnetz_correlation", "tempo_error", "melody_accuracy", "instrument_probe_accuracy")
-    titles = ("tonnetz correlation", "tempo error (octave-tolerant)", "melody accuracy",
-              f"lead-instrument probe accuracy ({len(probed)} clips)")
+    titles = (
+        "tonnetz correlation",
+        "tempo error (octave-tolerant)",
+        "melody accuracy",
+        f"lead-instrument probe accuracy ({len(probed)} clips)",
+    )
     figure, axes = _pyplot().subplots(1, 4, figsize=(17, 3.4))
     centre = [r["centre_hz"] for r in rows]
     for axis, key, label in zip(axes, keys, titles):
@@ -365,5 +460,8 @@ def _assemble_sweep(ctx: SweepContext, results: list[dict], probe_clips: int, pr
         axes[3].axhline(ceiling, color="green", linestyle="--", label=f"references {ceiling:.2f}")
         axes[3].axhline(chance, color="grey", linestyle=":", label=f"majority class {chance:.2f}")
         axes[3].legend(fontsize=8)
-    return _save_figure(figure, f"{system}: what a {c.window}-bin latent window preserves ({n_clips} clips, "
-                                f"{c.steps} steps)", out / f"sweep-{system}.png")
+    return _save_figure(
+        figure,
+        f"{system}: what a {c.window}-bin latent window preserves ({n_clips} clips, {c.steps} steps)",
+        out / f"sweep-{system}.png",
+    )

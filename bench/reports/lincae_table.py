@@ -14,6 +14,7 @@ a clip uses the same seeded noise:
 - separation: s_j' = Dec(Enc(m) - Enc(m - s_j)), SI-SDR against Dec(Enc(s_j)) (the protocol's
   oracle) and against s_j, per stem, over clips where the stem is audible.
 """
+
 from __future__ import annotations
 
 import time
@@ -30,7 +31,6 @@ from bench.adapters.linear_cae import (
     row_name,
 )
 from bench.core.paths import REPO_ROOT
-from bench.reports.results import runs_root
 from bench.core.seeds import stream_rng, stream_seed
 from bench.datasets.stems import STEM_NAMES
 from bench.reports.model_reports import (
@@ -40,13 +40,19 @@ from bench.reports.model_reports import (
     git_note,
     parse_checkpoints,
     provenance_lines,
-    with_interval,
     report_folder,
+    with_interval,
 )
+from bench.reports.results import runs_root
 
 SYSTEMS = ("lincae", "lincae-base")
 GAINS = (0.5, 2.0)
-SEED_SI_SDR = {"bass": -0.59, "drums": -0.28, "lead": -1.18, "other": -1.82}  # the seed's Lin-CAE, MUSDB18-HQ (lead = vocals)
+SEED_SI_SDR = {
+    "bass": -0.59,
+    "drums": -0.28,
+    "lead": -1.18,
+    "other": -1.82,
+}  # the seed's Lin-CAE, MUSDB18-HQ (lead = vocals)
 AUDIBLE_RMS = 1e-3
 
 
@@ -60,7 +66,7 @@ def _chunks(stem_set, seed: int):
 
     rng = stream_rng(seed, "lincae-chunks")
     starts = [int(rng.integers(0, stem_set.stems.shape[-1] - CLIP + 1)) for _ in range(len(stem_set))]
-    stems = np.stack([s[:, start:start + CLIP] for s, start in zip(stem_set.stems, starts)])
+    stems = np.stack([s[:, start : start + CLIP] for s, start in zip(stem_set.stems, starts)])
     return stems.sum(axis=1), stems
 
 
@@ -85,10 +91,12 @@ def evaluate_lincae(model, mixes: np.ndarray, stems: np.ndarray, seeds: list[int
     out_mix = dec(z_mix)
     out_sum = dec(z_sum)
     additivity_snr = snr(out_sum, out_mix)
-    row = {"encoder_additivity_rel_l2": float(_relative_l2(z_mix.numpy(), z_sum.numpy()).mean()),
-           "decoder_additivity_snr_db": float(additivity_snr.mean()),
-           "decoder_additivity_snr_db_ci95": stratified_bootstrap_ci([additivity_snr], seed=seeds[0]),
-           "decoder_additivity_mel_distance": float(multiscale_mel_distance(out_sum, out_mix).mean())}
+    row = {
+        "encoder_additivity_rel_l2": float(_relative_l2(z_mix.numpy(), z_sum.numpy()).mean()),
+        "decoder_additivity_snr_db": float(additivity_snr.mean()),
+        "decoder_additivity_snr_db_ci95": stratified_bootstrap_ci([additivity_snr], seed=seeds[0]),
+        "decoder_additivity_mel_distance": float(multiscale_mel_distance(out_sum, out_mix).mean()),
+    }
     encoder_homogeneity, decoder_homogeneity = [], []
     for gain in GAINS:
         encoder_homogeneity.append(_relative_l2(enc(gain * mixes).numpy(), gain * z_mix.numpy()).mean())
@@ -109,23 +117,27 @@ def evaluate_lincae(model, mixes: np.ndarray, stems: np.ndarray, seeds: list[int
         estimate = dec(z_mix - enc(mixes - stems[:, j]))[audible]
         oracle = dec(z_stems[j])[audible]
         against_decoded = si_sdr(estimate, oracle)
-        separation[name] = {"n": int(audible.sum()),
-                            "si_sdr_vs_decoded_stem_db": float(against_decoded.mean()),
-                            "si_sdr_vs_decoded_stem_db_ci95": stratified_bootstrap_ci([against_decoded], seed=seeds[0]),
-                            "si_sdr_vs_true_stem_db": float(si_sdr(estimate, stems[audible, j]).mean())}
+        separation[name] = {
+            "n": int(audible.sum()),
+            "si_sdr_vs_decoded_stem_db": float(against_decoded.mean()),
+            "si_sdr_vs_decoded_stem_db_ci95": stratified_bootstrap_ci([against_decoded], seed=seeds[0]),
+            "si_sdr_vs_true_stem_db": float(si_sdr(estimate, stems[audible, j]).mean()),
+        }
     row["separation"] = separation
     return row
 
 
 def _extra_pretrained(checkpoints: dict) -> tuple[str, ...]:
-    return tuple(name for name in checkpoints if name.startswith(PREFIX) and name[len(PREFIX):] not in TABLE_IDS)
+    return tuple(
+        name for name in checkpoints if name.startswith(PREFIX) and name[len(PREFIX) :] not in TABLE_IDS
+    )
 
 
 def _load(system: str, checkpoints: dict):
     from bench.models.lincae import load_lincae
 
     if system.startswith(PREFIX):
-        model_id = system[len(PREFIX):]
+        model_id = system[len(PREFIX) :]
         try:
             return load_pretrained(model_id, checkpoints.get(system))
         except PretrainedUnavailable as error:
@@ -142,9 +154,16 @@ def _load(system: str, checkpoints: dict):
     return model, checkpoint_info(path, state)
 
 
-def run_lincae_table(seed: int = 0, n_clips: int = 64, embedder: str = "melstats", checkpoints: dict | None = None,
-                     musdb: str | None = None, out_dir: str | Path | None = None,
-                     data_cache: str | Path = REPO_ROOT / "datasets" / "cache", log=print) -> dict:
+def run_lincae_table(
+    seed: int = 0,
+    n_clips: int = 64,
+    embedder: str = "melstats",
+    checkpoints: dict | None = None,
+    musdb: str | None = None,
+    out_dir: str | Path | None = None,
+    data_cache: str | Path = REPO_ROOT / "datasets" / "cache",
+    log=print,
+) -> dict:
     from bench.core.provenance import environment
     from bench.core.registry import make_embedder
     from bench.core.storage import atomic_write_json, atomic_write_text
@@ -162,10 +181,17 @@ def run_lincae_table(seed: int = 0, n_clips: int = 64, embedder: str = "melstats
     mixes, stems = _chunks(stem_set, seed)
     seeds = [stream_seed(seed, "table-clip", i) for i in range(len(mixes))]
     embed = make_embedder(embedder)
-    record = {"schema": "table-lincae/1", "seed": seed, "gains": list(GAINS),
-              "dataset": {"name": stem_set.name, "manifest_hash": stem_set.manifest_hash, "n_clips": len(mixes)},
-              "embedder": {"id": embed.id, "weights": embed.weights}, "environment": environment(),
-              "rows": {}, "systems": {}, "unavailable": {}}
+    record = {
+        "schema": "table-lincae/1",
+        "seed": seed,
+        "gains": list(GAINS),
+        "dataset": {"name": stem_set.name, "manifest_hash": stem_set.manifest_hash, "n_clips": len(mixes)},
+        "embedder": {"id": embed.id, "weights": embed.weights},
+        "environment": environment(),
+        "rows": {},
+        "systems": {},
+        "unavailable": {},
+    }
     for system in SYSTEMS + tuple(row_name(i) for i in TABLE_IDS) + _extra_pretrained(checkpoints or {}):
         model, info = _load(system, checkpoints or {})
         if model is None:
@@ -183,42 +209,73 @@ def run_lincae_table(seed: int = 0, n_clips: int = 64, embedder: str = "melstats
 
 
 def render(record: dict) -> str:
-    lines = ["## Linearity", "",
-             "| model | enc. additivity rel. L2 ↓ | dec. additivity SNR (dB) ↑ | dec. additivity mel dist. ↓ | "
-             "enc. homogeneity rel. L2 ↓ | dec. homogeneity SNR (dB) ↑ |", "|---|---|---|---|---|---|"]
+    lines = [
+        "## Linearity",
+        "",
+        "| model | enc. additivity rel. L2 ↓ | dec. additivity SNR (dB) ↑ | dec. additivity mel dist. ↓ | "
+        "enc. homogeneity rel. L2 ↓ | dec. homogeneity SNR (dB) ↑ |",
+        "|---|---|---|---|---|---|",
+    ]
     for system, row in record["rows"].items():
-        lines.append(f"| {system} | {row['encoder_additivity_rel_l2']:.3f} | "
-                     f"{with_interval(row, 'decoder_additivity_snr_db', 2)} | "
-                     f"{row['decoder_additivity_mel_distance']:.3f} | {row['encoder_homogeneity_rel_l2']:.3f} | "
-                     f"{row['decoder_homogeneity_snr_db']:.2f} |")
+        lines.append(
+            f"| {system} | {row['encoder_additivity_rel_l2']:.3f} | "
+            f"{with_interval(row, 'decoder_additivity_snr_db', 2)} | "
+            f"{row['decoder_additivity_mel_distance']:.3f} | {row['encoder_homogeneity_rel_l2']:.3f} | "
+            f"{row['decoder_homogeneity_snr_db']:.2f} |"
+        )
     for system in record["unavailable"]:
         lines.append(f"| {system} † | n/a | n/a | n/a | n/a | n/a |")
-    lines += ["", "## Reconstruction", "", "| model | SNR (dB) ↑ | mel dist. ↓ | KAD ↓ |", "|---|---|---|---|"]
+    lines += [
+        "",
+        "## Reconstruction",
+        "",
+        "| model | SNR (dB) ↑ | mel dist. ↓ | KAD ↓ |",
+        "|---|---|---|---|",
+    ]
     for system, row in record["rows"].items():
-        lines.append(f"| {system} | {row['reconstruction_snr_db']:.2f} | {row['reconstruction_mel_distance']:.3f} | "
-                     f"{row['reconstruction_kad']:.3f} |")
-    lines += ["", "## Separation by latent arithmetic: SI-SDR (dB) of Dec(Enc(m) - Enc(m - s)) against Dec(Enc(s)) "
-              "(against the true stem in brackets)", "",
-              "| model | " + " | ".join(STEM_NAMES) + " |", "|---|" + "---|" * len(STEM_NAMES)]
+        lines.append(
+            f"| {system} | {row['reconstruction_snr_db']:.2f} | {row['reconstruction_mel_distance']:.3f} | "
+            f"{row['reconstruction_kad']:.3f} |"
+        )
+    lines += [
+        "",
+        "## Separation by latent arithmetic: SI-SDR (dB) of Dec(Enc(m) - Enc(m - s)) against Dec(Enc(s)) "
+        "(against the true stem in brackets)",
+        "",
+        "| model | " + " | ".join(STEM_NAMES) + " |",
+        "|---|" + "---|" * len(STEM_NAMES),
+    ]
     for system, row in record["rows"].items():
         cells = []
         for name in STEM_NAMES:
             s = row["separation"][name]
-            cells.append("–" if not s["n"] else f"{with_interval(s, 'si_sdr_vs_decoded_stem_db', 2)} "
-                         f"({s['si_sdr_vs_true_stem_db']:.2f})")
+            cells.append(
+                "–"
+                if not s["n"]
+                else f"{with_interval(s, 'si_sdr_vs_decoded_stem_db', 2)} ({s['si_sdr_vs_true_stem_db']:.2f})"
+            )
         lines.append(f"| {system} | " + " | ".join(cells) + " |")
-    lines.append("| seed's Lin-CAE (MUSDB18-HQ; lead = vocals) | " +
-                 " | ".join(f"{SEED_SI_SDR[n]:.2f}" for n in STEM_NAMES) + " |")
-    lines += ["", "± is half the 95 % bootstrap interval over the clips.",
-              "", f"Dataset `{record['dataset']['name']}` (manifest {record['dataset']['manifest_hash'][:12]}, "
-              f"{record['dataset']['n_clips']} chunks of 1.48 s), seed {record['seed']}, homogeneity gains "
-              f"{record['gains']}, embedder `{record['embedder']['id']}`, {git_note(record)}."]
+    lines.append(
+        "| seed's Lin-CAE (MUSDB18-HQ; lead = vocals) | "
+        + " | ".join(f"{SEED_SI_SDR[n]:.2f}" for n in STEM_NAMES)
+        + " |"
+    )
+    lines += [
+        "",
+        "± is half the 95 % bootstrap interval over the clips.",
+        "",
+        f"Dataset `{record['dataset']['name']}` (manifest {record['dataset']['manifest_hash'][:12]}, "
+        f"{record['dataset']['n_clips']} chunks of 1.48 s), seed {record['seed']}, homogeneity gains "
+        f"{record['gains']}, embedder `{record['embedder']['id']}`, {git_note(record)}.",
+    ]
     lines += provenance_lines(record)
     return "\n".join(lines) + "\n"
 
 
 def add_parser(sub) -> None:
-    parser = sub.add_parser("table-lincae", help="Lin-CAE vs its baseline: linearity, reconstruction, separation")
+    parser = sub.add_parser(
+        "table-lincae", help="Lin-CAE vs its baseline: linearity, reconstruction, separation"
+    )
     add_report_arguments(parser)
     parser.add_argument("--clips", type=int, default=64)
     parser.add_argument("--musdb", help="a MUSDB18-HQ folder (its test split) instead of the music21 stems")
@@ -229,4 +286,5 @@ def add_parser(sub) -> None:
         run_lincae_table(args.seed, args.clips, args.embedder, checkpoints, args.musdb, args.out)
         print((Path(args.out) / "table_lincae.md").read_text())
         return 0
+
     parser.set_defaults(func=run)

@@ -9,14 +9,23 @@ a system present in several runs is taken from the last one named (said on the c
 record). Per-item scores (``STEM_items.csv`` next to each JSON) are merged the same way, so
 ``python -m bench compare`` works on the merged table.
 """
+
 from __future__ import annotations
 
 import csv
 import json
 from pathlib import Path
 
-COMPARABLE = (("dataset", "manifest_hash"), ("selection",), ("config", "scale"), ("config", "tasks"),
-              ("embedder", "id"), ("vocoder",), ("descriptors",), ("fad_aggregate",))
+COMPARABLE = (
+    ("dataset", "manifest_hash"),
+    ("selection",),
+    ("config", "scale"),
+    ("config", "tasks"),
+    ("embedder", "id"),
+    ("vocoder",),
+    ("descriptors",),
+    ("fad_aggregate",),
+)
 
 
 def _get(record: dict, path: tuple):
@@ -46,14 +55,26 @@ def merge_records(paths: list[Path], log=print) -> tuple[dict, dict[str, Path]]:
         for field in COMPARABLE:
             if _get(record, field) != _get(first, field):
                 name = ".".join(field)
-                raise SystemExit(f"{path} and {paths[0]} differ in {name}: {_get(record, field)!r} vs "
-                                 f"{_get(first, field)!r}; only runs of the same evaluation can share a table")
-    merged = {k: v for k, v in first.items()
-              if k not in ("rows", "unavailable", "timings_s", "generation_cost", "resources")}
+                raise SystemExit(
+                    f"{path} and {paths[0]} differ in {name}: {_get(record, field)!r} vs "
+                    f"{_get(first, field)!r}; only runs of the same evaluation can share a table"
+                )
+    merged = {
+        k: v
+        for k, v in first.items()
+        if k not in ("rows", "unavailable", "timings_s", "generation_cost", "resources")
+    }
     merged["rows"], merged["unavailable"], merged["generation_cost"], origin = {}, {}, {}, {}
-    merged["merged_from"] = [{"file": str(p), "git": r["environment"]["git"], "systems": list(r["rows"]),
-                              "environment": r["environment"], "resources": r.get("resources")}
-                             for p, r in zip(paths, records)]
+    merged["merged_from"] = [
+        {
+            "file": str(p),
+            "git": r["environment"]["git"],
+            "systems": list(r["rows"]),
+            "environment": r["environment"],
+            "resources": r.get("resources"),
+        }
+        for p, r in zip(paths, records)
+    ]
     replaced = []
     for path, record in zip(paths, records):
         order = [n for n in record["config"].get("systems", []) if n in record["rows"]]
@@ -99,9 +120,12 @@ def merge_items(origin: dict[str, Path], out: Path) -> Path | None:
 
 def add_parser(sub) -> None:
     parser = sub.add_parser("merge", help="one table from Table 1 runs made apart (same evaluation only)")
-    parser.add_argument("runs", nargs="+", help="table1.json files; a system in several is taken from the last")
-    parser.add_argument("--out", help="NAME: results/runs/NAME/; a path with a /: that folder "
-                                      "(default: results/runs/STEM/)")
+    parser.add_argument(
+        "runs", nargs="+", help="table1.json files; a system in several is taken from the last"
+    )
+    parser.add_argument(
+        "--out", help="NAME: results/runs/NAME/; a path with a /: that folder (default: results/runs/STEM/)"
+    )
     parser.add_argument("--stem", default="table1-merged")
 
     def run(args) -> int:
@@ -119,4 +143,5 @@ def add_parser(sub) -> None:
         if mark_latest(written["json"]):
             print(f"latest run: {shown(written['json'])}")
         return 0
+
     parser.set_defaults(func=run)

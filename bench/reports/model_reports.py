@@ -1,5 +1,6 @@
 """What the tables of our own trained models share (table-hdae, table-lincae): finding a
 checkpoint or saying how to make it, and the provenance lines under a table."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -11,21 +12,29 @@ def find_checkpoint(system: str, checkpoints: dict) -> tuple[Path | None, dict]:
 
     path = resolve(system, "tiny", checkpoints.get(system))
     if not path.is_file():
-        return None, {"reason": f"no checkpoint at {path}",
-                      "fix": f"{how_to_get(system)}, or --checkpoint {system}=/path.pt"}
+        return None, {
+            "reason": f"no checkpoint at {path}",
+            "fix": f"{how_to_get(system)}, or --checkpoint {system}=/path.pt",
+        }
     return path, {}
 
 
 def checkpoint_info(path: Path, state: dict) -> dict:
     from bench.core.paths import REPO_ROOT
-    from bench.models.checkpoint_store import source, weights_sha256
     from bench.core.storage import file_sha256
+    from bench.models.checkpoint_store import source, weights_sha256
 
     path = Path(path).resolve()
     shown = str(path.relative_to(REPO_ROOT)) if path.is_relative_to(REPO_ROOT) else str(path)
-    return {"checkpoint": shown, "weights": source(path), "checkpoint_sha256": file_sha256(str(path)),
-            "weights_sha256": weights_sha256(state), "trained_steps": state["step"],
-            "trained_on": state["meta"].get("dataset"), "config": state["config"]["model"]}
+    return {
+        "checkpoint": shown,
+        "weights": source(path),
+        "checkpoint_sha256": file_sha256(str(path)),
+        "weights_sha256": weights_sha256(state),
+        "trained_steps": state["step"],
+        "trained_on": state["meta"].get("dataset"),
+        "config": state["config"]["model"],
+    }
 
 
 def with_interval(row: dict, key: str, digits: int = 3) -> str:
@@ -42,8 +51,10 @@ def git_note(record: dict) -> str:
 
 def provenance_lines(record: dict) -> list[str]:
     lines = [f"- `{system}`: {_source(info)}" for system, info in record["systems"].items()]
-    lines += [f"- `{system}` not run: {info['reason']} (fix: {info['fix']})"
-              for system, info in record["unavailable"].items()]
+    lines += [
+        f"- `{system}` not run: {info['reason']} (fix: {info['fix']})"
+        for system, info in record["unavailable"].items()
+    ]
     return lines
 
 
@@ -75,10 +86,16 @@ def add_report_arguments(parser) -> None:
 
 def add_output_arguments(parser) -> None:
     """``--out`` and ``--publish``, read back by :func:`report_folder`."""
-    parser.add_argument("--out", help="NAME: write to results/runs/NAME/; a path with a / : that folder "
-                                      "(default results/runs/<the command's name>/, gitignored)")
-    parser.add_argument("--publish", action="store_true",
-                        help="write the committed results/<table>.* instead (the default run only)")
+    parser.add_argument(
+        "--out",
+        help="NAME: write to results/runs/NAME/; a path with a / : that folder "
+        "(default results/runs/<the command's name>/, gitignored)",
+    )
+    parser.add_argument(
+        "--publish",
+        action="store_true",
+        help="write the committed results/<table>.* instead (the default run only)",
+    )
 
 
 def report_folder(parser, args, name: str, ignored: tuple[str, ...] = ("no_progress", "device")) -> Path:
@@ -93,18 +110,24 @@ def report_folder(parser, args, name: str, ignored: tuple[str, ...] = ("no_progr
     from bench.reports.results import runs_root
 
     if args.publish:
+
         def same(value, default) -> bool:
-            as_tuple = (lambda v: tuple(v) if isinstance(v, list) else v)
+            as_tuple = lambda v: tuple(v) if isinstance(v, list) else v
             return as_tuple(value) == as_tuple(default)
 
-        changed = [f"--{key.replace('_', '-')}={value!r}" for key, value in sorted(vars(args).items())
-                   if key not in ignored + ("publish", "func", "command", "out")
-                   and not same(value, parser.get_default(key))]
+        changed = [
+            f"--{key.replace('_', '-')}={value!r}"
+            for key, value in sorted(vars(args).items())
+            if key not in ignored + ("publish", "func", "command", "out")
+            and not same(value, parser.get_default(key))
+        ]
         if args.out:
             changed.append("--out")
         if changed:
-            raise SystemExit(f"error: --publish writes the committed results/ tables of the default run; this "
-                             f"run differs: {', '.join(changed)}. Run without --publish: it goes to results/runs/")
+            raise SystemExit(
+                f"error: --publish writes the committed results/ tables of the default run; this "
+                f"run differs: {', '.join(changed)}. Run without --publish: it goes to results/runs/"
+            )
         return REPO_ROOT / "results"
     if not args.out:
         return runs_root() / name

@@ -2,6 +2,7 @@
 recomputed from scratch (fresh cache) and compared with ``results/golden/smoke.json`` under
 per-metric-family tolerances. ``--update`` rewrites the golden file.
 """
+
 from __future__ import annotations
 
 import json
@@ -94,20 +95,30 @@ def compute_current(progress: bool = False) -> tuple[dict[str, float], dict]:
     from bench.core.runner import run_table1
 
     with tempfile.TemporaryDirectory(prefix="bench-regress-") as tmp:
-        config = RunConfig(scale="smoke", seed=0, data=str(FIXTURES), systems=REGRESS_SYSTEMS,
-                           cache_dir=f"{tmp}/cache",
-                           data_cache_dir=f"{tmp}/data", out_dir=f"{tmp}/out", progress=progress)
+        config = RunConfig(
+            scale="smoke",
+            seed=0,
+            data=str(FIXTURES),
+            systems=REGRESS_SYSTEMS,
+            cache_dir=f"{tmp}/cache",
+            data_cache_dir=f"{tmp}/data",
+            out_dir=f"{tmp}/out",
+            progress=progress,
+        )
         record = run_table1(config)
     values = flatten_record(record)
     values.update(fixture_metrics())
-    context = {"dataset_manifest_hash": record["dataset"]["manifest_hash"],
-               "vocoder": record["vocoder"], "embedder": record["embedder"]["id"],
-               "descriptors": record["descriptors"], "config": record["config"]}
+    context = {
+        "dataset_manifest_hash": record["dataset"]["manifest_hash"],
+        "vocoder": record["vocoder"],
+        "embedder": record["embedder"]["id"],
+        "descriptors": record["descriptors"],
+        "config": record["config"],
+    }
     return values, context
 
 
-def compare(golden: dict[str, float], current: dict[str, float],
-            tolerances: dict = TOLERANCES) -> list[str]:
+def compare(golden: dict[str, float], current: dict[str, float], tolerances: dict = TOLERANCES) -> list[str]:
     """Readable lines for every value that moved beyond its tolerance, appeared or vanished."""
     problems = []
     for key in sorted(set(golden) | set(current)):
@@ -121,8 +132,10 @@ def compare(golden: dict[str, float], current: dict[str, float],
         g, c = golden[key], current[key]
         allowed = tol["abs"] + tol["rel"] * abs(g)
         if not abs(c - g) <= allowed:
-            problems.append(f"  drift {family(key):<10} {key}: golden {g:.6g} now {c:.6g} "
-                            f"(delta {c - g:+.3g}, allowed {allowed:.3g})")
+            problems.append(
+                f"  drift {family(key):<10} {key}: golden {g:.6g} now {c:.6g} "
+                f"(delta {c - g:+.3g}, allowed {allowed:.3g})"
+            )
     return problems
 
 

@@ -8,6 +8,7 @@ its 95 % intervals, the per-band table, the per-item scores and the provenance r
 ``run_folder`` / ``mark_latest`` / ``default_run`` say where a user's runs go (``results/runs/NAME/``,
 gitignored) and which run a command reads when none is named.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -21,8 +22,13 @@ import pandas as pd
 
 from bench.core.paths import REPO_ROOT
 
-METRICS = (("loudness", "Loud.", True), ("rhythm", "Rhyth.", True), ("timbre", "Timb.", False),
-           ("harmony", "Harm.", False), ("fad", "FAD", False))  # (key, label, higher is better)
+METRICS = (
+    ("loudness", "Loud.", True),
+    ("rhythm", "Rhyth.", True),
+    ("timbre", "Timb.", False),
+    ("harmony", "Harm.", False),
+    ("fad", "FAD", False),
+)  # (key, label, higher is better)
 UP, DOWN = r"$\uparrow$", r"$\downarrow$"
 GROUPS = (("cond", "Conditional generation"), ("blend", "Blending"))
 
@@ -33,10 +39,10 @@ class ResultsError(Exception):
 
 @dataclass
 class Results:
-    table: pd.DataFrame      # index: system; columns: status, cond_loudness, cond_loudness_ci95_low, ...
-    bands: pd.DataFrame      # one row per system, task and band (or band pair)
-    items: pd.DataFrame      # one row per system, task and item
-    record: dict             # the JSON record: config, dataset, provenance
+    table: pd.DataFrame  # index: system; columns: status, cond_loudness, cond_loudness_ci95_low, ...
+    bands: pd.DataFrame  # one row per system, task and band (or band pair)
+    items: pd.DataFrame  # one row per system, task and item
+    record: dict  # the JSON record: config, dataset, provenance
 
     def metric(self, group: str, metric: str) -> pd.DataFrame:
         """One entry of the table with its interval: columns value, low, high, indexed by system."""
@@ -75,8 +81,9 @@ def load(path: str | Path) -> Results:
     items = _read_csv(stem.with_name(stem.name + "_items.csv"), "the per-item scores")
     order = list(table.index)  # the JSON is written with sorted keys; the table keeps the run's order
     for key in ("rows", "unavailable"):
-        record[key] = dict(sorted(record[key].items(), key=lambda kv: order.index(kv[0]) if kv[0] in order
-                                  else len(order)))
+        record[key] = dict(
+            sorted(record[key].items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else len(order))
+        )
     return Results(table=table, bands=bands, items=items, record=record)
 
 
@@ -102,8 +109,16 @@ def _cell(results: Results, system: str, group: str, metric: str, best, digits: 
 
 
 def _escape(text: str) -> str:
-    for char, replacement in (("\\", r"\textbackslash{}"), ("&", r"\&"), ("%", r"\%"), ("_", r"\_"),
-                              ("#", r"\#"), ("$", r"\$"), ("{", r"\{"), ("}", r"\}")):
+    for char, replacement in (
+        ("\\", r"\textbackslash{}"),
+        ("&", r"\&"),
+        ("%", r"\%"),
+        ("_", r"\_"),
+        ("#", r"\#"),
+        ("$", r"\$"),
+        ("{", r"\{"),
+        ("}", r"\}"),
+    ):
         text = text.replace(char, replacement)
     return text
 
@@ -121,31 +136,52 @@ def to_latex(results: Results, digits: int = 3, intervals: bool = True, anchors=
     cmidrules, bold per column and the ± cells are each a line here and awkward there."""
     table = results.table
     ran = table[table["status"].isin(["ok", "partial"]) & ~table.index.isin(list(anchors))]
-    best = {(g, m): _best(ran[f"{g}_{m}"], higher) if f"{g}_{m}" in ran else None
-            for g, _ in GROUPS for m, _, higher in METRICS}
-    shown = results if intervals else Results(table.drop(columns=[c for c in table if "_ci95_" in c]),
-                                              results.bands, results.items, results.record)
+    best = {
+        (g, m): _best(ran[f"{g}_{m}"], higher) if f"{g}_{m}" in ran else None
+        for g, _ in GROUPS
+        for m, _, higher in METRICS
+    }
+    shown = (
+        results
+        if intervals
+        else Results(
+            table.drop(columns=[c for c in table if "_ci95_" in c]),
+            results.bands,
+            results.items,
+            results.record,
+        )
+    )
     n = len(METRICS)
-    lines = [r"\begin{tabular}{l" + "c" * (2 * n) + "}", r"\toprule",
-             " & " + " & ".join(rf"\multicolumn{{{n}}}{{c}}{{{title}}}" for _, title in GROUPS) + r" \\",
-             "".join(rf"\cmidrule(lr){{{2 + i * n}-{1 + (i + 1) * n}}}" for i in range(len(GROUPS))),
-             "System & " + " & ".join(f"{label} {UP if higher else DOWN}"
-                                      for _ in GROUPS for _, label, higher in METRICS) + r" \\",
-             r"\midrule"]
+    lines = [
+        r"\begin{tabular}{l" + "c" * (2 * n) + "}",
+        r"\toprule",
+        " & " + " & ".join(rf"\multicolumn{{{n}}}{{c}}{{{title}}}" for _, title in GROUPS) + r" \\",
+        "".join(rf"\cmidrule(lr){{{2 + i * n}-{1 + (i + 1) * n}}}" for i in range(len(GROUPS))),
+        "System & "
+        + " & ".join(f"{label} {UP if higher else DOWN}" for _ in GROUPS for _, label, higher in METRICS)
+        + r" \\",
+        r"\midrule",
+    ]
     for system, row in table.iterrows():
         name = _escape(str(system))
         if row["status"] not in ("ok", "partial"):
             lines.append(rf"{name}$^\dagger$ & " + " & ".join(["n/a"] * (2 * n)) + r" \\")
             continue
         best_here = best if system not in anchors else {}
-        cells = [_cell(shown, system, g, m, best_here.get((g, m)), digits) for g, _ in GROUPS for m, _, _ in METRICS]
+        cells = [
+            _cell(shown, system, g, m, best_here.get((g, m)), digits)
+            for g, _ in GROUPS
+            for m, _, _ in METRICS
+        ]
         mark = r"$^\ddagger$" if row["status"] == "partial" else ""
         lines.append(f"{name}{mark} & " + " & ".join(cells) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}"]
     data, config = results.record["dataset"], results.record["config"]
-    caption = (f"% dataset {data['name']} (manifest {data['manifest_hash'][:12]}), scale {config['scale']}, "
-               f"seed {config['seed']}, embedder {results.record['embedder']['id']}, "
-               f"vocoder {results.record['vocoder']}, git {results.record['environment']['git']['revision'][:10]}")
+    caption = (
+        f"% dataset {data['name']} (manifest {data['manifest_hash'][:12]}), scale {config['scale']}, "
+        f"seed {config['seed']}, embedder {results.record['embedder']['id']}, "
+        f"vocoder {results.record['vocoder']}, git {results.record['environment']['git']['revision'][:10]}"
+    )
     return caption + "\n" + "\n".join(lines) + "\n"
 
 
@@ -169,6 +205,7 @@ def run_table1(out: str | Path | None = None, stem: str = "table1", **settings) 
     paths = write_all(run(config), config.out_dir, stem)
     mark_latest(paths["json"])
     return load(paths["json"])
+
 
 def _plain(value):
     """A DataFrame cell as JSON and markdown want it: NaN -> None, numpy scalars -> Python."""
@@ -215,14 +252,23 @@ def to_json(results: Results) -> str:
     ``cond_loudness_ci95_low``, ...; Timb. as MCD/100), and the run's provenance in brief."""
     record = results.record
     data, config, env = record["dataset"], record["config"], record["environment"]
-    document = {"schema": "latentft-bench/table/1",
-                "run": {"dataset": data["name"], "manifest_hash": data["manifest_hash"],
-                        "scale": config["scale"], "seed": config["seed"], "embedder": record["embedder"]["id"],
-                        "vocoder": record["vocoder"], "descriptors": record.get("descriptors"),
-                        "fad_aggregate": record.get("fad_aggregate"), "git": env["git"]["revision"],
-                        "git_dirty": env["git"]["dirty"]},
-                "units": {"timbre": "MCD/100"},
-                "systems": table_records(results.table)}
+    document = {
+        "schema": "latentft-bench/table/1",
+        "run": {
+            "dataset": data["name"],
+            "manifest_hash": data["manifest_hash"],
+            "scale": config["scale"],
+            "seed": config["seed"],
+            "embedder": record["embedder"]["id"],
+            "vocoder": record["vocoder"],
+            "descriptors": record.get("descriptors"),
+            "fad_aggregate": record.get("fad_aggregate"),
+            "git": env["git"]["revision"],
+            "git_dirty": env["git"]["dirty"],
+        },
+        "units": {"timbre": "MCD/100"},
+        "systems": table_records(results.table),
+    }
     return json.dumps(document, indent=2) + "\n"
 
 
@@ -326,7 +372,6 @@ def default_run(log=None) -> Path:
         if target.is_file():
             say(f"reading {shown(target)} (your latest run, from {shown(pointer)}; name another to choose)")
             return target
-        say(f"warning: {shown(pointer)} names {shown(target)}, which does not exist; "
-            f"using the committed run")
+        say(f"warning: {shown(pointer)} names {shown(target)}, which does not exist; using the committed run")
     say(f"reading {shown(COMMITTED_RUN)} (the committed run: no run of yours under {shown(runs_root())})")
     return COMMITTED_RUN

@@ -13,6 +13,7 @@
   ``reference`` row's outputs are copies of 8 clips, so most of its features come from the
   content cache.
 """
+
 from __future__ import annotations
 
 import io
@@ -29,14 +30,22 @@ from pathlib import Path
 from bench.core.paths import REPO_ROOT
 
 FIXTURES = REPO_ROOT / "tests" / "fixtures" / "audio"
-EARLIER_LAYOUT = "98f6193"   # the last revision with one fsynced file per item (outputs, scores, features)
+EARLIER_LAYOUT = "98f6193"  # the last revision with one fsynced file per item (outputs, scores, features)
 
 
 def _config(root: Path, systems, scale="quick", **changes):
     from bench.core.config import RunConfig
 
-    return RunConfig(scale=scale, data=str(FIXTURES), systems=tuple(systems), cache_dir=str(root / "cache"),
-                     data_cache_dir=str(root / "data"), out_dir=str(root / "out"), progress=False, **changes)
+    return RunConfig(
+        scale=scale,
+        data=str(FIXTURES),
+        systems=tuple(systems),
+        cache_dir=str(root / "cache"),
+        data_cache_dir=str(root / "data"),
+        out_dir=str(root / "out"),
+        progress=False,
+        **changes,
+    )
 
 
 def _units_seconds(record: dict) -> float:
@@ -55,12 +64,20 @@ def executor_throughput(workers: int = 2) -> dict:
         for name, spec in (("inline", "inline"), (f"local:{workers}", f"local:{workers}")):
             record = run_table1(_config(Path(tmp) / name, ["spectrogram"]), Execution(spec, unit_items=8))
             runs[name] = (record, _units_seconds(record))
-    items = sum(r["summary"]["n_ok"] + r["summary"]["n_failed"]
-                for r in runs["inline"][0]["rows"]["spectrogram"]["tasks"].values())
+    items = sum(
+        r["summary"]["n_ok"] + r["summary"]["n_failed"]
+        for r in runs["inline"][0]["rows"]["spectrogram"]["tasks"].values()
+    )
     inline_s, local_s = runs["inline"][1], runs[f"local:{workers}"][1]
-    return {"system": "spectrogram", "items": items, "workers": workers, "inline_s": round(inline_s, 3),
-            "local_s": round(local_s, 3), "ratio": round(inline_s / local_s, 3),
-            "identical_tables": table_rows(runs["inline"][0]) == table_rows(runs[f"local:{workers}"][0])}
+    return {
+        "system": "spectrogram",
+        "items": items,
+        "workers": workers,
+        "inline_s": round(inline_s, 3),
+        "local_s": round(local_s, 3),
+        "ratio": round(inline_s / local_s, 3),
+        "identical_tables": table_rows(runs["inline"][0]) == table_rows(runs[f"local:{workers}"][0]),
+    }
 
 
 def _finished_units(root: Path, n_units: int):
@@ -91,20 +108,30 @@ def ray_overhead(n_units: int = 20) -> dict:
     with tempfile.TemporaryDirectory(prefix="bench-ray-") as tmp:
         config, units = _finished_units(Path(tmp), n_units)
         began = time.perf_counter()
-        ray.init(num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1", logging_level="ERROR",
-                 log_to_driver=False, runtime_env={"env_vars": {"PYTHONPATH": str(REPO_ROOT)}})
+        ray.init(
+            num_cpus=2,
+            include_dashboard=False,
+            _node_ip_address="127.0.0.1",
+            logging_level="ERROR",
+            log_to_driver=False,
+            runtime_env={"env_vars": {"PYTHONPATH": str(REPO_ROOT)}},
+        )
         start_s = time.perf_counter() - began
         try:
             remote = ray.remote(run_unit_in_worker).options(num_cpus=1, max_retries=3)
-            ray.get([remote.remote(config, u) for u in units[:2]])   # warm: context built per worker
+            ray.get([remote.remote(config, u) for u in units[:2]])  # warm: context built per worker
             began = time.perf_counter()
             for unit in units:
                 ray.get(remote.remote(config, unit))
             per_unit = (time.perf_counter() - began) / len(units)
         finally:
             ray.shutdown()
-    return {"engine": "ray (local cluster)", "units": len(units), "ms_per_unit": round(1000 * per_unit, 2),
-            "cluster_start_s": round(start_s, 2)}
+    return {
+        "engine": "ray (local cluster)",
+        "units": len(units),
+        "ms_per_unit": round(1000 * per_unit, 2),
+        "cluster_start_s": round(start_s, 2),
+    }
 
 
 def slurm_overhead(n_units: int = 6) -> dict:
@@ -137,10 +164,13 @@ def slurm_overhead(n_units: int = 6) -> dict:
                         os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
         else:
             seconds = array_seconds()
-    return {"engine": "slurm (real single-node slurm-wlm)" if real else "submitit local executor (no SLURM)",
-            "units": len(units), "ms_per_unit": round(1000 * seconds / len(units), 1),
-            "note": "one array task per unit, one task at a time: sbatch, job start, python start, "
-                    "loading the evaluation set, the unit, the result file"}
+    return {
+        "engine": "slurm (real single-node slurm-wlm)" if real else "submitit local executor (no SLURM)",
+        "units": len(units),
+        "ms_per_unit": round(1000 * seconds / len(units), 1),
+        "note": "one array task per unit, one task at a time: sbatch, job start, python start, "
+        "loading the evaluation set, the unit, the result file",
+    }
 
 
 def harness_cost() -> dict:
@@ -158,18 +188,25 @@ def harness_cost() -> dict:
         outputs = Path(tmp) / "cache" / "outputs" / "reference"
         distinct = len({json.loads(p.read_text()).get("sha256") for p in outputs.glob("*.json")})
     phases = record["timings_s"]["unit phases (summed over workers)"]
-    items = sum(r["summary"]["n_ok"] + r["summary"]["n_failed"]
-                for r in record["rows"]["reference"]["tasks"].values())
+    items = sum(
+        r["summary"]["n_ok"] + r["summary"]["n_failed"] for r in record["rows"]["reference"]["tasks"].values()
+    )
     generation = phases.get("generation (the system)", 0.0)
     units = _units_seconds(record)
     other = total - units
-    return {"system": "reference", "items": items, "distinct_outputs": distinct, "cores": 1,
-            "load_average": _load(),
-            "ms_per_item": round(1000 * (units - generation) / items, 2),
-            "ms_per_item_with_assembly": round(1000 * (total - generation) / items, 2),
-            "breakdown_ms_per_item": {k: round(1000 * v / items, 2) for k, v in phases.items()
-                                      if k != "generation (the system)"},
-            "driver_ms_per_item (plan, finished checks, assembly, bootstrap)": round(1000 * other / items, 2)}
+    return {
+        "system": "reference",
+        "items": items,
+        "distinct_outputs": distinct,
+        "cores": 1,
+        "load_average": _load(),
+        "ms_per_item": round(1000 * (units - generation) / items, 2),
+        "ms_per_item_with_assembly": round(1000 * (total - generation) / items, 2),
+        "breakdown_ms_per_item": {
+            k: round(1000 * v / items, 2) for k, v in phases.items() if k != "generation (the system)"
+        },
+        "driver_ms_per_item (plan, finished checks, assembly, bootstrap)": round(1000 * other / items, 2),
+    }
 
 
 @contextmanager
@@ -177,7 +214,7 @@ def _one_core():
     """This process on its first allowed core with one torch thread and one BLAS thread (more
     threads than cores only contend), restored afterwards."""
     import torch
-    from threadpoolctl import threadpool_limits   # scikit-learn's dependency, through librosa
+    from threadpoolctl import threadpool_limits  # scikit-learn's dependency, through librosa
 
     affinity, threads = os.sched_getaffinity(0), torch.get_num_threads()
     os.sched_setaffinity(0, {min(affinity)})
@@ -198,17 +235,21 @@ def _load() -> str:
 def earlier_harness_cost(revision: str = EARLIER_LAYOUT) -> dict:
     """:func:`harness_cost` of ``revision`` (its own code, from ``git archive``), in a subprocess."""
     with tempfile.TemporaryDirectory(prefix="bench-earlier-") as tmp:
-        archive = subprocess.run(["git", "-C", str(REPO_ROOT), "archive", revision], capture_output=True,
-                                 check=True).stdout
+        archive = subprocess.run(
+            ["git", "-C", str(REPO_ROOT), "archive", revision], capture_output=True, check=True
+        ).stdout
         with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
             tar.extractall(tmp, filter="data")
         # the module's name at that revision (the flat layout, before bench/reports/)
-        script = ("import json; from bench" + ".scaleout_bench import harness_cost; "
-                  "print(json.dumps(harness_cost()))")
+        script = (
+            "import json; from bench" + ".scaleout_bench import harness_cost; "
+            "print(json.dumps(harness_cost()))"
+        )
         one_thread = {k: "1" for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
-        env = {**os.environ, "PYTHONPATH": tmp, **one_thread}   # as _one_core's BLAS limit
-        done = subprocess.run([sys.executable, "-c", script], cwd=tmp, env=env, capture_output=True,
-                              text=True, timeout=1800)
+        env = {**os.environ, "PYTHONPATH": tmp, **one_thread}  # as _one_core's BLAS limit
+        done = subprocess.run(
+            [sys.executable, "-c", script], cwd=tmp, env=env, capture_output=True, text=True, timeout=1800
+        )
         if done.returncode != 0:
             raise RuntimeError(f"revision {revision}: {done.stderr.strip().splitlines()[-1:]}")
     return {"revision": revision, "load_average": _load(), **json.loads(done.stdout.strip().splitlines()[-1])}
@@ -223,13 +264,17 @@ def harness_cost_against_earlier_layout(rounds: int = 2) -> dict:
         earlier.append(earlier_harness_cost())
     median = lambda runs: float(sorted(r["ms_per_item"] for r in runs)[len(runs) // 2])  # noqa: E731
     best = min(ours, key=lambda r: r["ms_per_item"])
-    return {**best, "runs_ms_per_item": [r["ms_per_item"] for r in ours],
-            "earlier_layout": {"revision": EARLIER_LAYOUT,
-                               "runs_ms_per_item": [r["ms_per_item"] for r in earlier],
-                               "breakdown_ms_per_item": min(earlier, key=lambda r: r["ms_per_item"])[
-                                   "breakdown_ms_per_item"],
-                               "load_average": [r["load_average"] for r in earlier]},
-            "earlier_over_this_median": round(median(earlier) / median(ours), 2)}
+    return {
+        **best,
+        "runs_ms_per_item": [r["ms_per_item"] for r in ours],
+        "earlier_layout": {
+            "revision": EARLIER_LAYOUT,
+            "runs_ms_per_item": [r["ms_per_item"] for r in earlier],
+            "breakdown_ms_per_item": min(earlier, key=lambda r: r["ms_per_item"])["breakdown_ms_per_item"],
+            "load_average": [r["load_average"] for r in earlier],
+        },
+        "earlier_over_this_median": round(median(earlier) / median(ours), 2),
+    }
 
 
 def new_output_features() -> dict:
@@ -237,9 +282,9 @@ def new_output_features() -> dict:
     its embedding (melstats), on 8 distinct clips after one warm-up clip."""
     import numpy as np
 
-    from bench.reports.benchmark_clips import benchmark_clips
-    from bench.core.registry import make_embedder
     from bench.core.item_cache import DescriptorBackend
+    from bench.core.registry import make_embedder
+    from bench.reports.benchmark_clips import benchmark_clips
 
     with _one_core():
         clips = benchmark_clips(9).astype(np.float32)
@@ -252,9 +297,13 @@ def new_output_features() -> dict:
         for clip in clips[1:]:
             embedder.embed(clip)
         embedded = time.perf_counter()
-    return {"clips": 8, "cores": 1, "load_average": _load(),
-            "descriptors_ms_per_clip": round(1000 * (described - began) / 8, 2),
-            "embedding_ms_per_clip (melstats)": round(1000 * (embedded - described) / 8, 2)}
+    return {
+        "clips": 8,
+        "cores": 1,
+        "load_average": _load(),
+        "descriptors_ms_per_clip": round(1000 * (described - began) / 8, 2),
+        "embedding_ms_per_clip (melstats)": round(1000 * (embedded - described) / 8, 2),
+    }
 
 
 SCALEOUT_PARTS = ("executors", "harness", "ray", "slurm")
@@ -264,32 +313,42 @@ def scaleout_benchmarks(print_line=print, parts=SCALEOUT_PARTS) -> dict:
     out = {}
     if "executors" in parts:
         r = out["executor_throughput"] = executor_throughput()
-        print_line(f"executors on {r['system']} ({r['items']} items): inline {r['inline_s']:.1f} s, "
-                   f"local:{r['workers']} {r['local_s']:.1f} s: {r['ratio']:.2f}x "
-                   f"(tables identical: {r['identical_tables']})")
+        print_line(
+            f"executors on {r['system']} ({r['items']} items): inline {r['inline_s']:.1f} s, "
+            f"local:{r['workers']} {r['local_s']:.1f} s: {r['ratio']:.2f}x "
+            f"(tables identical: {r['identical_tables']})"
+        )
     if "harness" in parts:
         r = out["harness_cost"] = harness_cost_against_earlier_layout()
         e = r["earlier_layout"]
-        print_line(f"harness cost per item besides generation ({r['items']} items, {r['distinct_outputs']} "
-                   f"distinct outputs, one core, load {r['load_average']}): {r['ms_per_item']:.1f} ms in the "
-                   f"units (runs {r['runs_ms_per_item']}), {r['ms_per_item_with_assembly']:.1f} ms with the "
-                   f"driver's assembly; per phase: " +
-                   ", ".join(f"{k} {v:.2f}" for k, v in r["breakdown_ms_per_item"].items()))
-        print_line(f"  earlier layout ({e['revision']}, one fsynced file per item), alternating: runs "
-                   f"{e['runs_ms_per_item']} ms per item; per phase: " +
-                   ", ".join(f"{k} {v:.2f}" for k, v in e["breakdown_ms_per_item"].items()) +
-                   f"; earlier / this (medians): {r['earlier_over_this_median']:.2f}x")
+        print_line(
+            f"harness cost per item besides generation ({r['items']} items, {r['distinct_outputs']} "
+            f"distinct outputs, one core, load {r['load_average']}): {r['ms_per_item']:.1f} ms in the "
+            f"units (runs {r['runs_ms_per_item']}), {r['ms_per_item_with_assembly']:.1f} ms with the "
+            f"driver's assembly; per phase: "
+            + ", ".join(f"{k} {v:.2f}" for k, v in r["breakdown_ms_per_item"].items())
+        )
+        print_line(
+            f"  earlier layout ({e['revision']}, one fsynced file per item), alternating: runs "
+            f"{e['runs_ms_per_item']} ms per item; per phase: "
+            + ", ".join(f"{k} {v:.2f}" for k, v in e["breakdown_ms_per_item"].items())
+            + f"; earlier / this (medians): {r['earlier_over_this_median']:.2f}x"
+        )
         r = out["new_output_features"] = new_output_features()
-        print_line(f"  an output never seen before adds (one core): descriptors "
-                   f"{r['descriptors_ms_per_clip']:.1f} ms, melstats embedding "
-                   f"{r['embedding_ms_per_clip (melstats)']:.1f} ms")
+        print_line(
+            f"  an output never seen before adds (one core): descriptors "
+            f"{r['descriptors_ms_per_clip']:.1f} ms, melstats embedding "
+            f"{r['embedding_ms_per_clip (melstats)']:.1f} ms"
+        )
     for name, fn in (("ray_overhead", ray_overhead), ("slurm_overhead", slurm_overhead)):
         if name.split("_")[0] not in parts:
             continue
         try:
             r = out[name] = fn()
-            print_line(f"per-unit overhead, {r['engine']}: {r['ms_per_unit']:.1f} ms per unit "
-                       f"({r['units']} finished units)")
+            print_line(
+                f"per-unit overhead, {r['engine']}: {r['ms_per_unit']:.1f} ms per unit "
+                f"({r['units']} finished units)"
+            )
         except Exception as error:  # an engine that cannot start here is reported, not fatal
             out[name] = {"error": f"{type(error).__name__}: {error}"}
             print_line(f"{name}: not measured: {out[name]['error']}")

@@ -1,4 +1,5 @@
 """Result tables: Table 1 (markdown, CSV), the per-band CSV and the JSON record."""
+
 from __future__ import annotations
 
 import csv
@@ -11,8 +12,13 @@ from bench.core.storage import atomic_write_json, atomic_write_text
 from bench.core.system import BLEND, CONDITIONAL
 from bench.core.tasks import shortfall_text
 
-COLUMNS = (("loudness", "Loud.", 1.0), ("rhythm", "Rhyth.", 1.0), ("timbre", "Timb.", 0.01),
-           ("harmony", "Harm.", 1.0), ("fad", "FAD", 1.0))
+COLUMNS = (
+    ("loudness", "Loud.", 1.0),
+    ("rhythm", "Rhyth.", 1.0),
+    ("timbre", "Timb.", 0.01),
+    ("harmony", "Harm.", 1.0),
+    ("fad", "FAD", 1.0),
+)
 ARROWS = {"loudness": "↑", "rhythm": "↑", "timbre": "↓", "harmony": "↓", "fad": "↓"}
 
 
@@ -60,26 +66,41 @@ def _title(record: dict) -> list[str]:
     if not layout:
         return []
     paper = f"; the paper's {layout['paper_table']} setting" if layout.get("paper_table") else ""
-    return [f"### {layout['title']}, {layout['split']} split ({layout['found']} of {layout['listed']} listed "
-            f"files from `{layout['split_source']}`, {record['dataset']['n_clips']} clips{paper})", ""]
+    return [
+        f"### {layout['title']}, {layout['split']} split ({layout['found']} of {layout['listed']} listed "
+        f"files from `{layout['split_source']}`, {record['dataset']['n_clips']} clips{paper})",
+        "",
+    ]
 
 
 def render_markdown(record: dict, stem: str = "table1", rows: list[dict] | None = None) -> str:
     """The table in markdown; ``rows`` are :func:`table_rows`' (default) or a DataFrame's
     (bench/reports/results.py: ``to_markdown``)."""
-    header = ["system"] + [f"{label} {ARROWS[k]}" for k, label, _ in COLUMNS] + \
-             [f"bl. {label} {ARROWS[k]}" for k, label, _ in COLUMNS]
+    header = (
+        ["system"]
+        + [f"{label} {ARROWS[k]}" for k, label, _ in COLUMNS]
+        + [f"bl. {label} {ARROWS[k]}" for k, label, _ in COLUMNS]
+    )
     lines = [*_title(record), "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     notes = []
     for flat in table_rows(record) if rows is None else rows:
         name = flat["system"]
         if flat["status"].startswith("unavailable"):
-            notes.append(f"- `{name}` not run: {flat['status'][len('unavailable: '):]}"
-                         + (f" (fix: {record['unavailable'][name]['fix']})" if record['unavailable'][name].get('fix') else ""))
+            notes.append(
+                f"- `{name}` not run: {flat['status'][len('unavailable: ') :]}"
+                + (
+                    f" (fix: {record['unavailable'][name]['fix']})"
+                    if record["unavailable"][name].get("fix")
+                    else ""
+                )
+            )
             lines.append(f"| {name} † |" + " n/a |" * (2 * len(COLUMNS)))
             continue
-        cells = [_fmt(flat.get(f"{prefix}_{k}"), _interval(flat, f"{prefix}_{k}"))
-                 for prefix in ("cond", "blend") for k, _, _ in COLUMNS]
+        cells = [
+            _fmt(flat.get(f"{prefix}_{k}"), _interval(flat, f"{prefix}_{k}"))
+            for prefix in ("cond", "blend")
+            for k, _, _ in COLUMNS
+        ]
         mark = " ‡" if flat["status"] == "partial" else ""
         lines.append(f"| {name}{mark} | " + " | ".join(cells) + " |")
         failed = (flat.get("cond_failed") or 0) + (flat.get("blend_failed") or 0)
@@ -101,14 +122,18 @@ def render_markdown(record: dict, stem: str = "table1", rows: list[dict] | None 
     # its definition, listed in the record only)
     skipped = [e for e in record["dataset"].get("skipped_files", []) if "file" in e]
     if skipped:
-        notes.append(f"- {len(skipped)} data file(s) skipped: "
-                     + "; ".join(f"`{e['file']}` {e['reason']}" for e in skipped[:5])
-                     + ("; ... (all in table1.json: dataset.skipped_files)" if len(skipped) > 5 else ""))
+        notes.append(
+            f"- {len(skipped)} data file(s) skipped: "
+            + "; ".join(f"`{e['file']}` {e['reason']}" for e in skipped[:5])
+            + ("; ... (all in table1.json: dataset.skipped_files)" if len(skipped) > 5 else "")
+        )
     for task, entry in record.get("scale_shortfall", {}).items():
         notes.append(f"- scale reduced, {shortfall_text(task, entry)}")
     for source in record.get("merged_from", []):
-        notes.append(f"- merged: {', '.join(source['systems']) or 'no rows'} from `{source['file']}` "
-                     f"(git {source['git']['revision'][:10]}{' dirty' if source['git']['dirty'] else ''})")
+        notes.append(
+            f"- merged: {', '.join(source['systems']) or 'no rows'} from `{source['file']}` "
+            f"(git {source['git']['revision'][:10]}{' dirty' if source['git']['dirty'] else ''})"
+        )
     if notes:
         footer += ["", *notes]
     return "\n".join(lines + footer) + "\n"
@@ -133,9 +158,18 @@ def per_band_rows(record: dict) -> list[dict]:
     for name, row in record["rows"].items():
         for task, result in row["tasks"].items():
             for group, entry in result["per_group"].items():
-                rows.append({"system": name, "task": task, "band": group,
-                             **{k: (round(v, 6) if isinstance(v, float) else v) for k, v in entry.items()
-                                if not k.endswith("_error")}})
+                rows.append(
+                    {
+                        "system": name,
+                        "task": task,
+                        "band": group,
+                        **{
+                            k: (round(v, 6) if isinstance(v, float) else v)
+                            for k, v in entry.items()
+                            if not k.endswith("_error")
+                        },
+                    }
+                )
     return rows
 
 
@@ -146,16 +180,26 @@ def item_rows(record: dict) -> list[dict]:
     for name, row in record["rows"].items():
         for task, result in row["tasks"].items():
             for item in result.get("items", []):
-                rows.append({"system": name, "task": task,
-                             **{k: (round(v, 9) if isinstance(v, float) else v) for k, v in item.items()}})
+                rows.append(
+                    {
+                        "system": name,
+                        "task": task,
+                        **{k: (round(v, 9) if isinstance(v, float) else v) for k, v in item.items()},
+                    }
+                )
     return rows
 
 
 def _without_items(record: dict) -> dict:
     lean = dict(record, rows={})
     for name, row in record["rows"].items():
-        lean["rows"][name] = dict(row, tasks={task: {k: v for k, v in result.items() if k != "items"}
-                                              for task, result in row["tasks"].items()})
+        lean["rows"][name] = dict(
+            row,
+            tasks={
+                task: {k: v for k, v in result.items() if k != "items"}
+                for task, result in row["tasks"].items()
+            },
+        )
     return lean
 
 
@@ -183,8 +227,13 @@ def write_all(record: dict, out_dir: str | Path, stem: str = "table1", markdown=
     record are written repository-relative (:func:`portable_paths`)."""
     record = portable_paths(record)
     out = Path(out_dir)
-    paths = {"md": out / f"{stem}.md", "csv": out / f"{stem}.csv",
-             "bands": out / f"{stem}_bands.csv", "items": out / f"{stem}_items.csv", "json": out / f"{stem}.json"}
+    paths = {
+        "md": out / f"{stem}.md",
+        "csv": out / f"{stem}.csv",
+        "bands": out / f"{stem}_bands.csv",
+        "items": out / f"{stem}_items.csv",
+        "json": out / f"{stem}.json",
+    }
     atomic_write_json(paths["json"], _without_items(record))
     atomic_write_text(paths["items"], render_csv(item_rows(record), ("system", "task", "item")))
     atomic_write_text(paths["csv"], render_csv(table_rows(record), ("system", "status")))

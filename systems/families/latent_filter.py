@@ -10,6 +10,7 @@ transform zero-pads to the next power of two of at least twice the latent length
 the reference code's 4x latent upsampling for RAVE aims at, without its bug of never downsampling
 back (its audio came out four times too long).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -45,7 +46,6 @@ class LatentFilterSystem(System):
     """Subclasses give ``model_rate`` and ``latent_rate`` and implement ``encode_one`` (audio [T]
     at the model's rate -> latent [C, F]) and ``decode_one`` (latent -> audio [T'])."""
 
-
     @property
     def model_rate(self) -> int:
         raise NotImplementedError
@@ -79,10 +79,13 @@ class LatentFilterSystem(System):
     def blend(self, batch):
         out = []
         w1, w2 = BLEND_WEIGHTS
-        for clip1, clip2, band1, band2 in zip(np.asarray(batch.references1), np.asarray(batch.references2),
-                                              batch.bands1, batch.bands2):
+        for clip1, clip2, band1, band2 in zip(
+            np.asarray(batch.references1), np.asarray(batch.references2), batch.bands1, batch.bands2
+        ):
             z1, model_length = self._latent(clip1)
             z2, _ = self._latent(clip2)
-            mixed = w1 * mask_latent(z1, band1, self.latent_rate) + w2 * mask_latent(z2, band2, self.latent_rate)
+            mixed = w1 * mask_latent(z1, band1, self.latent_rate) + w2 * mask_latent(
+                z2, band2, self.latent_rate
+            )
             out.append(self._audio(mixed, model_length, clip1.shape[-1]))
         return np.stack(out)

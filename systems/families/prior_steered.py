@@ -1,5 +1,6 @@
 """What ILVR and guidance share: the unconditional mel prior (``make train SYSTEM=uncond``), the
 reference mels, seeded sampling and the vocoder."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -24,20 +25,29 @@ class SteeredPriorSystem(TrainedSystem):
 
     def fingerprint(self) -> dict:
         _, state = self.loaded
-        return {**super().fingerprint(), **self.checkpoint_fingerprint(state), "sampling_steps": self._steps(),
-                **self.settings()}
+        return {
+            **super().fingerprint(),
+            **self.checkpoint_fingerprint(state),
+            "sampling_steps": self._steps(),
+            **self.settings(),
+        }
 
     def info(self) -> dict:
         model, state = self.loaded
-        return {"parameters": sum(p.numel() for p in model.parameters()),
-                "prior": "unconditional EDM on 80-band normalised log-mels", **self.checkpoint_info(state)}
+        return {
+            "parameters": sum(p.numel() for p in model.parameters()),
+            "prior": "unconditional EDM on 80-band normalised log-mels",
+            **self.checkpoint_info(state),
+        }
 
     def _mels(self, audio):
         import torch
 
         from bench.core.mel import normalised_mel
 
-        return torch.as_tensor(normalised_mel(np.asarray(audio)), dtype=torch.float32, device=self.context.device)
+        return torch.as_tensor(
+            normalised_mel(np.asarray(audio)), dtype=torch.float32, device=self.context.device
+        )
 
     def _sample(self, references, bands, seeds, length):
         """Mels steered towards ``references[j]`` in ``bands[j]`` (lists over the conditions), vocoded."""
@@ -61,5 +71,9 @@ class SteeredPriorSystem(TrainedSystem):
 
     @one_item_at_a_time_on_cpu
     def blend(self, batch):
-        return self._sample([batch.references1, batch.references2], [batch.bands1, batch.bands2], batch.seeds,
-                            batch.references1.shape[-1])
+        return self._sample(
+            [batch.references1, batch.references2],
+            [batch.bands1, batch.bands2],
+            batch.seeds,
+            batch.references1.shape[-1],
+        )

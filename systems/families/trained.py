@@ -2,6 +2,7 @@
 checkpoint is found (models/checkpoint_store.py) and what of it enters the fingerprint and the
 record. Used by systems/latentft.py and systems/families/prior_steered.py.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -25,8 +26,8 @@ class TrainedSystem(System):
 
     @dataclass(frozen=True)
     class Options:
-        checkpoint: str | None = None   # the weights (default: trained here, else shipped)
-        steps: int | None = None        # diffusion sampler steps (default: the scale's)
+        checkpoint: str | None = None  # the weights (default: trained here, else shipped)
+        steps: int | None = None  # diffusion sampler steps (default: the scale's)
 
         def __post_init__(self):
             if self.steps is not None and self.steps < 1:
@@ -48,9 +49,12 @@ class TrainedSystem(System):
         path = cls.checkpoint(options)
         if not path.is_file():
             cost = "10-20 min on 2 CPU cores, plus rendering the training set"
-            return Availability(False, f"no checkpoint at {path}",
-                                f"{how_to_get(cls.trained_by or cls.name, 'tiny', cost)}, "
-                                f"or --system-option {cls.name}.checkpoint=/path/to/checkpoint.pt")
+            return Availability(
+                False,
+                f"no checkpoint at {path}",
+                f"{how_to_get(cls.trained_by or cls.name, 'tiny', cost)}, "
+                f"or --system-option {cls.name}.checkpoint=/path/to/checkpoint.pt",
+            )
         return Availability(True)
 
     def _steps(self) -> int:
@@ -80,5 +84,10 @@ class TrainedSystem(System):
             shown = str(path.relative_to(REPO_ROOT))
         except ValueError:
             shown = str(path)
-        return {"checkpoint": shown, "weights": source(path), "checkpoint_sha256": file_sha256(str(path)),
-                "trained_steps": state["step"], "trained_on": state["meta"].get("dataset")}
+        return {
+            "checkpoint": shown,
+            "weights": source(path),
+            "checkpoint_sha256": file_sha256(str(path)),
+            "trained_steps": state["step"],
+            "trained_on": state["meta"].get("dataset"),
+        }

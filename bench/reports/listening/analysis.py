@@ -223,8 +223,12 @@ def analyze(
         warnings.simplefilter("ignore", RuntimeWarning)
         for scale in SCALES:
             if kept.empty:
-                summary["scales"][scale] = {"kruskal": {"H": None, "p": None}, "pairs": [],
-                                            "fleiss_kappa": None, "bradley_terry": {}}
+                summary["scales"][scale] = {
+                    "kruskal": {"H": None, "p": None},
+                    "pairs": [],
+                    "fleiss_kappa": None,
+                    "bradley_terry": {},
+                }
                 continue
             pairs = _pairs(kept, scale, systems)
             kappa, common = _fleiss(kept, scale)

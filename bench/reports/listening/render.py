@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bench.reports.listening.analysis import CATEGORIES, SCALES
 from bench.core.storage import atomic_write_json, atomic_write_text
+from bench.reports.listening.analysis import CATEGORIES, SCALES
 
 COLOURS = ("#1b7837", "#7fbf7b", "#d9d9d9", "#af8dc3", "#762a83")
 
@@ -92,11 +92,15 @@ def _provenance_lines(record: dict) -> list[str]:
     if study:
         run = study["run"]
         lines += [
-            (f"study {study['study_id']}: systems {', '.join(study['systems'])}, seed {study['seed']}, "
-             f"stimuli at {study['loudness']['target_lufs']} LUFS ({study['loudness']['standard']})"),
-            (f"run `{run['path']}` (sha256 {run['sha256'][:12]}), dataset {run['dataset']['name']} "
-             f"(manifest {run['dataset']['manifest_hash'][:12]}), vocoder {run['vocoder']}, "
-             f"git {_git(run['git'])}"),
+            (
+                f"study {study['study_id']}: systems {', '.join(study['systems'])}, seed {study['seed']}, "
+                f"stimuli at {study['loudness']['target_lufs']} LUFS ({study['loudness']['standard']})"
+            ),
+            (
+                f"run `{run['path']}` (sha256 {run['sha256'][:12]}), dataset {run['dataset']['name']} "
+                f"(manifest {run['dataset']['manifest_hash'][:12]}), vocoder {run['vocoder']}, "
+                f"git {_git(run['git'])}"
+            ),
         ]
     method = record["method"]
     lines.append(
@@ -121,8 +125,10 @@ def render(record: dict, latex: bool = False) -> str:
     parts = [
         "# Listening study analysis",
         "",
-        (f"Participants: {people['total']}, excluded for failing the attention check: "
-         f"{people['excluded']}, kept: {people['kept']}."),
+        (
+            f"Participants: {people['total']}, excluded for failing the attention check: "
+            f"{people['excluded']}, kept: {people['kept']}."
+        ),
         "",
         "## Kruskal-Wallis across ordered pairs and Fleiss' kappa",
         "",

@@ -11,10 +11,10 @@ import io
 import secrets
 from pathlib import Path
 
+from bench.core.storage import read_json
 from bench.reports.listening.build import STUDY_SCHEMA
 from bench.reports.listening.errors import StudyError
 from bench.reports.listening.storage import StudyDB
-from bench.core.storage import read_json
 
 EXPORT_COLUMNS = (
     "participant",
