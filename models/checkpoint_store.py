@@ -8,8 +8,9 @@ Two places, looked up in this order unless a path is given:
   with their sha256, config, training data and final loss in ``models/weights/manifest.json``
   and written there by ``python -m bench ship-weights`` (see models/weights/README.md).
 
-Both formats load through :func:`load_state`; a shipped file whose sha256 differs from the
-manifest's is refused, naming the file and both hashes.
+Both formats load through :func:`load_state`, with ``weights_only=True`` (bench/core/safe_load.py:
+tensors and plain data only, a file asking for any other type refused before anything in it runs);
+a shipped file whose sha256 differs from the manifest's is refused, naming the file and both hashes.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from bench.core.paths import REPO_ROOT, SHIPPED_WEIGHTS_DIR, shown_path
+from bench.core.safe_load import UnreadableFileError, load_module_state, load_torch_file, require_keys
 from bench.core.storage import atomic_write_bytes, atomic_write_json, file_sha256
 
 TRAINED_DIR = REPO_ROOT / "results" / "checkpoints"
@@ -30,7 +32,12 @@ SHIPPED_LIMIT_BYTES = 12 * 1024 * 1024
 
 
 class CheckpointError(Exception):
-    """A checkpoint file that cannot be used; the message names the file and what is wrong."""
+    """A checkpoint file that cannot be used; the message names the file and what is wrong, ``fix``
+    what to do about it (empty when the message says)."""
+
+    def __init__(self, message: str, fix: str = ""):
+        super().__init__(message)
+        self.fix = fix
 
 
 def trained_path(system: str, config: str = "tiny") -> Path:
@@ -68,6 +75,19 @@ def _shown(path: Path) -> str:
     return shown_path(path)
 
 
+def how_to_get(system: str, config: str = "tiny", cost: str = "") -> str:
+    """What a user does about a missing checkpoint: restore the shipped file when the manifest lists
+    one, else train it (``cost``: how long that takes, said after the command)."""
+    command = (
+        f"make train SYSTEM={system} CONFIG={config} (python -m bench train --system {system} "
+        f"--config {config}{f'; {cost}' if cost else ''})"
+    )
+    shipped = shipped_path(system, config)
+    if shipped.name in manifest():
+        return f"restore the shipped weights (git checkout {_shown(shipped)}), or {command}"
+    return f"no weights are shipped for {system}-{config}; train them: {command}"
+
+
 def manifest() -> dict:
     """The shipped weights' manifest: {file name: entry}; empty when nothing is shipped."""
     if not MANIFEST.is_file():
@@ -75,10 +95,11 @@ def manifest() -> dict:
     return json.loads(MANIFEST.read_text())["weights"]
 
 
+CHECKPOINT_KEYS = ("ema", "config", "step", "meta")
+
+
 @lru_cache(maxsize=32)
 def _load_cached(path: str, size: int, mtime_ns: int) -> dict:
-    import torch
-
     target = Path(path)
     if target.parent == SHIPPED_DIR.resolve():
         expected = manifest().get(target.name, {}).get("sha256")
@@ -95,15 +116,34 @@ def _load_cached(path: str, size: int, mtime_ns: int) -> dict:
                 f"replaced: restore it with git checkout {_shown(target)}"
             )
     try:
-        state = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as error:
-        raise CheckpointError(
-            f"{target}: not a readable checkpoint ({type(error).__name__}: {error})"
-        ) from None
-    missing = [key for key in ("ema", "config", "step", "meta") if key not in state]
-    if missing:
-        raise CheckpointError(f"{target}: not a checkpoint of the harness (missing {', '.join(missing)})")
+        state = load_torch_file(target, "checkpoint")
+        require_keys(state, CHECKPOINT_KEYS, target, what="checkpoint of the harness")
+        require_keys(state["config"], ("model",), target, "config", what="checkpoint of the harness")
+    except UnreadableFileError as error:
+        fix = error.fix or (
+            "pass a checkpoint written by python -m bench train (make train SYSTEM=...), or "
+            "leave the option out for the default weights"
+        )
+        raise CheckpointError(str(error), fix) from None
     return state
+
+
+def model_from_state(path: str | Path, state: dict, build):
+    """``build(config)`` (``config``: a copy of the checkpoint's ``config["model"]``) with the
+    checkpoint's EMA weights loaded; CheckpointError naming ``path`` when the config does not build
+    the model, or a weight is missing, unexpected or of another shape."""
+    fix = "pass a checkpoint of this system (python -m bench train --system NAME writes one)"
+    try:
+        model = build(dict(state["config"]["model"]))
+    except (TypeError, ValueError, KeyError, AttributeError) as error:
+        raise CheckpointError(
+            f"{path}: its config.model does not build this model ({type(error).__name__}: {error})", fix
+        ) from None
+    try:
+        load_module_state(model, state["ema"], path, "'ema' weights")
+    except UnreadableFileError as error:
+        raise CheckpointError(str(error), fix) from None
+    return model
 
 
 def load_state(path: str | Path) -> dict:

@@ -190,15 +190,20 @@ class LinCAE(nn.Module):
 
 
 def load_lincae(path, device: str = "cpu") -> tuple[LinCAE, dict]:
-    from bench.models.checkpoint_store import load_state
+    from bench.models.checkpoint_store import load_state, model_from_state
+
+    def build(config):
+        return LinCAE(
+            LinCAEConfig(
+                **{
+                    **config,
+                    **{key: tuple(config[key]) for key in ("decoder_mults", "gain_start", "gain_end")},
+                }
+            )
+        )
 
     state = load_state(path)
-    config = dict(state["config"]["model"])
-    for key in ("decoder_mults", "gain_start", "gain_end"):
-        config[key] = tuple(config[key])
-    model = LinCAE(LinCAEConfig(**config))
-    model.load_state_dict(state["ema"])
-    return model.eval().to(device), state
+    return model_from_state(path, state, build).eval().to(device), state
 
 
 def training_chunks(stem_set, rng: np.random.Generator) -> np.ndarray:

@@ -63,12 +63,14 @@ def load_mel_prior(path, device: str = "cpu") -> tuple[MelPrior, dict]:
     from bench.models.checkpoint_store import load_state
 
     state = load_state(path)
-    return mel_prior_from_state(state, device), state
+    return mel_prior_from_state(state, device, path), state
 
 
-def mel_prior_from_state(state: dict, device: str = "cpu") -> MelPrior:
-    model_config = dict(state["config"]["model"])
-    model_config["mults"] = tuple(model_config["mults"])
-    model = MelPrior(MelPriorConfig(**model_config))
-    model.load_state_dict(state["ema"])
-    return model.eval().to(device)
+def mel_prior_from_state(state: dict, device: str = "cpu", path="checkpoint") -> MelPrior:
+    """The prior of a loaded checkpoint (``path``: the file it came from, named in errors)."""
+    from bench.models.checkpoint_store import model_from_state
+
+    def build(config):
+        return MelPrior(MelPriorConfig(**{**config, "mults": tuple(config["mults"])}))
+
+    return model_from_state(path, state, build).eval().to(device)

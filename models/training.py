@@ -1,5 +1,6 @@
 """Training loop shared by the harness's own models: Adam, linear warm-up, gradient clipping,
-EMA weights, bf16 autocast on GPU, atomic checkpoints and exact resume after a kill."""
+EMA weights, bf16 autocast on GPU, atomic checkpoints and exact resume after a kill (the checkpoint
+read back with ``weights_only=True``, every part checked: bench/core/safe_load.py)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import torch
 
+from bench.core.safe_load import UnreadableFileError, load_module_state, load_torch_file, require_keys
 from bench.core.seeds import torch_seed
 from bench.core.storage import atomic_write_bytes
 
@@ -59,11 +61,7 @@ def train(
     optimiser = torch.optim.Adam(model.parameters(), lr=config.lr)
     step, losses = 0, []
     if checkpoint.exists():
-        state = torch.load(checkpoint, map_location=device, weights_only=False)
-        model.load_state_dict(state["model"])
-        ema.load_state_dict(state["ema"])
-        optimiser.load_state_dict(state["optimiser"])
-        step, losses = state["step"], state["losses"]
+        step, losses = resume(checkpoint, model, ema, optimiser, device)
         log(f"resuming {checkpoint.name} at step {step}")
     log_path = checkpoint.with_suffix(".log.jsonl")
     started = time.perf_counter()
@@ -135,6 +133,41 @@ def train(
         "first_loss": sum(losses[:100]) / max(1, len(losses[:100])),
         "seconds_per_step": (time.perf_counter() - started) / max(1, step - first_step),
     }
+
+
+RESUME_KEYS = ("model", "ema", "optimiser", "step", "losses")
+
+
+def resume(checkpoint: Path, model, ema, optimiser, device: str = "cpu") -> tuple[int, list]:
+    """Load a training checkpoint into ``model``, ``ema`` and ``optimiser``; (step, losses). A file
+    that is not a training checkpoint of this model raises UnreadableFileError naming it and what is
+    wrong (a type it asks for, a missing key, a tensor of another shape); training does not start."""
+    state = load_torch_file(checkpoint, "training checkpoint", map_location=device)
+    require_keys(state, RESUME_KEYS, checkpoint, what="training checkpoint")
+    if not isinstance(state["step"], int) or not isinstance(state["losses"], list):
+        raise UnreadableFileError(
+            checkpoint,
+            f"not a training checkpoint: step is a "
+            f"{type(state['step']).__name__}, losses a "
+            f"{type(state['losses']).__name__}",
+        )
+    load_module_state(model, state["model"], checkpoint, "'model' weights")
+    load_module_state(ema, state["ema"], checkpoint, "'ema' weights")
+    probe = torch.optim.Adam(model.parameters())  # checked here, so that a bad file changes no optimiser
+    try:
+        probe.load_state_dict(state["optimiser"])
+        wrong = [
+            f"{tuple(v.shape)} for a parameter of shape {tuple(p.shape)}"
+            for p, entry in probe.state.items()
+            for v in entry.values()
+            if isinstance(v, torch.Tensor) and v.dim() and v.shape != p.shape
+        ]
+    except (ValueError, KeyError, TypeError, RuntimeError, IndexError) as error:
+        wrong = [f"{type(error).__name__}: {error}"]
+    if wrong:
+        raise UnreadableFileError(checkpoint, f"its 'optimiser' state does not fit the model: {wrong[0]}")
+    optimiser.load_state_dict(state["optimiser"])
+    return state["step"], state["losses"]
 
 
 def _plain(config) -> dict:

@@ -48,13 +48,14 @@ class _LatentFTBase(TrainedSystem):
                 ) from None
 
     def load(self):
+        from bench.models.checkpoint_store import model_from_state
         from bench.models.latentft import LatentFT, LatentFTConfig
 
+        def build(config):
+            return LatentFT(LatentFTConfig(**{**config, "decoder_mults": tuple(config["decoder_mults"])}))
+
         state = self.load_checkpoint()
-        model_config = dict(state["config"]["model"])
-        model_config["decoder_mults"] = tuple(model_config["decoder_mults"])
-        model = LatentFT(LatentFTConfig(**model_config))
-        model.load_state_dict(state["ema"])
+        model = model_from_state(self.checkpoint(self.options), state, build)
         return model.eval().to(self.context.device), state
 
     def extra_fingerprint(self) -> dict:

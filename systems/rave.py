@@ -8,7 +8,8 @@ resample back. Blending decodes 0.5 m1(z1) + 0.5 m2(z2).
 The model: ``--system-option rave.model=/path/model.ts``, a non-streaming export (RAVE's
 ``rave export --run RUN`` without ``--streaming``). Streaming exports keep a cache between calls;
 the adapter detects that (two encodings of the same clip differ) and refuses them. Only
-``torch.jit.load`` is used: the acids-rave package is not needed.
+``torch.jit.load`` is used, on a file checked to be a TorchScript archive (the format RAVE exports;
+TorchScript, not a Python pickle: docs/untrusted-files.md): the acids-rave package is not needed.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.core.registry import register
+from bench.core.safe_load import UnreadableFileError
 from bench.core.system import Availability, Needs, WeightFile, validate_options
 from bench.systems.families.latent_filter import LatentFilterSystem
 
@@ -26,9 +28,13 @@ PROBE_SECONDS = 1.0
 
 
 def load_rave(path: str, device: str = "cpu"):
-    """The TorchScript module, its sample rate, input channels and compression ratio."""
+    """The TorchScript module, its sample rate, input channels and compression ratio. Only a file
+    that is a TorchScript archive reaches ``torch.jit.load`` (bench/core/safe_load.py)."""
     import torch
 
+    from bench.core.safe_load import check_torchscript_archive
+
+    check_torchscript_archive(path, "RAVE TorchScript export")
     model = torch.jit.load(str(path), map_location=device).eval()
     if not hasattr(model, "sr") or not hasattr(model, "encode") or not hasattr(model, "decode"):
         raise ValueError(f"{path}: not a RAVE export (needs encode, decode and sr)")
@@ -90,6 +96,8 @@ class RAVELatentFilter(LatentFilterSystem):
                     f"{given} is a streaming export (it keeps state between calls)",
                     "export again without --streaming",
                 )
+        except UnreadableFileError as error:  # not a TorchScript archive at all
+            return Availability(False, str(error), "pass a TorchScript file written by rave export")
         except Exception as error:  # a file that is not a usable export
             return Availability(
                 False,

@@ -11,6 +11,7 @@ from support.paths import FIXTURES
 
 from bench.core.config import RunConfig
 from bench.core.mel import normalised_mel
+from bench.core.safe_load import load_torch_file
 from bench.core.storage import file_sha256
 from bench.experiments.ablation_table import run_ablation_table, training_summary
 from bench.models.checkpoint_store import load_state, weights_sha256
@@ -133,7 +134,7 @@ def test_table_on_two_step_checkpoints(tmp_path, fixture_clips):
                 log=lambda *_: None,
             )
         if name == unfinished:  # as if a 4-step run had been stopped at its step-2 checkpoint
-            state = torch.load(path, weights_only=False)
+            state = load_torch_file(path)
             state["config"]["steps"] = 4
             torch.save(state, path)
         options[name] = {"checkpoint": str(path), "steps": "2"}
@@ -156,7 +157,7 @@ def test_table_on_two_step_checkpoints(tmp_path, fixture_clips):
     saved = json.loads((out / "table_ablations.json").read_text())
     assert saved["schema"] == "latentft-bench/table-ablations/v1"
     for name in trained:
-        state = torch.load(options[name]["checkpoint"], weights_only=False)
+        state = load_torch_file(options[name]["checkpoint"])
         training = saved["ablations"][name]["training"]
         assert training["final_loss"] == pytest.approx(np.mean(state["losses"]), abs=1e-12)
         assert training["model_config"] == asdict(_config(name)) | {"decoder_mults": [1, 2]}

@@ -14,6 +14,7 @@ from bench.core.bands import CONDITIONAL_BANDS, Band, band_mask
 from bench.core.config import RunConfig
 from bench.core.registry import get_system_class, make_vocoder, system_status
 from bench.core.runner import run_table1
+from bench.core.safe_load import load_torch_file
 from bench.systems.families.latent_filter import hz_band_mask, mask_latent
 
 
@@ -94,7 +95,7 @@ def test_dac_without_weights_names_the_file_it_looked_for(tmp_path, monkeypatch)
 def test_dac_runs_both_tasks_from_a_weights_path(tmp_path, dac_weights):
     record = _run(tmp_path, ["dac"], {"dac": {"weights": str(dac_weights)}})
     _assert_both_tasks_ran(record, "dac")
-    assert len(record["rows"]["dac"]["fingerprint"]["weights_sha256"]) == 64
+    assert len(record["rows"]["dac"]["fingerprint"]["weights_sha256"]["weights"]) == 64
 
 
 def test_dac_reports_its_latent(dac_weights):
@@ -272,7 +273,7 @@ def _train_latentft_dac(tmp_path, dac_weights, fixture_clips):
 @pytest.mark.slow
 def test_latentft_dac_runs_both_tasks_with_the_dac_it_was_trained_with(tmp_path, dac_weights, fixture_clips):
     checkpoint = _train_latentft_dac(tmp_path, dac_weights, fixture_clips)
-    state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    state = load_torch_file(checkpoint)  # bench/core/safe_load.py: tensors and plain data only
     assert state["ema"]["input_std"].shape == (16, 1)  # the input statistics travel with the checkpoint
     record = _run(tmp_path, ["latentft-dac"], {"latentft-dac": {"checkpoint": str(checkpoint), "steps": "2"}})
     _assert_both_tasks_ran(record, "latentft-dac")

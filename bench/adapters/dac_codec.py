@@ -49,7 +49,32 @@ def weights_availability(path: Path | None, option: str) -> Availability:
 
 
 def load_dac(path: Path, device: str = "cpu"):
-    return import_dac().DAC.load(str(path)).eval().to(device)
+    """The DAC of a weights file as descript-audio-codec writes it (``DAC.save(path, package=False)``:
+    ``{"state_dict": ..., "metadata": {"kwargs": {...}}}``), read as data (bench/core/safe_load.py)
+    and built here; the package's own ``DAC.load`` first tries the file as a ``torch.package``,
+    which runs code from it. Every parameter must be in the file with its shape; raises
+    UnreadableFileError naming the file and what is wrong."""
+    import inspect
+
+    from bench.core.safe_load import UnreadableFileError, load_module_state, load_torch_file, require_keys
+
+    state = load_torch_file(path, "DAC weights file")
+    require_keys(state, ("state_dict", "metadata"), path, what="DAC weights file")
+    require_keys(state["metadata"], ("kwargs",), path, "metadata", what="DAC weights file")
+    model_class = import_dac().DAC
+    accepted = inspect.signature(model_class).parameters
+    kwargs = state["metadata"]["kwargs"]
+    if not isinstance(kwargs, dict):
+        raise UnreadableFileError(path, f"its metadata.kwargs is a {type(kwargs).__name__}, not a dict")
+    try:
+        model = model_class(**{key: value for key, value in kwargs.items() if key in accepted})
+    except Exception as error:  # the constructor's own checks, whatever they raise
+        raise UnreadableFileError(
+            path, f"its metadata.kwargs do not build a DAC ({type(error).__name__}: {error})"
+        ) from None
+    # keys the model lacks are ignored, as descript-audio-codec's loader (strict=False) does
+    load_module_state(model, state["state_dict"], path, "state_dict", allow_unexpected=True)
+    return model.eval().to(device)
 
 
 def encode(model, audio: np.ndarray, device: str = "cpu") -> np.ndarray:

@@ -236,11 +236,16 @@ class VGGishEmbedder(Embedder):
             availability = self.availability(str(self.weights_path))
             if not availability.ok:
                 raise EmbedderUnavailable(f"{availability.reason}; {availability.fix}")
-            import torch
             from torchvggish import torchvggish
 
+            from bench.core.safe_load import UnreadableFileError, load_module_state, load_torch_file
+
             model = torchvggish.VGG(torchvggish.make_layers(), postprocess=False)
-            model.load_state_dict(torch.load(self.weights_path, map_location="cpu", weights_only=True))
+            try:
+                state = load_torch_file(self.weights_path, "VGGish weights file")
+                load_module_state(model, state, self.weights_path, "weights")
+            except UnreadableFileError as error:
+                raise EmbedderUnavailable(f"vggish: {error}") from None
             self._model = model.eval().to(self.device)
         return self._model
 
@@ -347,11 +352,22 @@ class ClapEmbedder(Embedder):
             from transformers.utils import logging as transformers_logging
 
             transformers_logging.set_verbosity_error()
-            model = ClapModel.from_pretrained(str(self.folder), local_files_only=True).eval().to(self.device)
-            self._model = (
-                model,
-                ClapFeatureExtractor.from_pretrained(str(self.folder), local_files_only=True),
-            )
+            if self._weights_file().suffix == ".bin":  # a pickle: checked as data first (safetensors is data)
+                from bench.core.safe_load import UnreadableFileError, load_torch_file
+
+                try:
+                    load_torch_file(self._weights_file(), "CLAP weights file")
+                except UnreadableFileError as error:
+                    raise EmbedderUnavailable(f"clap: {error}") from None
+            try:  # transformers reads a .bin with weights_only=True too (docs/untrusted-files.md)
+                model = ClapModel.from_pretrained(str(self.folder), local_files_only=True, weights_only=True)
+                extractor = ClapFeatureExtractor.from_pretrained(str(self.folder), local_files_only=True)
+            except Exception as error:  # transformers raises many types for a damaged folder
+                text = " ".join(str(error).split())[:300]
+                raise EmbedderUnavailable(
+                    f"clap: {self.folder} does not load ({type(error).__name__}: {text})"
+                ) from None
+            self._model = (model.eval().to(self.device), extractor)
         return self._model
 
     def windows(self, audio: np.ndarray) -> list[np.ndarray]:

@@ -132,11 +132,11 @@ class LinearCAEAdapter:
 
 def load_pretrained(model_id: str, path: str | None = None, sample_rate: int | None = None):
     """(LinearCAEAdapter, provenance) or raise PretrainedUnavailable saying what is missing."""
-    import torch
     import yaml
     from linear_cae import Autoencoder
 
     from bench.core.audio import SAMPLE_RATE
+    from bench.core.safe_load import UnreadableFileError, load_module_state, load_torch_file
     from bench.core.storage import file_sha256
 
     files = resolve_files(model_id, path)
@@ -148,11 +148,10 @@ def load_pretrained(model_id: str, path: str | None = None, sample_rate: int | N
             raise PretrainedUnavailable(f"{files[key]}: not valid YAML ({error})") from None
     model = Autoencoder(kwargs["frontend"], kwargs["generator"], kwargs["diffusion"], name=model_id)
     try:
-        model.load_state_dict(torch.load(files["weights"], map_location="cpu", weights_only=True))
-    except RuntimeError as error:
-        raise PretrainedUnavailable(
-            f"{files['weights']} does not fit the configuration next to it: {str(error).splitlines()[0]}"
-        ) from None
+        state = load_torch_file(files["weights"], "Lin-CAE weights file")
+        load_module_state(model, state, files["weights"], "weights", model="the configuration next to it")
+    except UnreadableFileError as error:
+        raise PretrainedUnavailable(str(error)) from None
     from importlib.metadata import version
 
     info = {

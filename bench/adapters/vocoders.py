@@ -6,7 +6,8 @@ initial phase, in torch on CPU or GPU.
 
 ``bigvgan:/path/to/dir`` runs the user's BigVGAN (pip ``bigvgan``) from a local directory holding
 ``config.json`` and ``bigvgan_generator.pt`` (``{"generator": state_dict}``), the layout NVIDIA
-publishes; nothing is fetched from the hub. The config must use this harness's mel convention
+publishes, read as data (bench/core/safe_load.py); nothing is fetched from the hub. The config must
+use this harness's mel convention
 (22050 Hz, 80 bands, hop 256, n_fft 1024, fmin 0, fmax 11025 or null): the 22 kHz 80-band 256x
 model does.
 """
@@ -112,7 +113,12 @@ class BigVGANVocoder:
                     f"bigvgan: {path} not found (the directory needs config.json and "
                     "bigvgan_generator.pt, e.g. from nvidia/bigvgan_v2_22khz_80band_256x)"
                 )
-        config = json.loads(self.config_path.read_text())
+        try:
+            config = json.loads(self.config_path.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            raise VocoderUnavailable(f"bigvgan: {self.config_path}: not a JSON config ({error})") from None
+        if not isinstance(config, dict):
+            raise VocoderUnavailable(f"bigvgan: {self.config_path}: not a JSON object of settings")
         wrong = {k: (config.get(k), v) for k, v in BIGVGAN_MEL.items() if config.get(k) != v}
         if config.get("fmax") not in (None, SAMPLE_RATE // 2, SAMPLE_RATE / 2):
             wrong["fmax"] = (config.get("fmax"), "null or 11025")
@@ -132,20 +138,31 @@ class BigVGANVocoder:
 
     def model(self):
         if self._model is None:
-            import torch
-
             from bench.core.optional_imports import placeholders
+            from bench.core.safe_load import (
+                UnreadableFileError,
+                load_module_state,
+                load_torch_file,
+                require_keys,
+                state_mismatches,
+            )
 
             with placeholders("torchaudio"):
                 import bigvgan
+
             model = bigvgan.BigVGAN(bigvgan.AttrDict(self.config), use_cuda_kernel=False)
-            state = torch.load(self.weights_path, map_location="cpu", weights_only=True)["generator"]
             try:
-                model.load_state_dict(state)
-                model.remove_weight_norm()
-            except RuntimeError:  # a checkpoint saved without weight norm
-                model.remove_weight_norm()
-                model.load_state_dict(state)
+                checkpoint = load_torch_file(self.weights_path, "BigVGAN weights file")
+                require_keys(checkpoint, ("generator",), self.weights_path, what="BigVGAN weights file")
+                state = checkpoint["generator"]
+                if isinstance(state, dict) and not state_mismatches(model, state):
+                    model.load_state_dict(state)
+                    model.remove_weight_norm()
+                else:  # a checkpoint saved without weight norm, or one that fits neither: named
+                    model.remove_weight_norm()
+                    load_module_state(model, state, self.weights_path, "'generator' weights")
+            except UnreadableFileError as error:
+                raise VocoderUnavailable(f"bigvgan: {error}") from None
             self._model = model.eval().to(self.device)
         return self._model
 

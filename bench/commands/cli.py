@@ -1,4 +1,10 @@
-"""Command line: ``python -m bench {table1,systems,data,regress,metrics}``."""
+"""Command line: ``python -m bench COMMAND [options]``; the commands are those :func:`build_parser`
+registers, listed by ``python -m bench --help``.
+
+Exit codes: 0 done; 1 an unexpected error; 2 bad input named on stderr (a file, an option, a
+system name); 3 ``table1`` ran but no row produced a figure (every row † or every item failed:
+the table, the records and each row's reason and fix are still printed and written).
+See docs/untrusted-files.md."""
 
 from __future__ import annotations
 
@@ -10,7 +16,9 @@ import warnings
 
 from bench.commands.execution import add_execution_arguments, report_unassembled
 from bench.commands.execution import execution_from_args as _execution
-from bench.core.config import parse_system_options
+from bench.core.config import SCALES, parse_system_options
+
+EXIT_NOTHING_RAN = 3  # table1: the table and records written, but no row has a figure
 
 
 def cmd_table1(args) -> int:
@@ -94,7 +102,25 @@ def cmd_table1(args) -> int:
             "read when no run is named)",
             file=_notes(args),
         )
+    if not _rows_with_figures(record):
+        parts = [f"{len(record['unavailable'])} not run (marked †, each with its reason and fix)"] * bool(
+            record["unavailable"]
+        ) + [f"{len(record['rows'])} with every item failed"] * bool(record["rows"])
+        print(
+            f"error: no row produced a figure: {', '.join(parts) or 'no systems'}; exit {EXIT_NOTHING_RAN}",
+            file=sys.stderr,
+        )
+        return EXIT_NOTHING_RAN
     return 0
+
+
+def _rows_with_figures(record: dict) -> list[str]:
+    """The rows of a Table 1 record with at least one item scored."""
+    return [
+        name
+        for name, row in record["rows"].items()
+        if any(task["summary"]["n_ok"] for task in row["tasks"].values())
+    ]
 
 
 def _notes(args):
@@ -253,11 +279,11 @@ def cmd_results(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = argparse.ArgumentParser(prog="python -m bench")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     table = sub.add_parser("table1", help="run the Table 1 tasks and write results/runs/NAME/table1.*")
-    table.add_argument("--scale", default="quick", choices=("smoke", "quick", "paper"))
+    table.add_argument("--scale", default="quick", choices=tuple(SCALES))
     table.add_argument("--seed", type=int, default=0)
     table.add_argument("--data", help="folder of audio (default: the embedded music21 set)")
     table.add_argument("--split-file", help="text file of relative paths to use from --data")
@@ -320,7 +346,7 @@ def build_parser() -> argparse.ArgumentParser:
     embedders.set_defaults(func=cmd_embedders)
 
     data = sub.add_parser("data", help="build or load an evaluation set and print its manifest hash")
-    data.add_argument("--scale", default="quick", choices=("smoke", "quick", "paper"))
+    data.add_argument("--scale", default="quick", choices=tuple(SCALES))
     data.add_argument("--data")
     data.add_argument("--split-file")
     data.add_argument("--strict", action="store_true", help="exit 2 naming every file that cannot be used")
@@ -372,6 +398,11 @@ def build_parser() -> argparse.ArgumentParser:
     from bench.commands.listening import add_parser as add_listening_parser
 
     add_listening_parser(sub)
+    parser.description = (
+        f"The benchmark harness's {len(sub.choices)} commands, listed below from this "
+        "parser; python -m bench COMMAND --help shows one command's options. Exit codes: "
+        "0 done, 2 bad input (named), 3 table1 with no row that produced a figure."
+    )
     return parser
 
 
@@ -383,12 +414,22 @@ def main(argv: list[str] | None = None) -> int:
     from bench.adapters.embedders import EmbedderUnavailable
     from bench.adapters.vocoders import VocoderUnavailable
     from bench.core.registry import UnknownSystemError
+    from bench.core.safe_load import UnreadableFileError
     from bench.datasets.folder import DatasetError
     from bench.datasets.layouts import LayoutError
+    from bench.models.checkpoint_store import CheckpointError
 
     try:
         return args.func(args)
-    except (EmbedderUnavailable, VocoderUnavailable, LayoutError, DatasetError, UnknownSystemError) as error:
+    except (
+        EmbedderUnavailable,
+        VocoderUnavailable,
+        LayoutError,
+        DatasetError,
+        UnknownSystemError,
+        UnreadableFileError,
+        CheckpointError,
+    ) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
 

@@ -182,7 +182,10 @@ def plan(config: RunConfig, ctx: UnitContext, tasks: dict, unit_items: int) -> P
             system = ctx.system(name)
             fingerprint = {**system_code(type(system)), **system.fingerprint()}  # even if not super()'d
         except Exception as error:
-            unavailable[name] = {"reason": f"failed to load: {type(error).__name__}: {error}", "fix": ""}
+            unavailable[name] = {
+                "reason": f"failed to load: {type(error).__name__}: {error}",
+                "fix": getattr(error, "fix", ""),
+            }  # a named file error says what to do
             continue
         rows[name] = {"fingerprint": fingerprint, "info": _safe_info(system), "tasks": {}}
         for task in config.tasks:

@@ -41,11 +41,14 @@ def training_summary(path: Path) -> dict:
 def unfinished_training(name: str, path: Path) -> dict | None:
     """{"reason", "fix"} when the checkpoint stopped before its config's step count (a resumable
     run cut short), else None: such a row is not comparable and is left out of the table."""
-    from bench.models.checkpoint_store import load_state
+    from bench.models.checkpoint_store import CheckpointError, load_state
 
     if not path.is_file():
         return None
-    state = load_state(path)
+    try:
+        state = load_state(path)
+    except CheckpointError:  # refused or damaged: run_table1 marks the row †, naming the file
+        return None
     if state["step"] >= state["config"]["steps"]:
         return None
     return {

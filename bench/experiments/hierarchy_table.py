@@ -70,17 +70,21 @@ def cosine(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def _load(system: str, options: dict):
-    from bench.models.checkpoint_store import load_state
+    from bench.models.checkpoint_store import CheckpointError, load_state, model_from_state
     from bench.models.hierarchical import HierarchicalConfig, HierarchicalDAE
+
+    def build(config):
+        config["decoder_mults"] = tuple(config["decoder_mults"])
+        return HierarchicalDAE(HierarchicalConfig(**config))
 
     path, missing = find_checkpoint(system, options)
     if path is None:
         return None, missing
-    state = load_state(path)
-    config = dict(state["config"]["model"])
-    config["decoder_mults"] = tuple(config["decoder_mults"])
-    model = HierarchicalDAE(HierarchicalConfig(**config))
-    model.load_state_dict(state["ema"])
+    try:
+        state = load_state(path)
+        model = model_from_state(path, state, build)
+    except CheckpointError as error:  # refused or damaged: the row is † with the file named
+        return None, {"reason": str(error), "fix": error.fix}
     return model.eval(), checkpoint_info(path, state)
 
 

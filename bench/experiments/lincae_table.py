@@ -139,10 +139,15 @@ def _load(system: str, checkpoints: dict):
             return load_pretrained(model_id, checkpoints.get(system))
         except PretrainedUnavailable as error:
             return None, {"reason": str(error), "fix": fix_for(model_id)}
+    from bench.models.checkpoint_store import CheckpointError
+
     path, missing = find_checkpoint(system, checkpoints)
     if path is None:
         return None, missing
-    model, state = load_lincae(path)
+    try:
+        model, state = load_lincae(path)
+    except CheckpointError as error:  # refused or damaged: the row is † with the file named
+        return None, {"reason": str(error), "fix": error.fix}
     return model, checkpoint_info(path, state)
 
 

@@ -8,14 +8,13 @@ from pathlib import Path
 
 def find_checkpoint(system: str, checkpoints: dict) -> tuple[Path | None, dict]:
     """(path, {}) when the checkpoint exists, else (None, {"reason", "fix"})."""
-    from bench.models.checkpoint_store import resolve
+    from bench.models.checkpoint_store import how_to_get, resolve
 
     path = resolve(system, "tiny", checkpoints.get(system))
     if not path.is_file():
         return None, {
             "reason": f"no checkpoint at {path}",
-            "fix": f"restore the shipped weights (git checkout models/weights), or make train "
-            f"SYSTEM={system} CONFIG=tiny, or --checkpoint {system}=/path.pt",
+            "fix": f"{how_to_get(system)}, or --checkpoint {system}=/path.pt",
         }
     return path, {}
 

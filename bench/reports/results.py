@@ -50,6 +50,8 @@ class Results:
 def _read_csv(path: Path, what: str) -> pd.DataFrame:
     if not path.is_file():
         raise ResultsError(f"{path}: missing ({what} is written beside the run's JSON)")
+    if path.read_bytes() == b"\n":  # how earlier versions wrote a CSV of no rows (a run with every row †)
+        return pd.DataFrame(columns=["system"])
     try:
         return pd.read_csv(path, keep_default_na=True)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:

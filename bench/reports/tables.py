@@ -134,8 +134,10 @@ def render_markdown(record: dict, stem: str = "table1", rows: list[dict] | None 
     return "\n".join(lines + footer) + "\n"
 
 
-def render_csv(rows: list[dict]) -> str:
-    keys = []
+def render_csv(rows: list[dict], columns: tuple[str, ...] = ()) -> str:
+    """The rows as CSV, ``columns`` first: a run with no rows (every system †) still writes a
+    header that pandas reads back as an empty table."""
+    keys = list(columns)
     for row in rows:
         keys.extend(k for k in row if k not in keys)
     buffer = io.StringIO()
@@ -228,9 +230,9 @@ def write_all(record: dict, out_dir: str | Path, stem: str = "table1", markdown=
         "json": out / f"{stem}.json",
     }
     atomic_write_json(paths["json"], _without_items(record))
-    atomic_write_text(paths["items"], render_csv(item_rows(record)))
-    atomic_write_text(paths["csv"], render_csv(table_rows(record)))
-    atomic_write_text(paths["bands"], render_csv(per_band_rows(record)))
+    atomic_write_text(paths["items"], render_csv(item_rows(record), ("system", "task", "item")))
+    atomic_write_text(paths["csv"], render_csv(table_rows(record), ("system", "status")))
+    atomic_write_text(paths["bands"], render_csv(per_band_rows(record), ("system", "task", "band")))
     atomic_write_text(paths["md"], (markdown or render_markdown)(record, stem))
     return paths
 

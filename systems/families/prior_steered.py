@@ -17,7 +17,7 @@ class SteeredPriorSystem(TrainedSystem):
         from bench.models.mel_prior import mel_prior_from_state
 
         state = self.load_checkpoint()
-        return mel_prior_from_state(state, self.context.device), state
+        return mel_prior_from_state(state, self.context.device, self.checkpoint(self.options)), state
 
     def settings(self) -> dict:
         """The steering settings that change the outputs (recorded in the fingerprint)."""

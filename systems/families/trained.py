@@ -44,14 +44,15 @@ class TrainedSystem(System):
         base = super().availability(options)
         if not base.ok:
             return base
+        from bench.models.checkpoint_store import how_to_get
+
         path = cls.checkpoint(options)
         if not path.is_file():
+            cost = "10-20 min on 2 CPU cores, plus rendering the training set"
             return Availability(
                 False,
                 f"no checkpoint at {path}",
-                f"restore the shipped weights (git checkout models/weights), or "
-                f"make train SYSTEM={cls.trained_by or cls.name} CONFIG=tiny (10-20 min on 2 CPU "
-                f"cores, plus rendering the training set), "
+                f"{how_to_get(cls.trained_by or cls.name, 'tiny', cost)}, "
                 f"or --system-option {cls.name}.checkpoint=/path/to/checkpoint.pt",
             )
         return Availability(True)
