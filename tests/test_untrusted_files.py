@@ -189,7 +189,9 @@ def _planned_reason(name: str, options: dict) -> str:
 
         def system(self, system):
             return get_system_class(system)(
-                RunContext(np.zeros((1, 8)), ["a"], system_options=dict(config.system_options.get(system, {})))
+                RunContext(
+                    np.zeros((1, 8)), ["a"], system_options=dict(config.system_options.get(system, {}))
+                )
             )
 
     store._load_cached.cache_clear()
