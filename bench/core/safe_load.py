@@ -84,7 +84,9 @@ def _scanned_globals(path: Path) -> list[str]:
         allowed = set(_get_allowed_globals()) | set(_get_user_allowed_globals())
     except ImportError:  # a torch without them: report every global
         allowed = set()
-    names, strings, size = [], [], path.stat().st_size
+    names: list[str] = []
+    strings: list[str] = []
+    size = path.stat().st_size
     with open(path, "rb") as handle:
         while handle.tell() < size:
             try:
