@@ -304,6 +304,10 @@ def build_parser() -> argparse.ArgumentParser:
     from bench.commands.listening import add_parser as add_listening_parser
 
     add_listening_parser(sub)
+
+    from bench.commands.vamp import add_parser as add_vamp_parser
+
+    add_vamp_parser(sub)
     return parser
 
 
