@@ -17,6 +17,7 @@ Clips (22050 Hz) are resampled to the codec's rate, made mono and normalised to 
 vamped (12 coarse and 2 coarse-to-fine steps) and decoded, resampled back and cut to the input length.
 Each item runs alone with a torch generator seeded by its seed, so a result never depends on its batch.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -30,8 +31,10 @@ from bench.core.system import Availability, Needs, System, WeightFile, validate_
 
 PAPER_SETTINGS = ((0, 2), (2, 4), (0, 1), (1, 2), (2, 3), (3, 4))
 FILES = ("codec", "coarse", "c2f")
-SOURCE = ("Hugging Face hugggof/vampnet or Zenodo record 8136629 (code MIT, weights CC BY-NC-SA 4.0; "
-          "the project never downloads them)")
+SOURCE = (
+    "Hugging Face hugggof/vampnet or Zenodo record 8136629 (code MIT, weights CC BY-NC-SA 4.0; "
+    "the project never downloads them)"
+)
 
 
 def conditional_setting(band: Band, settings: str) -> tuple[int, int]:
@@ -42,8 +45,10 @@ def conditional_setting(band: Band, settings: str) -> tuple[int, int]:
     if settings == "levels":
         return index, index + 1
     if index >= len(PAPER_SETTINGS):
-        raise ValueError(f"vampnet: band {band.name} (8-band split) has no codebook setting in the reference "
-                         f"code; VampNet's conditional row uses its six settings (docs/vampnet.md)")
+        raise ValueError(
+            f"vampnet: band {band.name} (8-band split) has no codebook setting in the reference "
+            f"code; VampNet's conditional row uses its six settings (docs/vampnet.md)"
+        )
     return PAPER_SETTINGS[index]
 
 
@@ -58,22 +63,23 @@ def blend_setting(band: Band) -> tuple[int, int]:
 class VampNetSystem(System):
     name = "vampnet"
     description = "VampNet masked token model: keeps RVQ codebooks, regenerates the rest (user's weights)"
-    needs = Needs(packages=("torch", "scipy"), weights=tuple(
-        WeightFile(f, f"VampNet {f}.pth") for f in FILES))
+    needs = Needs(
+        packages=("torch", "scipy"), weights=tuple(WeightFile(f, f"VampNet {f}.pth") for f in FILES)
+    )
 
     @dataclass(frozen=True)
     class Options:
-        codec: str | None = None          # codec.pth (lac)
-        coarse: str | None = None         # coarse.pth
-        c2f: str | None = None            # c2f.pth (coarse-to-fine)
-        settings: str = "paper"           # paper: the reference's six settings; levels: band i -> codebook i
+        codec: str | None = None  # codec.pth (lac)
+        coarse: str | None = None  # coarse.pth
+        c2f: str | None = None  # c2f.pth (coarse-to-fine)
+        settings: str = "paper"  # paper: the reference's six settings; levels: band i -> codebook i
         coarse_steps: int = 12
         c2f_steps: int = 2
-        temperature: float = 1.0          # the coarse model's (the official coarse-to-fine pass uses 1)
+        temperature: float = 1.0  # the coarse model's (the official coarse-to-fine pass uses 1)
         reference_batch: int | None = None  # the official batch-summed schedule of a batch of N
         coarse_chunk_s: float = 10.0
         c2f_chunk_s: float = 3.0
-        bf16: bool = True                 # bfloat16 autocast on CUDA as the official interface (never on CPU)
+        bf16: bool = True  # bfloat16 autocast on CUDA as the official interface (never on CPU)
 
         def __post_init__(self):
             if self.settings not in ("paper", "levels"):
@@ -92,8 +98,11 @@ class VampNetSystem(System):
         missing = [f for f in FILES if getattr(validate_options(cls, options), f) is None]
         if missing:
             flags = " ".join(f"--system-option vampnet.{f}=/path/{f}.pth" for f in FILES)
-            return Availability(False, f"no VampNet weights given ({', '.join(f + '.pth' for f in missing)})",
-                                f"download codec.pth, coarse.pth and c2f.pth from {SOURCE} and pass {flags}")
+            return Availability(
+                False,
+                f"no VampNet weights given ({', '.join(f + '.pth' for f in missing)})",
+                f"download codec.pth, coarse.pth and c2f.pth from {SOURCE} and pass {flags}",
+            )
         return super().availability(options)
 
     def load(self):
@@ -106,8 +115,14 @@ class VampNetSystem(System):
         from bench.adapters.vampnet.sampling import Schedule
 
         o = self.options
-        return Schedule(o.coarse_steps, o.c2f_steps, o.temperature, coarse_chunk_s=o.coarse_chunk_s,
-                        c2f_chunk_s=o.c2f_chunk_s, reference_batch=o.reference_batch)
+        return Schedule(
+            o.coarse_steps,
+            o.c2f_steps,
+            o.temperature,
+            coarse_chunk_s=o.coarse_chunk_s,
+            c2f_chunk_s=o.c2f_chunk_s,
+            reference_batch=o.reference_batch,
+        )
 
     def _run(self, codes, keep, seed: int, length: int) -> np.ndarray:
         import torch
@@ -137,12 +152,17 @@ class VampNetSystem(System):
 
     def blend(self, batch):
         out = []
-        for clip1, clip2, band1, band2, seed in zip(np.asarray(batch.references1), np.asarray(batch.references2),
-                                                    batch.bands1, batch.bands2, batch.seeds):
+        for clip1, clip2, band1, band2, seed in zip(
+            np.asarray(batch.references1),
+            np.asarray(batch.references2),
+            batch.bands1,
+            batch.bands2,
+            batch.seeds,
+        ):
             keep1, keep2 = blend_setting(band1), blend_setting(band2)
             self._check_codebooks(keep1, keep2)
             codes = self._encode(clip1).clone()
-            codes[:, keep2[0]:keep2[1]] = self._encode(clip2)[:, keep2[0]:keep2[1]]
+            codes[:, keep2[0] : keep2[1]] = self._encode(clip2)[:, keep2[0] : keep2[1]]
             out.append(self._run(codes, [keep1, keep2], seed, clip1.shape[-1]))
         return np.stack(out)
 
@@ -155,13 +175,21 @@ class VampNetSystem(System):
     def fingerprint(self) -> dict:
         from bench.core.storage import file_sha256
 
-        return {**super().fingerprint(),
-                **{f"{f}_sha256": file_sha256(str(Path(getattr(self.options, f)))) for f in FILES}}
+        return {
+            **super().fingerprint(),
+            **{f"{f}_sha256": file_sha256(str(Path(getattr(self.options, f)))) for f in FILES},
+        }
 
     def info(self) -> dict:
         pipe = self.loaded
         codec = pipe.codec
-        return {"sample_rate": codec.sample_rate, "hop": codec.hop_length, "codebooks": codec.n_codebooks,
-                "coarse_codebooks": pipe.coarse.n_codebooks,
-                "parameters": {name: int(sum(p.numel() for p in m.parameters()))
-                               for name, m in (("codec", codec), ("coarse", pipe.coarse), ("c2f", pipe.c2f))}}
+        return {
+            "sample_rate": codec.sample_rate,
+            "hop": codec.hop_length,
+            "codebooks": codec.n_codebooks,
+            "coarse_codebooks": pipe.coarse.n_codebooks,
+            "parameters": {
+                name: int(sum(p.numel() for p in m.parameters()))
+                for name, m in (("codec", codec), ("coarse", pipe.coarse), ("c2f", pipe.c2f))
+            },
+        }

@@ -2,6 +2,7 @@
 vamp one file with VampNet (bench/adapters/vampnet/, docs/vampnet.md): encode it, keep the codebooks
 named (``LO:HI`` ranges, comma-separated), regenerate the rest, decode, write the result at the
 input's sample rate and length (mono, float WAV)."""
+
 from __future__ import annotations
 
 import sys
@@ -29,14 +30,20 @@ def add_parser(subparsers) -> None:
     p.add_argument("--codec", required=True, help="VampNet codec.pth")
     p.add_argument("--coarse", required=True, help="VampNet coarse.pth")
     p.add_argument("--c2f", required=True, help="VampNet c2f.pth (coarse-to-fine)")
-    p.add_argument("--keep-codebooks", default="0:2", help="codebook ranges kept, LO:HI[,LO:HI] (default 0:2)")
+    p.add_argument(
+        "--keep-codebooks", default="0:2", help="codebook ranges kept, LO:HI[,LO:HI] (default 0:2)"
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, help="output WAV file")
     p.add_argument("--coarse-steps", type=int, default=12)
     p.add_argument("--c2f-steps", type=int, default=2)
     p.add_argument("--temperature", type=float, default=1.0)
-    p.add_argument("--reference-batch", type=int, default=None,
-                   help="use the official schedule of a batch of N (masked count summed over the batch)")
+    p.add_argument(
+        "--reference-batch",
+        type=int,
+        default=None,
+        help="use the official schedule of a batch of N (masked count summed over the batch)",
+    )
     p.add_argument("--device", default="cpu")
     p.add_argument("--no-bf16", action="store_true", help="no bfloat16 autocast on CUDA")
     p.set_defaults(func=run)
@@ -56,9 +63,12 @@ def run(args) -> int:
         audio, rate = load_audio(args.input)
         pipe = VampNet.load(args.codec, args.coarse, args.c2f, args.device)
         if any(hi > pipe.n_codebooks for _, hi in keep):
-            raise ValueError(f"--keep-codebooks {args.keep_codebooks}: the codec has {pipe.n_codebooks} codebooks")
-        schedule = Schedule(args.coarse_steps, args.c2f_steps, args.temperature,
-                            reference_batch=args.reference_batch)
+            raise ValueError(
+                f"--keep-codebooks {args.keep_codebooks}: the codec has {pipe.n_codebooks} codebooks"
+            )
+        schedule = Schedule(
+            args.coarse_steps, args.c2f_steps, args.temperature, reference_batch=args.reference_batch
+        )
     except (ValueError, AudioError, CheckpointError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -69,6 +79,8 @@ def run(args) -> int:
     out = pipe.decode(tokens, audio.shape[-1], rate)[0].float().cpu().numpy()
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     soundfile.write(args.out, out, rate, subtype="FLOAT")
-    print(f"{args.out}: {out.shape[-1] / rate:.2f} s at {rate} Hz, kept codebooks {args.keep_codebooks} "
-          f"of {pipe.n_codebooks}, seed {args.seed}")
+    print(
+        f"{args.out}: {out.shape[-1] / rate:.2f} s at {rate} Hz, kept codebooks {args.keep_codebooks} "
+        f"of {pipe.n_codebooks}, seed {args.seed}"
+    )
     return 0

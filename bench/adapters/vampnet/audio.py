@@ -9,6 +9,7 @@ The K-weighting runs as the exact IIR filter (what audiotools does on CPU; on CU
 512-tap FIR approximation, which this port does not copy), in float64, the rest in float32 like
 the official code.
 """
+
 from __future__ import annotations
 
 import math
@@ -26,7 +27,9 @@ def _sinc(x: torch.Tensor) -> torch.Tensor:
     return torch.where(x == 0, torch.ones_like(x), torch.sin(x) / x)
 
 
-def resample(x: torch.Tensor, old_sr: int, new_sr: int, zeros: int = 24, rolloff: float = 0.945) -> torch.Tensor:
+def resample(
+    x: torch.Tensor, old_sr: int, new_sr: int, zeros: int = 24, rolloff: float = 0.945
+) -> torch.Tensor:
     """x [..., T] at old_sr -> [..., floor(T * new_sr / old_sr)] at new_sr (float32)."""
     gcd = math.gcd(int(old_sr), int(new_sr))
     old, new = int(old_sr) // gcd, int(new_sr) // gcd
@@ -44,7 +47,7 @@ def resample(x: torch.Tensor, old_sr: int, new_sr: int, zeros: int = 24, rolloff
     shape, length = x.shape, x.shape[-1]
     flat = F.pad(x.reshape(-1, length)[:, None], (width, width + old), mode="replicate")
     y = F.conv1d(flat, kernel, stride=old).transpose(1, 2).reshape(list(shape[:-1]) + [-1])
-    return y[..., :int(math.floor(new * length / old))]
+    return y[..., : int(math.floor(new * length / old))]
 
 
 def _biquads(rate: int) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -58,10 +61,16 @@ def _biquads(rate: int) -> list[tuple[np.ndarray, np.ndarray]]:
         cos = np.cos(w0)
         if kind == "shelf":
             root = 2 * np.sqrt(a_lin) * alpha
-            b = [a_lin * ((a_lin + 1) + (a_lin - 1) * cos + root), -2 * a_lin * ((a_lin - 1) + (a_lin + 1) * cos),
-                 a_lin * ((a_lin + 1) + (a_lin - 1) * cos - root)]
-            a = [(a_lin + 1) - (a_lin - 1) * cos + root, 2 * ((a_lin - 1) - (a_lin + 1) * cos),
-                 (a_lin + 1) - (a_lin - 1) * cos - root]
+            b = [
+                a_lin * ((a_lin + 1) + (a_lin - 1) * cos + root),
+                -2 * a_lin * ((a_lin - 1) + (a_lin + 1) * cos),
+                a_lin * ((a_lin + 1) + (a_lin - 1) * cos - root),
+            ]
+            a = [
+                (a_lin + 1) - (a_lin - 1) * cos + root,
+                2 * ((a_lin - 1) - (a_lin + 1) * cos),
+                (a_lin + 1) - (a_lin - 1) * cos - root,
+            ]
         else:
             b = [(1 + cos) / 2, -(1 + cos), (1 + cos) / 2]
             a = [1 + alpha, -2 * cos, 1 - alpha]
@@ -83,9 +92,9 @@ def loudness(x: torch.Tensor, rate: int) -> torch.Tensor:
     kernel, stride = int(BLOCK_S * rate), int(BLOCK_S * rate * 0.25)
     n_blocks = math.ceil((max(data.shape[-1], kernel) - kernel) / stride) + 1
     data = F.pad(data, (0, (n_blocks - 1) * stride + kernel - data.shape[-1]))
-    blocks = data.unfold(-1, kernel, stride)                    # [B, C, blocks, kernel]
+    blocks = data.unfold(-1, kernel, stride)  # [B, C, blocks, kernel]
     power = (1.0 / (BLOCK_S * rate)) * blocks.square().sum(-1)  # [B, C, blocks]
-    gains = torch.tensor([1.0, 1.0, 1.0, 1.41, 1.41], dtype=torch.float64).float()[:x.shape[1]]
+    gains = torch.tensor([1.0, 1.0, 1.0, 1.41, 1.41], dtype=torch.float64).float()[: x.shape[1]]
     block_lufs = -0.691 + 10.0 * torch.log10((gains[None, :, None] * power).sum(1, keepdim=True))
     above = (block_lufs > MIN_LUFS).expand_as(power)
     mean = (power * above).sum(2) / above.sum(2)

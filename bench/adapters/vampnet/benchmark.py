@@ -9,6 +9,7 @@ hop of 768 (57.4 frames/s at 44.1 kHz), and says so in its result.
 Entry point: ``vampnet_benchmark(seconds=..., device=...)`` -> dict (``make bench`` may call it);
 ``python -m bench.adapters.vampnet.benchmark [--seconds S] [--device D]`` prints it as JSON.
 """
+
 from __future__ import annotations
 
 import json
@@ -18,8 +19,16 @@ import time
 
 import torch
 
-CODEC_KWARGS = dict(encoder_dim=64, encoder_rates=[2, 4, 8, 12], decoder_dim=1536, decoder_rates=[12, 8, 4, 2],
-                    n_codebooks=14, codebook_size=1024, codebook_dim=8, sample_rate=44100)
+CODEC_KWARGS = dict(
+    encoder_dim=64,
+    encoder_rates=[2, 4, 8, 12],
+    decoder_dim=1536,
+    decoder_rates=[12, 8, 4, 2],
+    n_codebooks=14,
+    codebook_size=1024,
+    codebook_dim=8,
+    sample_rate=44100,
+)
 MODEL_KWARGS = dict(n_heads=20, embedding_dim=1280, vocab_size=1024, latent_dim=8)
 COARSE_KWARGS = dict(MODEL_KWARGS, n_layers=20, n_codebooks=4, n_conditioning_codebooks=0)
 C2F_KWARGS = dict(MODEL_KWARGS, n_layers=16, n_codebooks=14, n_conditioning_codebooks=4)
@@ -39,8 +48,9 @@ def random_pipeline(device: str = "cpu", seed: int = 0):
     return VampNet(*(m.eval().to(device) for m in models), device=device)
 
 
-def vampnet_benchmark(seconds: float = 131072 / 22050, device: str = "cpu", keep=((0, 2),), repeats: int = 1,
-                      bf16: bool = True) -> dict:
+def vampnet_benchmark(
+    seconds: float = 131072 / 22050, device: str = "cpu", keep=((0, 2),), repeats: int = 1, bf16: bool = True
+) -> dict:
     """Seconds per clip (encode + 12 coarse + 2 coarse-to-fine steps + decode) of a ``seconds`` long
     clip at 22050 Hz, best of ``repeats``, and peak memory (CPU: the process's peak RSS, weights
     included; CUDA: peak allocated)."""
@@ -58,21 +68,32 @@ def vampnet_benchmark(seconds: float = 131072 / 22050, device: str = "cpu", keep
     for _ in range(repeats):
         began = time.perf_counter()
         codes = pipe.encode(clip)
-        tokens = pipe.vamp(codes, keep_mask(codes, list(keep)), Schedule(), torch.Generator(device).manual_seed(0),
-                           autocast)
+        tokens = pipe.vamp(
+            codes, keep_mask(codes, list(keep)), Schedule(), torch.Generator(device).manual_seed(0), autocast
+        )
         audio = pipe.decode(tokens, clip.shape[-1])
         if device.startswith("cuda"):
             torch.cuda.synchronize()
         best = min(best, time.perf_counter() - began)
     assert audio.shape[-1] == clip.shape[-1]
-    memory = (torch.cuda.max_memory_allocated() / 2 ** 20 if device.startswith("cuda") else _peak_rss_mib())
-    return {"label": "random_init", "device": device, "threads": torch.get_num_threads(), "clip_s": round(seconds, 3),
-            "frames": int(codes.shape[-1]), "seconds_per_clip": round(best, 3), "build_s": round(build_s, 2),
-            "peak_memory_mib": round(memory, 1), "memory_kind": "peak allocated" if device.startswith("cuda")
-            else "process peak RSS", "bf16_autocast": autocast,
-            "parameters": {n: int(sum(p.numel() for p in m.parameters()))
-                           for n, m in (("codec", pipe.codec), ("coarse", pipe.coarse), ("c2f", pipe.c2f))},
-            "codec_kwargs": "assumed: " + json.dumps(CODEC_KWARGS)}
+    memory = torch.cuda.max_memory_allocated() / 2**20 if device.startswith("cuda") else _peak_rss_mib()
+    return {
+        "label": "random_init",
+        "device": device,
+        "threads": torch.get_num_threads(),
+        "clip_s": round(seconds, 3),
+        "frames": int(codes.shape[-1]),
+        "seconds_per_clip": round(best, 3),
+        "build_s": round(build_s, 2),
+        "peak_memory_mib": round(memory, 1),
+        "memory_kind": "peak allocated" if device.startswith("cuda") else "process peak RSS",
+        "bf16_autocast": autocast,
+        "parameters": {
+            n: int(sum(p.numel() for p in m.parameters()))
+            for n, m in (("codec", pipe.codec), ("coarse", pipe.coarse), ("c2f", pipe.c2f))
+        },
+        "codec_kwargs": "assumed: " + json.dumps(CODEC_KWARGS),
+    }
 
 
 def main(argv=None) -> int:

@@ -13,6 +13,7 @@ written by audiotools' BaseModel.save (the codec's kwargs are LAC's, the transfo
   the same ``torch._weight_norm`` the official forward calls) and LoRA (``W + (B @ A) * alpha / r``,
   loralib's merge with VampNet's r = 8, alpha = 1) are folded into plain weights.
 """
+
 from __future__ import annotations
 
 import pickle
@@ -29,14 +30,35 @@ class CheckpointError(ValueError):
     """A VampNet checkpoint that cannot be used; the message names the file and what is wrong."""
 
 
-CODEC_KWARGS = {"encoder_dim", "encoder_rates", "decoder_dim", "decoder_rates", "n_codebooks", "codebook_size",
-                "codebook_dim", "sample_rate"}
-CODEC_IGNORED = {"quantizer_dropout"}   # training only
-MODEL_KWARGS = {"n_heads", "n_layers", "n_codebooks", "n_conditioning_codebooks", "latent_dim", "embedding_dim",
-                "vocab_size"}
-MODEL_IGNORED = {"dropout", "cfg_dropout_prob"}   # training only
+CODEC_KWARGS = {
+    "encoder_dim",
+    "encoder_rates",
+    "decoder_dim",
+    "decoder_rates",
+    "n_codebooks",
+    "codebook_size",
+    "codebook_dim",
+    "sample_rate",
+}
+CODEC_IGNORED = {"quantizer_dropout"}  # training only
+MODEL_KWARGS = {
+    "n_heads",
+    "n_layers",
+    "n_codebooks",
+    "n_conditioning_codebooks",
+    "latent_dim",
+    "embedding_dim",
+    "vocab_size",
+}
+MODEL_IGNORED = {"dropout", "cfg_dropout_prob"}  # training only
 # options with the only value this port implements (the published checkpoints use these)
-MODEL_REQUIRED = {"flash_attn": False, "r_cond_dim": 0, "cond_dim": 0, "ctrl_dims": None, "noise_mode": "mask"}
+MODEL_REQUIRED = {
+    "flash_attn": False,
+    "r_cond_dim": 0,
+    "cond_dim": 0,
+    "ctrl_dims": None,
+    "noise_mode": "mask",
+}
 LORA_ALPHA = 1.0
 
 
@@ -48,19 +70,25 @@ def read(path, what: str) -> tuple[dict, dict]:
     try:
         blob = torch.load(str(path), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
-        raise CheckpointError(f"{path}: not loadable with weights_only=True (it pickles more than tensors "
-                              f"and plain containers): {str(error).splitlines()[0]}") from None
+        raise CheckpointError(
+            f"{path}: not loadable with weights_only=True (it pickles more than tensors "
+            f"and plain containers): {str(error).splitlines()[0]}"
+        ) from None
     except Exception as error:
         raise CheckpointError(f"{path}: not a torch checkpoint ({type(error).__name__}: {error})") from None
     if not isinstance(blob, dict) or not isinstance(blob.get("state_dict"), dict):
-        raise CheckpointError(f"{path}: expected a dict with 'state_dict' and 'metadata' (audiotools' save format)")
+        raise CheckpointError(
+            f"{path}: expected a dict with 'state_dict' and 'metadata' (audiotools' save format)"
+        )
     metadata = blob.get("metadata")
     if not isinstance(metadata, dict) or not isinstance(metadata.get("kwargs"), dict):
         raise CheckpointError(f"{path}: no metadata['kwargs'] to build the {what} model from")
     state = {}
     for key, value in blob["state_dict"].items():
         if not torch.is_tensor(value):
-            raise CheckpointError(f"{path}: state_dict entry {key!r} is a {type(value).__name__}, not a tensor")
+            raise CheckpointError(
+                f"{path}: state_dict entry {key!r} is a {type(value).__name__}, not a tensor"
+            )
         state[key.replace("_orig_mod.", "")] = value
     return dict(metadata["kwargs"]), state
 
@@ -68,10 +96,14 @@ def read(path, what: str) -> tuple[dict, dict]:
 def _check_kwargs(path, kwargs: dict, known: set, ignored: set, required: dict) -> dict:
     for key, value in required.items():
         if key in kwargs and kwargs[key] != value:
-            raise CheckpointError(f"{path}: {key}={kwargs[key]!r} is not implemented by this port (only {value!r})")
+            raise CheckpointError(
+                f"{path}: {key}={kwargs[key]!r} is not implemented by this port (only {value!r})"
+            )
     unknown = sorted(set(kwargs) - known - ignored - set(required))
     if unknown:
-        raise CheckpointError(f"{path}: unknown model option(s) {', '.join(unknown)} (not implemented by this port)")
+        raise CheckpointError(
+            f"{path}: unknown model option(s) {', '.join(unknown)} (not implemented by this port)"
+        )
     return {k: v for k, v in kwargs.items() if k in known}
 
 
@@ -110,12 +142,15 @@ def fold(module: nn.Module, state: dict, path) -> dict:
     missing = sorted(set(layout) - set(state) - lora)
     extra = sorted(set(state) - set(layout))
     if missing or extra:
-        parts = ([f"missing {len(missing)} tensor(s): {', '.join(missing[:5])}"] if missing else []) + \
-                ([f"unexpected {len(extra)} tensor(s): {', '.join(extra[:5])}"] if extra else [])
+        parts = ([f"missing {len(missing)} tensor(s): {', '.join(missing[:5])}"] if missing else []) + (
+            [f"unexpected {len(extra)} tensor(s): {', '.join(extra[:5])}"] if extra else []
+        )
         raise CheckpointError(f"{path}: does not match the model its kwargs describe; " + "; ".join(parts))
     for key, shape in layout.items():
         if key in state and tuple(state[key].shape) != shape:
-            raise CheckpointError(f"{path}: {key} has shape {tuple(state[key].shape)}, the model needs {shape}")
+            raise CheckpointError(
+                f"{path}: {key} has shape {tuple(state[key].shape)}, the model needs {shape}"
+            )
     folded = {}
     for name, sub in module.named_modules():
         prefix = f"{name}." if name else ""
@@ -128,7 +163,9 @@ def fold(module: nn.Module, state: dict, path) -> dict:
                 weight = state[full].float().clone()
                 a, b = state.get(prefix + "lora_A"), state.get(prefix + "lora_B")
                 if (a is None) != (b is None):
-                    raise CheckpointError(f"{path}: {prefix}lora_A and lora_B must be both present or both absent")
+                    raise CheckpointError(
+                        f"{path}: {prefix}lora_A and lora_B must be both present or both absent"
+                    )
                 if a is not None:
                     weight += (b.float() @ a.float()) * (sub.lora_alpha / sub.lora_r)
                 folded[full] = weight

@@ -10,6 +10,7 @@ Padding rule: every strided convolution pads ``stride // 2`` on each side with a
 ``T * stride`` samples; with an odd stride the encoder drops one frame and the decoder adds one sample
 (``(T - 1) * s - 2 (s // 2) + 2 s``), exactly as the official layers do.
 """
+
 from __future__ import annotations
 
 import math
@@ -58,9 +59,15 @@ class _Residual(nn.Module):
 
 
 def _encoder_layer(dim: int, dilation: int) -> nn.Module:
-    return _Residual("block", nn.Sequential(
-        Snake1d(dim), WNConv1d(dim, dim, kernel_size=7, dilation=dilation, padding=3 * dilation),
-        Snake1d(dim), WNConv1d(dim, dim, kernel_size=1)))
+    return _Residual(
+        "block",
+        nn.Sequential(
+            Snake1d(dim),
+            WNConv1d(dim, dim, kernel_size=7, dilation=dilation, padding=3 * dilation),
+            Snake1d(dim),
+            WNConv1d(dim, dim, kernel_size=1),
+        ),
+    )
 
 
 class _Blocked(nn.Module):
@@ -74,8 +81,13 @@ class _Blocked(nn.Module):
 
 def _encoder_block(dim: int, stride: int) -> nn.Module:
     half = dim // 2
-    return _Blocked(_encoder_layer(half, 1), _encoder_layer(half, 3), _encoder_layer(half, 9), Snake1d(half),
-                    WNConv1d(half, dim, kernel_size=2 * stride, stride=stride, padding=stride // 2))
+    return _Blocked(
+        _encoder_layer(half, 1),
+        _encoder_layer(half, 3),
+        _encoder_layer(half, 9),
+        Snake1d(half),
+        WNConv1d(half, dim, kernel_size=2 * stride, stride=stride, padding=stride // 2),
+    )
 
 
 class Encoder(nn.Module):
@@ -94,10 +106,21 @@ class Encoder(nn.Module):
 
 
 def _residual_layer(channels: int, kernel: int, dilation: int) -> nn.Module:
-    return _Residual("layer", nn.Sequential(
-        Snake1d(channels),
-        WNConv1d(channels, channels, kernel_size=kernel, dilation=dilation, padding=(kernel - 1) * dilation // 2),
-        Snake1d(channels), WNConv1d(channels, channels, kernel_size=kernel, padding=(kernel - 1) // 2)))
+    return _Residual(
+        "layer",
+        nn.Sequential(
+            Snake1d(channels),
+            WNConv1d(
+                channels,
+                channels,
+                kernel_size=kernel,
+                dilation=dilation,
+                padding=(kernel - 1) * dilation // 2,
+            ),
+            Snake1d(channels),
+            WNConv1d(channels, channels, kernel_size=kernel, padding=(kernel - 1) // 2),
+        ),
+    )
 
 
 class MRFBlock(nn.Module):
@@ -106,7 +129,8 @@ class MRFBlock(nn.Module):
     def __init__(self, channels: int, kernel_sizes=(3, 7, 11), dilations=((1, 3, 5),) * 3):
         super().__init__()
         self.mrf_blocks = nn.ModuleList(
-            _Blocked(*[_residual_layer(channels, k, d) for d in ds]) for k, ds in zip(kernel_sizes, dilations))
+            _Blocked(*[_residual_layer(channels, k, d) for d in ds]) for k, ds in zip(kernel_sizes, dilations)
+        )
 
     def forward(self, x):
         total = 0
@@ -121,11 +145,16 @@ class Decoder(nn.Module):
         layers = [WNConv1d(input_channel, channels, kernel_size=7, padding=3)]
         for i, stride in enumerate(rates):
             stride = int(stride)
-            in_dim, out_dim = channels // 2 ** i, channels // 2 ** (i + 1)
-            layers.append(_Blocked(
-                Snake1d(in_dim),
-                WNConvTranspose1d(in_dim, out_dim, kernel_size=2 * stride, stride=stride, padding=stride // 2),
-                MRFBlock(out_dim)))
+            in_dim, out_dim = channels // 2**i, channels // 2 ** (i + 1)
+            layers.append(
+                _Blocked(
+                    Snake1d(in_dim),
+                    WNConvTranspose1d(
+                        in_dim, out_dim, kernel_size=2 * stride, stride=stride, padding=stride // 2
+                    ),
+                    MRFBlock(out_dim),
+                )
+            )
         layers += [Snake1d(out_dim), WNConv1d(out_dim, d_out, kernel_size=7, padding=3), nn.Tanh()]
         self.model = nn.Sequential(*layers)
 
@@ -185,7 +214,7 @@ class ResidualVQ(nn.Module):
         z = 0
         for i in range(used):
             quantizer = self.quantizers[i]
-            index = quantizer.nearest(latents[:, bounds[i]:bounds[i + 1]])
+            index = quantizer.nearest(latents[:, bounds[i] : bounds[i + 1]])
             z = z + quantizer.out_proj(quantizer.lookup(index))
         return z
 
@@ -193,9 +222,17 @@ class ResidualVQ(nn.Module):
 class LAC(nn.Module):
     """The codec, built from a checkpoint's ``metadata["kwargs"]`` (never from constants)."""
 
-    def __init__(self, encoder_dim: int = 64, encoder_rates=(2, 4, 8, 8), decoder_dim: int = 512,
-                 decoder_rates=(4, 4, 4, 2, 2, 2), n_codebooks: int = 9, codebook_size: int = 1024,
-                 codebook_dim=8, sample_rate: int = 44100):
+    def __init__(
+        self,
+        encoder_dim: int = 64,
+        encoder_rates=(2, 4, 8, 8),
+        decoder_dim: int = 512,
+        decoder_rates=(4, 4, 4, 2, 2, 2),
+        n_codebooks: int = 9,
+        codebook_size: int = 1024,
+        codebook_dim=8,
+        sample_rate: int = 44100,
+    ):
         super().__init__()
         self.sample_rate = int(sample_rate)
         self.hop_length = int(math.prod(int(r) for r in decoder_rates))

@@ -6,6 +6,7 @@ them (the codec's ``from_latents``) and runs the decoder, without trimming. The 
 looks for frames where every codebook is MASK to silence them, but it looks after the replacement, so
 it never finds any: nothing is silenced, here either. Sampling always finishes every token anyway.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ from bench.adapters.vampnet import audio as audio_prep
 from bench.adapters.vampnet.checkpoint import CheckpointError, load_codec, load_transformer
 from bench.adapters.vampnet.sampling import Schedule, vamp
 
-INPUT_RATE = 22050   # the harness's clips; the official run resampled them to the codec's rate
+INPUT_RATE = 22050  # the harness's clips; the official run resampled them to the codec's rate
 
 
 @dataclass
@@ -29,24 +30,37 @@ class VampNet:
 
     @classmethod
     def load(cls, codec: str | Path, coarse: str | Path, c2f: str | Path, device: str = "cpu") -> "VampNet":
-        pipe = cls(load_codec(codec, device), load_transformer(coarse, device, "coarse"),
-                   load_transformer(c2f, device, "coarse-to-fine"), device)
+        pipe = cls(
+            load_codec(codec, device),
+            load_transformer(coarse, device, "coarse"),
+            load_transformer(c2f, device, "coarse-to-fine"),
+            device,
+        )
         pipe.check(codec, coarse, c2f)
         return pipe
 
     def check(self, codec_path, coarse_path, c2f_path) -> None:
         codec, coarse, c2f = self.codec, self.coarse, self.c2f
         if coarse.n_conditioning_codebooks != 0:
-            raise CheckpointError(f"{coarse_path}: a coarse model has no conditioning codebooks "
-                                  f"(n_conditioning_codebooks={coarse.n_conditioning_codebooks})")
+            raise CheckpointError(
+                f"{coarse_path}: a coarse model has no conditioning codebooks "
+                f"(n_conditioning_codebooks={coarse.n_conditioning_codebooks})"
+            )
         if c2f.n_codebooks != codec.n_codebooks or c2f.n_conditioning_codebooks != coarse.n_codebooks:
-            raise CheckpointError(f"{c2f_path}: a coarse-to-fine model over the codec's {codec.n_codebooks} "
-                                  f"codebooks conditioned on the coarse model's {coarse.n_codebooks} is needed; "
-                                  f"it has {c2f.n_codebooks} codebooks, {c2f.n_conditioning_codebooks} conditioning")
+            raise CheckpointError(
+                f"{c2f_path}: a coarse-to-fine model over the codec's {codec.n_codebooks} "
+                f"codebooks conditioned on the coarse model's {coarse.n_codebooks} is needed; "
+                f"it has {c2f.n_codebooks} codebooks, {c2f.n_conditioning_codebooks} conditioning"
+            )
         for path, model in ((coarse_path, coarse), (c2f_path, c2f)):
-            if model.vocab_size != codec.codebook_size or model.latent_dim != codec.quantizer.quantizers[0].codebook.weight.shape[1]:
-                raise CheckpointError(f"{path}: vocabulary {model.vocab_size} x {model.latent_dim} does not match the "
-                                      f"codec ({codec_path}) codebooks")
+            if (
+                model.vocab_size != codec.codebook_size
+                or model.latent_dim != codec.quantizer.quantizers[0].codebook.weight.shape[1]
+            ):
+                raise CheckpointError(
+                    f"{path}: vocabulary {model.vocab_size} x {model.latent_dim} does not match the "
+                    f"codec ({codec_path}) codebooks"
+                )
 
     @property
     def codebooks(self) -> list[torch.Tensor]:
@@ -64,10 +78,28 @@ class VampNet:
         return self.codec.encode(x)
 
     @torch.no_grad()
-    def vamp(self, codes: torch.Tensor, mask: torch.Tensor, schedule: Schedule, generator: torch.Generator,
-             autocast: bool = False, trace: dict | None = None) -> torch.Tensor:
-        return vamp(self.coarse, self.c2f, self.codebooks, codes.to(self.device), mask.to(self.device),
-                    self.codec.sample_rate, self.codec.hop_length, schedule, generator, autocast, trace)
+    def vamp(
+        self,
+        codes: torch.Tensor,
+        mask: torch.Tensor,
+        schedule: Schedule,
+        generator: torch.Generator,
+        autocast: bool = False,
+        trace: dict | None = None,
+    ) -> torch.Tensor:
+        return vamp(
+            self.coarse,
+            self.c2f,
+            self.codebooks,
+            codes.to(self.device),
+            mask.to(self.device),
+            self.codec.sample_rate,
+            self.codec.hop_length,
+            schedule,
+            generator,
+            autocast,
+            trace,
+        )
 
     @torch.no_grad()
     def decode(self, tokens: torch.Tensor, length: int | None = None, rate: int = INPUT_RATE) -> torch.Tensor:

@@ -29,6 +29,7 @@ kept too (every coarse codebook). The coarse-to-fine model runs on chunks of 3 s
 zero-padded to whole chunks with the padding masked, its conditioning codebooks are never masked, and
 the result is cut back. The coarse-to-fine mask is the caller's mask (without the edge rule).
 """
+
 from __future__ import annotations
 
 import math
@@ -58,7 +59,9 @@ def gamma(r: torch.Tensor) -> torch.Tensor:
     return (r * math.pi / 2).cos().clamp(1e-10, 1.0)
 
 
-def masked_counts(start_counts: torch.Tensor, steps: int, reference_batch: int | None = None) -> list[list[int]]:
+def masked_counts(
+    start_counts: torch.Tensor, steps: int, reference_batch: int | None = None
+) -> list[list[int]]:
     """The number of tokens still masked after each step for items with ``start_counts`` masked
     tokens, following the schedule alone (no sampling): for the tests and docs/vampnet.md."""
     counts = start_counts.long().clone()
@@ -84,9 +87,19 @@ def _unflatten(flat: torch.Tensor, n_codebooks: int) -> torch.Tensor:
 
 
 @torch.no_grad()
-def generate(model, codebooks, z: torch.Tensor, mask: torch.Tensor, steps: int, generator: torch.Generator,
-             temperature: float = 1.0, mask_temperature: float = MASK_TEMPERATURE,
-             reference_batch: int | None = None, autocast: bool = False, trace: list | None = None) -> torch.Tensor:
+def generate(
+    model,
+    codebooks,
+    z: torch.Tensor,
+    mask: torch.Tensor,
+    steps: int,
+    generator: torch.Generator,
+    temperature: float = 1.0,
+    mask_temperature: float = MASK_TEMPERATURE,
+    reference_batch: int | None = None,
+    autocast: bool = False,
+    trace: list | None = None,
+) -> torch.Tensor:
     """Sample one chunk: z [B, C, T] tokens, mask [B, C, T] (1 = regenerate) -> tokens [B, C, T].
     ``trace`` (a list) receives each step's per-item masked counts."""
     mask_token, n_cond = model.mask_token, model.n_conditioning_codebooks
@@ -101,7 +114,9 @@ def generate(model, codebooks, z: torch.Tensor, mask: torch.Tensor, steps: int, 
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=autocast):
             logits = model(model.embedding.vectors(z_masked, codebooks))
         logits = logits.float().permute(0, 2, 1)
-        probs = torch.softmax(logits / temperature, dim=-1) if temperature > 0 else torch.softmax(logits, dim=-1)
+        probs = (
+            torch.softmax(logits / temperature, dim=-1) if temperature > 0 else torch.softmax(logits, dim=-1)
+        )
         vocab = probs.shape[-1]
         tokens = torch.multinomial(probs.reshape(-1, vocab), 1, generator=generator).reshape(batch, -1)
         chosen = probs.take_along_dim(tokens[..., None], dim=-1).squeeze(-1)
@@ -112,8 +127,9 @@ def generate(model, codebooks, z: torch.Tensor, mask: torch.Tensor, steps: int, 
         chosen = torch.where(masked, chosen, torch.inf)
         num = torch.floor(gamma(r) * total).unsqueeze(1).long()
         if i != steps - 1:
-            num = torch.maximum(torch.tensor(1, device=z.device),
-                                torch.minimum(masked.sum(dim=-1, keepdim=True) - 1, num))
+            num = torch.maximum(
+                torch.tensor(1, device=z.device), torch.minimum(masked.sum(dim=-1, keepdim=True) - 1, num)
+            )
         uniform = torch.zeros_like(chosen).uniform_(1e-20, 1, generator=generator)
         noise = -torch.log(-torch.log(uniform))
         confidence = torch.log(chosen) + (mask_temperature * (1 - r)).unsqueeze(-1) * noise
@@ -132,29 +148,53 @@ def frames(seconds: float, rate: int, hop: int) -> int:
 
 
 @torch.no_grad()
-def vamp(coarse, c2f, codebooks, codes: torch.Tensor, mask: torch.Tensor, rate: int, hop: int,
-         schedule: Schedule, generator: torch.Generator, autocast: bool = False,
-         trace: dict | None = None) -> torch.Tensor:
+def vamp(
+    coarse,
+    c2f,
+    codebooks,
+    codes: torch.Tensor,
+    mask: torch.Tensor,
+    rate: int,
+    hop: int,
+    schedule: Schedule,
+    generator: torch.Generator,
+    autocast: bool = False,
+    trace: dict | None = None,
+) -> torch.Tensor:
     """codes [B, n, T] and mask [B, n, T] (n = the codec's codebooks, 1 = regenerate) -> tokens [B, n, T]:
     the coarse chunks, then the coarse-to-fine chunks (interface.vamp with one feedback step)."""
     mask = mask.long()
     n_coarse = coarse.n_codebooks
     length = codes.shape[-1]
-    common = dict(temperature=schedule.temperature, mask_temperature=schedule.mask_temperature,
-                  reference_batch=schedule.reference_batch, autocast=autocast)
+    common = dict(
+        temperature=schedule.temperature,
+        mask_temperature=schedule.mask_temperature,
+        reference_batch=schedule.reference_batch,
+        autocast=autocast,
+    )
     chunk = frames(schedule.coarse_chunk_s, rate, hop)
     pieces = []
     for begin in range(0, length, chunk):
-        part = codes[:, :n_coarse, begin:begin + chunk]
-        part_mask = mask[:, :n_coarse, begin:begin + chunk]
+        part = codes[:, :n_coarse, begin : begin + chunk]
+        part_mask = mask[:, :n_coarse, begin : begin + chunk]
         if bool((part_mask == 0).any()):
             part_mask = part_mask.clone()
             part_mask[:, :, 0] = 0
             part_mask[:, :, -1] = 0
         part = part * (1 - part_mask) + coarse.mask_token * part_mask
         steps_trace = [] if trace is not None else None
-        pieces.append(generate(coarse, codebooks, part, part_mask, schedule.coarse_steps, generator,
-                               trace=steps_trace, **common))
+        pieces.append(
+            generate(
+                coarse,
+                codebooks,
+                part,
+                part_mask,
+                schedule.coarse_steps,
+                generator,
+                trace=steps_trace,
+                **common,
+            )
+        )
         if trace is not None:
             trace.setdefault("coarse", []).append(steps_trace)
     tokens = torch.cat([torch.cat(pieces, dim=-1), codes[:, n_coarse:]], dim=1)
@@ -168,14 +208,23 @@ def vamp(coarse, c2f, codebooks, codes: torch.Tensor, mask: torch.Tensor, rate: 
     if c2f.n_codebooks > tokens.shape[1]:
         extra = c2f.n_codebooks - tokens.shape[1]
         tokens = torch.cat([tokens, tokens.new_zeros(tokens.shape[0], extra, tokens.shape[-1])], dim=1)
-    fine_mask[:, :c2f.n_conditioning_codebooks] = 0
+    fine_mask[:, : c2f.n_conditioning_codebooks] = 0
     common["temperature"] = 1.0
     pieces = []
     for begin in range(0, tokens.shape[-1], chunk):
         steps_trace = [] if trace is not None else None
-        pieces.append(generate(c2f, codebooks, tokens[:, :, begin:begin + chunk],
-                               fine_mask[:, :, begin:begin + chunk], schedule.c2f_steps, generator,
-                               trace=steps_trace, **common))
+        pieces.append(
+            generate(
+                c2f,
+                codebooks,
+                tokens[:, :, begin : begin + chunk],
+                fine_mask[:, :, begin : begin + chunk],
+                schedule.c2f_steps,
+                generator,
+                trace=steps_trace,
+                **common,
+            )
+        )
         if trace is not None:
             trace.setdefault("c2f", []).append(steps_trace)
     return torch.cat(pieces, dim=-1)[:, :, :length]

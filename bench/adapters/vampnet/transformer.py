@@ -13,6 +13,7 @@ FiLM, controls and classifier-free guidance are off in the published checkpoints
 ``ctrl_dims=None``); checkpoint.py refuses files that turn them on. LoRA pairs are folded into the
 weights at load time; ``LoRALinear`` keeps r (and alpha, loralib's default 1) for the layout check.
 """
+
 from __future__ import annotations
 
 import math
@@ -65,15 +66,23 @@ def relative_buckets(query_length: int, key_length: int, num_buckets: int, max_d
     buckets = (offset > 0).long() * half
     distance = offset.abs()
     exact = half // 2
-    large = exact + (torch.log(distance.float() / exact) / math.log(max_distance / exact)
-                     * (half - exact)).long()
+    large = (
+        exact + (torch.log(distance.float() / exact) / math.log(max_distance / exact) * (half - exact)).long()
+    )
     large = torch.minimum(large, torch.full_like(large, half - 1))
     return buckets + torch.where(distance < exact, distance, large)
 
 
 class Attention(nn.Module):
-    def __init__(self, n_heads: int, d_model: int, r: int, with_bias: bool, num_buckets: int = 32,
-                 max_distance: int = 128):
+    def __init__(
+        self,
+        n_heads: int,
+        d_model: int,
+        r: int,
+        with_bias: bool,
+        num_buckets: int = 32,
+        max_distance: int = 128,
+    ):
         super().__init__()
         self.n_heads = n_heads
         self.w_qs = LoRALinear(d_model, d_model, r)
@@ -140,7 +149,7 @@ class CodebookEmbedding(nn.Module):
         for i in range(codes.shape[1]):
             table = codebooks[i]
             if i < self.special["MASK"].shape[0]:
-                table = torch.cat([table, self.special["MASK"][i:i + 1]], dim=0)
+                table = torch.cat([table, self.special["MASK"][i : i + 1]], dim=0)
             out.append(F.embedding(codes[:, i], table).transpose(1, 2))
         return torch.cat(out, dim=1)
 
@@ -148,9 +157,17 @@ class CodebookEmbedding(nn.Module):
 class VampNetModel(nn.Module):
     """Built from a checkpoint's ``metadata["kwargs"]`` (checkpoint.build_transformer)."""
 
-    def __init__(self, n_heads: int = 20, n_layers: int = 16, n_codebooks: int = 9,
-                 n_conditioning_codebooks: int = 0, latent_dim: int = 8, embedding_dim: int = 1280,
-                 vocab_size: int = 1024, lora_r: int = 8):
+    def __init__(
+        self,
+        n_heads: int = 20,
+        n_layers: int = 16,
+        n_codebooks: int = 9,
+        n_conditioning_codebooks: int = 0,
+        latent_dim: int = 8,
+        embedding_dim: int = 1280,
+        vocab_size: int = 1024,
+        lora_r: int = 8,
+    ):
         super().__init__()
         self.n_codebooks = int(n_codebooks)
         self.n_conditioning_codebooks = int(n_conditioning_codebooks)
@@ -161,7 +178,9 @@ class VampNetModel(nn.Module):
         self.embedding = CodebookEmbedding(n_codebooks, latent_dim, embedding_dim)
         self.transformer = Stack(embedding_dim, n_heads, n_layers, lora_r)
         self.classifier = nn.Module()
-        self.classifier.layers = nn.ModuleList([WNConv1d(embedding_dim, vocab_size * self.n_predict_codebooks, 1)])
+        self.classifier.layers = nn.ModuleList(
+            [WNConv1d(embedding_dim, vocab_size * self.n_predict_codebooks, 1)]
+        )
 
     def forward(self, latents: torch.Tensor) -> torch.Tensor:
         """codebook vectors [B, C * latent, T] -> logits [B, vocab, T * n_predict] ((t, c) order)."""
@@ -169,4 +188,8 @@ class VampNetModel(nn.Module):
         x = self.transformer(x).transpose(1, 2)
         out = self.classifier.layers[0](x)
         b, _, t = out.shape
-        return out.reshape(b, self.vocab_size, self.n_predict_codebooks, t).transpose(2, 3).reshape(b, self.vocab_size, -1)
+        return (
+            out.reshape(b, self.vocab_size, self.n_predict_codebooks, t)
+            .transpose(2, 3)
+            .reshape(b, self.vocab_size, -1)
+        )
