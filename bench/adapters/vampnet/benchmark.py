@@ -64,17 +64,28 @@ def vampnet_benchmark(
     if device.startswith("cuda"):
         torch.cuda.reset_peak_memory_stats()
     autocast = bf16 and device.startswith("cuda")
-    best = float("inf")
-    for _ in range(repeats):
-        began = time.perf_counter()
-        codes = pipe.encode(clip)
-        tokens = pipe.vamp(
-            codes, keep_mask(codes, list(keep)), Schedule(), torch.Generator(device).manual_seed(0), autocast
-        )
-        audio = pipe.decode(tokens, clip.shape[-1])
+    best, stages = float("inf"), {}
+
+    def sync():
         if device.startswith("cuda"):
             torch.cuda.synchronize()
-        best = min(best, time.perf_counter() - began)
+
+    for _ in range(repeats):
+        marks = [time.perf_counter()]
+        codes = pipe.encode(clip)
+        sync()
+        marks.append(time.perf_counter())
+        mask = keep_mask(codes, list(keep))
+        tokens = pipe.vamp(codes, mask, Schedule(), torch.Generator(device).manual_seed(0), autocast)
+        sync()
+        marks.append(time.perf_counter())
+        audio = pipe.decode(tokens, clip.shape[-1])
+        sync()
+        marks.append(time.perf_counter())
+        if marks[-1] - marks[0] < best:
+            best = marks[-1] - marks[0]
+            names = ("encode", "vamp", "decode")
+            stages = {name: round(b - a, 3) for name, a, b in zip(names, marks, marks[1:])}
     assert audio.shape[-1] == clip.shape[-1]
     memory = torch.cuda.max_memory_allocated() / 2**20 if device.startswith("cuda") else _peak_rss_mib()
     return {
@@ -84,6 +95,7 @@ def vampnet_benchmark(
         "clip_s": round(seconds, 3),
         "frames": int(codes.shape[-1]),
         "seconds_per_clip": round(best, 3),
+        "stages_s": stages,
         "build_s": round(build_s, 2),
         "peak_memory_mib": round(memory, 1),
         "memory_kind": "peak allocated" if device.startswith("cuda") else "process peak RSS",

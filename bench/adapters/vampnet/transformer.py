@@ -16,6 +16,7 @@ weights at load time; ``LoRALinear`` keeps r (and alpha, loralib's default 1) fo
 
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
@@ -58,6 +59,7 @@ class FeedForward(nn.Module):
         return self.w_2(value * tanh_gelu(gate))
 
 
+@functools.lru_cache(maxsize=8)
 def relative_buckets(query_length: int, key_length: int, num_buckets: int, max_distance: int) -> torch.Tensor:
     """T5's bidirectional bucketing of key - query offsets: half the buckets per direction, of which
     half exact offsets and half log-spaced up to ``max_distance`` (clipped to the last bucket)."""
