@@ -166,6 +166,12 @@ def via_rave(path, tmp_path):
     return message
 
 
+def via_vampnet(path, tmp_path):
+    from bench.adapters.vampnet.checkpoint import CheckpointError, read
+
+    return _message(lambda: read(path, "coarse"), CheckpointError)
+
+
 LOADERS = {
     "checkpoint store": via_checkpoint_store,
     "system option": via_system_option,
@@ -176,6 +182,7 @@ LOADERS = {
     "clap": via_clap,
     "lin-cae": via_lincae,
     "rave": via_rave,
+    "vampnet": via_vampnet,
 }
 
 

@@ -398,6 +398,10 @@ def build_parser() -> argparse.ArgumentParser:
     from bench.commands.listening import add_parser as add_listening_parser
 
     add_listening_parser(sub)
+
+    from bench.commands.vamp import add_parser as add_vamp_parser
+
+    add_vamp_parser(sub)
     parser.description = (
         f"The benchmark harness's {len(sub.choices)} commands, listed below from this "
         "parser; python -m bench COMMAND --help shows one command's options. Exit codes: "
