@@ -26,8 +26,8 @@ def cmd_table1(args) -> int:
     from bench.core.executors import ExecutorError
     from bench.core.paths import CHECKOUT_ROOT, REPO_ROOT
     from bench.core.runner import RunIncomplete, run_table1
-    from bench.reports.results import load, mark_latest, render, run_folder, shown
-    from bench.reports.tables import write_all
+    from bench.reports.results import from_files, mark_latest, render, run_folder, shown
+    from bench.reports.tables import table_files, write_all
 
     systems = tuple(s for s in (args.systems or ",".join(DEFAULT_SYSTEMS)).split(",") if s)
     config = RunConfig(
@@ -67,8 +67,9 @@ def cmd_table1(args) -> int:
         return 2
     if record is None:
         return report_unassembled(args, "assemble the tables")
-    paths = write_all(record, config.out_dir, args.stem)
-    results = load(paths["json"])
+    files = table_files(record, args.stem)
+    paths = write_all(record, config.out_dir, args.stem, files=files)
+    results = from_files(files, {kind: str(path) for kind, path in paths.items()})  # nothing read back
     table = render(results, args.format, args.stem)
     if args.format == "latex":
         from bench.core.storage import atomic_write_text

@@ -51,8 +51,13 @@ def atomic_write_text(path: str | Path, text: str, durable: bool = True) -> None
     atomic_write_bytes(path, text.encode(), durable)
 
 
+def json_text(obj) -> str:
+    """How every JSON file of the harness is written: indented, keys sorted, numpy values as numbers."""
+    return json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n"
+
+
 def atomic_write_json(path: str | Path, obj, durable: bool = True) -> None:
-    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n", durable)
+    atomic_write_text(path, json_text(obj), durable)
 
 
 def atomic_save_npy(path: str | Path, array: np.ndarray, durable: bool = True) -> None:

@@ -12,6 +12,7 @@ gitignored) and which run a command reads when none is named.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import re
@@ -47,15 +48,49 @@ class Results:
         return self.table[present].rename(columns=columns)
 
 
-def _read_csv(path: Path, what: str) -> pd.DataFrame:
-    if not path.is_file():
-        raise ResultsError(f"{path}: missing ({what} is written beside the run's JSON)")
-    if path.read_bytes() == b"\n":  # how earlier versions wrote a CSV of no rows (a run with every row †)
+def _csv_frame(text: str, where: str) -> pd.DataFrame:
+    if text == "\n":  # how earlier versions wrote a CSV of no rows (a run with every row †)
         return pd.DataFrame(columns=["system"])
     try:
-        return pd.read_csv(path, keep_default_na=True)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
-        raise ResultsError(f"{path}: not a readable CSV ({error})") from None
+        return pd.read_csv(io.StringIO(text), keep_default_na=True)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as error:
+        raise ResultsError(f"{where}: not a readable CSV ({error})") from None
+
+
+def from_files(files: dict[str, str], names: dict[str, str] | None = None) -> Results:
+    """:class:`Results` from the text of a run's files (bench/reports/tables.py ``table_files``):
+    what a run just rendered in memory, or what :func:`load` read from disk; ``names`` (by kind)
+    name the files in errors."""
+    names = {kind: f"the run's {kind} file" for kind in files} | (names or {})
+    record = _record(files["json"], names["json"])
+    table = _csv_frame(files["csv"], names["csv"]).set_index("system")
+    bands = _csv_frame(files["bands"], names["bands"])
+    items = _csv_frame(files["items"], names["items"])
+    order = list(table.index)  # the JSON is written with sorted keys; the table keeps the run's order
+    for key in ("rows", "unavailable"):
+        record[key] = dict(
+            sorted(record[key].items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else len(order))
+        )
+    return Results(table=table, bands=bands, items=items, record=record)
+
+
+def _record(text: str, name: str) -> dict:
+    try:
+        record = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ResultsError(f"{name}: not a JSON record ({error})") from None
+    if not isinstance(record, dict) or "rows" not in record or "unavailable" not in record:
+        raise ResultsError(f"{name}: not a Table 1 record (no 'rows' and 'unavailable')")
+    return record
+
+
+def _read(path: Path, what: str) -> str:
+    if not path.is_file():
+        raise ResultsError(f"{path}: missing ({what} is written beside the run's JSON)")
+    try:
+        return path.read_text()
+    except UnicodeDecodeError as error:
+        raise ResultsError(f"{path}: not a text file ({error})") from None
 
 
 def load(path: str | Path) -> Results:
@@ -64,22 +99,17 @@ def load(path: str | Path) -> Results:
     path = Path(path)
     if not path.is_file():
         raise ResultsError(f"{path}: no such results file")
-    try:
-        record = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise ResultsError(f"{path}: not a JSON record ({error})") from None
-    if not isinstance(record, dict) or "rows" not in record or "unavailable" not in record:
-        raise ResultsError(f"{path}: not a Table 1 record (no 'rows' and 'unavailable')")
-    stem = path.with_suffix("")
-    table = _read_csv(stem.with_name(stem.name + ".csv"), "the table").set_index("system")
-    bands = _read_csv(stem.with_name(stem.name + "_bands.csv"), "the per-band table")
-    items = _read_csv(stem.with_name(stem.name + "_items.csv"), "the per-item scores")
-    order = list(table.index)  # the JSON is written with sorted keys; the table keeps the run's order
-    for key in ("rows", "unavailable"):
-        record[key] = dict(
-            sorted(record[key].items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else len(order))
-        )
-    return Results(table=table, bands=bands, items=items, record=record)
+    files = {"json": _read(path, "the record")}
+    _record(files["json"], str(path))  # a bad record is named before its CSVs are looked for
+    names = {"json": str(path)}
+    for kind, suffix, what in (
+        ("csv", ".csv", "the table"),
+        ("bands", "_bands.csv", "the per-band table"),
+        ("items", "_items.csv", "the per-item scores"),
+    ):
+        csv_path = path.with_name(path.stem + suffix)
+        files[kind], names[kind] = _read(csv_path, what), str(csv_path)
+    return from_files(files, names)
 
 
 def _best(column: pd.Series, higher: bool):
@@ -190,16 +220,16 @@ def run_table1(out: str | Path | None = None, stem: str = "table1", **settings) 
     every output."""
     from bench.core.config import RunConfig
     from bench.core.runner import run_table1 as run
-    from bench.reports.tables import write_all
+    from bench.reports.tables import table_files, write_all
 
     if isinstance(settings.get("systems"), str):
         settings["systems"] = tuple(s for s in settings["systems"].split(",") if s)
     settings.setdefault("progress", False)
     config = RunConfig(**settings)
     config = config.replace(out_dir=str(run_folder(out, config)))
-    paths = write_all(run(config), config.out_dir, stem)
-    mark_latest(paths["json"])
-    return load(paths["json"])
+    files = table_files(run(config), stem)
+    mark_latest(write_all({}, config.out_dir, stem, files=files)["json"])
+    return from_files(files)
 
 
 def _plain(value):

@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 
 from bench.core.paths import REPO_ROOT
-from bench.core.storage import atomic_write_json, atomic_write_text
+from bench.core.storage import atomic_write_text, json_text
 from bench.core.system import BLEND, CONDITIONAL
 from bench.core.tasks import shortfall_text
 from bench.metrics.specs import TABLE_SPECS
@@ -216,24 +216,42 @@ def portable_paths(value):
     return value
 
 
-def write_all(record: dict, out_dir: str | Path, stem: str = "table1", markdown=None) -> dict[str, Path]:
-    """The JSON record (items left out), the table (markdown, CSV), per-band and per-item CSVs;
-    ``markdown(record, stem)`` renders the table (default :func:`render_markdown`). Paths in the
-    record are written repository-relative (:func:`portable_paths`)."""
+FILE_NAMES = {
+    "md": "{}.md",
+    "csv": "{}.csv",
+    "bands": "{}_bands.csv",
+    "items": "{}_items.csv",
+    "json": "{}.json",
+}
+
+
+def table_files(record: dict, stem: str = "table1", markdown=None) -> dict[str, str]:
+    """The text of every file of a run, by kind (:data:`FILE_NAMES`): the JSON record (items left
+    out), the table (markdown, CSV), per-band and per-item CSVs; ``markdown(record, stem)`` renders
+    the table (default :func:`render_markdown`). Paths in the record are written
+    repository-relative (:func:`portable_paths`)."""
     record = portable_paths(record)
-    out = Path(out_dir)
-    paths = {
-        "md": out / f"{stem}.md",
-        "csv": out / f"{stem}.csv",
-        "bands": out / f"{stem}_bands.csv",
-        "items": out / f"{stem}_items.csv",
-        "json": out / f"{stem}.json",
+    return {
+        "json": json_text(_without_items(record)),
+        "items": render_csv(item_rows(record), ("system", "task", "item")),
+        "csv": render_csv(table_rows(record), ("system", "status")),
+        "bands": render_csv(per_band_rows(record), ("system", "task", "band")),
+        "md": (markdown or render_markdown)(record, stem),
     }
-    atomic_write_json(paths["json"], _without_items(record))
-    atomic_write_text(paths["items"], render_csv(item_rows(record), ("system", "task", "item")))
-    atomic_write_text(paths["csv"], render_csv(table_rows(record), ("system", "status")))
-    atomic_write_text(paths["bands"], render_csv(per_band_rows(record), ("system", "task", "band")))
-    atomic_write_text(paths["md"], (markdown or render_markdown)(record, stem))
+
+
+def write_all(
+    record: dict,
+    out_dir: str | Path,
+    stem: str = "table1",
+    markdown=None,
+    files: dict[str, str] | None = None,
+) -> dict[str, Path]:
+    """Write :func:`table_files` (or ``files``, already rendered) into ``out_dir``; their paths."""
+    files = files or table_files(record, stem, markdown)
+    paths = {kind: Path(out_dir) / name.format(stem) for kind, name in FILE_NAMES.items()}
+    for kind in ("json", "items", "csv", "bands", "md"):  # the record first, the table last
+        atomic_write_text(paths[kind], files[kind])
     return paths
 
 
