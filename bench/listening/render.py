@@ -39,6 +39,7 @@ def frames(record: dict) -> dict[str, pd.DataFrame]:
                 "kruskal_H": summary[scale]["kruskal"]["H"],
                 "kruskal_p": summary[scale]["kruskal"]["p"],
                 "fleiss_kappa": summary[scale]["fleiss_kappa"],
+                "fleiss_kappa_oriented": summary[scale].get("fleiss_kappa_oriented"),
             }
             for scale in SCALES
         ]
@@ -136,6 +137,13 @@ def render(record: dict, latex: bool = False) -> str:
         "## Kruskal-Wallis across ordered pairs and Fleiss' kappa",
         "",
         _table(tables["tests"], False),
+        "",
+        (
+            "fleiss_kappa: the standard statistic on the ratings as given (category = the option chosen); "
+            "fleiss_kappa_oriented: each rating first oriented to the question's alphabetical system "
+            "order, i.e. agreement on the systems rather than on the display positions, which each "
+            "participant heard in their own random order."
+        ),
         "",
         "## Pairwise Wilcoxon signed-rank tests (positive preference favours a)",
         "",
