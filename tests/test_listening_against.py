@@ -83,7 +83,7 @@ def test_spearman_per_system_is_oriented_and_says_which_systems():
     result = per_system(strengths, means, ["timbre", "loudness"])
     assert result["timbre"]["rho"] == pytest.approx(1.0)  # lower MCD, stronger: agreement
     assert result["loudness"]["rho"] == pytest.approx(-1.0)
-    assert result["timbre"]["systems"] == list(SYSTEMS)
+    assert result["timbre"]["systems"] == list(SYSTEMS) and result["timbre"]["p"] == pytest.approx(2 / 24)
 
 
 @pytest.mark.slow
@@ -141,3 +141,16 @@ def test_analyze_against_refuses_answers_without_the_study(tmp_path, capsys):
         == 2
     )
     assert "--against: give the study folder" in capsys.readouterr().err
+
+
+def test_the_system_level_p_value_is_exact():
+    from scipy.stats import spearmanr
+
+    from bench.listening.against import exact_spearman
+
+    assert exact_spearman([1, 2, 3, 4], [10, 20, 30, 40]) == pytest.approx((1.0, 2 / 24))
+    assert exact_spearman([1, 2, 3], [3, 2, 1]) == pytest.approx((-1.0, 2 / 6))
+    x, y = [0.3, -1.2, 0.8, 2.0, 0.1], [5.0, 1.0, 2.0, 9.0, 4.0]
+    rho, p = exact_spearman(x, y)
+    assert rho == pytest.approx(spearmanr(x, y).statistic)
+    assert 0 < p < 1

@@ -15,13 +15,16 @@ with m the item's share of the run's blending entry (the mean adherence to both 
   participants (all answers of a drawn participant enter together). Positive tau: listeners
   prefer what the metric prefers.
 - Per system: Spearman's rho between the Bradley-Terry strengths of the analysis and each
-  metric's blending table entry, oriented so that positive means agreement. With k systems rho
-  takes few values (k = 4: multiples of 0.2; the exact two-sided p of rho = 1 is 2/24 = 0.083),
-  so it says whether the orders agree, not whether the agreement is significant.
+  metric's blending table entry, oriented so that positive means agreement, with its exact
+  two-sided permutation p-value. With k systems rho takes few values (k = 4: multiples of 0.2; the
+  p of rho = 1 is 2/24 = 0.083), so it says whether the orders agree, not that they agree
+  significantly.
 """
 
 from __future__ import annotations
 
+import itertools
+import math
 import warnings
 from pathlib import Path
 
@@ -34,6 +37,7 @@ from bench.metrics.specs import TABLE_SPECS
 
 SCHEMA = "latentft-bench/listening-against-run/v1"
 RESAMPLES = 1000
+MAX_EXACT_SYSTEMS = 8  # 8! orderings for the exact Spearman p-value
 
 
 def item_metric_names(items: pd.DataFrame) -> list[str]:
@@ -168,22 +172,38 @@ def per_answer(frame: pd.DataFrame, metrics: list[str], scale: str, resamples: i
     return out
 
 
-def per_system(strengths: dict, means: dict, metrics: list[str]) -> dict:
-    """{metric: Spearman rho (oriented: positive = agreement), scipy's p, the systems used}."""
-    from scipy.stats import spearmanr
+def exact_spearman(x, y) -> tuple[float, float]:
+    """Spearman's rho and its exact two-sided permutation p-value (the share of the k! orderings of
+    ``y`` whose |rho| is at least the observed one; scipy's t-approximation is wrong for k this small).
+    """
+    from scipy.stats import rankdata
 
+    rx, ry = rankdata(x), rankdata(y)
+
+    def rho(a, b) -> float:
+        a, b = a - a.mean(), b - b.mean()
+        denominator = np.sqrt((a @ a) * (b @ b))
+        return float(a @ b / denominator) if denominator > 0 else float("nan")
+
+    observed = rho(rx, ry)
+    if not np.isfinite(observed):
+        return observed, float("nan")
+    values = np.array([rho(rx, np.array(order)) for order in itertools.permutations(ry)])
+    return observed, float(np.mean(np.abs(values) >= abs(observed) - 1e-12))
+
+
+def per_system(strengths: dict, means: dict, metrics: list[str]) -> dict:
+    """{metric: Spearman rho (oriented: positive = agreement), exact p, the systems used}."""
     out = {}
     for metric in metrics:
         systems = [s for s in strengths if means.get(s, {}).get(metric) is not None]
         entry = {"systems": systems, "rho": None, "p": None}
-        if len(systems) >= 3:
+        if 3 <= len(systems) <= MAX_EXACT_SYSTEMS:
             sign = 1.0 if higher_is_better(metric) else -1.0
             x = [strengths[s]["strength"] for s in systems]
             y = [sign * means[s][metric] for s in systems]
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # a constant input gives NaN, reported as null
-                result = spearmanr(x, y)
-            entry.update(rho=_num(result.statistic), p=_num(result.pvalue))
+            rho, p = exact_spearman(x, y)
+            entry.update(rho=_num(rho), p=_num(p))
         out[metric] = entry
     return out
 
@@ -247,16 +267,19 @@ def against_run(
         {k: (_num(v) if isinstance(v, float) else v) for k, v in row.items()}
         for row in questions.to_dict("records")
     ]
+    k = len(analysis["systems"])
     record["method"] = {
         "item_metrics": item_metrics,
         "system_metrics": system_metrics,
         "difference": "metric of the blend shown second minus the first, negated where lower is better",
         "per_answer": "scipy.stats.kendalltau (tau-b) of rating and difference over kept answers",
         "interval": f"95 % percentile, {resamples} bootstrap resamples of participants (seed {seed})",
-        "per_system": "scipy.stats.spearmanr of Bradley-Terry strength and the oriented blending entry",
+        "per_system": "Spearman's rho of Bradley-Terry strength and the oriented blending entry, "
+        "exact two-sided permutation p",
         "caveat": (
-            f"{len(analysis['systems'])} systems: Spearman's rho takes few values and cannot be "
-            "significant with 4 (the exact two-sided p of rho = 1 is 0.083); read it as order agreement"
+            f"{k} systems: rho takes few values and the smallest exact two-sided p is "
+            f"{2 / math.factorial(k):.3g} (4 systems: 0.083), so it says whether the orders agree, "
+            "not that they agree significantly"
         ),
     }
     record["run"] = {"path": str(run), "sha256": file_sha256(str(run))}

@@ -97,7 +97,7 @@ def curve_figure(
     axes[-1][0].set_xlabel("time (s)", fontsize=8)
     figure.tight_layout()
     buffer = io.BytesIO()
-    figure.savefig(buffer, dpi=60, format="png")
+    figure.savefig(buffer, dpi=80, format="png")
     plt.close(figure)
     atomic_write_bytes(path, _palette_png(buffer.getvalue()))
     return path
