@@ -20,7 +20,7 @@ from bench.core.system import BLEND, CONDITIONAL
 from bench.core.tasks import Selection, blend_items, conditional_items, item_seed
 from bench.core.units import output_key
 from bench.metrics.descriptors import Descriptors
-from bench.metrics.item_distance import mahalanobis_sq, reference_gaussian
+from bench.metrics.item_distance import ItemDistanceError, mahalanobis_sq, reference_gaussian
 from bench.metrics.specs import ADHERENCE_SPECS
 
 DISTANCE = "ref_distance"  # the column of the per-item distance to the reference distribution
@@ -145,12 +145,21 @@ class RunCache:
 
 
 def distances(cache: RunCache, items: pd.DataFrame) -> pd.Series:
-    """D^2 / d of every successful item of ``items`` (rows: system, task, item)."""
-    mu, cholesky = cache.reference_gaussian()
+    """D^2 / d of every successful item of ``items`` (rows: system, task, item); NaN for an item whose
+    embedding cannot be scored (it is then not ranked on distance)."""
+    try:
+        mu, cholesky = cache.reference_gaussian()
+    except ItemDistanceError as error:
+        raise SiteInputError(
+            f"{cache.run}: the reference embeddings cannot be summarised ({error})"
+        ) from None
     values = []
     for row in items.itertuples(index=False):
         audio, sha = cache.output(row.system, row.task, row.item)
-        values.append(mahalanobis_sq(cache.embedding(audio, sha), mu, cholesky) / mu.shape[0])
+        try:
+            values.append(mahalanobis_sq(cache.embedding(audio, sha), mu, cholesky) / mu.shape[0])
+        except ItemDistanceError:
+            values.append(float("nan"))
     return pd.Series(values, index=items.index, dtype=float)
 
 
