@@ -95,7 +95,15 @@ def curve_figure(
             axis.tick_params(labelsize=7)
         axes[r][0].legend(fontsize=7, loc="upper right", title=f"band {band.name}", title_fontsize=7)
     axes[-1][0].set_xlabel("time (s)", fontsize=8)
-    figure.tight_layout()
+    # fixed margins: tight_layout draws the figure once more, and this is the report's slowest step
+    figure.subplots_adjust(
+        left=0.06,
+        right=0.99,
+        bottom=0.22 if len(references) == 1 else 0.12,
+        top=0.8 if len(references) == 1 else 0.9,
+        wspace=0.35,
+        hspace=0.45,
+    )
     buffer = io.BytesIO()
     figure.savefig(buffer, dpi=80, format="png")
     plt.close(figure)
