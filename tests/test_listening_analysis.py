@@ -46,7 +46,7 @@ def test_the_json_summary_has_the_documented_structure(simulated, capsys):
     assert summary["participants"] == {"total": 30, "excluded": 3, "kept": 27}
     assert set(summary["scales"]) == {"quality", "blending"}
     for scale in summary["scales"].values():
-        assert set(scale) == {"kruskal", "pairs", "fleiss_kappa", "bradley_terry"}
+        assert set(scale) == {"kruskal", "pairs", "fleiss_kappa", "fleiss_kappa_oriented", "bradley_terry"}
         assert set(scale["kruskal"]) == {"H", "p"} and len(scale["pairs"]) == 6
         assert all(set(p) == {"a", "b", "n", "p", "p_bonferroni", "p_holm"} for p in scale["pairs"])
         assert set(scale["bradley_terry"]) == set(STRENGTHS)
@@ -93,7 +93,21 @@ def test_kruskal_and_wilcoxon_p_values_are_scipys_on_the_same_ratings(simulated)
         assert strongest["p_bonferroni"] < 1e-3
 
 
-def test_fleiss_kappa_counts_each_question_once_per_kept_participant(simulated):
+def test_fleiss_kappa_is_statsmodels_on_the_ratings_as_given(simulated):
+    from statsmodels.stats.inter_rater import aggregate_raters, fleiss_kappa
+
+    _, frame, record = simulated
+    kept = frame[frame.passed_attention == 1]
+    for scale in ("quality", "blending"):
+        wide = kept.pivot(index="question", columns="participant", values=scale)
+        assert wide.shape == (12, 27) and not wide.isna().any().any()
+        table, _ = aggregate_raters(wide.to_numpy())
+        assert record["summary"]["scales"][scale]["fleiss_kappa"] == pytest.approx(
+            fleiss_kappa(table), abs=1e-12
+        )
+
+
+def test_the_oriented_kappa_is_labelled_beside_and_counts_each_question_once_per_kept_participant(simulated):
     from statsmodels.stats.inter_rater import fleiss_kappa
 
     _, frame, record = simulated
@@ -104,8 +118,10 @@ def test_fleiss_kappa_counts_each_question_once_per_kept_participant(simulated):
         for rating in np.where(flip, 6 - group["quality"], group["quality"]):
             table[i, rating - 1] += 1
     assert table.sum(axis=1).tolist() == [27] * 12
-    assert record["summary"]["scales"]["quality"]["fleiss_kappa"] == pytest.approx(fleiss_kappa(table))
-    assert record["summary"]["scales"]["quality"]["fleiss_kappa"] > 0.05
+    quality = record["summary"]["scales"]["quality"]
+    assert quality["fleiss_kappa_oriented"] == pytest.approx(fleiss_kappa(table))
+    # the display order is random per participant, so only the oriented ratings agree beyond chance
+    assert quality["fleiss_kappa_oriented"] > 0.05 > abs(quality["fleiss_kappa"])
 
 
 def test_random_answers_give_no_significant_pair(tmp_path):

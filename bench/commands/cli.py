@@ -397,8 +397,10 @@ def build_parser() -> argparse.ArgumentParser:
         add(sub)
 
     from bench.commands.listening import add_parser as add_listening_parser
+    from bench.commands.report import add_parser as add_report_parser
 
     add_listening_parser(sub)
+    add_report_parser(sub)
 
     from bench.commands.vamp import add_parser as add_vamp_parser
 

@@ -113,6 +113,15 @@ def cmd_analyze(args) -> int:
             "study": study.manifest if study else None,
         },
     )
+    if args.against:
+        from bench.listening.against import against_run
+
+        if study is None:
+            raise StudyError("--against: give the study folder (its manifest names the items heard)")
+        record["against"] = against_run(
+            answers, record, study.manifest, args.against, resamples=args.bootstrap, seed=args.seed
+        )
+        record["summary"]["against"] = {k: record["against"][k] for k in ("answers", "systems")}
     out = Path(args.out) if args.out else (study.folder if study else answers_path.parent) / "analysis"
     paths = write_report(record, out)
     if args.json:
@@ -134,10 +143,32 @@ def cmd_simulate(args) -> int:
             strengths[name] = float(value)
         except ValueError:
             raise StudyError(f"--strengths {part!r}: expected SYSTEM=NUMBER") from None
-    frame = simulate_answers(strengths, args.participants, args.inattentive, args.seed)
+    if args.follow:
+        frame = _simulate_following(args)
+    else:
+        frame = simulate_answers(strengths, args.participants, args.inattentive, args.seed)
     atomic_write_text(args.out, frame.to_csv(index=False))
     print(f"wrote {args.out}: {args.participants} simulated participants ({args.inattentive} inattentive)")
     return 0
+
+
+def _simulate_following(args):
+    from bench.listening.against import check_same_run, higher_is_better, load_run, question_differences
+    from bench.listening.simulate import simulate_following_metric
+    from bench.listening.study import Study
+
+    if not (args.study and args.against):
+        raise StudyError("--follow METRIC: give --study STUDY and --against RUN (the items and their scores)")
+    higher_is_better(args.follow)  # an unknown metric is refused with the known ones
+    study, results = Study(args.study), load_run(args.against)
+    check_same_run(study.manifest, results.record, args.against)
+    if args.follow not in results.items.columns:
+        raise StudyError(f"--follow {args.follow}: the run has no per-item {args.follow} scores")
+    questions = study.manifest["questions"]
+    differences = question_differences(questions, results.items, args.follow)
+    return simulate_following_metric(
+        questions, differences, args.participants, args.inattentive, args.seed, args.weight
+    )
 
 
 def _run(func):
@@ -200,6 +231,11 @@ def add_parser(sub) -> None:
     analyze.add_argument("--bootstrap", type=int, default=1000, help="resamples over participants")
     analyze.add_argument("--seed", type=int, default=0)
     analyze.add_argument("--json", action="store_true", help="print the summary as JSON")
+    analyze.add_argument(
+        "--against",
+        metavar="RUN",
+        help="the study's Table 1 run: its metrics against the answers, item by item",
+    )
     analyze.set_defaults(func=_run(cmd_analyze))
 
     simulate = commands.add_parser("simulate", help="answers simulated from known Bradley-Terry strengths")
@@ -210,6 +246,12 @@ def add_parser(sub) -> None:
     simulate.add_argument("--inattentive", type=int, default=2)
     simulate.add_argument("--seed", type=int, default=0)
     simulate.add_argument("--out", required=True)
+    simulate.add_argument(
+        "--follow", metavar="METRIC", help="ratings follow this metric of --against RUN on --study's items"
+    )
+    simulate.add_argument("--study", help="with --follow: the study whose questions are answered")
+    simulate.add_argument("--against", metavar="RUN", help="with --follow: the run the study was built from")
+    simulate.add_argument("--weight", type=float, default=2.0, help="with --follow: how strongly (default 2)")
     simulate.set_defaults(func=_run(cmd_simulate))
 
 

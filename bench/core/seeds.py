@@ -50,6 +50,8 @@ STREAMS = (
     Stream("listening-bootstrap", 4, "bench/listening/analysis.py: _bradley_terry"),
     Stream("nsynth-subset", 9, "datasets/nsynth.py: load_nsynth (tag 4 before, the listening bootstrap's)"),
     Stream("listening-order", 15, "bench/listening/build.py: build_study"),
+    Stream("listening-metric-bootstrap", 30, "bench/listening/against.py: per-answer Kendall tau intervals"),
+    Stream("listening-metric-simulation", 31, "bench/listening/simulate.py: simulate_following_metric"),
     Stream(
         "listening-simulation", 16, "bench/listening/simulate.py: simulate_answers", legacy=lambda seed: seed
     ),

@@ -6,8 +6,13 @@ Ratings: 1 = the first blend much better, 3 = no preference, 5 = the second much
 - For each unordered pair {a, b}: ratings oriented so that positive favours a (3 - r when a was
   first, r - 3 when b was), ``scipy.stats.wilcoxon`` with its defaults, Bonferroni and Holm
   corrections over the pairs (``statsmodels.stats.multitest.multipletests``).
-- Fleiss' kappa over the questions answered by every kept participant, each rating oriented to the
-  question's alphabetical system order (statsmodels ``fleiss_kappa``).
+- Fleiss' kappa over the questions answered by every kept participant (statsmodels ``fleiss_kappa``
+  on ``aggregate_raters``): the standard statistic on the ratings as given (category = the option
+  chosen, 1..5, whichever blend was shown first), and beside it, labelled ``fleiss_kappa_oriented``,
+  the same with each rating first oriented to the question's alphabetical system order (6 - r when
+  the alphabetically later system was shown first). Participants hear a question's blends in their
+  own random order, so the standard statistic counts "A better" from two listeners as agreement
+  even when A was a different system for each; the oriented one counts agreement on the systems.
 - Bradley-Terry log-strengths (``choix.ilsr_pairwise``, mean zero; a rating below 3 is a win for the
   first blend, above 3 for the second, 3 a tie left out), with percentile 95 % intervals from a
   bootstrap over participants.
@@ -132,21 +137,22 @@ def _pairs(frame: pd.DataFrame, scale: str, systems: list[str]) -> list[dict]:
     return pairs
 
 
-def _fleiss(frame: pd.DataFrame, scale: str) -> tuple[float | None, int]:
-    from statsmodels.stats.inter_rater import fleiss_kappa
+def _fleiss(frame: pd.DataFrame, scale: str) -> tuple[float | None, float | None, int]:
+    """(standard kappa on the raw ratings, kappa on the oriented ratings, questions used)."""
+    from statsmodels.stats.inter_rater import aggregate_raters, fleiss_kappa
 
     raters = frame["participant"].nunique()
     common = [q for q, g in frame.groupby("question") if g["participant"].nunique() == raters]
     if raters < 2 or not common:
-        return None, len(common)
-    table = np.zeros((len(common), 5))
-    for i, question in enumerate(common):
-        rows = frame[frame.question == question]
-        flip = rows.first_system > rows.second_system
-        ratings = np.where(flip, 6 - rows[scale], rows[scale])
-        for r in ratings:
-            table[i, r - 1] += 1
-    return _num(fleiss_kappa(table, method="fleiss")), len(common)
+        return None, None, len(common)
+    rows = frame[frame.question.isin(common)].sort_values(["question", "participant"])
+    raw = rows[scale].to_numpy().reshape(len(common), raters)
+    flip = (rows.first_system > rows.second_system).to_numpy().reshape(len(common), raters)
+    kappas = []
+    for ratings in (raw, np.where(flip, 6 - raw, raw)):
+        table, _ = aggregate_raters(ratings, n_cat=None)
+        kappas.append(_num(fleiss_kappa(table, method="fleiss")))
+    return kappas[0], kappas[1], len(common)
 
 
 def _comparisons(frame: pd.DataFrame, scale: str, index: dict) -> list[tuple[int, int]]:
@@ -227,15 +233,17 @@ def analyze(
                     "kruskal": {"H": None, "p": None},
                     "pairs": [],
                     "fleiss_kappa": None,
+                    "fleiss_kappa_oriented": None,
                     "bradley_terry": {},
                 }
                 continue
             pairs = _pairs(kept, scale, systems)
-            kappa, common = _fleiss(kept, scale)
+            kappa, kappa_oriented, common = _fleiss(kept, scale)
             summary["scales"][scale] = {
                 "kruskal": _kruskal(kept, scale),
                 "pairs": [{k: p[k] for k in ("a", "b", "n", "p", "p_bonferroni", "p_holm")} for p in pairs],
                 "fleiss_kappa": kappa,
+                "fleiss_kappa_oriented": kappa_oriented,
                 "bradley_terry": _bradley_terry(kept, scale, systems, bootstrap, seed),
             }
             details[scale] = {"pairs": pairs, "fleiss_questions": common}
@@ -253,6 +261,8 @@ def analyze(
             "bt_alpha": BT_ALPHA,
             "wilcoxon": "scipy.stats.wilcoxon defaults (two-sided, zero_method='wilcox')",
             "corrections": "statsmodels multipletests: bonferroni, holm",
+            "fleiss_kappa": "statsmodels fleiss_kappa(aggregate_raters(ratings as given)); "
+            "fleiss_kappa_oriented: the ratings oriented to the alphabetical system order first",
         },
         "provenance": {**(provenance or {}), "environment": {**environment(), "packages": versions}},
     }

@@ -39,6 +39,7 @@ def frames(record: dict) -> dict[str, pd.DataFrame]:
                 "kruskal_H": summary[scale]["kruskal"]["H"],
                 "kruskal_p": summary[scale]["kruskal"]["p"],
                 "fleiss_kappa": summary[scale]["fleiss_kappa"],
+                "fleiss_kappa_oriented": summary[scale].get("fleiss_kappa_oriented"),
             }
             for scale in SCALES
         ]
@@ -137,6 +138,13 @@ def render(record: dict, latex: bool = False) -> str:
         "",
         _table(tables["tests"], False),
         "",
+        (
+            "fleiss_kappa: the standard statistic on the ratings as given (category = the option chosen); "
+            "fleiss_kappa_oriented: each rating first oriented to the question's alphabetical system "
+            "order, i.e. agreement on the systems rather than on the display positions, which each "
+            "participant heard in their own random order."
+        ),
+        "",
         "## Pairwise Wilcoxon signed-rank tests (positive preference favours a)",
         "",
         _table(tables["pairs"], False) if not tables["pairs"].empty else "(no pairs)",
@@ -147,11 +155,51 @@ def render(record: dict, latex: bool = False) -> str:
         "",
         "![Fig. 4](fig4.png)",
         "",
-        "## Provenance",
-        "",
     ]
+    if record.get("against"):
+        parts += against_markdown(record["against"]) + [""]
+    parts += ["## Provenance", ""]
     parts += [f"- {line}" for line in _provenance_lines(record)]
     return "\n".join(parts) + "\n"
+
+
+def against_frames(against: dict) -> dict[str, pd.DataFrame]:
+    """The metrics-against-listeners record (bench/listening/against.py) as two tables."""
+    answers = pd.DataFrame(
+        [
+            {"scale": scale, "metric": metric, **value}
+            for scale, metrics in against["answers"].items()
+            for metric, value in metrics.items()
+        ]
+    )
+    systems = pd.DataFrame(
+        [
+            {"scale": scale, "metric": metric, "rho": v["rho"], "p": v["p"], "n_systems": len(v["systems"])}
+            for scale, metrics in against["systems"].items()
+            for metric, v in metrics.items()
+        ]
+    )
+    return {"answers": answers, "systems": systems}
+
+
+def against_markdown(against: dict) -> list[str]:
+    tables, method = against_frames(against), against["method"]
+    return [
+        "## Automatic metrics against the listeners",
+        "",
+        (
+            f"Run `{against['run']['path']}` (sha256 {against['run']['sha256'][:12]}). Per answer: Kendall's "
+            "tau-b of the rating (5 = the second blend much better) and the metric's difference, "
+            f"{method['difference']}; {method['interval']}. Positive: listeners agree with the metric."
+        ),
+        "",
+        _table(tables["answers"], False) if not tables["answers"].empty else "(no metric)",
+        "",
+        "Per system: Spearman's rho of the Bradley-Terry strength and the blending entry (oriented, "
+        f"positive = agreement). Caveat: {method['caveat']}.",
+        "",
+        _table(tables["systems"], False) if not tables["systems"].empty else "(no metric)",
+    ]
 
 
 def figure(distribution: pd.DataFrame, path: Path) -> None:
@@ -209,4 +257,12 @@ def write_report(record: dict, out: str | Path) -> dict[str, Path]:
     atomic_write_text(paths["pairs_csv"], tables["pairs"].to_csv(index=False))
     atomic_write_text(paths["strengths_csv"], tables["strengths"].to_csv(index=False))
     figure(tables["distribution"], paths["fig4_png"])
+    if record.get("against"):
+        extra = against_frames(record["against"])
+        for name, frame in (
+            ("against_answers_csv", extra["answers"]),
+            ("against_systems_csv", extra["systems"]),
+        ):
+            paths[name] = out / f"{name[: -len('_csv')]}.csv"
+            atomic_write_text(paths[name], frame.to_csv(index=False))
     return paths

@@ -61,6 +61,10 @@ def load_run(run: str | Path) -> tuple[dict, "object"]:
             f"{run}: no per-band CSV beside it ({bands.name} is missing; `make table1` writes it)"
         )
     frame = pd.read_csv(bands)
+    if "fad" not in frame.columns and record.get("fad_aggregate") == "pooled":
+        frame["fad"] = float(
+            "nan"
+        )  # a pooled-FAD run (smoke scale) has no FAD per band: its panel stays empty
     absent = [c for c in ("system", "task", "band", "n_ok", "n_failed", *METRICS) if c not in frame.columns]
     if absent:
         raise FigureInputError(f"{bands}: missing column(s) {', '.join(absent)}")

@@ -1,5 +1,6 @@
-"""Shared by the listening-study tests: one smoke Table 1 run (blending only, cheap systems) built
-into a study once per session, a real server process per test, and API helpers."""
+"""Shared by the listening-study and report tests: one smoke Table 1 run (both tasks, cheap systems;
+the study uses its blends) built into a study once per session, a real server process per test,
+and API helpers."""
 
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ def listening_run(tmp_path_factory):
         scale="smoke",
         data=str(FIXTURES),
         systems=SYSTEMS,
-        tasks=("blend",),
+        tasks=("conditional", "blend"),
         cache_dir=str(root / "cache"),
         data_cache_dir=str(root / "data"),
         out_dir=str(root / "out"),
