@@ -19,7 +19,7 @@ CHROMIUM, DRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 
 @pytest.fixture(scope="module")
 def site(listening_run, built_study, tmp_path_factory):
-    from conftest import FIXTURES
+    from support.paths import FIXTURES
 
     from bench.commands.cli import main
 

@@ -7,7 +7,7 @@ the lac base configuration's widths (encoder 64, decoder 1536) with VampNet's 14
 hop of 768 (57.4 frames/s at 44.1 kHz), and says so in its result.
 
 Entry point: ``vampnet_benchmark(seconds=..., device=...)`` -> dict (``make bench`` may call it);
-``python -m bench.adapters.vampnet.benchmark [--seconds S] [--device D]`` prints it as JSON.
+``python -m tools.vampnet_bench [--seconds S] [--device D]`` prints it as JSON.
 """
 
 from __future__ import annotations
