@@ -6,7 +6,7 @@ decodes 0.5 m1(z1) + 0.5 m2(z2). See systems/families/latent_filter.py.
 
 Weights: ``--system-option dac.weights=/path/weights.pth``, or the file descript-audio-codec
 keeps in its cache (~/.cache/descript/dac/weights_44khz_8kbps_*.pth). Nothing is downloaded.
-The package: ``make venv`` (installs descript-audio-codec and descript-audiotools without
+The package: ``make venv-dev`` (installs descript-audio-codec and descript-audiotools without
 their torchaudio / TensorBoard requirements; the adapter imports them with in-process stand-ins
 for those two, see bench/core/optional_imports.py).
 """

@@ -13,7 +13,7 @@ from bench.core.system import Availability
 CACHE = Path.home() / ".cache" / "descript" / "dac"
 CACHE_PATTERN = "weights_44khz_8kbps_*.pth"
 INSTALL = (
-    "make venv installs it (pip install --no-deps descript-audio-codec==1.0.0 descript-audiotools==0.7.2 "
+    "make venv-dev installs it (pip install --no-deps descript-audio-codec==1.0.0 descript-audiotools==0.7.2 "
     "argbind docstring-parser einops julius flatten-dict ffmpy randomname pyloudnorm markdown2 "
     "importlib-resources rich)"
 )
