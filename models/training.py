@@ -27,6 +27,8 @@ class TrainConfig:
     ema_decay: float = 0.999
     checkpoint_every: int = 250
     train_clips: int = 384
+    warmup_start: float | None = None  # None: lr x (k + 1) / warmup; else lr x (s + (1 - s) min(k, warmup) / warmup)
+    anneal_steps: int = 0              # the last anneal_steps steps: lr x (1 + cos(pi j / anneal_steps)) / 2
     seed: int = 0
     model: object = None
 
@@ -76,7 +78,7 @@ def train(model: torch.nn.Module, data: torch.Tensor, config, checkpoint: Path, 
         if hasattr(model, "set_step"):
             model.set_step(step)
         for group in optimiser.param_groups:
-            group["lr"] = config.lr * min(1.0, (step + 1) / max(1, config.warmup_steps))
+            group["lr"] = learning_rate(config, step)
         with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=use_bf16):
             loss = model.loss(batch, generator)
         optimiser.zero_grad(set_to_none=True)
@@ -106,6 +108,20 @@ def train(model: torch.nn.Module, data: torch.Tensor, config, checkpoint: Path, 
     return {"steps": step, "final_loss": sum(losses[-100:]) / max(1, len(losses[-100:])),
             "first_loss": sum(losses[:100]) / max(1, len(losses[:100])),
             "seconds_per_step": (time.perf_counter() - started) / max(1, step - first_step)}
+
+
+def learning_rate(config, step: int) -> float:
+    """The learning rate of step ``step`` (0-based): linear warm-up, constant, then (``anneal_steps``)
+    cosine annealing to 0, the reference's second stage."""
+    import math
+
+    anneal_from = config.steps - config.anneal_steps
+    if config.anneal_steps and step >= anneal_from:
+        return config.lr * 0.5 * (1.0 + math.cos(math.pi * (step - anneal_from) / config.anneal_steps))
+    warmup = max(1, config.warmup_steps)
+    if config.warmup_start is None:
+        return config.lr * min(1.0, (step + 1) / warmup)
+    return config.lr * (config.warmup_start + (1.0 - config.warmup_start) * min(step, warmup) / warmup)
 
 
 def _plain(config) -> dict:

@@ -45,12 +45,23 @@ class _LatentFTBase(TrainedSystem):
     def load(self):
         from bench.models.latentft import LatentFT, LatentFTConfig
 
+        path = self.checkpoint(self.options)
+        if path.suffix == ".ckpt":  # what the reference code's Lightning module saves
+            from bench.models.reference_checkpoint import load_latentft_reference
+
+            return load_latentft_reference(path, self.reference_encoder, self._paper_config(), self.context.device)
         state = self.load_checkpoint()
-        model_config = dict(state["config"]["model"])
-        model_config["decoder_mults"] = tuple(model_config["decoder_mults"])
-        model = LatentFT(LatentFTConfig(**model_config))
+        model = LatentFT(LatentFTConfig.from_dict(state["config"]["model"]))
         model.load_state_dict(state["ema"])
         return model.eval().to(self.context.device), state
+
+    reference_encoder = "mlp"  # the encoder of the reference checkpoints this system loads
+
+    def _paper_config(self):
+        """The system's paper config: the architecture of a reference checkpoint without hyper_parameters."""
+        from bench.models.trainable import TRAINABLE
+
+        return TRAINABLE[self.trained_by or self.name][0]()["paper"].model
 
     def fingerprint(self) -> dict:
         _, state = self.loaded
@@ -125,6 +136,7 @@ class LatentFTMLP(_LatentFTBase):
 @register
 class LatentFTUNet(_LatentFTBase):
     name = "latentft-unet"
+    reference_encoder = "unet"
     description = "LatentFT with a 1D U-Net encoder (trained by the harness)"
 
 
@@ -207,7 +219,7 @@ class LatentFTDAC(_LatentFTBase):
 # the ablations of Tables 9-10 (models/latentft_ablations.py): LatentFT-MLP trained with one change
 # each, run exactly as latentft-mlp; in the registry (make systems, compare, isolate), never in
 # table1's default rows
-for _name, (_, _what) in VARIANTS.items():
+for _name, (_changes, _what) in VARIANTS.items():
     register(type("LatentFT_" + _name.replace("-", "_"), (_LatentFTBase,),
                   {"name": _name, "description": f"LatentFT-MLP {_what} (ablation; trained by the harness)",
-                   "__module__": __name__}))
+                   "reference_encoder": _changes.get("encoder", "mlp"), "__module__": __name__}))

@@ -28,6 +28,10 @@ def run(args) -> int:
         print(f"error: unknown config {args.config!r}; choose from {', '.join(configs)}")
         return 2
     config = configs[args.config]
+    if args.summary:
+        from bench.commands.model_summary import run as summarise
+
+        return summarise(args, config, build)
     if args.if_missing and not args.checkpoint and not args.steps:
         from bench.models.checkpoint_store import shipped_path
 
@@ -106,6 +110,9 @@ def add_parser(sub) -> None:
                         "shipped models/weights/ are never overwritten: ship new ones with ship-weights)")
     parser.add_argument("--dac-weights", help="latentft-dac: the DAC weights file (default: descript-audio-codec's cache)")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--summary", action="store_true", help="build the model on the meta device and print "
+                        "each module's parameter count; train nothing")
+    parser.add_argument("--json", action="store_true", help="with --summary: every module's tensors and shapes")
     parser.add_argument("--no-progress", action="store_true")
     parser.add_argument("--if-missing", action="store_true", help="do nothing when shipped weights exist and "
                         "nothing was trained here (what make table-hdae / table-lincae / table-ablations use)")
