@@ -24,8 +24,8 @@ def _latentft_configs(encoder: str) -> dict:
     from bench.models.training import TrainConfig
 
     tiny = TrainConfig(steps=TINY_STEPS, batch_size=16, lr=2e-4, warmup_steps=200, ema_decay=0.995, train_clips=384,
-                       model=LatentFTConfig(encoder=encoder, latent_channels=16, decoder_base=64,
-                                            decoder_mults=(1, 2, 2, 2)))
+                       diagnose_every=500, model=LatentFTConfig(encoder=encoder, latent_channels=16, decoder_base=64,
+                                                                decoder_mults=(1, 2, 2, 2)))
     if encoder == "dac-unet":  # the reference has no DAC encoder: the harness's networks at its paper scale
         model = LatentFTConfig(encoder=encoder, latent_channels=64, encoder_hidden=512, encoder_base=128,
                                decoder_base=256, decoder_mults=(1, 2, 2, 4), decoder_blocks=2)
@@ -44,7 +44,7 @@ def paper_recipe():
 
     return TrainConfig(steps=700_000, batch_size=1024, lr=1e-4, warmup_steps=4000, warmup_start=0.01,
                        anneal_steps=350_000, grad_clip=1.0, ema_decay=0.999, train_clips=100_000,
-                       checkpoint_every=5000)
+                       checkpoint_every=5000, diagnose_every=5000)
 
 
 def paper_latentft_model(encoder: str):

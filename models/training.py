@@ -29,6 +29,7 @@ class TrainConfig:
     train_clips: int = 384
     warmup_start: float | None = None  # None: lr x (k + 1) / warmup; else lr x (s + (1 - s) min(k, warmup) / warmup)
     anneal_steps: int = 0              # the last anneal_steps steps: lr x (1 + cos(pi j / anneal_steps)) / 2
+    diagnose_every: int = 0            # run train()'s ``monitor`` on the EMA model every N steps (0: never)
     seed: int = 0
     model: object = None
 
@@ -40,9 +41,12 @@ def save_checkpoint(path: Path, payload: dict) -> None:
 
 
 def train(model: torch.nn.Module, data: torch.Tensor, config, checkpoint: Path, meta: dict,
-          device: str = "cpu", progress: bool = True, log=print) -> dict:
+          device: str = "cpu", progress: bool = True, log=print, monitor=None) -> dict:
     """Train ``model.loss(batch, generator)`` on ``data`` [N, ...] (or a tuple of such tensors, indexed
     together) for ``config.steps`` steps; ``model.set_step(k)``, when it exists, is told the step.
+    ``monitor(ema_model, step) -> dict`` (e.g. models/condition_use.py training_monitor), when given,
+    runs every ``config.diagnose_every`` steps and at the end; its results go to the log and to the
+    checkpoint's ``monitor`` list (it uses no training randomness: the run is the same without it).
 
     Resumes from ``checkpoint`` when it exists; the batch order and noise of step k depend only on
     (seed, k), so a resumed run continues exactly as an uninterrupted one.
@@ -50,13 +54,13 @@ def train(model: torch.nn.Module, data: torch.Tensor, config, checkpoint: Path, 
     model.to(device)
     ema = copy.deepcopy(model).eval().requires_grad_(False)
     optimiser = torch.optim.Adam(model.parameters(), lr=config.lr)
-    step, losses = 0, []
+    step, losses, monitored = 0, [], []
     if checkpoint.exists():
         state = torch.load(checkpoint, map_location=device, weights_only=False)
         model.load_state_dict(state["model"])
         ema.load_state_dict(state["ema"])
         optimiser.load_state_dict(state["optimiser"])
-        step, losses = state["step"], state["losses"]
+        step, losses, monitored = state["step"], state["losses"], state.get("monitor", [])
         log(f"resuming {checkpoint.name} at step {step}")
     log_path = checkpoint.with_suffix(".log.jsonl")
     started = time.perf_counter()
@@ -94,18 +98,28 @@ def train(model: torch.nn.Module, data: torch.Tensor, config, checkpoint: Path, 
             bar.update(1)
             if step % 50 == 0:
                 bar.set_postfix_str(f"loss {sum(losses[-50:]) / 50:.4f}")
+        every = getattr(config, "diagnose_every", 0)
+        if monitor is not None and every and (step % every == 0 or step == config.steps):
+            monitor_started = time.perf_counter()
+            monitored.append(monitor(ema, step))
+            started += time.perf_counter() - monitor_started  # the timings are of training steps alone
+            log(json.dumps({"monitor": monitored[-1]}))
+            with open(log_path, "a") as handle:
+                handle.write(json.dumps({"step": step, "monitor": monitored[-1]}) + "\n")
         if step % config.checkpoint_every == 0 or step == config.steps:
             elapsed = time.perf_counter() - started
+            extra = {"monitor": monitored} if monitored else {}
             save_checkpoint(checkpoint, {"model": model.state_dict(), "ema": ema.state_dict(),
                                          "optimiser": optimiser.state_dict(), "step": step, "losses": losses,
-                                         "config": _plain(config), "meta": meta})
+                                         "config": _plain(config), "meta": meta, **extra})
             with open(log_path, "a") as handle:
                 handle.write(json.dumps({"step": step, "loss": sum(losses[-config.checkpoint_every:]) /
                                          len(losses[-config.checkpoint_every:]),
                                          "seconds_per_step": elapsed / max(1, step - first_step)}) + "\n")
     if bar is not None:
         bar.close()
-    return {"steps": step, "final_loss": sum(losses[-100:]) / max(1, len(losses[-100:])),
+    extra = {"monitor": monitored[-1]} if monitored else {}
+    return {**extra, "steps": step, "final_loss": sum(losses[-100:]) / max(1, len(losses[-100:])),
             "first_loss": sum(losses[:100]) / max(1, len(losses[:100])),
             "seconds_per_step": (time.perf_counter() - started) / max(1, step - first_step)}
 

@@ -62,11 +62,27 @@ def run(args) -> int:
     model = build(config.model)
     if args.system in DAC_MODELS:
         model.set_input_statistics(data[1])
+    config, monitor = _condition_monitor(args, config, model)
     print(f"training {args.system} ({args.config}): {sum(p.numel() for p in model.parameters()):,} parameters, "
           f"{len(clips)} clips of {clips.name}, {config.steps} steps -> {path}")
-    summary = train(model, data, config, path, meta, device=args.device, progress=not args.no_progress)
+    summary = train(model, data, config, path, meta, device=args.device, progress=not args.no_progress,
+                    monitor=monitor)
     print(json.dumps({"checkpoint": str(path), **summary}, indent=2))
     return 0
+
+
+def _condition_monitor(args, config, model):
+    """(config, monitor): LatentFT with a mel encoder logs its condition-use ratio on held-out clips every
+    ``--diagnose-every`` (else the config's ``diagnose_every``) steps (models/condition_use.py)."""
+    from bench.models.latentft import LatentFT
+
+    every = config.diagnose_every if args.diagnose_every is None else args.diagnose_every
+    if not every or not isinstance(model, LatentFT) or args.system in DAC_MODELS:
+        return config, None
+    from bench.commands.diagnose import held_out_mels
+    from bench.models.condition_use import training_monitor
+
+    return replace(config, diagnose_every=every), training_monitor(held_out_mels(args.diagnose_clips))
 
 
 def ship(args) -> int:
@@ -113,6 +129,9 @@ def add_parser(sub) -> None:
     parser.add_argument("--summary", action="store_true", help="build the model on the meta device and print "
                         "each module's parameter count; train nothing")
     parser.add_argument("--json", action="store_true", help="with --summary: every module's tensors and shapes")
+    parser.add_argument("--diagnose-every", type=int, help="log the condition-use ratio (python -m bench diagnose) "
+                        "every N steps (default: the config's; 0: never)")
+    parser.add_argument("--diagnose-clips", type=int, default=16, help="held-out clips of that ratio")
     parser.add_argument("--no-progress", action="store_true")
     parser.add_argument("--if-missing", action="store_true", help="do nothing when shipped weights exist and "
                         "nothing was trained here (what make table-hdae / table-lincae / table-ablations use)")

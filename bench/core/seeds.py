@@ -65,6 +65,7 @@ STREAMS = (
            "(key: clip index)", legacy=lambda seed, index: seed * 100_003 + index),
     Stream("figure-clip", 19, "bench/reports/figures.py: isolate, sweep (key: clip index)",
            legacy=lambda seed, index: seed + index),
+    Stream("condition-use", 20, "models/condition_use.py: the noise of each held-out clip (key: clip index)"),
 )
 BY_NAME = {s.name: s for s in STREAMS}
 
