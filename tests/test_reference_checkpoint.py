@@ -135,6 +135,7 @@ def test_full_size_reference_checkpoint_keys_on_the_meta_device():
         assert kwargs["model_dim"] == config.decoder_base == 256
 
 
+@pytest.mark.slow
 def test_the_system_runs_a_reference_checkpoint(tmp_path, fixture_clips):
     from bench.core.config import RunConfig
     from bench.core.runner import run_table1
