@@ -16,6 +16,7 @@ without, x^ = mu + W (y - mu), W = V diag(l / (l + s^2)) V^T the frame-wise Wien
 (W_r: the same over the remaining components). It tells what a small frame-wise code allows,
 not a bound on what a network can reach (the network also sees time context).
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -37,37 +38,55 @@ def band_label(band: Band) -> str:
 def _noise(shape, seed: int, index: int) -> torch.Tensor:
     from bench.core.seeds import torch_seed
 
-    return torch.randn(shape, generator=torch.Generator().manual_seed(torch_seed(seed, "condition-use", index)))
+    return torch.randn(
+        shape, generator=torch.Generator().manual_seed(torch_seed(seed, "condition-use", index))
+    )
 
 
 @torch.no_grad()
-def condition_use(model, mels: torch.Tensor, sigmas=SIGMAS, bands=BANDS, seed: int = 0,
-                  encoder_inputs: torch.Tensor | None = None) -> dict:
+def condition_use(
+    model,
+    mels: torch.Tensor,
+    sigmas=SIGMAS,
+    bands=BANDS,
+    seed: int = 0,
+    encoder_inputs: torch.Tensor | None = None,
+) -> dict:
     """{"overall": {sigma: r}, "bands": {label: {sigma: r}}, "n_clips": N} for ``model`` with
     ``encode(features)`` and ``denoiser(condition) -> D(x, sigma)`` (models/latentft.py LatentFT).
     One clip at a time, so the figures do not depend on a batch size."""
     from bench.models.frequency_mask import apply_mask, band_masks
 
     masks = band_masks(list(bands)) if bands else None
-    errors = {"null": np.zeros(len(sigmas)), "overall": np.zeros(len(sigmas)),
-              **{band_label(b): np.zeros(len(sigmas)) for b in bands}}
+    errors = {
+        "null": np.zeros(len(sigmas)),
+        "overall": np.zeros(len(sigmas)),
+        **{band_label(b): np.zeros(len(sigmas)) for b in bands},
+    }
     inputs = mels if encoder_inputs is None else encoder_inputs
     for i in range(mels.shape[0]):
-        x0 = mels[i:i + 1]
-        latent = model.encode(inputs[i:i + 1])
+        x0 = mels[i : i + 1]
+        latent = model.encode(inputs[i : i + 1])
         conditions = {"null": torch.zeros_like(latent), "overall": latent}
         for j, band in enumerate(bands):
-            conditions[band_label(band)] = apply_mask(latent, masks[j:j + 1])
+            conditions[band_label(band)] = apply_mask(latent, masks[j : j + 1])
         noise = _noise(x0.shape, seed, i)
         for k, sigma in enumerate(sigmas):
             noisy = x0 + sigma * noise
             for name, condition in conditions.items():
                 denoised = model.denoiser(condition)(noisy, torch.tensor([float(sigma)]))
                 errors[name][k] += float(((denoised - x0) ** 2).sum())
-    ratio = {name: {str(float(s)): float(e[k] / errors["null"][k]) for k, s in enumerate(sigmas)}
-             for name, e in errors.items() if name != "null"}
-    return {"overall": ratio.pop("overall"), "bands": ratio, "n_clips": int(mels.shape[0]),
-            "null_mse": {str(float(s)): float(errors["null"][k] / mels.numel()) for k, s in enumerate(sigmas)}}
+    ratio = {
+        name: {str(float(s)): float(e[k] / errors["null"][k]) for k, s in enumerate(sigmas)}
+        for name, e in errors.items()
+        if name != "null"
+    }
+    return {
+        "overall": ratio.pop("overall"),
+        "bands": ratio,
+        "n_clips": int(mels.shape[0]),
+        "null_mse": {str(float(s)): float(errors["null"][k] / mels.numel()) for k, s in enumerate(sigmas)},
+    }
 
 
 def fit_pca(mels: torch.Tensor) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -88,9 +107,9 @@ def pca_ratio(pca, mels: torch.Tensor, sigmas=SIGMAS, dims: int = PCA_DIMS, seed
         with_code, without = 0.0, 0.0
         for i in range(mels.shape[0]):
             x = mels[i].double().numpy().T  # [T, 80]
-            y = x + sigma * _noise(mels[i:i + 1].shape, seed, i)[0].double().numpy().T
+            y = x + sigma * _noise(mels[i : i + 1].shape, seed, i)[0].double().numpy().T
             coords_x, coords_y = (x - mean) @ vectors, (y - mean) @ vectors
-            shrink = values / (values + sigma ** 2)
+            shrink = values / (values + sigma**2)
             wiener = coords_y * shrink
             without += float(((wiener - coords_x) ** 2).sum())
             coded = wiener.copy()
@@ -100,16 +119,27 @@ def pca_ratio(pca, mels: torch.Tensor, sigmas=SIGMAS, dims: int = PCA_DIMS, seed
     return out
 
 
-def diagnose(model, held_out: torch.Tensor, train_mels: torch.Tensor | None = None, sigmas=SIGMAS, bands=BANDS,
-             seed: int = 0, encoder_inputs: torch.Tensor | None = None, dims: int = PCA_DIMS) -> dict:
+def diagnose(
+    model,
+    held_out: torch.Tensor,
+    train_mels: torch.Tensor | None = None,
+    sigmas=SIGMAS,
+    bands=BANDS,
+    seed: int = 0,
+    encoder_inputs: torch.Tensor | None = None,
+    dims: int = PCA_DIMS,
+) -> dict:
     """:func:`condition_use` on the held-out clips, with the PCA reference beside it (fitted on
     ``train_mels``, else on the held-out clips themselves)."""
     result = condition_use(model, held_out, sigmas, bands, seed, encoder_inputs)
     pca = fit_pca(train_mels if train_mels is not None else held_out)
-    result["pca"] = {"dims": dims, "fitted_on": "training clips" if train_mels is not None else "held-out clips",
-                     "held_out": pca_ratio(pca, held_out, sigmas, dims, seed)}
+    result["pca"] = {
+        "dims": dims,
+        "fitted_on": "training clips" if train_mels is not None else "held-out clips",
+        "held_out": pca_ratio(pca, held_out, sigmas, dims, seed),
+    }
     if train_mels is not None:
-        result["pca"]["training"] = pca_ratio(pca, train_mels[:held_out.shape[0]], sigmas, dims, seed)
+        result["pca"]["training"] = pca_ratio(pca, train_mels[: held_out.shape[0]], sigmas, dims, seed)
     result["sigmas"] = [float(s) for s in sigmas]
     return result
 
@@ -117,10 +147,12 @@ def diagnose(model, held_out: torch.Tensor, train_mels: torch.Tensor | None = No
 def training_monitor(held_out: torch.Tensor, sigmas=SIGMAS, bands=TWO_BAND_SPLIT, seed: int = 0) -> Callable:
     """``monitor(ema_model, step) -> dict`` for models/training.py train: the ratios of the EMA
     model on ``held_out`` (overall and the two-band split)."""
+
     def monitor(model, step: int) -> dict:
         was_training = model.training
         model.eval()
         result = condition_use(model, held_out, sigmas, bands, seed)
         model.train(was_training)
         return {"step": step, "overall": result["overall"], "bands": result["bands"]}
+
     return monitor

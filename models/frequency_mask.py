@@ -24,7 +24,8 @@ def correlation_kernel(n_fft: int = N_FFT, log_axis: bool = True, correlated: bo
 
 
 def sample_training_masks(batch: int, generator: torch.Generator, n_fft: int = N_FFT, log_axis: bool = True,
-                          correlated: bool = True, masking: bool = True, scores: str = "rows") -> torch.Tensor:
+                          correlated: bool = True, masking: bool = True,
+                          scores: str = "rows") -> torch.Tensor:
     """[B, n_fft/2 + 1] 0/1 masks: keep bins whose score > tau ~ N(0, 1), e ~ N(0, I) and K's
     columns L2-normalised.
 

@@ -149,10 +149,12 @@ class LatentFT(nn.Module):
     def _build_paper(self, config: LatentFTConfig) -> None:
         """The reference's modules (exp/configs/model/5s.yaml and encoder/): the U-Net encoder is the
         decoder's U-Net without time conditioning, 80 mel channels in."""
-        unet = {"base": config.decoder_base, "mults": tuple(config.decoder_mults), "blocks": config.decoder_blocks,
-                "attention_at": tuple(config.attention_at), "resolution": config.resolution}
+        unet = {"base": config.decoder_base, "mults": tuple(config.decoder_mults),
+                "blocks": config.decoder_blocks, "attention_at": tuple(config.attention_at),
+                "resolution": config.resolution}
         if config.encoder == "mlp":
-            self.encoder = PaperMLPEncoder(config.encoder_hidden, config.latent_channels, config.encoder_blocks)
+            self.encoder = PaperMLPEncoder(config.encoder_hidden, config.latent_channels,
+                                           config.encoder_blocks)
         elif config.encoder == "unet":
             self.encoder = PaperUNet1D(N_MELS, config.latent_channels, time=False, **unet)
         elif config.encoder == "none":  # exp/configs/model/no_encoder_5s.yaml: z = the mel

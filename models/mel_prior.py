@@ -43,8 +43,8 @@ class MelPrior(nn.Module):
                                        blocks=config.blocks, attention_at=tuple(config.attention_at),
                                        resolution=config.resolution)
         elif config.architecture == "tiny":
-            self.network = UNet1D(N_MELS, N_MELS, base=config.base, mults=tuple(config.mults), blocks=config.blocks,
-                                  attention=tuple(config.attention_at))
+            self.network = UNet1D(N_MELS, N_MELS, base=config.base, mults=tuple(config.mults),
+                                  blocks=config.blocks, attention=tuple(config.attention_at))
         else:
             raise ValueError(f"unknown architecture {config.architecture!r} (tiny or paper)")
 

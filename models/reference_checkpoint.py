@@ -21,6 +21,7 @@ EMA weights (what the reference's ``load_torch_model`` returns), builds the mode
 ``hyper_parameters`` describe and refuses one whose weights do not fit, naming the first
 mismatched key and both shapes.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -48,7 +49,9 @@ def lightning_weights(state_dict: dict, ema: bool = True) -> tuple[dict, str]:
     ("ema" or "model"): the EMA when it is there and ``ema``, else the trained weights."""
     has_ema = any(key.startswith(EMA_PREFIX) for key in state_dict)
     prefix = EMA_PREFIX if ema and has_ema else MODEL_PREFIX
-    weights = {harness_key(key[len(prefix):]): value for key, value in state_dict.items() if key.startswith(prefix)}
+    weights = {
+        harness_key(key[len(prefix) :]): value for key, value in state_dict.items() if key.startswith(prefix)
+    }
     return weights, ("ema" if prefix == EMA_PREFIX else "model")
 
 
@@ -72,16 +75,27 @@ def _target(section: dict) -> str:
 
 def _unet_fields(unet: dict, where: str) -> dict:
     """The LatentFTConfig fields of a reference UNet1d's kwargs; refuses what PaperUNet1D does not build."""
-    unsupported = {"kernel_size": 3, "num_heads": 1, "emb_num_sinusoids": 128, "emb_dim_mult": 4, "max_t_value": 100}
+    unsupported = {
+        "kernel_size": 3,
+        "num_heads": 1,
+        "emb_num_sinusoids": 128,
+        "emb_dim_mult": 4,
+        "max_t_value": 100,
+    }
     for name, value in unsupported.items():
         if name in unet and unet[name] != value:
             raise ValueError(f"{where}.{name} = {unet[name]!r} (the harness builds {value} only)")
     if any(d != 1 for d in unet.get("dilation_sequence", [])):
-        raise ValueError(f"{where}.dilation_sequence = {unet['dilation_sequence']} (the harness builds 1s only)")
-    return {"decoder_base": int(unet.get("model_dim", 256)), "decoder_mults": tuple(unet.get("channel_mults", ())),
-            "decoder_blocks": int(unet.get("num_blocks_per_res", 3)),
-            "attention_at": tuple(unet.get("attn_resolutions", ())) if unet.get("use_attention", True) else (),
-            "resolution": int(unet.get("data_resolution", 512))}
+        raise ValueError(
+            f"{where}.dilation_sequence = {unet['dilation_sequence']} (the harness builds 1s only)"
+        )
+    return {
+        "decoder_base": int(unet.get("model_dim", 256)),
+        "decoder_mults": tuple(unet.get("channel_mults", ())),
+        "decoder_blocks": int(unet.get("num_blocks_per_res", 3)),
+        "attention_at": tuple(unet.get("attn_resolutions", ())) if unet.get("use_attention", True) else (),
+        "resolution": int(unet.get("data_resolution", 512)),
+    }
 
 
 def config_from_reference(model: dict):
@@ -100,24 +114,37 @@ def config_from_reference(model: dict):
     if kind == "PointwiseNet":
         hidden = list(encoder.get("hidden_channels", []))
         if not hidden or len(set(hidden)) != 1:
-            raise ValueError(f"model.encoder.hidden_channels = {hidden} (the harness builds equal widths only)")
-        fields.update(encoder="mlp", encoder_hidden=hidden[0], encoder_blocks=len(hidden) - 1,
-                      latent_channels=int(encoder.get("out_channels", 16)))
+            raise ValueError(
+                f"model.encoder.hidden_channels = {hidden} (the harness builds equal widths only)"
+            )
+        fields.update(
+            encoder="mlp",
+            encoder_hidden=hidden[0],
+            encoder_blocks=len(hidden) - 1,
+            latent_channels=int(encoder.get("out_channels", 16)),
+        )
     elif kind == "UNet1d":
         if _unet_fields(encoder, "model.encoder") != fields:
-            raise ValueError("model.encoder is a U-Net of other sizes than the decoder's (the harness builds the "
-                             "decoder's U-Net without time as the encoder)")
+            raise ValueError(
+                "model.encoder is a U-Net of other sizes than the decoder's (the harness builds the "
+                "decoder's U-Net without time as the encoder)"
+            )
         fields.update(encoder="unet", latent_channels=int(encoder.get("out_channels", 80)))
     elif kind == "Identity":
         fields.update(encoder="none", latent_channels=N_MELS)
     else:
-        raise ValueError(f"model.encoder._target_ = {encoder.get('_target_')!r} (PointwiseNet, UNet1d or Identity)")
+        raise ValueError(
+            f"model.encoder._target_ = {encoder.get('_target_')!r} (PointwiseNet, UNet1d or Identity)"
+        )
     expected_in = N_MELS + fields["latent_channels"]
     if int(decoder.get("in_channels", expected_in)) != expected_in:
-        raise ValueError(f"model.decoder.in_channels = {decoder['in_channels']} (80 mel + "
-                         f"{fields['latent_channels']} latent channels = {expected_in})")
-    return LatentFTConfig(architecture="paper", cond_dropout=0.0, mask_scores="columns", clamp_output=False,
-                          **fields)
+        raise ValueError(
+            f"model.decoder.in_channels = {decoder['in_channels']} (80 mel + "
+            f"{fields['latent_channels']} latent channels = {expected_in})"
+        )
+    return LatentFTConfig(
+        architecture="paper", cond_dropout=0.0, mask_scores="columns", clamp_output=False, **fields
+    )
 
 
 # what a Lightning checkpoint may hold beyond tensors and plain containers (weights_only=True)
@@ -141,9 +168,13 @@ def read_lightning(path: str | Path) -> dict:
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise ReferenceCheckpointError(f"{path}: refused by the weights-only loader ({first})") from None
     except Exception as error:
-        raise ReferenceCheckpointError(f"{path}: not a readable checkpoint ({type(error).__name__}: {error})") from None
+        raise ReferenceCheckpointError(
+            f"{path}: not a readable checkpoint ({type(error).__name__}: {error})"
+        ) from None
     if not isinstance(state, dict) or not isinstance(state.get("state_dict"), dict):
-        raise ReferenceCheckpointError(f"{path}: not a Lightning checkpoint of the reference code (no state_dict)")
+        raise ReferenceCheckpointError(
+            f"{path}: not a Lightning checkpoint of the reference code (no state_dict)"
+        )
     return state
 
 
@@ -158,14 +189,20 @@ def load_latentft_reference(path: str | Path, encoder: str, default_config=None,
     state = read_lightning(path)
     hparams = state.get("hyper_parameters") or {}
     try:
-        config = config_from_reference(hparams["model"]) if isinstance(hparams.get("model"), dict) else default_config
+        config = (
+            config_from_reference(hparams["model"])
+            if isinstance(hparams.get("model"), dict)
+            else default_config
+        )
     except ValueError as error:
         raise ReferenceCheckpointError(f"{path}: {error}") from None
     if config is None:
         raise ReferenceCheckpointError(f"{path}: no hyper_parameters.model to read the architecture from")
     if config.encoder != encoder:
-        raise ReferenceCheckpointError(f"{path}: a LatentFT with the {config.encoder!r} encoder, not {encoder!r} "
-                                       f"(pass it to the system of that encoder)")
+        raise ReferenceCheckpointError(
+            f"{path}: a LatentFT with the {config.encoder!r} encoder, not {encoder!r} "
+            f"(pass it to the system of that encoder)"
+        )
     weights, copy = lightning_weights(state["state_dict"])
     model = LatentFT(config)
     expected = {key: tuple(t.shape) for key, t in model.state_dict().items()}
@@ -173,8 +210,14 @@ def load_latentft_reference(path: str | Path, encoder: str, default_config=None,
     if mismatch:
         raise ReferenceCheckpointError(f"{path}: not the architecture it names ({copy} weights): {mismatch}")
     model.load_state_dict({key: t.float() for key, t in weights.items()})
-    harness_state = {"ema": model.state_dict(), "config": {"model": config.as_dict()},
-                     "step": int(state.get("global_step", 0)),
-                     "meta": {"dataset": "the reference's training set", "format": "latentft-reference-lightning",
-                              "weights": copy}}
+    harness_state = {
+        "ema": model.state_dict(),
+        "config": {"model": config.as_dict()},
+        "step": int(state.get("global_step", 0)),
+        "meta": {
+            "dataset": "the reference's training set",
+            "format": "latentft-reference-lightning",
+            "weights": copy,
+        },
+    }
     return model.eval().to(device), harness_state

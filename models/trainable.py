@@ -24,8 +24,9 @@ def _latentft_configs(encoder: str) -> dict:
     from bench.models.training import TrainConfig
 
     tiny = TrainConfig(steps=TINY_STEPS, batch_size=16, lr=2e-4, warmup_steps=200, ema_decay=0.995, train_clips=384,
-                       diagnose_every=500, model=LatentFTConfig(encoder=encoder, latent_channels=16, decoder_base=64,
-                                                                decoder_mults=(1, 2, 2, 2)))
+                       diagnose_every=500,
+                       model=LatentFTConfig(encoder=encoder, latent_channels=16, decoder_base=64,
+                                            decoder_mults=(1, 2, 2, 2)))
     if encoder == "dac-unet":  # the reference has no DAC encoder: the harness's networks at its paper scale
         model = LatentFTConfig(encoder=encoder, latent_channels=64, encoder_hidden=512, encoder_base=128,
                                decoder_base=256, decoder_mults=(1, 2, 2, 4), decoder_blocks=2)
@@ -55,8 +56,9 @@ def paper_latentft_model(encoder: str):
     from bench.models.latentft import LatentFTConfig
 
     return LatentFTConfig(encoder=encoder, architecture="paper", latent_channels=80, encoder_hidden=512,
-                          encoder_blocks=7, decoder_base=256, decoder_mults=(2, 2, 2, 3, 3, 4), decoder_blocks=4,
-                          attention_at=(64, 32, 16), cond_dropout=0.0, mask_scores="columns", clamp_output=False)
+                          encoder_blocks=7, decoder_base=256, decoder_mults=(2, 2, 2, 3, 3, 4),
+                          decoder_blocks=4, attention_at=(64, 32, 16), cond_dropout=0.0,
+                          mask_scores="columns", clamp_output=False)
 
 
 def _latentft_variant_configs(changes: dict) -> dict:

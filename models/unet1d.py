@@ -279,7 +279,8 @@ class PaperUNet1D(nn.Module):
                 name = f"{res}_block{i}"
                 self.skips[name] = skip_names.pop()
                 skip_ch = widths[len(skip_names)]
-                self.dec[name] = PaperBlock(ch + skip_ch, out, emb, attention=res in attention_at and i == blocks)
+                attend = res in attention_at and i == blocks
+                self.dec[name] = PaperBlock(ch + skip_ch, out, emb, attention=attend)
                 ch = out
         self.dec[f"{resolution}_outnorm"] = paper_group_norm(ch)
         self.dec[f"{resolution}_outsilu"] = nn.SiLU()

@@ -9,6 +9,7 @@ Adam) past 6000 steps; the others train a capacity lever from scratch. Writes
 results/experiments/condition-use-RUN.json (the curve, the config, seconds a step); the training
 checkpoint stays in results/checkpoints/experiments/ (not committed).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -24,10 +25,14 @@ sys.path.insert(0, str(ROOT))
 # name -> (LatentFTConfig changes of the tiny config, what it tests)
 RUNS = {
     "continued": ({}, "the shipped tiny config, trained on from its 6000-step weights"),
-    "wide-80": ({"latent_channels": 80, "decoder_mults": (2, 2, 2, 2)},
-                "80-channel latent; decoder levels 128 wide (the first wider than the 96 of the tiny input)"),
-    "wide-80-attn": ({"latent_channels": 80, "decoder_mults": (2, 2, 2, 2), "attention_at": (2, 3)},
-                     "wide-80 with self-attention at the two coarsest decoder levels (128 and 64 frames)"),
+    "wide-80": (
+        {"latent_channels": 80, "decoder_mults": (2, 2, 2, 2)},
+        "80-channel latent; decoder levels 128 wide (the first wider than the 96 of the tiny input)",
+    ),
+    "wide-80-attn": (
+        {"latent_channels": 80, "decoder_mults": (2, 2, 2, 2), "attention_at": (2, 3)},
+        "wide-80 with self-attention at the two coarsest decoder levels (128 and 64 frames)",
+    ),
     "tiny": ({}, "the shipped tiny config from scratch"),
 }
 
@@ -48,7 +53,9 @@ def main() -> int:
     parser.add_argument("--steps", type=int, required=True, help="steps to train (continued: beyond 6000)")
     parser.add_argument("--every", type=int, default=500)
     parser.add_argument("--clips", type=int, default=16, help="held-out clips of the ratio")
-    parser.add_argument("--minutes", type=float, help="stop at the last --every boundary that fits this wall time")
+    parser.add_argument(
+        "--minutes", type=float, help="stop at the last --every boundary that fits this wall time"
+    )
     args = parser.parse_args()
 
     changes, what = RUNS[args.run]
@@ -66,9 +73,18 @@ def main() -> int:
         model.load_state_dict(shipped["ema"])
         start = int(shipped["step"])
         fresh = torch.optim.Adam(model.parameters(), lr=config.lr)
-        save_checkpoint(checkpoint, {"model": model.state_dict(), "ema": shipped["ema"],
-                                     "optimiser": fresh.state_dict(), "step": start, "losses": [],
-                                     "config": {}, "meta": {"from": "models/weights/latentft-mlp-tiny.pt"}})
+        save_checkpoint(
+            checkpoint,
+            {
+                "model": model.state_dict(),
+                "ema": shipped["ema"],
+                "optimiser": fresh.state_dict(),
+                "step": start,
+                "losses": [],
+                "config": {},
+                "meta": {"from": "models/weights/latentft-mlp-tiny.pt"},
+            },
+        )
     elif args.run == "continued":
         start = 6000
     monitor = training_monitor(held_out)
@@ -79,23 +95,45 @@ def main() -> int:
     for end in range(start + args.every, start + args.steps + 1, args.every):
         chunk_started = time.perf_counter()
         config = replace(config, steps=end)
-        summary = train(model, data, config, checkpoint, {"dataset": clips.name, "experiment": args.run},
-                        progress=False, log=lambda message: print(message, flush=True), monitor=monitor)
+        summary = train(
+            model,
+            data,
+            config,
+            checkpoint,
+            {"dataset": clips.name, "experiment": args.run},
+            progress=False,
+            log=lambda message: print(message, flush=True),
+            monitor=monitor,
+        )
         elapsed, chunk = time.perf_counter() - started, time.perf_counter() - chunk_started
         if args.minutes and elapsed + chunk > args.minutes * 60:
             break
     state = torch.load(checkpoint, weights_only=False)
     curve = ([before] if before else []) + state.get("monitor", [])
     out = ROOT / "results" / "experiments" / f"condition-use-{args.run}.json"
-    out.write_text(json.dumps({
-        "run": args.run, "what": what, "model_config": config.model.as_dict(),
-        "parameters": sum(p.numel() for p in model.parameters()), "train_clips": len(clips),
-        "held_out_clips": args.clips, "steps": state["step"], "started_from_step": start,
-        "seconds_per_step": summary["seconds_per_step"], "wall_seconds": round(time.perf_counter() - started, 1),
-        "final_loss": summary["final_loss"],
-        "command": f"OMP_NUM_THREADS=1 python scripts/condition_use_experiment.py {args.run} --steps {args.steps} "
-                   f"--every {args.every}" + (f" --minutes {args.minutes:g}" if args.minutes else ""),
-        "curve": curve}, indent=1) + "\n")
+    out.write_text(
+        json.dumps(
+            {
+                "run": args.run,
+                "what": what,
+                "model_config": config.model.as_dict(),
+                "parameters": sum(p.numel() for p in model.parameters()),
+                "train_clips": len(clips),
+                "held_out_clips": args.clips,
+                "steps": state["step"],
+                "started_from_step": start,
+                "seconds_per_step": summary["seconds_per_step"],
+                "wall_seconds": round(time.perf_counter() - started, 1),
+                "final_loss": summary["final_loss"],
+                "command": f"OMP_NUM_THREADS=1 python scripts/condition_use_experiment.py {args.run} "
+                f"--steps {args.steps} --every {args.every}"
+                + (f" --minutes {args.minutes:g}" if args.minutes else ""),
+                "curve": curve,
+            },
+            indent=1,
+        )
+        + "\n"
+    )
     print(f"wrote {out.relative_to(ROOT)}")
     return 0
 

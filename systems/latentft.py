@@ -49,7 +49,8 @@ class _LatentFTBase(TrainedSystem):
         if path.suffix == ".ckpt":  # what the reference code's Lightning module saves
             from bench.models.reference_checkpoint import load_latentft_reference
 
-            return load_latentft_reference(path, self.reference_encoder, self._paper_config(), self.context.device)
+            return load_latentft_reference(path, self.reference_encoder, self._paper_config(),
+                                           self.context.device)
         state = self.load_checkpoint()
         model = LatentFT(LatentFTConfig.from_dict(state["config"]["model"]))
         model.load_state_dict(state["ema"])

@@ -1,5 +1,6 @@
 """The condition-use ratio (models/condition_use.py): 1 when the condition is ignored, about 0 when it
 gives the clean clip; logged in training without changing it."""
+
 import json
 
 import pytest
@@ -54,7 +55,14 @@ def test_a_trained_models_ratio_is_between_and_deterministic():
     model, mels = _model(), _mels()
     a, b = condition_use(model, mels), condition_use(model, mels)
     assert a == b and all(0.0 < r for r in a["overall"].values())
-    assert set(a["bands"]) == {"0-0.0626", "0.0626-1", "0-0.0157", "0.0157-0.0626", "0.0626-0.2501", "0.2501-1"}
+    assert set(a["bands"]) == {
+        "0-0.0626",
+        "0.0626-1",
+        "0-0.0157",
+        "0.0157-0.0626",
+        "0.0626-0.2501",
+        "0.2501-1",
+    }
 
 
 def test_pca_reference_is_zero_with_every_component_and_one_with_none():
@@ -75,8 +83,16 @@ def test_training_logs_the_ratio_without_changing_the_run(tmp_path):
     for name, monitor in (("plain", None), ("monitored", training_monitor(mels[:2], sigmas=(1.0,)))):
         torch.manual_seed(0)
         path = tmp_path / f"{name}.pt"
-        train(LatentFT(TINY), mels, config, path, {"dataset": "test"}, progress=False, log=lambda *_: None,
-              monitor=monitor)
+        train(
+            LatentFT(TINY),
+            mels,
+            config,
+            path,
+            {"dataset": "test"},
+            progress=False,
+            log=lambda *_: None,
+            monitor=monitor,
+        )
         runs[name] = torch.load(path, weights_only=False)
     for key, tensor in runs["plain"]["ema"].items():
         assert torch.equal(tensor, runs["monitored"]["ema"][key])

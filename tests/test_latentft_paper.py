@@ -1,6 +1,7 @@
 """The paper configs are the reference architecture (../shared/latentft-reference/architecture_manifest.json,
 made from the reference's own classes on the meta device), and the options added for them leave the
 tiny networks as they were."""
+
 import io
 import json
 import math
@@ -28,9 +29,15 @@ def _paper(system: str):
         return build(make()["paper"].model)
 
 
-@pytest.mark.parametrize("reference, system, module", [
-    ("encoder_mlp", "latentft-mlp", "encoder"), ("encoder_unet", "latentft-unet", "encoder"),
-    ("decoder", "latentft-mlp", "decoder"), ("unconditional", "uncond", "network")])
+@pytest.mark.parametrize(
+    "reference, system, module",
+    [
+        ("encoder_mlp", "latentft-mlp", "encoder"),
+        ("encoder_unet", "latentft-unet", "encoder"),
+        ("decoder", "latentft-mlp", "decoder"),
+        ("unconditional", "uncond", "network"),
+    ],
+)
 def test_paper_modules_are_the_reference_modules(reference, system, module):
     entry = _manifest()[reference]
     expected = {harness_key(key): shape for key, shape in entry["tensors"].items()}
@@ -42,8 +49,9 @@ def test_paper_modules_are_the_reference_modules(reference, system, module):
 
 
 def test_first_mismatch_names_the_key_and_both_shapes():
-    assert "b: the checkpoint's shape is [3], the model's [2]" in first_mismatch({"a": (1,), "b": (2,)},
-                                                                               {"a": (1,), "b": (3,)})
+    assert "b: the checkpoint's shape is [3], the model's [2]" in first_mismatch(
+        {"a": (1,), "b": (2,)}, {"a": (1,), "b": (3,)}
+    )
     assert "c (shape [1]) is missing" in first_mismatch({"c": (1,)}, {})
     assert "the checkpoint has d" in first_mismatch({}, {"d": (1,)})
 
@@ -66,25 +74,35 @@ def test_summary_json_lists_every_module_on_the_meta_device():
     manifest = _manifest()
     for ours, reference in (("encoder", "encoder_mlp"), ("decoder", "decoder")):
         assert modules[ours]["parameters"] == manifest[reference]["parameters"]
-        assert modules[ours]["tensors"] == {harness_key(k): v for k, v in manifest[reference]["tensors"].items()}
+        assert modules[ours]["tensors"] == {
+            harness_key(k): v for k, v in manifest[reference]["tensors"].items()
+        }
 
 
 def test_paper_recipe_is_the_reference_recipe():
     from bench.models.training import learning_rate
 
     config = TRAINABLE["latentft-mlp"][0]()["paper"]
-    assert (config.steps, config.batch_size, config.lr, config.ema_decay, config.grad_clip) == \
-        (700_000, 1024, 1e-4, 0.999, 1.0)
+    assert (config.steps, config.batch_size, config.lr, config.ema_decay, config.grad_clip) == (
+        700_000,
+        1024,
+        1e-4,
+        0.999,
+        1.0,
+    )
     model = config.model
     assert (model.cond_dropout, model.mask_scores, model.clamp_output) == (0.0, "columns", False)
-    assert learning_rate(config, 0) == pytest.approx(1e-6)           # LinearLR start_factor 0.01
+    assert learning_rate(config, 0) == pytest.approx(1e-6)  # LinearLR start_factor 0.01
     assert learning_rate(config, 2000) == pytest.approx(0.505e-4)
     assert learning_rate(config, 4000) == learning_rate(config, 349_999) == pytest.approx(1e-4)
     assert learning_rate(config, 350_000 + 175_000) == pytest.approx(0.5e-4)  # cosine annealing
-    assert learning_rate(config, 699_999) == pytest.approx(1e-4 * 0.5 * (1 + math.cos(math.pi * 349_999 / 350_000)))
+    assert learning_rate(config, 699_999) == pytest.approx(
+        1e-4 * 0.5 * (1 + math.cos(math.pi * 349_999 / 350_000))
+    )
     tiny = TRAINABLE["latentft-mlp"][0]()["tiny"]
-    assert [learning_rate(tiny, k) for k in (0, 99, 199, 5000)] == [tiny.lr * min(1.0, (k + 1) / 200)
-                                                                   for k in (0, 99, 199, 5000)]
+    assert [learning_rate(tiny, k) for k in (0, 99, 199, 5000)] == [
+        tiny.lr * min(1.0, (k + 1) / 200) for k in (0, 99, 199, 5000)
+    ]
 
 
 def test_tiny_configs_keep_their_networks_and_deviations():
@@ -92,7 +110,12 @@ def test_tiny_configs_keep_their_networks_and_deviations():
     from bench.models.latentft import LatentFT, LatentFTConfig
 
     tiny = TRAINABLE["latentft-mlp"][0]()["tiny"].model
-    assert (tiny.architecture, tiny.cond_dropout, tiny.mask_scores, tiny.clamp_output) == ("tiny", 0.1, "rows", True)
+    assert (tiny.architecture, tiny.cond_dropout, tiny.mask_scores, tiny.clamp_output) == (
+        "tiny",
+        0.1,
+        "rows",
+        True,
+    )
     state = load_state(shipped_path("latentft-mlp", "tiny"))
     model = LatentFT(LatentFTConfig.from_dict(state["config"]["model"]))
     model.load_state_dict(state["ema"])  # strict: the same keys and shapes as when it was shipped
@@ -117,8 +140,8 @@ def test_mask_scores_columns_have_unit_variance_rows_do_not():
     from bench.models.frequency_mask import correlation_kernel, sample_training_masks
 
     kernel = torch.as_tensor(correlation_kernel())
-    torch.testing.assert_close((kernel ** 2).sum(0), torch.ones(kernel.shape[1], dtype=kernel.dtype))
-    rows = (kernel ** 2).sum(1)
+    torch.testing.assert_close((kernel**2).sum(0), torch.ones(kernel.shape[1], dtype=kernel.dtype))
+    rows = (kernel**2).sum(1)
     assert 0.75 < rows.min() < 0.85 and 1.05 < rows.max() < 1.15
     a = sample_training_masks(8, torch.Generator().manual_seed(3), scores="columns")
     g = torch.Generator().manual_seed(3)

@@ -1,6 +1,7 @@
 """``python -m bench diagnose SYSTEM [--json]``: how much a LatentFT model uses its condition (the
 condition-use ratio of models/condition_use.py at sigma 1, 2, 5 on held-out clips, overall and per
 band of the two- and four-band splits) with the 16-dimensional PCA reference beside it."""
+
 from __future__ import annotations
 
 import json
@@ -67,14 +68,20 @@ def run(args) -> int:
     started = time.perf_counter()
     with torch.no_grad():
         result = diagnose(model, held_out, train_mels, sigmas=sigmas, seed=args.seed)
-    result.update(system=args.system, checkpoint=str(path), trained_steps=state["step"],
-                  seconds=round(time.perf_counter() - started, 1))
+    result.update(
+        system=args.system,
+        checkpoint=str(path),
+        trained_steps=state["step"],
+        seconds=round(time.perf_counter() - started, 1),
+    )
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
     keys = [str(s) for s in result["sigmas"]]
-    print(f"{args.system}: condition-use ratio (error with the true latent / with the null latent), "
-          f"{result['n_clips']} held-out clips, {path} ({state['step']} steps)")
+    print(
+        f"{args.system}: condition-use ratio (error with the true latent / with the null latent), "
+        f"{result['n_clips']} held-out clips, {path} ({state['step']} steps)"
+    )
     print(f"  {'condition':<22}" + "".join(f"{'sigma ' + k:>12}" for k in keys))
     print(f"  {'whole latent':<22}" + "".join(f"{result['overall'][k]:>12.3f}" for k in keys))
     for band, ratios in result["bands"].items():
@@ -89,12 +96,20 @@ def run(args) -> int:
 
 
 def add_parser(sub) -> None:
-    parser = sub.add_parser("diagnose", help="how much a LatentFT model uses its condition (condition-use ratio)")
+    parser = sub.add_parser(
+        "diagnose", help="how much a LatentFT model uses its condition (condition-use ratio)"
+    )
     parser.add_argument("system", help="latentft-mlp, latentft-unet or an ablation")
-    parser.add_argument("--checkpoint", help="the weights (default: the system's; a .ckpt is the reference format)")
+    parser.add_argument(
+        "--checkpoint", help="the weights (default: the system's; a .ckpt is the reference format)"
+    )
     parser.add_argument("--clips", type=int, default=32, help="held-out clips of the embedded test split")
-    parser.add_argument("--train-clips", type=int, default=384, help="training clips the PCA is fitted on "
-                        "(0: the held-out clips)")
+    parser.add_argument(
+        "--train-clips",
+        type=int,
+        default=384,
+        help="training clips the PCA is fitted on (0: the held-out clips)",
+    )
     parser.add_argument("--sigmas", default="1,2,5")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", action="store_true")

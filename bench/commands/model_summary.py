@@ -2,6 +2,7 @@
 meta device (no memory, no training, no data) and print each of its modules' parameter count, or
 with ``--json`` {"modules": {NAME: {"parameters": N, "tensors": {KEY: [shape, ...]}}}} (the keys
 are the module's state-dict keys; models/reference_checkpoint.py maps the reference's to them)."""
+
 from __future__ import annotations
 
 import json

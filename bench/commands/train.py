@@ -128,9 +128,10 @@ def add_parser(sub) -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--summary", action="store_true", help="build the model on the meta device and print "
                         "each module's parameter count; train nothing")
-    parser.add_argument("--json", action="store_true", help="with --summary: every module's tensors and shapes")
-    parser.add_argument("--diagnose-every", type=int, help="log the condition-use ratio (python -m bench diagnose) "
-                        "every N steps (default: the config's; 0: never)")
+    parser.add_argument("--json", action="store_true",
+                        help="with --summary: every module's tensors and shapes")
+    parser.add_argument("--diagnose-every", type=int, help="log the condition-use ratio (python -m bench "
+                        "diagnose) every N steps (default: the config's; 0: never)")
     parser.add_argument("--diagnose-clips", type=int, default=16, help="held-out clips of that ratio")
     parser.add_argument("--no-progress", action="store_true")
     parser.add_argument("--if-missing", action="store_true", help="do nothing when shipped weights exist and "
