@@ -27,7 +27,7 @@ class TrainConfig:
     ema_decay: float = 0.999
     checkpoint_every: int = 250
     train_clips: int = 384
-    warmup_start: float | None = None  # None: lr (k + 1) / W; else lr (s + (1 - s) min(k, W) / W), W = warm-up
+    warmup_start: float | None = None  # None: lr (k+1)/W; else lr (s + (1-s) min(k, W)/W); W: warm-up steps
     anneal_steps: int = 0              # the last anneal_steps steps: lr x (1 + cos(pi j / anneal_steps)) / 2
     diagnose_every: int = 0            # run train()'s ``monitor`` on the EMA model every N steps (0: never)
     seed: int = 0

@@ -25,15 +25,15 @@ sys.path.insert(0, str(ROOT))
 # name -> (LatentFTConfig changes of the tiny config, what it tests)
 RUNS = {
     "continued": ({}, "the shipped tiny config, trained on from its 6000-step weights"),
+    "latent80-attn": (
+        {"latent_channels": 80, "attention_at": (2, 3)},
+        "80-channel latent (decoder input 160) and self-attention at the two coarsest decoder levels "
+        "(128 and 64 frames), from scratch",
+    ),
     "wide-80": (
         {"latent_channels": 80, "decoder_mults": (2, 2, 2, 2)},
-        "80-channel latent; decoder levels 128 wide (the first wider than the 96 of the tiny input)",
+        "80-channel latent; every decoder level 128 wide, from scratch (about twice the tiny's cost a step)",
     ),
-    "wide-80-attn": (
-        {"latent_channels": 80, "decoder_mults": (2, 2, 2, 2), "attention_at": (2, 3)},
-        "wide-80 with self-attention at the two coarsest decoder levels (128 and 64 frames)",
-    ),
-    "tiny": ({}, "the shipped tiny config from scratch"),
 }
 
 
