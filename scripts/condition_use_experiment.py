@@ -27,8 +27,7 @@ RUNS = {
     "continued": ({}, "the shipped tiny config, trained on from its 6000-step weights"),
     "latent80-attn": (
         {"latent_channels": 80, "attention_at": (2, 3)},
-        "80-channel latent (decoder input 160) and self-attention at the two coarsest decoder levels "
-        "(128 and 64 frames), from scratch",
+        "80-channel latent (decoder input 160), self-attention at the two coarsest decoder levels, from scratch",
     ),
     "wide-80": (
         {"latent_channels": 80, "decoder_mults": (2, 2, 2, 2)},
