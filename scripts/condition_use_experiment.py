@@ -25,6 +25,7 @@ sys.path.insert(0, str(ROOT))
 # name -> (LatentFTConfig changes of the tiny config, what it tests)
 RUNS = {
     "continued": ({}, "the shipped tiny config, trained on from its 6000-step weights"),
+    "tiny": ({}, "the shipped tiny config from scratch (the baseline of the levers at equal steps)"),
     "latent80-attn": (
         {"latent_channels": 80, "attention_at": (2, 3)},
         "80-channel latent (decoder input 160), self-attention at the two coarsest decoder levels, from scratch",
