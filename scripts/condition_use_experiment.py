@@ -25,6 +25,14 @@ sys.path.insert(0, str(ROOT))
 # name -> (LatentFTConfig changes of the tiny config, what it tests)
 RUNS = {
     "continued": ({}, "the shipped tiny config, trained on from its 6000-step weights"),
+    "continued-80-attn": (
+        {"latent_channels": 80, "attention_at": (2, 3)},
+        (
+            "the shipped tiny weights widened without changing the function (80-channel latent: 64 new encoder "
+            "outputs, their decoder input weights zero; self-attention at the two coarsest decoder levels, "
+            "zero output projections), trained on from 6000 steps: the levers against continued at equal steps"
+        ),
+    ),
     "tiny": ({}, "the shipped tiny config from scratch (the baseline of the levers at equal steps)"),
     "latent80-attn": (
         {"latent_channels": 80, "attention_at": (2, 3)},
@@ -35,6 +43,47 @@ RUNS = {
         "80-channel latent; every decoder level 128 wide, from scratch (about twice the tiny's cost a step)",
     ),
 }
+
+
+def widened(target: dict, shipped: dict) -> dict:
+    """``target`` (a fresh model's state) with the shipped weights put in: equal shapes copied; the
+    encoder's output layer and the decoder's stem copied into their first channels (the new encoder
+    outputs keep their random init, the stem's weights of the new latent channels are zeroed, so the
+    network computes what the shipped one does); anything else new (attention) keeps its init."""
+    out = {}
+    for key, tensor in target.items():
+        old = shipped.get(key)
+        if old is not None and old.shape == tensor.shape:
+            out[key] = old.clone()
+        elif key.startswith("encoder.net.4."):
+            out[key] = tensor.clone()
+            out[key][: old.shape[0]] = old
+        elif key == "decoder.stem.weight":
+            out[key] = tensor.clone().zero_()
+            out[key][:, : old.shape[1]] = old
+        elif old is None:
+            out[key] = tensor.clone()
+        else:
+            raise SystemExit(f"cannot widen {key}: {list(old.shape)} -> {list(tensor.shape)}")
+    missing = set(shipped) - set(target)
+    if missing:
+        raise SystemExit(f"the shipped weights have keys the model does not: {sorted(missing)[:3]}")
+    return out
+
+
+def check_same_function(model, shipped: dict, data) -> None:
+    """The widened model's loss on one batch equals the shipped model's (same batch, noise, masks)."""
+    import torch
+
+    from bench.models.latentft import LatentFT, LatentFTConfig
+
+    original = LatentFT(LatentFTConfig.from_dict(shipped["config"]["model"]))
+    original.load_state_dict(shipped["ema"])
+    with torch.no_grad():
+        losses = [m.train().loss(data[:8], torch.Generator().manual_seed(0)).item() for m in (original, model)]
+    print(f"loss on one batch: shipped {losses[0]:.6f}, widened {losses[1]:.6f}", flush=True)
+    if abs(losses[0] - losses[1]) > 1e-4 * abs(losses[0]):
+        raise SystemExit("the widened model does not compute what the shipped one does")
 
 
 def main() -> int:
@@ -68,16 +117,17 @@ def main() -> int:
     torch.manual_seed(torch_seed(config.seed, "model-init"))
     model = LatentFT(config.model)
     start = 0
-    if args.run == "continued" and not checkpoint.exists():
+    if args.run.startswith("continued") and not checkpoint.exists():
         shipped = load_state(shipped_path("latentft-mlp", "tiny"))
-        model.load_state_dict(shipped["ema"])
+        model.load_state_dict(widened(model.state_dict(), shipped["ema"]))
         start = int(shipped["step"])
+        check_same_function(model, shipped, data)
         fresh = torch.optim.Adam(model.parameters(), lr=config.lr)
         save_checkpoint(
             checkpoint,
             {
                 "model": model.state_dict(),
-                "ema": shipped["ema"],
+                "ema": model.state_dict(),
                 "optimiser": fresh.state_dict(),
                 "step": start,
                 "losses": [],
@@ -85,7 +135,7 @@ def main() -> int:
                 "meta": {"from": "models/weights/latentft-mlp-tiny.pt"},
             },
         )
-    elif args.run == "continued":
+    elif args.run.startswith("continued"):
         start = 6000
     monitor = training_monitor(held_out)
     before = monitor(model.eval(), start) if start else None
