@@ -80,10 +80,32 @@ def check_same_function(model, shipped: dict, data) -> None:
     original = LatentFT(LatentFTConfig.from_dict(shipped["config"]["model"]))
     original.load_state_dict(shipped["ema"])
     with torch.no_grad():
-        losses = [m.train().loss(data[:8], torch.Generator().manual_seed(0)).item() for m in (original, model)]
+        losses = [
+            m.train().loss(data[:8], torch.Generator().manual_seed(0)).item() for m in (original, model)
+        ]
     print(f"loss on one batch: shipped {losses[0]:.6f}, widened {losses[1]:.6f}", flush=True)
     if abs(losses[0] - losses[1]) > 1e-4 * abs(losses[0]):
         raise SystemExit("the widened model does not compute what the shipped one does")
+
+
+def write_csv() -> int:
+    """results/experiments/condition-use-curves.csv: run, step, condition, sigma, ratio of every run's JSON."""
+    import csv
+
+    folder = ROOT / "results" / "experiments"
+    rows = []
+    for path in sorted(folder.glob("condition-use-*.json")):
+        record = json.loads(path.read_text())
+        for point in record["curve"]:
+            for condition, ratios in [("whole", point["overall"]), *point["bands"].items()]:
+                for sigma, ratio in ratios.items():
+                    rows.append([record["run"], point["step"], condition, sigma, f"{ratio:.4f}"])
+    with open(folder / "condition-use-curves.csv", "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["run", "step", "condition", "sigma", "ratio"])
+        writer.writerows(rows)
+    print(f"wrote {len(rows)} rows to {(folder / 'condition-use-curves.csv').relative_to(ROOT)}")
+    return 0
 
 
 def main() -> int:
@@ -98,14 +120,18 @@ def main() -> int:
     from bench.models.training import save_checkpoint, train
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("run", choices=sorted(RUNS))
-    parser.add_argument("--steps", type=int, required=True, help="steps to train (continued: beyond 6000)")
+    parser.add_argument("run", choices=[*sorted(RUNS), "csv"], help="a run, or csv: gather the runs' curves")
+    parser.add_argument("--steps", type=int, help="steps to train (continued: beyond 6000)")
     parser.add_argument("--every", type=int, default=500)
     parser.add_argument("--clips", type=int, default=16, help="held-out clips of the ratio")
     parser.add_argument(
         "--minutes", type=float, help="stop at the last --every boundary that fits this wall time"
     )
     args = parser.parse_args()
+    if args.run == "csv":
+        return write_csv()
+    if not args.steps:
+        parser.error("--steps is required")
 
     changes, what = RUNS[args.run]
     base = TRAINABLE["latentft-mlp"][0]()["tiny"]
