@@ -10,11 +10,12 @@ from pathlib import Path
 
 def load_latentft(system: str, checkpoint: str | None):
     """(LatentFT, checkpoint state, path) of a LatentFT system: ``checkpoint`` or the system's default."""
-    from bench.core.registry import get_system_class
+    from bench.core.registry import check_system_names, get_system_class
     from bench.models.checkpoint_store import load_state
     from bench.models.latentft import LatentFT, LatentFTConfig
     from bench.systems.latentft import LatentFTDAC, _LatentFTBase
 
+    check_system_names([system])  # UnknownSystemError naming close names, reported by the CLI
     cls = get_system_class(system)
     if not issubclass(cls, _LatentFTBase) or issubclass(cls, LatentFTDAC):
         raise SystemExit(f"error: diagnose reads the LatentFT systems with mel encoders, not {system!r}")
