@@ -154,7 +154,7 @@ class UNet1D(nn.Module):
 # The paper's U-Net (LatentFT reference code, github:maswang32/latentfouriertransform @ c645508,
 # latentft/arc/unet1d.py and exp/configs/model/5s.yaml): the topology of the paper's decoder, U-Net
 # encoder and unconditional prior. Written here from the reference's description; its state dict
-# equals the reference's after models/reference_checkpoint.reference_key (the reference wraps every
+# equals the reference's after models/reference_checkpoint.py harness_key (the reference wraps every
 # nn.Conv1d / nn.Linear / nn.GroupNorm in a module of its own: ".conv.", ".linear.", ".gn." segments).
 
 
