@@ -92,7 +92,9 @@ class _LatentFTBase(TrainedSystem):
 
         model, _ = self.loaded
         mels = model.generate(conditions, weights, seeds, SamplerConfig(steps=self._steps()), conditions[0].shape[-1])
-        return self.context.vocoder(mels.double().cpu().numpy(), seeds, length)
+        # the vocoder reads the normalised mels' range: a paper-config model's output is not clamped
+        # (as the reference's), but Griffin-Lim's exp(log-mel) overflows beyond it (tiny: already clamped)
+        return self.context.vocoder(mels.clamp(-1.0, 1.0).double().cpu().numpy(), seeds, length)
 
     @one_item_at_a_time_on_cpu
     def conditional(self, batch):
