@@ -80,9 +80,15 @@ def _condition_monitor(args, config, model):
     if not every or not isinstance(model, LatentFT) or args.system in DAC_MODELS:
         return config, None
     from bench.commands.diagnose import held_out_mels
+    from bench.datasets.music21_render import RenderError
     from bench.models.condition_use import training_monitor
 
-    return replace(config, diagnose_every=every), training_monitor(held_out_mels(args.diagnose_clips))
+    try:
+        held_out = held_out_mels(args.diagnose_clips)
+    except (RenderError, OSError) as error:
+        print(f"warning: no condition-use ratio in this training (the held-out clips: {error})")
+        return config, None
+    return replace(config, diagnose_every=every), training_monitor(held_out)
 
 
 def ship(args) -> int:
