@@ -32,19 +32,26 @@ def sample_training_masks(
     log_axis: bool = True,
     correlated: bool = True,
     masking: bool = True,
+    scores: str = "rows",
 ) -> torch.Tensor:
-    """[B, n_fft/2 + 1] 0/1 masks: scores = K e, e ~ N(0, I); keep bins whose score > tau ~ N(0, 1).
+    """[B, n_fft/2 + 1] 0/1 masks: keep bins whose score > tau ~ N(0, 1), e ~ N(0, I) and K's
+    columns L2-normalised.
 
-    ``correlated=False`` is the "no correlation" ablation (K = I), ``log_axis=False`` "no log
-    axis", ``masking=False`` "no masking" (all ones).
+    ``scores="rows"``: score = e @ K^T (= K e; the tiny models': score_j has variance |K_j,:|^2,
+    0.80-1.12 over the bins); ``"columns"``: score = e @ K (= K^T e; the reference's
+    latentft/arc/correlated_fft_mask.py and protocol.md's "columns L2-normalised": every score
+    has unit variance). ``correlated=False`` is the "no correlation" ablation (K = I),
+    ``log_axis=False`` "no log axis", ``masking=False`` "no masking" (all ones).
     """
     bins = n_fft // 2 + 1
     if not masking:
         return torch.ones(batch, bins)
+    if scores not in ("rows", "columns"):
+        raise ValueError(f"unknown mask scores {scores!r} (rows or columns)")
     kernel = torch.as_tensor(correlation_kernel(n_fft, log_axis, correlated), dtype=torch.float32)
-    scores = torch.randn(batch, bins, generator=generator) @ kernel.T
+    values = torch.randn(batch, bins, generator=generator) @ (kernel.T if scores == "rows" else kernel)
     tau = torch.randn(batch, 1, generator=generator)
-    return (scores > tau).float()
+    return (values > tau).float()
 
 
 def sample_band_pass_masks(batch: int, generator: torch.Generator, n_fft: int = N_FFT) -> torch.Tensor:

@@ -17,13 +17,18 @@ from torch import nn
 from bench.models.edm import SamplerConfig, combine, edm_loss, heun_sample, initial_noise, precondition
 from bench.models.frequency_mask import apply_mask, sample_band_pass_masks, sample_training_masks
 from bench.models.pointwise_conv import PointwiseConv1d
-from bench.models.unet1d import UNet1D
+from bench.models.unet1d import PaperUNet1D, UNet1D, paper_group_norm
 
 N_MELS = 80
 
 
 @dataclass(frozen=True)
 class LatentFTConfig:
+    """``architecture`` "tiny": the harness's small networks (MLPEncoder, UNet1D); "paper": the
+    reference's (PaperMLPEncoder, PaperUNet1D; docs/latentft-paper.md). The last three fields are
+    where the harness's tiny models deviate from the reference (docs/latentft-paper.md, "Choices");
+    the paper configs set the reference's values."""
+
     encoder: str = "mlp"  # "mlp" | "unet" | "dac-unet" | "none" (the no-encoder ablation: z = mel)
     latent_channels: int = 16
     encoder_input_channels: int = N_MELS  # dac-unet: the codec's latent_dim (1024 for the 44 kHz DAC)
@@ -37,11 +42,27 @@ class LatentFTConfig:
     mask_correlated: bool = True
     masking: bool = True
     mask_kind: str = "dft"  # "dft" (the correlated random DFT mask) | "band-pass" (one random band)
+    architecture: str = "tiny"  # "tiny" | "paper"
+    encoder_blocks: int = 7  # paper MLP encoder: residual blocks between its in and out 1x1 convs
+    attention_at: tuple = ()  # paper: resolutions (frames) with self-attention; tiny: decoder levels
+    resolution: int = 512  # paper: the frame count the module names and attention_at refer to
+    mask_scores: str = "rows"  # "rows": scores e @ K^T (tiny); "columns": e @ K, unit variance (paper)
+    clamp_output: bool = True  # clamp samples to [-1, 1] (tiny); the reference does not (paper)
 
     def as_dict(self) -> dict:
         d = asdict(self)
         d["decoder_mults"] = list(self.decoder_mults)
+        d["attention_at"] = list(self.attention_at)
         return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> LatentFTConfig:
+        """The config of a checkpoint's ``config["model"]`` (lists back to tuples; fields added
+        since it was written take their defaults)."""
+        d = dict(d)
+        d["decoder_mults"] = tuple(d["decoder_mults"])
+        d["attention_at"] = tuple(d.get("attention_at", ()))
+        return cls(**d)
 
 
 class MLPEncoder(nn.Module):
@@ -61,10 +82,50 @@ class MLPEncoder(nn.Module):
         return self.net(mel)
 
 
+class PaperResidualBlock(nn.Module):
+    """GroupNorm-SiLU-1x1 conv twice (the second scaled by 1e-5 at init), added to the input, / sqrt 2."""
+
+    def __init__(self, width: int):
+        super().__init__()
+        self.norm0, self.conv0 = paper_group_norm(width), nn.Conv1d(width, width, 1)
+        self.norm1, self.conv1 = paper_group_norm(width), nn.Conv1d(width, width, 1)
+        with torch.no_grad():
+            self.conv1.weight.mul_(1e-5)
+
+    def forward(self, x):
+        h = self.conv0(nn.functional.silu(self.norm0(x)))
+        h = self.conv1(nn.functional.silu(self.norm1(h)))
+        return (h + x) / 2**0.5
+
+
+class PaperMLPEncoder(nn.Module):
+    """The reference's frame-wise encoder (PointwiseNet, exp/configs/model/encoder/mlp.yaml): a 1x1
+    conv to ``hidden``, ``blocks`` residual blocks, a 1x1 conv to the latent."""
+
+    def __init__(self, hidden: int, latent: int, blocks: int):
+        super().__init__()
+        self.in_conv = nn.Conv1d(N_MELS, hidden, 1)
+        self.residual_blocks = nn.ModuleList([PaperResidualBlock(hidden) for _ in range(blocks)])
+        self.out_conv = nn.Conv1d(hidden, latent, 1)
+
+    def forward(self, mel):
+        x = self.in_conv(mel)
+        for block in self.residual_blocks:
+            x = block(x)
+        return self.out_conv(x)
+
+
 class LatentFT(nn.Module):
     def __init__(self, config: LatentFTConfig):
         super().__init__()
         self.config = config
+        if config.architecture not in ("tiny", "paper"):
+            raise ValueError(f"unknown architecture {config.architecture!r} (tiny or paper)")
+        if config.mask_scores not in ("rows", "columns"):
+            raise ValueError(f"unknown mask_scores {config.mask_scores!r} (rows or columns)")
+        if config.architecture == "paper":
+            self._build_paper(config)
+            return
         if config.encoder == "mlp":
             self.encoder = MLPEncoder(config.encoder_hidden, config.latent_channels)
             latent = config.latent_channels
@@ -104,7 +165,31 @@ class LatentFT(nn.Module):
             base=config.decoder_base,
             mults=tuple(config.decoder_mults),
             blocks=config.decoder_blocks,
+            attention=tuple(config.attention_at),
         )
+
+    def _build_paper(self, config: LatentFTConfig) -> None:
+        """The reference's modules (exp/configs/model/5s.yaml and encoder/): the U-Net encoder is the
+        decoder's U-Net without time conditioning, 80 mel channels in."""
+        unet = {
+            "base": config.decoder_base,
+            "mults": tuple(config.decoder_mults),
+            "blocks": config.decoder_blocks,
+            "attention_at": tuple(config.attention_at),
+            "resolution": config.resolution,
+        }
+        if config.encoder == "mlp":
+            self.encoder = PaperMLPEncoder(
+                config.encoder_hidden, config.latent_channels, config.encoder_blocks
+            )
+        elif config.encoder == "unet":
+            self.encoder = PaperUNet1D(N_MELS, config.latent_channels, time=False, **unet)
+        elif config.encoder == "none":  # exp/configs/model/no_encoder_5s.yaml: z = the mel
+            self.encoder = nn.Identity()
+        else:
+            raise ValueError(f"the paper architecture has mlp, unet and no encoders, not {config.encoder!r}")
+        self.latent_channels = N_MELS if config.encoder == "none" else config.latent_channels
+        self.decoder = PaperUNet1D(N_MELS + self.latent_channels, N_MELS, **unet)
 
     def encode(self, features: torch.Tensor) -> torch.Tensor:
         """The encoder's input: the normalised mel [B, 80, T], or the DAC latent [B, C, T] for dac-unet."""
@@ -133,7 +218,12 @@ class LatentFT(nn.Module):
         if c.mask_kind != "dft":
             raise ValueError(f"unknown mask_kind {c.mask_kind!r} (dft or band-pass)")
         return sample_training_masks(
-            batch, generator, log_axis=c.mask_log_axis, correlated=c.mask_correlated, masking=c.masking
+            batch,
+            generator,
+            log_axis=c.mask_log_axis,
+            correlated=c.mask_correlated,
+            masking=c.masking,
+            scores=c.mask_scores,
         )
 
     def loss(self, batch, generator: torch.Generator) -> torch.Tensor:
@@ -143,8 +233,9 @@ class LatentFT(nn.Module):
         latent = self.encode(features)
         masks = self.training_masks(mel.shape[0], generator).to(mel.device)
         condition = apply_mask(latent, masks)
-        keep = (torch.rand(mel.shape[0], generator=generator) >= c.cond_dropout).float().to(mel.device)
-        condition = condition * keep[:, None, None]
+        if c.cond_dropout > 0:  # the reference has none: its empty masks (~11 %) are its null conditions
+            keep = (torch.rand(mel.shape[0], generator=generator) >= c.cond_dropout).float().to(mel.device)
+            condition = condition * keep[:, None, None]
         return edm_loss(self.denoiser(condition), mel, generator)
 
     @torch.no_grad()
@@ -159,4 +250,5 @@ class LatentFT(nn.Module):
         """Sample mels from a weighted combination of denoisers, one per condition (zeros = null)."""
         denoise = combine([self.denoiser(c) for c in conditions], weights)
         noise = initial_noise((N_MELS, frames), seeds, device=conditions[0].device)
-        return heun_sample(denoise, noise, sampler).clamp(-1.0, 1.0)  # the data range of normalised mels
+        sample = heun_sample(denoise, noise, sampler)
+        return sample.clamp(-1.0, 1.0) if self.config.clamp_output else sample  # the normalised mels' range

@@ -31,20 +31,13 @@ def _latentft_configs(encoder: str) -> dict:
         warmup_steps=200,
         ema_decay=0.995,
         train_clips=384,
+        diagnose_every=500,
         model=LatentFTConfig(
             encoder=encoder, latent_channels=16, decoder_base=64, decoder_mults=(1, 2, 2, 2)
         ),
     )
-    # the paper's scale (Appendix A): 700k steps at batch 1024 on 4 GPUs; decoder width 256
-    paper = TrainConfig(
-        steps=700_000,
-        batch_size=1024,
-        lr=1e-4,
-        warmup_steps=4000,
-        ema_decay=0.999,
-        train_clips=100_000,
-        checkpoint_every=5000,
-        model=LatentFTConfig(
+    if encoder == "dac-unet":  # the reference has no DAC encoder: the harness's networks at its paper scale
+        model = LatentFTConfig(
             encoder=encoder,
             latent_channels=64,
             encoder_hidden=512,
@@ -52,9 +45,56 @@ def _latentft_configs(encoder: str) -> dict:
             decoder_base=256,
             decoder_mults=(1, 2, 2, 4),
             decoder_blocks=2,
-        ),
-    )
+        )
+    else:
+        model = paper_latentft_model(encoder)
+    paper = replace(paper_recipe(), model=model)
     return {"tiny": tiny, "tiny-3000": replace(tiny, steps=EARLIER_TINY_STEPS), "paper": paper}
+
+
+def paper_recipe():
+    """The reference's training recipe (exp/configs/default.yaml, scheduler/, README "Annealing"):
+    Adam at 1e-4, linear warm-up from 0.01 x over 4000 steps, gradient clipping at 1, EMA 0.999 of
+    every step, bf16 on GPU; 350k steps, then 350k more with the learning rate cosine-annealed to 0
+    (700k in all); batch 1024 (256 a GPU on 4 GPUs, the paper's Appendix A)."""
+    from bench.models.training import TrainConfig
+
+    return TrainConfig(
+        steps=700_000,
+        batch_size=1024,
+        lr=1e-4,
+        warmup_steps=4000,
+        warmup_start=0.01,
+        anneal_steps=350_000,
+        grad_clip=1.0,
+        ema_decay=0.999,
+        train_clips=100_000,
+        checkpoint_every=5000,
+        diagnose_every=5000,
+    )
+
+
+def paper_latentft_model(encoder: str):
+    """The reference's LatentFT (exp/configs/model/5s.yaml, encoder/mlp.yaml, encoder/unet_5s.yaml):
+    an 80-channel latent; the MLP encoder 80 -> 512, 7 residual blocks, -> 80; the decoder (and the
+    U-Net encoder, without time) model_dim 256, mults 2,2,2,3,3,4, 4 blocks a level, attention at
+    64/32/16 frames; no extra condition dropout, unit-variance mask scores, no output clamp."""
+    from bench.models.latentft import LatentFTConfig
+
+    return LatentFTConfig(
+        encoder=encoder,
+        architecture="paper",
+        latent_channels=80,
+        encoder_hidden=512,
+        encoder_blocks=7,
+        decoder_base=256,
+        decoder_mults=(2, 2, 2, 3, 3, 4),
+        decoder_blocks=4,
+        attention_at=(64, 32, 16),
+        cond_dropout=0.0,
+        mask_scores="columns",
+        clamp_output=False,
+    )
 
 
 def _latentft_variant_configs(changes: dict) -> dict:
@@ -82,15 +122,17 @@ def _prior_configs() -> dict:
         train_clips=384,
         model=MelPriorConfig(base=64, mults=(1, 2, 2, 2)),
     )
-    paper = TrainConfig(
-        steps=700_000,
-        batch_size=1024,
-        lr=1e-4,
-        warmup_steps=4000,
-        ema_decay=0.999,
-        train_clips=100_000,
-        checkpoint_every=5000,
-        model=MelPriorConfig(base=256, mults=(1, 2, 2, 4), blocks=2),
+    # the reference's unconditional model (exp/configs/model/unconditional.yaml), its recipe
+    paper = replace(
+        paper_recipe(),
+        model=MelPriorConfig(
+            base=256,
+            mults=(2, 2, 2, 3, 3, 4),
+            blocks=4,
+            architecture="paper",
+            attention_at=(64, 32, 16),
+            clamp_output=False,
+        ),
     )
     return {"tiny": tiny, "tiny-3000": replace(tiny, steps=EARLIER_TINY_STEPS), "paper": paper}
 

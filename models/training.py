@@ -30,6 +30,9 @@ class TrainConfig:
     ema_decay: float = 0.999
     checkpoint_every: int = 250
     train_clips: int = 384
+    warmup_start: float | None = None  # None: lr (k+1)/W; else lr (s + (1-s) min(k, W)/W); W: warm-up steps
+    anneal_steps: int = 0  # the last anneal_steps steps: lr x (1 + cos(pi j / anneal_steps)) / 2
+    diagnose_every: int = 0  # run train()'s ``monitor`` on the EMA model every N steps (0: never)
     seed: int = 0
     model: object = None
 
@@ -49,9 +52,13 @@ def train(
     device: str = "cpu",
     progress: bool = True,
     log=print,
+    monitor=None,
 ) -> dict:
     """Train ``model.loss(batch, generator)`` on ``data`` [N, ...] (or a tuple of such tensors, indexed
     together) for ``config.steps`` steps; ``model.set_step(k)``, when it exists, is told the step.
+    ``monitor(ema_model, step) -> dict`` (e.g. models/condition_use.py training_monitor), when given,
+    runs every ``config.diagnose_every`` steps and at the end; its results go to the log and to the
+    checkpoint's ``monitor`` list (it uses no training randomness: the run is the same without it).
 
     Resumes from ``checkpoint`` when it exists; the batch order and noise of step k depend only on
     (seed, k), so a resumed run continues exactly as an uninterrupted one.
@@ -59,9 +66,9 @@ def train(
     model.to(device)
     ema = copy.deepcopy(model).eval().requires_grad_(False)
     optimiser = torch.optim.Adam(model.parameters(), lr=config.lr)
-    step, losses = 0, []
+    step, losses, monitored = 0, [], []
     if checkpoint.exists():
-        step, losses = resume(checkpoint, model, ema, optimiser, device)
+        step, losses, monitored = resume(checkpoint, model, ema, optimiser, device)
         log(f"resuming {checkpoint.name} at step {step}")
     log_path = checkpoint.with_suffix(".log.jsonl")
     started = time.perf_counter()
@@ -83,7 +90,7 @@ def train(
         if hasattr(model, "set_step"):
             model.set_step(step)
         for group in optimiser.param_groups:
-            group["lr"] = config.lr * min(1.0, (step + 1) / max(1, config.warmup_steps))
+            group["lr"] = learning_rate(config, step)
         with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=use_bf16):
             loss = model.loss(batch, generator)
         optimiser.zero_grad(set_to_none=True)
@@ -99,8 +106,17 @@ def train(
             bar.update(1)
             if step % 50 == 0:
                 bar.set_postfix_str(f"loss {sum(losses[-50:]) / 50:.4f}")
+        every = getattr(config, "diagnose_every", 0)
+        if monitor is not None and every and (step % every == 0 or step == config.steps):
+            monitor_started = time.perf_counter()
+            monitored.append(monitor(ema, step))
+            started += time.perf_counter() - monitor_started  # the timings are of training steps alone
+            log(json.dumps({"monitor": monitored[-1]}))
+            with open(log_path, "a") as handle:
+                handle.write(json.dumps({"step": step, "monitor": monitored[-1]}) + "\n")
         if step % config.checkpoint_every == 0 or step == config.steps:
             elapsed = time.perf_counter() - started
+            extra = {"monitor": monitored} if monitored else {}
             save_checkpoint(
                 checkpoint,
                 {
@@ -111,6 +127,7 @@ def train(
                     "losses": losses,
                     "config": _plain(config),
                     "meta": meta,
+                    **extra,
                 },
             )
             with open(log_path, "a") as handle:
@@ -127,7 +144,9 @@ def train(
                 )
     if bar is not None:
         bar.close()
+    extra = {"monitor": monitored[-1]} if monitored else {}
     return {
+        **extra,
         "steps": step,
         "final_loss": sum(losses[-100:]) / max(1, len(losses[-100:])),
         "first_loss": sum(losses[:100]) / max(1, len(losses[:100])),
@@ -138,8 +157,9 @@ def train(
 RESUME_KEYS = ("model", "ema", "optimiser", "step", "losses")
 
 
-def resume(checkpoint: Path, model, ema, optimiser, device: str = "cpu") -> tuple[int, list]:
-    """Load a training checkpoint into ``model``, ``ema`` and ``optimiser``; (step, losses). A file
+def resume(checkpoint: Path, model, ema, optimiser, device: str = "cpu") -> tuple[int, list, list]:
+    """Load a training checkpoint into ``model``, ``ema`` and ``optimiser``; (step, losses, the
+    condition-use monitor's entries so far). A file
     that is not a training checkpoint of this model raises UnreadableFileError naming it and what is
     wrong (a type it asks for, a missing key, a tensor of another shape); training does not start."""
     state = load_torch_file(checkpoint, "training checkpoint", map_location=device)
@@ -167,7 +187,22 @@ def resume(checkpoint: Path, model, ema, optimiser, device: str = "cpu") -> tupl
     if wrong:
         raise UnreadableFileError(checkpoint, f"its 'optimiser' state does not fit the model: {wrong[0]}")
     optimiser.load_state_dict(state["optimiser"])
-    return state["step"], state["losses"]
+    monitored = state.get("monitor", [])
+    return state["step"], state["losses"], monitored if isinstance(monitored, list) else []
+
+
+def learning_rate(config, step: int) -> float:
+    """The learning rate of step ``step`` (0-based): linear warm-up, constant, then (``anneal_steps``)
+    cosine annealing to 0, the reference's second stage."""
+    import math
+
+    anneal_from = config.steps - config.anneal_steps
+    if config.anneal_steps and step >= anneal_from:
+        return config.lr * 0.5 * (1.0 + math.cos(math.pi * (step - anneal_from) / config.anneal_steps))
+    warmup = max(1, config.warmup_steps)
+    if config.warmup_start is None:
+        return config.lr * min(1.0, (step + 1) / warmup)
+    return config.lr * (config.warmup_start + (1.0 - config.warmup_start) * min(step, warmup) / warmup)
 
 
 def _plain(config) -> dict:

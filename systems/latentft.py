@@ -51,12 +51,24 @@ class _LatentFTBase(TrainedSystem):
         from bench.models.checkpoint_store import model_from_state
         from bench.models.latentft import LatentFT, LatentFTConfig
 
-        def build(config):
-            return LatentFT(LatentFTConfig(**{**config, "decoder_mults": tuple(config["decoder_mults"])}))
+        path = self.checkpoint(self.options)
+        if path.suffix == ".ckpt":  # what the reference code's Lightning module saves
+            from bench.models.reference_checkpoint import load_latentft_reference
 
+            return load_latentft_reference(
+                path, self.reference_encoder, self._paper_config(), self.context.device
+            )
         state = self.load_checkpoint()
-        model = model_from_state(self.checkpoint(self.options), state, build)
+        model = model_from_state(path, state, lambda config: LatentFT(LatentFTConfig.from_dict(config)))
         return model.eval().to(self.context.device), state
+
+    reference_encoder = "mlp"  # the encoder of the reference checkpoints this system loads
+
+    def _paper_config(self):
+        """The system's paper config: the architecture of a reference checkpoint without hyper_parameters."""
+        from bench.models.trainable import TRAINABLE
+
+        return TRAINABLE[self.trained_by or self.name][0]()["paper"].model
 
     def extra_fingerprint(self) -> dict:
         _, state = self.loaded
@@ -97,7 +109,9 @@ class _LatentFTBase(TrainedSystem):
         mels = model.generate(
             conditions, weights, seeds, SamplerConfig(steps=self._steps()), conditions[0].shape[-1]
         )
-        return self.context.vocoder(mels.double().cpu().numpy(), seeds, length)
+        # the vocoder reads the normalised mels' range: a paper-config model's output is not clamped
+        # (as the reference's), but Griffin-Lim's exp(log-mel) overflows beyond it (tiny: already clamped)
+        return self.context.vocoder(mels.clamp(-1.0, 1.0).double().cpu().numpy(), seeds, length)
 
     @one_item_at_a_time_on_cpu
     def conditional(self, batch):
@@ -143,6 +157,7 @@ class LatentFTMLP(_LatentFTBase):
 @register
 class LatentFTUNet(_LatentFTBase):
     name = "latentft-unet"
+    reference_encoder = "unet"
     description = "LatentFT with a 1D U-Net encoder (trained by the harness)"
 
 
@@ -237,7 +252,7 @@ class LatentFTDAC(_LatentFTBase):
 # the ablations of Tables 9-10 (models/latentft_ablations.py): LatentFT-MLP trained with one change
 # each, run exactly as latentft-mlp; in the registry (make systems, compare, isolate), never in
 # table1's default rows
-for _name, (_, _what) in VARIANTS.items():
+for _name, (_changes, _what) in VARIANTS.items():
     register(
         type(
             "LatentFT_" + _name.replace("-", "_"),
@@ -245,6 +260,7 @@ for _name, (_, _what) in VARIANTS.items():
             {
                 "name": _name,
                 "description": f"LatentFT-MLP {_what} (ablation; trained by the harness)",
+                "reference_encoder": _changes.get("encoder", "mlp"),
                 "__module__": __name__,
             },
         )

@@ -160,7 +160,8 @@ def test_table_on_two_step_checkpoints(tmp_path, fixture_clips):
         state = load_torch_file(options[name]["checkpoint"])
         training = saved["ablations"][name]["training"]
         assert training["final_loss"] == pytest.approx(np.mean(state["losses"]), abs=1e-12)
-        assert training["model_config"] == asdict(_config(name)) | {"decoder_mults": [1, 2]}
+        expected = asdict(_config(name)) | {"decoder_mults": [1, 2], "attention_at": []}
+        assert training["model_config"] == expected
         fingerprint = saved["rows"][name]["fingerprint"]
         assert fingerprint["weights_sha256"] == weights_sha256(load_state(options[name]["checkpoint"]))
         assert saved["rows"][name]["info"]["checkpoint_sha256"] == file_sha256(options[name]["checkpoint"])

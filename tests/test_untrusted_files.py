@@ -321,7 +321,7 @@ def test_a_resumed_training_checkpoint_loads_as_data():
         _trained_prior(path)
         model, _ = _tiny_prior()
         ema, _ = _tiny_prior()
-        step, losses = resume(path, model, ema, torch.optim.Adam(model.parameters()))
+        step, losses, _ = resume(path, model, ema, torch.optim.Adam(model.parameters()))
         assert step == 1 and len(losses) == 1
 
 

@@ -379,6 +379,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_train_parser(sub)
 
+    from bench.commands.diagnose import add_parser as add_diagnose_parser
+
+    add_diagnose_parser(sub)
+
     from bench.commands.metrics import add_parser as add_metrics_parser
 
     add_metrics_parser(sub)

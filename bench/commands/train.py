@@ -38,6 +38,10 @@ def run(args) -> int:
         print(f"error: unknown config {args.config!r}; choose from {', '.join(configs)}")
         return 2
     config = configs[args.config]
+    if args.summary:
+        from bench.commands.model_summary import run as summarise
+
+        return summarise(args, config, build)
     if args.if_missing and not args.checkpoint and not args.steps:
         from bench.models.checkpoint_store import shipped_path
 
@@ -75,13 +79,36 @@ def run(args) -> int:
     model = build(config.model)
     if args.system in DAC_MODELS:
         model.set_input_statistics(data[1])
+    config, monitor = _condition_monitor(args, config, model)
     print(
         f"training {args.system} ({args.config}): {sum(p.numel() for p in model.parameters()):,} parameters, "
         f"{len(clips)} clips of {clips.name}, {config.steps} steps -> {path}"
     )
-    summary = train(model, data, config, path, meta, device=args.device, progress=not args.no_progress)
+    summary = train(
+        model, data, config, path, meta, device=args.device, progress=not args.no_progress, monitor=monitor
+    )
     print(json.dumps({"checkpoint": str(path), **summary}, indent=2))
     return 0
+
+
+def _condition_monitor(args, config, model):
+    """(config, monitor): LatentFT with a mel encoder logs its condition-use ratio on held-out clips every
+    ``--diagnose-every`` (else the config's ``diagnose_every``) steps (models/condition_use.py)."""
+    from bench.models.latentft import LatentFT
+
+    every = config.diagnose_every if args.diagnose_every is None else args.diagnose_every
+    if not every or not isinstance(model, LatentFT) or args.system in DAC_MODELS:
+        return config, None
+    from bench.commands.diagnose import held_out_mels
+    from bench.datasets.music21_render import RenderError
+    from bench.models.condition_use import training_monitor
+
+    try:
+        held_out = held_out_mels(args.diagnose_clips)
+    except (RenderError, OSError) as error:
+        print(f"warning: no condition-use ratio in this training (the held-out clips: {error})")
+        return config, None
+    return replace(config, diagnose_every=every), training_monitor(held_out)
 
 
 def ship(args) -> int:
@@ -142,6 +169,21 @@ def add_parser(sub) -> None:
         "--dac-weights", help="latentft-dac: the DAC weights file (default: descript-audio-codec's cache)"
     )
     parser.add_argument("--device", default="cpu")
+    parser.add_argument(
+        "--summary",
+        action="store_true",
+        help="build the model on the meta device and print each module's parameter count; train nothing",
+    )
+    parser.add_argument(
+        "--json", action="store_true", help="with --summary: every module's tensors and shapes"
+    )
+    parser.add_argument(
+        "--diagnose-every",
+        type=int,
+        help="log the condition-use ratio (python -m bench "
+        "diagnose) every N steps (default: the config's; 0: never)",
+    )
+    parser.add_argument("--diagnose-clips", type=int, default=16, help="held-out clips of that ratio")
     parser.add_argument("--no-progress", action="store_true")
     parser.add_argument(
         "--if-missing",

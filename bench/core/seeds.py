@@ -96,6 +96,7 @@ STREAMS = (
         "bench/experiments/isolate_sweep.py: isolate, sweep (key: clip index)",
         legacy=lambda seed, index: seed + index,
     ),
+    Stream("condition-use", 20, "models/condition_use.py: the noise of each held-out clip (key: clip index)"),
 )
 BY_NAME = {s.name: s for s in STREAMS}
 
