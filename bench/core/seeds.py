@@ -89,6 +89,13 @@ STREAMS = (
         legacy=lambda seed, index: seed * 100_003 + index,
     ),
     Stream(
+        "distribution-bootstrap",
+        20,
+        "bench/core/distribution_stats.py: FAD/KAD intervals over a band's items (keys: task, band)",
+    ),
+    Stream("reference-bootstrap", 21, "bench/core/distribution_stats.py: intervals over the reference"),
+    Stream("fad-inf", 22, "bench/core/distribution_stats.py: FAD-inf subsets (keys: system, task, band)"),
+    Stream(
         "figure-clip",
         19,
         "bench/experiments/isolate_sweep.py: isolate, sweep (key: clip index)",

@@ -45,9 +45,41 @@ def table_rows(record: dict) -> list[dict]:
                 if summary["n_failed"]:
                     flat["status"] = "partial"
         rows.append(flat)
+    distribution_columns(record, rows)
     for name, why in record["unavailable"].items():
         rows.append({"system": name, "status": f"unavailable: {why['reason']}"})
     return rows
+
+
+def distribution_columns(record: dict, rows: list[dict]) -> None:
+    """Append to each row, after the columns above, what a record made with FAD/KAD intervals has:
+    ``{cond,blend}_fad_ci95_reference_{low,high}``, ``_kad``, ``_kad_ci95[_reference]_{low,high}``
+    (bench/core/distribution_stats.py) and the optional metrics' ``_distribution`` entries (a
+    record without them gets no column)."""
+    for flat in rows:
+        row = record["rows"].get(flat["system"])
+        if row is None:
+            continue
+        for task, prefix in ((CONDITIONAL, "cond"), (BLEND, "blend")):
+            summary = row["tasks"].get(task, {}).get("summary") or {}
+            if "kad_ci95" not in summary and "distribution" not in summary:
+                continue
+            bounds = {"fad_ci95_reference": summary.get("fad_ci95_reference")}
+            if "kad_ci95" in summary:
+                flat[f"{prefix}_kad"] = None if summary.get("kad") is None else round(summary["kad"], 6)
+                bounds.update(
+                    kad_ci95=summary["kad_ci95"], kad_ci95_reference=summary.get("kad_ci95_reference")
+                )
+            for key, interval in bounds.items():
+                if interval is not None:
+                    flat[f"{prefix}_{key}_low"], flat[f"{prefix}_{key}_high"] = (
+                        round(v, 6) for v in interval
+                    )
+            for key, value in (summary.get("distribution") or {}).items():
+                if isinstance(value, (list, tuple)) and len(value) == 2:
+                    flat[f"{prefix}_{key}_low"], flat[f"{prefix}_{key}_high"] = (round(v, 6) for v in value)
+                elif isinstance(value, float):
+                    flat[f"{prefix}_{key}"] = round(value, 6)
 
 
 def _interval(flat: dict, key: str):
@@ -159,11 +191,24 @@ def per_band_rows(record: dict) -> list[dict]:
                         **{
                             k: (round(v, 6) if isinstance(v, float) else v)
                             for k, v in entry.items()
-                            if not k.endswith("_error")
+                            if not k.endswith("_error") and not isinstance(v, (list, dict))
                         },
+                        **_band_bounds(entry),
                     }
                 )
     return rows
+
+
+def _band_bounds(entry: dict) -> dict:
+    """A band's intervals ([low, high] lists, and those of its ``distribution`` entry) as
+    KEY_low / KEY_high columns after the others; its optional metrics' values as KEY."""
+    out = {}
+    for key, value in [*entry.items(), *(entry.get("distribution") or {}).items()]:
+        if isinstance(value, (list, tuple)) and len(value) == 2:
+            out[f"{key}_low"], out[f"{key}_high"] = (round(float(v), 6) for v in value)
+        elif key != "distribution" and isinstance(value, float) and key not in entry:
+            out[key] = round(value, 6)
+    return out
 
 
 def item_rows(record: dict) -> list[dict]:
