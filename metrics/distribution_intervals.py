@@ -175,7 +175,7 @@ def gaussian_kernel_block_sums(a_items, b_items, gamma: float) -> np.ndarray:
     b_starts = np.cumsum([0] + [x.shape[0] for x in b[:-1]])
     b_norms = (b_rows * b_rows).sum(1)
     out = np.empty((len(a), len(b)))
-    step = max(1, 4096 // max(1, a_rows.shape[0] // len(a)))  # items per chunk (about 4096 rows)
+    step = max(1, 1024 // max(1, a_rows.shape[0] // len(a)))  # items per chunk (about 1024 rows)
     for first in range(0, len(a), step):
         last = min(first + step, len(a))
         lo = a_starts[first]
