@@ -39,29 +39,43 @@ def pairwise_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.sqrt(np.maximum(squared, 0.0))
 
 
-def nearest_neighbour_radii(x: np.ndarray, k: int) -> np.ndarray:
+def nearest_neighbour_radii(x: np.ndarray, k: int, chunk: int = 1024) -> np.ndarray:
     """r_k of every row: the (k+1)-th smallest distance in its row of the set's own distance
-    matrix (the smallest being the point itself)."""
-    distances = pairwise_distances(x, x)
-    np.fill_diagonal(distances, 0.0)
-    return np.partition(distances, k, axis=1)[:, k]
+    matrix (the smallest being the point itself); ``chunk`` rows at a time."""
+    x = np.asarray(x, dtype=np.float64)
+    radii = np.empty(x.shape[0])
+    for start in range(0, x.shape[0], chunk):
+        distances = pairwise_distances(x[start : start + chunk], x)
+        rows = np.arange(distances.shape[0])
+        distances[rows, start + rows] = 0.0
+        radii[start : start + chunk] = np.partition(distances, k, axis=1)[:, k]
+    return radii
 
 
-def prdc(real, fake, nearest_k: int = NEAREST_K) -> dict[str, float]:
-    """{"precision", "recall", "density", "coverage"} of ``fake`` against ``real`` (module docstring)."""
+def prdc(real, fake, nearest_k: int = NEAREST_K, real_radii: np.ndarray | None = None) -> dict[str, float]:
+    """{"precision", "recall", "density", "coverage"} of ``fake`` against ``real`` (module
+    docstring); ``real_radii``: r_k of the real set when already computed (it does not depend on
+    the fake set)."""
     if nearest_k < 1:
         raise ManifoldError(f"nearest_k must be at least 1, not {nearest_k}")
     x = _check("real (reference) set", real, nearest_k + 1)
     y = _check("fake (generated) set", fake, nearest_k + 1)
     if x.shape[1] != y.shape[1]:
         raise ManifoldError(f"real set is {x.shape[1]}-d but fake set {y.shape[1]}-d")
-    real_radii = nearest_neighbour_radii(x, nearest_k)
+    real_radii = nearest_neighbour_radii(x, nearest_k) if real_radii is None else real_radii
     fake_radii = nearest_neighbour_radii(y, nearest_k)
-    cross = pairwise_distances(x, y)  # [N, M]
-    inside_real = cross < real_radii[:, None]
+    in_real_balls = np.zeros(y.shape[0])  # per fake row: how many real balls hold it
+    recalled = np.zeros(x.shape[0], dtype=bool)
+    covered = np.zeros(x.shape[0], dtype=bool)
+    for start in range(0, x.shape[0], 1024):
+        cross = pairwise_distances(x[start : start + 1024], y)  # [chunk of real, M]
+        inside = cross < real_radii[start : start + 1024, None]
+        in_real_balls += inside.sum(axis=0)
+        recalled[start : start + 1024] = (cross < fake_radii[None, :]).any(axis=1)
+        covered[start : start + 1024] = inside.any(axis=1)  # min_j d < r  <=>  some d < r
     return {
-        "precision": float(inside_real.any(axis=0).mean()),
-        "recall": float((cross < fake_radii[None, :]).any(axis=1).mean()),
-        "density": float(inside_real.sum(axis=0).mean() / nearest_k),
-        "coverage": float((cross.min(axis=1) < real_radii).mean()),
+        "precision": float((in_real_balls > 0).mean()),
+        "recall": float(recalled.mean()),
+        "density": float(in_real_balls.mean() / nearest_k),
+        "coverage": float(covered.mean()),
     }

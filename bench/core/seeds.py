@@ -94,7 +94,14 @@ STREAMS = (
         "bench/core/distribution_stats.py: FAD/KAD intervals over a band's items (keys: task, band)",
     ),
     Stream("reference-bootstrap", 21, "bench/core/distribution_stats.py: intervals over the reference"),
-    Stream("fad-inf", 22, "bench/core/distribution_stats.py: FAD-inf subsets (keys: system, task, band)"),
+    Stream(
+        "fad-inf", 22, "bench/reports/distribution_metrics.py: FAD-inf subsets (keys: system, task, band)"
+    ),
+    Stream(
+        "mauve-kmeans",
+        23,
+        "bench/reports/distribution_metrics.py: MAUVE's k-means (keys: system, task, band)",
+    ),
     Stream(
         "figure-clip",
         19,

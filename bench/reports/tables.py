@@ -15,6 +15,14 @@ from bench.metrics.specs import TABLE_SPECS
 
 COLUMNS = tuple((spec.key, spec.label, spec.scale) for spec in TABLE_SPECS)  # metrics/specs.py
 ARROWS = {spec.key: spec.arrow for spec in TABLE_SPECS}
+EXTRA_COLUMNS = (  # bench/reports/distribution_metrics.py: (key, label, arrow)
+    ("precision", "Prec.", "↑"),
+    ("recall", "Rec.", "↑"),
+    ("density", "Dens.", "↑"),
+    ("coverage", "Cov.", "↑"),
+    ("mauve", "MAUVE", "↑"),
+    ("fad_inf", "FAD∞", "↓"),
+)
 
 
 def _fmt(value, interval=None) -> str:
@@ -76,7 +84,7 @@ def distribution_columns(record: dict, rows: list[dict]) -> None:
                         round(v, 6) for v in interval
                     )
             for key, value in (summary.get("distribution") or {}).items():
-                if isinstance(value, (list, tuple)) and len(value) == 2:
+                if _is_interval(value):
                     flat[f"{prefix}_{key}_low"], flat[f"{prefix}_{key}_high"] = (round(v, 6) for v in value)
                 elif isinstance(value, float):
                     flat[f"{prefix}_{key}"] = round(value, 6)
@@ -103,14 +111,21 @@ def _title(record: dict) -> list[str]:
 def render_markdown(record: dict, stem: str = "table1", rows: list[dict] | None = None) -> str:
     """The table in markdown; ``rows`` are :func:`table_rows`' (default) or a DataFrame's
     (bench/reports/results.py: ``to_markdown``)."""
+    rows = table_rows(record) if rows is None else rows
+    # the optional distribution metrics (table1 --distribution), only when the rows have them
+    extras = [
+        c for c in EXTRA_COLUMNS if any(f"{p}_{c[0]}" in flat for flat in rows for p in ("cond", "blend"))
+    ]
     header = (
         ["system"]
         + [f"{label} {ARROWS[k]}" for k, label, _ in COLUMNS]
+        + [f"{label} {arrow}" for _, label, arrow in extras]
         + [f"bl. {label} {ARROWS[k]}" for k, label, _ in COLUMNS]
+        + [f"bl. {label} {arrow}" for _, label, arrow in extras]
     )
     lines = [*_title(record), "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     notes = []
-    for flat in table_rows(record) if rows is None else rows:
+    for flat in rows:
         name = flat["system"]
         if flat["status"].startswith("unavailable"):
             notes.append(
@@ -121,12 +136,12 @@ def render_markdown(record: dict, stem: str = "table1", rows: list[dict] | None 
                     else ""
                 )
             )
-            lines.append(f"| {name} † |" + " n/a |" * (2 * len(COLUMNS)))
+            lines.append(f"| {name} † |" + " n/a |" * (2 * (len(COLUMNS) + len(extras))))
             continue
         cells = [
             _fmt(flat.get(f"{prefix}_{k}"), _interval(flat, f"{prefix}_{k}"))
             for prefix in ("cond", "blend")
-            for k, _, _ in COLUMNS
+            for k in [k for k, _, _ in COLUMNS] + [k for k, _, _ in extras]
         ]
         mark = " ‡" if flat["status"] == "partial" else ""
         lines.append(f"| {name}{mark} | " + " | ".join(cells) + " |")
@@ -153,6 +168,17 @@ def render_markdown(record: dict, stem: str = "table1", rows: list[dict] | None 
             f"- {len(skipped)} data file(s) skipped: "
             + "; ".join(f"`{e['file']}` {e['reason']}" for e in skipped[:5])
             + ("; ... (all in table1.json: dataset.skipped_files)" if len(skipped) > 5 else "")
+        )
+    if "distribution_intervals" in record:
+        notes.append(
+            f"- FAD ± is half the 95 % bootstrap interval over the generated items (the reference held "
+            f"fixed); the interval over the reference clips and KAD with both are in {stem}.csv "
+            "(docs/metrics.md, intervals)"
+        )
+    if extras:
+        notes.append(
+            "- Prec., Rec., Dens., Cov. (k = 5) and MAUVE of the generated clips against the reference "
+            "clips; FAD∞ ± is half its 95 % bootstrap interval (docs/metrics.md)"
         )
     for task, entry in record.get("scale_shortfall", {}).items():
         notes.append(f"- scale reduced, {shortfall_text(task, entry)}")
@@ -199,12 +225,16 @@ def per_band_rows(record: dict) -> list[dict]:
     return rows
 
 
+def _is_interval(value) -> bool:
+    return isinstance(value, (list, tuple)) and len(value) == 2 and all(isinstance(v, float) for v in value)
+
+
 def _band_bounds(entry: dict) -> dict:
     """A band's intervals ([low, high] lists, and those of its ``distribution`` entry) as
     KEY_low / KEY_high columns after the others; its optional metrics' values as KEY."""
     out = {}
     for key, value in [*entry.items(), *(entry.get("distribution") or {}).items()]:
-        if isinstance(value, (list, tuple)) and len(value) == 2:
+        if _is_interval(value):
             out[f"{key}_low"], out[f"{key}_high"] = (round(float(v), 6) for v in value)
         elif key != "distribution" and isinstance(value, float) and key not in entry:
             out[key] = round(value, 6)
