@@ -169,3 +169,33 @@ def test_a_run_carries_fad_kad_bounds_and_compare_pairs_them(tmp_path):
         again["rows"]["shuffled"]["tasks"]["blend"]["summary"]["fad_ci95"]
         == (record["rows"]["shuffled"]["tasks"]["blend"]["summary"]["fad_ci95"])
     )
+    # the optional distribution metrics: added from the embeddings file, cached, as extra columns
+    from bench.reports.distribution_metrics import extend_record
+
+    assert extend_record(dict(record), ("fad", "kad"), config.cache_dir) == record  # the default adds nothing
+    extended = extend_record(json.loads(json.dumps(record)), ("prdc", "mauve", "fad-inf"), config.cache_dir)
+    entry = extended["rows"]["shuffled"]["tasks"]["conditional"]["summary"]["distribution"]
+    assert 0 <= entry["precision"] <= 1 and 0 <= entry["mauve"] <= 1
+    low, high = entry["fad_inf_ci95"]
+    assert low < high
+    paths = write_all(extended, tmp_path / "extended")
+    markdown = render(load(paths["json"]), "md")
+    assert "| MAUVE ↑ |" in markdown and "FAD∞ ↓" in markdown
+    assert "cond_mauve" in load(paths["json"]).table.columns
+
+
+def test_the_metrics_command_gives_prdc_and_mauve_of_two_arrays(tmp_path, capsys):
+    from bench.commands.cli import main
+
+    rng = np.random.default_rng(0)
+    np.save(tmp_path / "x.npy", rng.normal(size=(40, 6)))
+    np.save(tmp_path / "y.npy", rng.normal(size=(50, 6)))
+    assert (
+        main(["metrics", "prdc", str(tmp_path / "x.npy"), str(tmp_path / "y.npy"), "--nearest-k", "3"]) == 0
+    )
+    out = json.loads(capsys.readouterr().out)
+    assert out["nearest_k"] == 3 and 0 <= out["coverage"] <= 1
+    assert main(["metrics", "mauve", str(tmp_path / "x.npy"), str(tmp_path / "y.npy")]) == 0
+    assert json.loads(capsys.readouterr().out)["buckets"] == 4
+    assert main(["metrics", "prdc", str(tmp_path / "x.npy"), str(tmp_path / "none.npy")]) == 2
+    assert "none.npy" in capsys.readouterr().out
