@@ -199,3 +199,12 @@ def test_the_metrics_command_gives_prdc_and_mauve_of_two_arrays(tmp_path, capsys
     assert json.loads(capsys.readouterr().out)["buckets"] == 4
     assert main(["metrics", "prdc", str(tmp_path / "x.npy"), str(tmp_path / "none.npy")]) == 2
     assert "none.npy" in capsys.readouterr().out
+
+
+def test_the_benchmark_part_times_a_band():
+    from tools.benchmarks import PARTS
+    from tools.distribution_bench import distribution_interval_benchmark
+
+    assert "distribution-intervals" in PARTS
+    (quick,) = distribution_interval_benchmark(scales=("quick",), resamples=20)
+    assert quick["items_per_band"] == 32 and quick["per_band_s"] > 0 and quick["fad_ci95_width"] > 0

@@ -384,5 +384,13 @@ if (
     parser.add_argument("--clips", type=int, default=32)
     parser.add_argument("--out", help="where to write the figures as JSON (default results/bench.json)")
     parser.add_argument("--embedders", help="comma-separated embedders to time (default: all)")
+    parser.add_argument("--parts", help=f"comma-separated parts to update in --out, of {', '.join(PARTS)}")
     cli = parser.parse_args()
-    raise SystemExit(main(cli.clips, cli.out, embedders=cli.embedders.split(",") if cli.embedders else None))
+    raise SystemExit(
+        main(
+            cli.clips,
+            cli.out,
+            embedders=cli.embedders.split(",") if cli.embedders else None,
+            parts=cli.parts.split(",") if cli.parts else None,
+        )
+    )
