@@ -6,7 +6,8 @@ Reads the run's embeddings file (bench/core/distribution_stats.py), keeps n item
 (a seeded subset, for n = 4, 8, 16, ... up to the run's), and prints the width (high - low) of the
 95 % bootstrap interval over the generated items of the table entry (the mean over bands) and of
 one band, then fits width = a n^b on the log-log points to say how many items a band needs for a
-given width. Read only: nothing is written.
+given width (``--pooled``: every band's items as one set, for larger n). Read only: nothing is
+written.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 
-def widths(bundle, system: str, task: str, resamples: int, sizes=None) -> list[dict]:
+def widths(bundle, system: str, task: str, resamples: int, sizes=None, pooled: bool = False) -> list[dict]:
     from bench.core.distribution_stats import Reference, band_counts
     from bench.metrics.distribution_intervals import (
         fad_resampled,
@@ -31,7 +32,7 @@ def widths(bundle, system: str, task: str, resamples: int, sizes=None) -> list[d
     reference = Reference.prepare(bundle["reference"], resamples=1)
     bands: dict = {}
     for _, group, embedding in bundle[(system, task)]:
-        bands.setdefault(str(group), []).append(embedding)
+        bands.setdefault("pooled" if pooled else str(group), []).append(embedding)
     largest = min(len(v) for v in bands.values())
     sizes = sizes or [n for n in (4, 8, 16, 32, 64, 128, 256, 512, 1024) if n <= largest]
     rng = np.random.default_rng(0)
@@ -76,13 +77,14 @@ def main(argv=None) -> int:
     parser.add_argument("systems", nargs="*")
     parser.add_argument("--task", default="conditional")
     parser.add_argument("--resamples", type=int, default=200)
+    parser.add_argument("--pooled", action="store_true", help="all bands' items as one set (larger n)")
     args = parser.parse_args(argv)
     record = json.loads(Path(args.run).read_text())
     bundle = read_bundle(record.get("distribution_embeddings"), args.run)
     systems = args.systems or sorted({s for key in bundle if isinstance(key, tuple) for s in key[:1]})
     report = {}
     for system in systems:
-        points = widths(bundle, system, args.task, args.resamples)
+        points = widths(bundle, system, args.task, args.resamples, pooled=args.pooled)
         report[system] = {"points": points}
         for key in ("entry_fad_width", "entry_kad_width", "band_fad_width_median"):
             a, b = fit(points, key)

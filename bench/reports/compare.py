@@ -113,6 +113,11 @@ def compare(
             )
         if bundle is not None and (system_a, task) in bundle and (system_b, task) in bundle:
             task_result["distribution"] = distribution_difference(bundle, system_a, system_b, task, pooled)
+        elif bundle is not None:  # a merged table: the embeddings file is its first run's
+            result["distribution_note"] = (
+                "not compared (the record's embeddings file has not both systems' items: a merged "
+                "table? compare them in the run they come from)"
+            )
         result["tasks"][task] = task_result
     return result
 
@@ -153,7 +158,7 @@ def render(result: dict) -> str:
                 f"| {metric} | {entry['advantage']:+.4f} | [{low:+.4f}, {high:+.4f}] | "
                 f"(set metric) | {verdict(entry, a, b)} |"
             )
-        if "distribution_note" in result:
-            lines.append(f"\nFAD/KAD: {result['distribution_note']}")
         lines.append("")
+    if "distribution_note" in result:
+        lines += [f"FAD/KAD: {result['distribution_note']}", ""]
     return "\n".join(lines)

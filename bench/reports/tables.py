@@ -171,9 +171,9 @@ def render_markdown(record: dict, stem: str = "table1", rows: list[dict] | None 
         )
     if "distribution_intervals" in record:
         notes.append(
-            f"- FAD ± is half the 95 % bootstrap interval over the generated items (the reference held "
-            f"fixed); the interval over the reference clips and KAD with both are in {stem}.csv "
-            "(docs/metrics.md, intervals)"
+            f"- FAD ± is half the width of the 95 % bootstrap interval over the generated items (the "
+            f"reference held fixed); FAD's small-set bias can put the interval above the figure: its "
+            f"bounds, the interval over the reference clips and KAD's are in {stem}.csv (docs/metrics.md)"
         )
     if extras:
         notes.append(
