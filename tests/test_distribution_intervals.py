@@ -101,6 +101,10 @@ def test_bad_items_are_named():
     evals[4] = np.full((3, 8), np.nan)
     with pytest.raises(IntervalError, match="item 4 has NaN"):
         frechet_resampler(evals, *gaussian_stats(np.concatenate(refs)))
+    from bench.core.distribution_stats import prepare_reference
+
+    reference, why = prepare_reference([np.ones((6, 8))] * 4)  # a run goes on without intervals
+    assert reference is None and "identical embeddings" in why
 
 
 def test_the_committed_record_predates_the_intervals_and_renders_as_before():

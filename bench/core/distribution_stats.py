@@ -66,9 +66,22 @@ class Reference:
         stacked = np.concatenate(items)
         mean, cov = gaussian_stats(stacked, "reference set")
         bandwidth = median_pairwise_distance(stacked)
+        if not bandwidth > 0:
+            raise IntervalError(
+                f"reference set: median pairwise distance {bandwidth} (identical embeddings?)"
+            )
         gamma = 1.0 / (2.0 * bandwidth * bandwidth)
         counts = bootstrap_counts(stream_rng(seed, "reference-bootstrap"), len(items), resamples)
         return cls(items, mean, cov, bandwidth, gaussian_kernel_block_sums(items, items, gamma), counts)
+
+
+def prepare_reference(items: list) -> tuple["Reference | None", str | None]:
+    """(Reference, None), or (None, why) when the reference set gives no intervals (too few clips,
+    identical embeddings): the run goes on without them."""
+    try:
+        return Reference.prepare(items), None
+    except (DistributionError, IntervalError) as error:
+        return None, str(error)
 
 
 def band_counts(task: str, group: str, n_items: int, resamples: int = RESAMPLES, seed: int = SEED):

@@ -20,7 +20,7 @@ from bench.core.config import RunConfig
 from bench.core.distribution_stats import LEVEL as DISTRIBUTION_LEVEL
 from bench.core.distribution_stats import RESAMPLES as DISTRIBUTION_RESAMPLES
 from bench.core.distribution_stats import SEED as DISTRIBUTION_SEED
-from bench.core.distribution_stats import Reference, task_intervals, write_bundle
+from bench.core.distribution_stats import Reference, prepare_reference, task_intervals, write_bundle
 from bench.core.evalset import EMBEDDED_DATASET_VERSION, embedded_dataset, load_dataset  # noqa: F401
 from bench.core.executors import Execution, make_executor, shard_units
 from bench.core.item_cache import DescriptorBackend, FeatureCache, OutputStore
@@ -238,7 +238,9 @@ def assemble(
     ``reference_items`` (one embedding array per reference clip), FAD/KAD intervals too, and the
     embeddings file ``compare`` reads is written (returned under ``generation["_bundle"]``)."""
     rows, generation, missing = dict(the_plan.rows), {}, []
-    reference_set = Reference.prepare(reference_items) if reference_items else None
+    reference_set, why = prepare_reference(reference_items) if reference_items else (None, None)
+    if why:
+        warnings.warn(f"no FAD/KAD intervals: {why}")
     bundle: dict = {}
     by_task: dict[tuple[str, str], list[WorkUnit]] = {}
     for unit in the_plan.units:
