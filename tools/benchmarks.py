@@ -13,6 +13,7 @@ import numpy as np
 
 from bench.core.paths import REPO_ROOT
 from tools.benchmark_clips import benchmark_clips
+from tools.distribution_bench import distribution_interval_benchmark
 
 
 def descriptor_benchmark(n_clips: int = 32, device: str = "cpu", repeats: int = 3) -> dict:
@@ -207,7 +208,17 @@ def sampling_benchmark(steps: int = 100, batch: int = 8, device: str = "cpu") ->
     }
 
 
-PARTS = ("descriptors", "sampling", "embedders", "random-init", "executors", "harness", "ray", "slurm")
+PARTS = (
+    "descriptors",
+    "sampling",
+    "embedders",
+    "random-init",
+    "distribution-intervals",
+    "executors",
+    "harness",
+    "ray",
+    "slurm",
+)
 
 
 def main(
@@ -286,6 +297,7 @@ def main(
             + (f"; not available here: {', '.join(missing)} (reasons in bench.json)" if missing else "")
         )
     record["embedders_random_init"] = _random_init(devices)
+    record["distribution_intervals"] = distribution_interval_benchmark()
     from tools.scaleout_bench import scaleout_benchmarks
 
     record["scaleout"] = scaleout_benchmarks()
@@ -321,10 +333,11 @@ def _random_init(devices) -> list[dict]:
 
 
 def _update_parts(path: Path, parts, devices, environment, resource_use, write_json, read_json) -> int:
-    """Only ``parts`` (random-init and the scale-out parts), merged into the record at ``path``."""
+    """Only ``parts`` (random-init, distribution-intervals and the scale-out parts), merged into the
+    record at ``path``."""
     from tools.scaleout_bench import SCALEOUT_PARTS, scaleout_benchmarks
 
-    supported = {"random-init", *SCALEOUT_PARTS}
+    supported = {"random-init", "distribution-intervals", *SCALEOUT_PARTS}
     if set(parts) - supported:
         raise ValueError(
             f"benchmark parts {sorted(set(parts) - supported)} run only in the full `make bench`"
@@ -332,6 +345,8 @@ def _update_parts(path: Path, parts, devices, environment, resource_use, write_j
     record = read_json(path) if path.exists() else {"schema": "latentft-bench/bench/v1"}
     if "random-init" in parts:
         record["embedders_random_init"] = _random_init(devices)
+    if "distribution-intervals" in parts:
+        record["distribution_intervals"] = distribution_interval_benchmark()
     chosen = tuple(p for p in parts if p in SCALEOUT_PARTS)
     if chosen:
         record.setdefault("scaleout", {}).update(scaleout_benchmarks(parts=chosen))
@@ -369,5 +384,13 @@ if (
     parser.add_argument("--clips", type=int, default=32)
     parser.add_argument("--out", help="where to write the figures as JSON (default results/bench.json)")
     parser.add_argument("--embedders", help="comma-separated embedders to time (default: all)")
+    parser.add_argument("--parts", help=f"comma-separated parts to update in --out, of {', '.join(PARTS)}")
     cli = parser.parse_args()
-    raise SystemExit(main(cli.clips, cli.out, embedders=cli.embedders.split(",") if cli.embedders else None))
+    raise SystemExit(
+        main(
+            cli.clips,
+            cli.out,
+            embedders=cli.embedders.split(",") if cli.embedders else None,
+            parts=cli.parts.split(",") if cli.parts else None,
+        )
+    )

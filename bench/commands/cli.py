@@ -67,6 +67,9 @@ def cmd_table1(args) -> int:
         return 2
     if record is None:
         return report_unassembled(args, "assemble the tables")
+    from bench.reports.distribution_metrics import extend_record, parse
+
+    record = extend_record(record, parse(args.distribution), config.cache_dir)
     files = table_files(record, args.stem)
     paths = write_all(record, config.out_dir, args.stem, files=files)
     results = from_files(files, {kind: str(path) for kind, path in paths.items()})  # nothing read back
@@ -334,6 +337,12 @@ def build_parser() -> argparse.ArgumentParser:
     table.add_argument("--cache", help="cache folder (default: results/cache/)")
     table.add_argument("--data-cache", help="prepared evaluation sets (default: datasets/cache/)")
     table.add_argument("--stem", default="table1", help="output file name stem")
+    table.add_argument(
+        "--distribution",
+        default="fad,kad",
+        help="distribution metrics, of fad,kad,prdc,mauve,fad-inf (default fad,kad: the table as "
+        "before; the others add columns; docs/metrics.md)",
+    )
     table.add_argument("--no-progress", action="store_true")
     add_execution_arguments(table)
     table.set_defaults(func=cmd_table1)

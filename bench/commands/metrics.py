@@ -127,6 +127,45 @@ def distance_command(
     return out
 
 
+def _clip_embeddings(source: str, embedder) -> np.ndarray:
+    """One embedding per audio file (the mean of its rows); a .npy array's rows as they are."""
+    path = Path(source)
+    if path.suffix == ".npy":
+        return load_embeddings(source, embedder)
+    if not path.is_dir():
+        raise ValueError(f"{path}: neither a folder of audio nor a .npy array of embeddings")
+    files = sorted(p for p in path.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES)
+    if not files:
+        raise ValueError(f"{path}: no audio files")
+    return np.stack([embedder.embed(load_clip(str(f), prepare=False)).mean(axis=0) for f in files])
+
+
+def set_metric_command(kind: str, eval_source: str, ref_source: str, embedder_name: str, **options) -> dict:
+    """Precision / recall / density / coverage (metrics/manifold.py) or MAUVE (metrics/mauve_score.py)
+    of the eval set against the reference set, one embedding per file."""
+    from bench.core.registry import make_embedder
+    from bench.metrics.manifold import prdc
+    from bench.metrics.mauve_score import mauve
+
+    embedder = make_embedder(embedder_name)
+    x, y = _clip_embeddings(eval_source, embedder), _clip_embeddings(ref_source, embedder)
+    if kind == "prdc":
+        result = {"metric": "prdc", **prdc(y, x, options["nearest_k"]), "nearest_k": options["nearest_k"]}
+    else:
+        out = mauve(x, y, np.random.default_rng(options["seed"]), options["buckets"])
+        result = {
+            "metric": "mauve",
+            "value": out["mauve"],
+            "buckets": out["buckets"],
+            "seed": options["seed"],
+        }
+        result.update(scaling=5, curve_points=25, pca_explained_variance=0.9)
+    result.update(eval=eval_source, ref=ref_source, n_eval=int(x.shape[0]), n_ref=int(y.shape[0]))
+    if not (eval_source.endswith(".npy") and ref_source.endswith(".npy")):
+        result.update(embedder=embedder.id, unit="one embedding per file: the mean of its rows")
+    return result
+
+
 def sisdr_command(estimate: str, reference: str) -> dict:
     from bench.metrics.separation import si_sdr, snr
 
@@ -196,6 +235,16 @@ def run(args) -> int:
                 getattr(args, "seed", 0),
                 getattr(args, "bandwidth_from", "reference"),
             )
+        elif args.metric in ("prdc", "mauve"):
+            result = set_metric_command(
+                args.metric,
+                args.eval,
+                args.ref,
+                args.embedder,
+                nearest_k=getattr(args, "nearest_k", 5),
+                buckets=getattr(args, "buckets", None),
+                seed=getattr(args, "seed", 0),
+            )
         elif args.metric == "transcription":
             result = transcription_command(args.estimate, args.reference)
         else:
@@ -229,6 +278,18 @@ def add_parser(sub) -> None:
                 choices=("reference", "eval"),
                 help="median pairwise distance of which set (kadtk 1.1.0 uses eval)",
             )
+    for kind, what in (("prdc", "precision, recall, density, coverage"), ("mauve", "MAUVE")):
+        sets = metric.add_parser(kind, help=f"{what} of EVAL against REF (audio folders or .npy arrays)")
+        sets.add_argument("eval")
+        sets.add_argument("ref")
+        sets.add_argument("--embedder", default="melstats")
+        if kind == "prdc":
+            sets.add_argument("--nearest-k", type=int, default=5)
+        else:
+            sets.add_argument(
+                "--buckets", type=int, default=None, help="default max(2, round(min(n, N) / 10))"
+            )
+            sets.add_argument("--seed", type=int, default=0, help="seed of the k-means")
     sdr = metric.add_parser("sisdr", help="SI-SDR and SNR of ESTIMATE against REFERENCE")
     sdr.add_argument("estimate")
     sdr.add_argument("reference")

@@ -59,11 +59,32 @@ def add_compare_parser(sub) -> None:
         else:
             record = default_run()
             items = record.with_name(f"{record.stem}_items.csv")
-        result = compare(read_items(items), args.system_a, args.system_b, args.seed)
+        bundle, pooled, note = _embeddings(items)
+        result = compare(read_items(items), args.system_a, args.system_b, args.seed, bundle, pooled)
+        if note:
+            result["distribution_note"] = note
         print(json.dumps(result, indent=2) if args.json else render(result))
         return 0
 
     parser.set_defaults(func=run)
+
+
+def _embeddings(items: Path):
+    """(bundle, pooled, note): the embeddings of the run whose per-item CSV is ``items`` (its
+    record ``STEM.json`` beside it names them), or None and why not."""
+    from bench.core.distribution_stats import BundleError, read_bundle
+
+    record_path = items.with_name(items.name.replace("_items.csv", ".json"))
+    try:
+        record = json.loads(record_path.read_text())
+        return (
+            read_bundle(record.get("distribution_embeddings"), record_path),
+            record.get("fad_aggregate") == "pooled",
+            None,
+        )
+    except (OSError, ValueError) as error:  # BundleError is a ValueError
+        reason = str(error) if isinstance(error, BundleError) else f"{record_path}: {error}"
+        return None, False, f"not compared ({reason})"
 
 
 def add_merge_parser(sub) -> None:

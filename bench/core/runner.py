@@ -18,6 +18,10 @@ import numpy as np
 
 from bench.core.code_identity import system_code
 from bench.core.config import RunConfig
+from bench.core.distribution_stats import LEVEL as DISTRIBUTION_LEVEL
+from bench.core.distribution_stats import RESAMPLES as DISTRIBUTION_RESAMPLES
+from bench.core.distribution_stats import SEED as DISTRIBUTION_SEED
+from bench.core.distribution_stats import Reference, prepare_reference, task_intervals, write_bundle
 from bench.core.evalset import EMBEDDED_DATASET_VERSION, embedded_dataset, load_dataset  # noqa: F401
 from bench.core.executors import Execution, make_executor, shard_units
 from bench.core.item_cache import DescriptorBackend, FeatureCache, OutputStore
@@ -82,8 +86,15 @@ def _item_score(result: ItemScores, metric: str, task: str) -> float:
     return blend_score(float(parts[0]), float(parts[1]))
 
 
-def aggregate(task: str, results: list[ItemScores], reference: np.ndarray, fad_mode: str) -> dict:
-    """Per-group means over successful items, then the task summary over groups."""
+def aggregate(
+    task: str,
+    results: list[ItemScores],
+    reference: np.ndarray,
+    fad_mode: str,
+    reference_set: Reference | None = None,
+) -> dict:
+    """Per-group means over successful items, then the task summary over groups; with
+    ``reference_set``, the FAD/KAD bootstrap intervals (bench/core/distribution_stats.py) too."""
     groups: dict[str, list[ItemScores]] = {}
     for r in results:
         groups.setdefault(r.group, []).append(r)
@@ -110,6 +121,12 @@ def aggregate(task: str, results: list[ItemScores], reference: np.ndarray, fad_m
     else:
         pooled = _distribution([r.embedding for r in results if r.ok], reference)
         summary["fad"], summary["kad"] = pooled["fad"], pooled["kad"]
+    if reference_set is not None:
+        ok_groups = {g: [(r.key, r.embedding) for r in members if r.ok] for g, members in groups.items()}
+        band_ci, entry_ci = task_intervals(reference_set, task, ok_groups, fad_mode != "mean-over-bands")
+        for group, intervals in band_ci.items():
+            per_group[group].update(intervals)
+        summary.update(entry_ci)
     for metric in METRICS:
         summary[f"{metric}_ci95"] = stratified_bootstrap_ci(
             [
@@ -217,10 +234,22 @@ def execute(units: list[WorkUnit], ctx: UnitContext, executor, timings: dict) ->
     return failed
 
 
-def assemble(config: RunConfig, ctx: UnitContext, the_plan: Plan, reference: np.ndarray) -> tuple[dict, dict]:
-    """Every row's task results from the content cache alone; nothing is recomputed."""
+def assemble(
+    config: RunConfig,
+    ctx: UnitContext,
+    the_plan: Plan,
+    reference: np.ndarray,
+    reference_items: list | None = None,
+) -> tuple[dict, dict]:
+    """Every row's task results from the content cache alone; nothing is recomputed. With
+    ``reference_items`` (one embedding array per reference clip), FAD/KAD intervals too, and the
+    embeddings file ``compare`` reads is written (returned under ``generation["_bundle"]``)."""
     rows, missing = dict(the_plan.rows), []
     generation: dict[str, dict] = {}
+    reference_set, why = prepare_reference(reference_items) if reference_items else (None, None)
+    if why:
+        warnings.warn(f"no FAD/KAD intervals: {why}")
+    bundle: dict = {}
     by_task: dict[tuple[str, str], list[WorkUnit]] = {}
     for unit in the_plan.units:
         by_task.setdefault((unit.system, unit.task), []).append(unit)
@@ -229,7 +258,10 @@ def assemble(config: RunConfig, ctx: UnitContext, the_plan: Plan, reference: np.
         if result is None:
             missing.append(f"{name} {task}")
             continue
-        rows[name]["tasks"][task] = aggregate(task, result.items, reference, config.scale_spec.fad_aggregate)
+        rows[name]["tasks"][task] = aggregate(
+            task, result.items, reference, config.scale_spec.fad_aggregate, reference_set
+        )
+        bundle[(name, task)] = [(r.key, r.group, r.embedding) for r in result.items if r.ok]
         keys = [k for u in units for k in u.keys]
         generation.setdefault(name, {})[task] = generation_cost(ctx.outputs(name), keys)
     if missing:
@@ -237,6 +269,8 @@ def assemble(config: RunConfig, ctx: UnitContext, the_plan: Plan, reference: np.
             f"unfinished work units in {', '.join(missing)}; run the same command again "
             f"to finish them (finished items are not recomputed)"
         )
+    if reference_items:
+        generation["_bundle"] = write_bundle(config.cache_dir, reference_items, bundle)
     return rows, generation
 
 
@@ -290,11 +324,13 @@ def _run(config: RunConfig, execution: Execution, executor) -> dict | None:
             raise RunIncomplete(_failure_text(failed))
         return None
     try:
-        rows, generation = assemble(config, ctx, the_plan, reference)
+        with stage("assemble (FAD/KAD intervals)", None, False, timings):
+            rows, generation = assemble(config, ctx, the_plan, reference, reference_embeddings)
     except RunIncomplete as error:
         raise RunIncomplete(f"{error}\n{_failure_text(failed)}" if failed else str(error)) from None
     unavailable = the_plan.unavailable
     vocoder = ctx.vocoder
+    bundle_entry = generation.pop("_bundle")
 
     return {
         "schema": "latentft-bench/table1/v1",
@@ -331,6 +367,17 @@ def _run(config: RunConfig, execution: Execution, executor) -> dict | None:
             "metrics": list(METRICS),
             "module": "metrics/statistics.py",
         },
+        "distribution_intervals": {
+            "method": "percentile bootstrap of FAD and KAD: over the generated items within each band "
+            "(reference fixed; an entry from every band's resample), and separately over the reference "
+            "clips (generated items fixed); KAD's bandwidth held at the full reference set's",
+            "level": DISTRIBUTION_LEVEL,
+            "resamples": DISTRIBUTION_RESAMPLES,
+            "seed": DISTRIBUTION_SEED,
+            "keys": ["fad_ci95", "fad_ci95_reference", "kad_ci95", "kad_ci95_reference"],
+            "module": "metrics/distribution_intervals.py, bench/core/distribution_stats.py",
+        },
+        "distribution_embeddings": bundle_entry,
         "output_preparation": OUTPUT_PREPARATION,
         "kad": {
             "kernel": "gaussian",

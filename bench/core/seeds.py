@@ -91,12 +91,31 @@ STREAMS = (
         legacy=lambda seed, index: seed * 100_003 + index,
     ),
     Stream(
+        "distribution-bootstrap",
+        20,
+        "bench/core/distribution_stats.py: FAD/KAD intervals over a band's items (keys: task, band)",
+    ),
+    Stream("reference-bootstrap", 21, "bench/core/distribution_stats.py: intervals over the reference"),
+    Stream(
+        "fad-inf", 22, "bench/reports/distribution_metrics.py: FAD-inf subsets (keys: system, task, band)"
+    ),
+    Stream(
+        "mauve-kmeans",
+        23,
+        "bench/reports/distribution_metrics.py: MAUVE's k-means (keys: system, task, band)",
+    ),
+    Stream(
         "figure-clip",
         19,
         "bench/experiments/isolate_sweep.py: isolate, sweep (key: clip index)",
         legacy=lambda seed, index: seed + index,
     ),
-    Stream("condition-use", 20, "models/condition_use.py: the noise of each held-out clip (key: clip index)"),
+    Stream(
+        "condition-use",
+        24,
+        "models/condition_use.py: the noise of each held-out clip (key: clip index; the experiment's "
+        "committed curves used tag 20, now distribution-bootstrap's)",
+    ),
 )
 BY_NAME = {s.name: s for s in STREAMS}
 

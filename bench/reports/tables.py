@@ -15,6 +15,14 @@ from bench.metrics.specs import TABLE_SPECS
 
 COLUMNS = tuple((spec.key, spec.label, spec.scale) for spec in TABLE_SPECS)  # metrics/specs.py
 ARROWS = {spec.key: spec.arrow for spec in TABLE_SPECS}
+EXTRA_COLUMNS = (  # bench/reports/distribution_metrics.py: (key, label, arrow)
+    ("precision", "Prec.", "↑"),
+    ("recall", "Rec.", "↑"),
+    ("density", "Dens.", "↑"),
+    ("coverage", "Cov.", "↑"),
+    ("mauve", "MAUVE", "↑"),
+    ("fad_inf", "FAD∞", "↓"),
+)
 
 
 def _fmt(value, interval=None) -> str:
@@ -45,9 +53,41 @@ def table_rows(record: dict) -> list[dict]:
                 if summary["n_failed"]:
                     flat["status"] = "partial"
         rows.append(flat)
+    distribution_columns(record, rows)
     for name, why in record["unavailable"].items():
         rows.append({"system": name, "status": f"unavailable: {why['reason']}"})
     return rows
+
+
+def distribution_columns(record: dict, rows: list[dict]) -> None:
+    """Append to each row, after the columns above, what a record made with FAD/KAD intervals has:
+    ``{cond,blend}_fad_ci95_reference_{low,high}``, ``_kad``, ``_kad_ci95[_reference]_{low,high}``
+    (bench/core/distribution_stats.py) and the optional metrics' ``_distribution`` entries (a
+    record without them gets no column)."""
+    for flat in rows:
+        row = record["rows"].get(flat["system"])
+        if row is None:
+            continue
+        for task, prefix in ((CONDITIONAL, "cond"), (BLEND, "blend")):
+            summary = row["tasks"].get(task, {}).get("summary") or {}
+            if "kad_ci95" not in summary and "distribution" not in summary:
+                continue
+            bounds = {"fad_ci95_reference": summary.get("fad_ci95_reference")}
+            if "kad_ci95" in summary:
+                flat[f"{prefix}_kad"] = None if summary.get("kad") is None else round(summary["kad"], 6)
+                bounds.update(
+                    kad_ci95=summary["kad_ci95"], kad_ci95_reference=summary.get("kad_ci95_reference")
+                )
+            for key, interval in bounds.items():
+                if interval is not None:
+                    flat[f"{prefix}_{key}_low"], flat[f"{prefix}_{key}_high"] = (
+                        round(v, 6) for v in interval
+                    )
+            for key, value in (summary.get("distribution") or {}).items():
+                if _is_interval(value):
+                    flat[f"{prefix}_{key}_low"], flat[f"{prefix}_{key}_high"] = (round(v, 6) for v in value)
+                elif isinstance(value, float):
+                    flat[f"{prefix}_{key}"] = round(value, 6)
 
 
 def _interval(flat: dict, key: str):
@@ -71,14 +111,21 @@ def _title(record: dict) -> list[str]:
 def render_markdown(record: dict, stem: str = "table1", rows: list[dict] | None = None) -> str:
     """The table in markdown; ``rows`` are :func:`table_rows`' (default) or a DataFrame's
     (bench/reports/results.py: ``to_markdown``)."""
+    rows = table_rows(record) if rows is None else rows
+    # the optional distribution metrics (table1 --distribution), only when the rows have them
+    extras = [
+        c for c in EXTRA_COLUMNS if any(f"{p}_{c[0]}" in flat for flat in rows for p in ("cond", "blend"))
+    ]
     header = (
         ["system"]
         + [f"{label} {ARROWS[k]}" for k, label, _ in COLUMNS]
+        + [f"{label} {arrow}" for _, label, arrow in extras]
         + [f"bl. {label} {ARROWS[k]}" for k, label, _ in COLUMNS]
+        + [f"bl. {label} {arrow}" for _, label, arrow in extras]
     )
     lines = [*_title(record), "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     notes = []
-    for flat in table_rows(record) if rows is None else rows:
+    for flat in rows:
         name = flat["system"]
         if flat["status"].startswith("unavailable"):
             notes.append(
@@ -89,12 +136,12 @@ def render_markdown(record: dict, stem: str = "table1", rows: list[dict] | None 
                     else ""
                 )
             )
-            lines.append(f"| {name} † |" + " n/a |" * (2 * len(COLUMNS)))
+            lines.append(f"| {name} † |" + " n/a |" * (2 * (len(COLUMNS) + len(extras))))
             continue
         cells = [
             _fmt(flat.get(f"{prefix}_{k}"), _interval(flat, f"{prefix}_{k}"))
             for prefix in ("cond", "blend")
-            for k, _, _ in COLUMNS
+            for k in [k for k, _, _ in COLUMNS] + [k for k, _, _ in extras]
         ]
         mark = " ‡" if flat["status"] == "partial" else ""
         lines.append(f"| {name}{mark} | " + " | ".join(cells) + " |")
@@ -121,6 +168,17 @@ def render_markdown(record: dict, stem: str = "table1", rows: list[dict] | None 
             f"- {len(skipped)} data file(s) skipped: "
             + "; ".join(f"`{e['file']}` {e['reason']}" for e in skipped[:5])
             + ("; ... (all in table1.json: dataset.skipped_files)" if len(skipped) > 5 else "")
+        )
+    if "distribution_intervals" in record:
+        notes.append(
+            f"- FAD ± is half the width of the 95 % bootstrap interval over the generated items (the "
+            f"reference held fixed); FAD's small-set bias can put the interval above the figure: its "
+            f"bounds, the interval over the reference clips and KAD's are in {stem}.csv (docs/metrics.md)"
+        )
+    if extras:
+        notes.append(
+            "- Prec., Rec., Dens., Cov. (k = 5) and MAUVE of the generated clips against the reference "
+            "clips; FAD∞ ± is half its 95 % bootstrap interval (docs/metrics.md)"
         )
     for task, entry in record.get("scale_shortfall", {}).items():
         notes.append(f"- scale reduced, {shortfall_text(task, entry)}")
@@ -161,11 +219,28 @@ def per_band_rows(record: dict) -> list[dict]:
                         **{
                             k: (round(v, 6) if isinstance(v, float) else v)
                             for k, v in entry.items()
-                            if not k.endswith("_error")
+                            if not k.endswith("_error") and not isinstance(v, (list, dict))
                         },
+                        **_band_bounds(entry),
                     }
                 )
     return rows
+
+
+def _is_interval(value) -> bool:
+    return isinstance(value, (list, tuple)) and len(value) == 2 and all(isinstance(v, float) for v in value)
+
+
+def _band_bounds(entry: dict) -> dict:
+    """A band's intervals ([low, high] lists, and those of its ``distribution`` entry) as
+    KEY_low / KEY_high columns after the others; its optional metrics' values as KEY."""
+    out = {}
+    for key, value in [*entry.items(), *(entry.get("distribution") or {}).items()]:
+        if _is_interval(value):
+            out[f"{key}_low"], out[f"{key}_high"] = (round(float(v), 6) for v in value)
+        elif key != "distribution" and isinstance(value, float) and key not in entry:
+            out[key] = round(value, 6)
+    return out
 
 
 def item_rows(record: dict) -> list[dict]:
