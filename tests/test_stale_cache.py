@@ -4,18 +4,19 @@ import os
 import shutil
 
 import numpy as np
+import pytest
 from support.paths import FIXTURES, ROOT
 
 from bench.core.config import RunConfig
 from bench.core.system import CONDITIONAL
+
+pytestmark = pytest.mark.slow  # end to end: every test of this module
 
 PLUGIN = """
 import numpy as np
 
 from bench.core.registry import register
 from bench.core.system import CONDITIONAL, System
-
-pytestmark = pytest.mark.slow  # end to end: every test of this module
 
 
 @register
