@@ -208,6 +208,8 @@ def sampling_benchmark(steps: int = 100, batch: int = 8, device: str = "cpu") ->
 
 
 PARTS = ("descriptors", "sampling", "embedders", "random-init", "executors", "harness", "ray", "slurm")
+# opt-in: minutes per clip on a CPU; `make bench ARGS="--parts vampnet"` adds it to results/bench.json
+OPT_IN_PARTS = ("vampnet",)
 
 
 def main(
@@ -228,9 +230,11 @@ def main(
     names = tuple(EMBEDDERS.names()) if embedders is None else tuple(embedders)
     path = Path(out) if out else REPO_ROOT / "results" / "bench.json"
     if parts is not None:
-        unknown = set(parts) - set(PARTS)
+        unknown = set(parts) - set(PARTS) - set(OPT_IN_PARTS)
         if unknown:
-            raise ValueError(f"unknown benchmark part(s) {sorted(unknown)}: choose from {', '.join(PARTS)}")
+            raise ValueError(
+                f"unknown benchmark part(s) {sorted(unknown)}: choose from {', '.join(PARTS + OPT_IN_PARTS)}"
+            )
         return _update_parts(
             path, tuple(parts), devices, environment, resource_use, atomic_write_json, read_json
         )
@@ -320,11 +324,28 @@ def _random_init(devices) -> list[dict]:
     return out
 
 
+def _vampnet(devices, seconds: float | None = None) -> list[dict]:
+    """VampNet's full-size architecture with random weights: seconds per clip (encode, 12 coarse and 2
+    coarse-to-fine steps, decode) and peak memory (tools/vampnet_benchmark.py)."""
+    from tools.vampnet_benchmark import vampnet_benchmark
+
+    out = []
+    for device in devices:
+        r = vampnet_benchmark(device=device) if seconds is None else vampnet_benchmark(seconds, device)
+        out.append(r)
+        print(
+            f"vampnet ({device}, random_init, {r['threads']} thread(s)): {r['seconds_per_clip']:.1f} s per "
+            f"{r['clip_s']} s clip ({', '.join(f'{k} {v:.1f} s' for k, v in r['stages_s'].items())}), "
+            f"{r['memory_kind']} {r['peak_memory_mib'] / 1024:.2f} GiB"
+        )
+    return out
+
+
 def _update_parts(path: Path, parts, devices, environment, resource_use, write_json, read_json) -> int:
     """Only ``parts`` (random-init and the scale-out parts), merged into the record at ``path``."""
     from tools.scaleout_bench import SCALEOUT_PARTS, scaleout_benchmarks
 
-    supported = {"random-init", *SCALEOUT_PARTS}
+    supported = {"random-init", *SCALEOUT_PARTS, *OPT_IN_PARTS}
     if set(parts) - supported:
         raise ValueError(
             f"benchmark parts {sorted(set(parts) - supported)} run only in the full `make bench`"
@@ -332,6 +353,8 @@ def _update_parts(path: Path, parts, devices, environment, resource_use, write_j
     record = read_json(path) if path.exists() else {"schema": "latentft-bench/bench/v1"}
     if "random-init" in parts:
         record["embedders_random_init"] = _random_init(devices)
+    if "vampnet" in parts:
+        record["vampnet_random_init"] = _vampnet(devices)
     chosen = tuple(p for p in parts if p in SCALEOUT_PARTS)
     if chosen:
         record.setdefault("scaleout", {}).update(scaleout_benchmarks(parts=chosen))
@@ -369,5 +392,17 @@ if (
     parser.add_argument("--clips", type=int, default=32)
     parser.add_argument("--out", help="where to write the figures as JSON (default results/bench.json)")
     parser.add_argument("--embedders", help="comma-separated embedders to time (default: all)")
+    parser.add_argument(
+        "--parts",
+        help=f"comma-separated parts to run and update in --out, keeping the others: {', '.join(PARTS)}; "
+        f"opt-in (never in the full run): {', '.join(OPT_IN_PARTS)}",
+    )
     cli = parser.parse_args()
-    raise SystemExit(main(cli.clips, cli.out, embedders=cli.embedders.split(",") if cli.embedders else None))
+    raise SystemExit(
+        main(
+            cli.clips,
+            cli.out,
+            embedders=cli.embedders.split(",") if cli.embedders else None,
+            parts=tuple(p for p in cli.parts.split(",") if p) if cli.parts else None,
+        )
+    )

@@ -44,10 +44,23 @@ def table_rows(record: dict) -> list[dict]:
                 flat[f"{prefix}_failed"] = summary["n_failed"]
                 if summary["n_failed"]:
                     flat["status"] = "partial"
+        note = row_note(row)
+        if note:
+            flat["note"] = note
         rows.append(flat)
     for name, why in record["unavailable"].items():
         rows.append({"system": name, "status": f"unavailable: {why['reason']}"})
     return rows
+
+
+NOTE_MARK = "§"  # a row with a note: its figures are not those of a latent-band system
+
+
+def row_note(row: dict) -> str | None:
+    """The note a system's ``info()`` gives its row (``table_note``: e.g. systems/vampnet.py, which
+    conditions on RVQ codebooks, not latent bands); None for most systems."""
+    note = (row.get("info") or {}).get("table_note")
+    return str(note) if note else None
 
 
 def _interval(flat: dict, key: str):
@@ -97,6 +110,9 @@ def render_markdown(record: dict, stem: str = "table1", rows: list[dict] | None 
             for k, _, _ in COLUMNS
         ]
         mark = " ‡" if flat["status"] == "partial" else ""
+        if flat.get("note"):
+            mark += f" {NOTE_MARK}"
+            notes.append(f"- {NOTE_MARK} `{name}`: {flat['note']}")
         lines.append(f"| {name}{mark} | " + " | ".join(cells) + " |")
         failed = (flat.get("cond_failed") or 0) + (flat.get("blend_failed") or 0)
         if failed:
