@@ -115,6 +115,20 @@ def test_figure_takes_the_levels_from_another_run_or_says_it_has_none(tmp_path, 
     assert "no vampnet row" in capsys.readouterr().err
 
 
+def test_a_run_that_pooled_fad_is_refused_with_the_reason(tmp_path, capsys):
+    run = _bands_run(tmp_path, "smoke", {"vampnet": "levels"})
+    rows = _read(tmp_path / "smoke_bands.csv")
+    with (tmp_path / "smoke_bands.csv").open("w", newline="") as stream:
+        writer = csv.DictWriter(stream, fieldnames=[k for k in rows[0] if k not in ("fad", "kad")])
+        writer.writeheader()
+        writer.writerows({k: v for k, v in r.items() if k not in ("fad", "kad")} for r in rows)
+    record = json.loads(run.read_text())
+    run.write_text(json.dumps(record | {"fad_aggregate": "pooled"}))
+    main_run = _bands_run(tmp_path / "main", "main", {"alpha": None})
+    assert main(["figures", "--run", str(main_run), "--vampnet-run", str(run), "--out", str(tmp_path)]) == 2
+    assert "no per-band FAD (the run pooled FAD over its bands, scale smoke)" in capsys.readouterr().err
+
+
 def _with_vampnet_row(record: dict) -> dict:
     """The committed run with a vampnet row (the figures of one of its rows) labelled by a note."""
     from bench.systems.vampnet import TABLE_NOTE
@@ -252,7 +266,8 @@ def test_a_levels_run_with_tiny_checkpoints_feeds_the_figure_the_table_and_a_stu
     for clip in sorted(FIXTURES.glob("*.flac"))[:2]:
         shutil.copy(clip, data / clip.name)
     config = RunConfig(
-        scale="smoke",
+        scale="small",  # FAD per band (smoke pools it); on 2 clips: 2 per band, 1 blending pair
+        vocoder="griffin-lim:16",
         data=str(data),
         systems=("spectrogram", "vampnet"),
         cache_dir=str(tmp_path / "cache"),

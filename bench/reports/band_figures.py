@@ -74,6 +74,12 @@ def load_run(run: str | Path) -> tuple[dict, "object"]:
         )
     frame = pd.read_csv(bands)
     absent = [c for c in ("system", "task", "band", "n_ok", "n_failed", *METRICS) if c not in frame.columns]
+    if absent == ["fad"] and record.get("fad_aggregate") == "pooled":
+        raise FigureInputError(
+            f"{bands}: no per-band FAD (the run pooled FAD over its bands, scale "
+            f"{record.get('config', {}).get('scale', '?')}); a scale with per-band FAD (quick, small, "
+            "paper) is needed"
+        )
     if absent:
         raise FigureInputError(f"{bands}: missing column(s) {', '.join(absent)}")
     return record, frame
