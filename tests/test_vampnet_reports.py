@@ -106,6 +106,10 @@ def test_figure_takes_the_levels_from_another_run_or_says_it_has_none(tmp_path, 
     source = _source(sweep, "vampnet")
     assert [float(r["fad"]) for r in levels] == [float(source[b.name]["fad"]) for b in CONDITIONAL_BANDS]
 
+    assert main(["figures", "--run", str(sweep), "--out", str(tmp_path / "c")]) == 0  # vampnet alone
+    assert len(_read(tmp_path / "c" / "levels-sweep.csv")) == 14
+    assert _read(tmp_path / "c" / "bands-sweep.csv") == []
+
     args[4] = str(run)  # a vampnet row made with settings=paper
     assert main(args) == 2
     assert "not made with settings=levels" in capsys.readouterr().err

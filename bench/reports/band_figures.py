@@ -85,10 +85,31 @@ def load_run(run: str | Path) -> tuple[dict, "object"]:
     return record, frame
 
 
-def band_frame(bands) -> "object":
+FRAME_COLUMNS = (
+    "system",
+    "band",
+    "split",
+    "low",
+    "high",
+    "low_hz",
+    "high_hz",
+    "centre_hz",
+    "n_ok",
+    "n_failed",
+    *METRICS,
+    "timbre_mcd100",
+)
+
+
+def band_frame(bands, allow_empty: bool = False) -> "object":
     """One row per system and conditional band: edges (normalised and Hz), split, counts and the
-    bands CSV's FAD and in-band scores as they are, plus Timb. as MCD/100."""
+    bands CSV's FAD and in-band scores as they are, plus Timb. as MCD/100. A run with no latent-band
+    system (vampnet's levels alone) gives an empty frame when ``allow_empty``, else an error."""
+    import pandas as pd
+
     conditional = bands[(bands["task"] == "conditional") & (bands["system"] != VAMPNET)].copy()
+    if conditional.empty and allow_empty:
+        return pd.DataFrame(columns=list(FRAME_COLUMNS))
     if conditional.empty:
         raise FigureInputError(
             "the per-band CSV has no conditional rows of a latent-band system "
@@ -110,21 +131,7 @@ def band_frame(bands) -> "object":
     conditional = conditional.assign(_system=conditional["system"].map(order)).sort_values(
         ["_system", "split", "low"], kind="stable"
     )
-    columns = [
-        "system",
-        "band",
-        "split",
-        "low",
-        "high",
-        "low_hz",
-        "high_hz",
-        "centre_hz",
-        "n_ok",
-        "n_failed",
-        *METRICS,
-        "timbre_mcd100",
-    ]
-    return conditional[columns].reset_index(drop=True)
+    return conditional[list(FRAME_COLUMNS)].reset_index(drop=True)
 
 
 def vampnet_levels_run(record: dict) -> bool:
@@ -230,7 +237,8 @@ def render_band_figure(frame, path: Path, title: str, levels=None, note: str = "
         axis.set_title(f"{LABELS[metric]} {SPECS[key].arrow}")
         axis.grid(alpha=0.3)
     legend_axis.axis("off")
-    legend_axis.legend(*axes[0].get_legend_handles_labels(), loc="center", title="system (8-band split)")
+    if not frame.empty:
+        legend_axis.legend(*axes[0].get_legend_handles_labels(), loc="center", title="system (8-band split)")
     if note:
         legend_axis.text(
             0.5, 0.02, note, transform=legend_axis.transAxes, ha="center", va="bottom", wrap=True
@@ -253,12 +261,12 @@ def write_band_figures(
     from bench.reports.figure_files import FIGURES
 
     record, bands = load_run(run)
-    frame = band_frame(bands)
     levels = levels_source = None
     if vampnet_run is not None:
         levels, levels_source = level_frame(load_levels_run(vampnet_run)[1]), Path(vampnet_run)
     elif vampnet_levels_run(record):
         levels, levels_source = level_frame(bands), Path(run)
+    frame = band_frame(bands, allow_empty=levels is not None)
     out = Path(out_dir) if out_dir else FIGURES
     out.mkdir(parents=True, exist_ok=True)
     stem = f"bands-{Path(run).stem}"
@@ -275,6 +283,8 @@ def write_band_figures(
         f"seed {cfg.get('seed', '?')}, manifest {str(data.get('manifest_hash', '?'))[:12]}"
     )
     note = "" if levels is not None else NO_LEVELS_NOTE
+    if frame.empty:
+        note = "no latent-band system in this run: Fig. 13's left half alone"
     if levels is not None and levels_source != Path(run):
         title += f"; VampNet levels from {levels_source.name}"
     render_band_figure(frame, paths["png"], title, levels, note)
