@@ -32,6 +32,7 @@ help:
 	@echo "make train SYSTEM=name [CONFIG=tiny|paper] | make table-hdae | make table-lincae | make table-ablations | make bench"
 	@echo "    the model tables write results/runs/table-*/; ARGS=--publish: the committed results/ copy (default options only)"
 	@echo "make figures [RUN=results/runs/NAME/table1.json]   (default: your latest run, else results/table1.json)"
+	@echo "             [VAMPNET_RUN=...json]   (Fig. 13 left: a run with vampnet settings=levels)"
 
 $(VENV)/.installed: requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -139,7 +140,7 @@ bench: venv-dev
 
 RUN ?=
 figures: venv
-	$(BENCH) figures $(if $(RUN),--run $(RUN)) $(ARGS)
+	$(BENCH) figures $(if $(RUN),--run $(RUN)) $(if $(VAMPNET_RUN),--vampnet-run $(VAMPNET_RUN)) $(ARGS)
 
 clean-cache:
 	rm -rf results/cache datasets/cache

@@ -219,6 +219,8 @@ PARTS = (
     "ray",
     "slurm",
 )
+# opt-in: minutes per clip on a CPU; `make bench ARGS="--parts vampnet"` adds it to results/bench.json
+OPT_IN_PARTS = ("vampnet",)
 
 
 def main(
@@ -239,9 +241,11 @@ def main(
     names = tuple(EMBEDDERS.names()) if embedders is None else tuple(embedders)
     path = Path(out) if out else REPO_ROOT / "results" / "bench.json"
     if parts is not None:
-        unknown = set(parts) - set(PARTS)
+        unknown = set(parts) - set(PARTS) - set(OPT_IN_PARTS)
         if unknown:
-            raise ValueError(f"unknown benchmark part(s) {sorted(unknown)}: choose from {', '.join(PARTS)}")
+            raise ValueError(
+                f"unknown benchmark part(s) {sorted(unknown)}: choose from {', '.join(PARTS + OPT_IN_PARTS)}"
+            )
         return _update_parts(
             path, tuple(parts), devices, environment, resource_use, atomic_write_json, read_json
         )
@@ -332,12 +336,29 @@ def _random_init(devices) -> list[dict]:
     return out
 
 
+def _vampnet(devices, seconds: float | None = None) -> list[dict]:
+    """VampNet's full-size architecture with random weights: seconds per clip (encode, 12 coarse and 2
+    coarse-to-fine steps, decode) and peak memory (tools/vampnet_benchmark.py)."""
+    from tools.vampnet_benchmark import vampnet_benchmark
+
+    out = []
+    for device in devices:
+        r = vampnet_benchmark(device=device) if seconds is None else vampnet_benchmark(seconds, device)
+        out.append(r)
+        print(
+            f"vampnet ({device}, random_init, {r['threads']} thread(s)): {r['seconds_per_clip']:.1f} s per "
+            f"{r['clip_s']} s clip ({', '.join(f'{k} {v:.1f} s' for k, v in r['stages_s'].items())}), "
+            f"{r['memory_kind']} {r['peak_memory_mib'] / 1024:.2f} GiB"
+        )
+    return out
+
+
 def _update_parts(path: Path, parts, devices, environment, resource_use, write_json, read_json) -> int:
     """Only ``parts`` (random-init, distribution-intervals and the scale-out parts), merged into the
     record at ``path``."""
     from tools.scaleout_bench import SCALEOUT_PARTS, scaleout_benchmarks
 
-    supported = {"random-init", "distribution-intervals", *SCALEOUT_PARTS}
+    supported = {"random-init", "distribution-intervals", *SCALEOUT_PARTS, *OPT_IN_PARTS}
     if set(parts) - supported:
         raise ValueError(
             f"benchmark parts {sorted(set(parts) - supported)} run only in the full `make bench`"
@@ -347,6 +368,8 @@ def _update_parts(path: Path, parts, devices, environment, resource_use, write_j
         record["embedders_random_init"] = _random_init(devices)
     if "distribution-intervals" in parts:
         record["distribution_intervals"] = distribution_interval_benchmark()
+    if "vampnet" in parts:
+        record["vampnet_random_init"] = _vampnet(devices)
     chosen = tuple(p for p in parts if p in SCALEOUT_PARTS)
     if chosen:
         record.setdefault("scaleout", {}).update(scaleout_benchmarks(parts=chosen))
@@ -384,13 +407,17 @@ if (
     parser.add_argument("--clips", type=int, default=32)
     parser.add_argument("--out", help="where to write the figures as JSON (default results/bench.json)")
     parser.add_argument("--embedders", help="comma-separated embedders to time (default: all)")
-    parser.add_argument("--parts", help=f"comma-separated parts to update in --out, of {', '.join(PARTS)}")
+    parser.add_argument(
+        "--parts",
+        help=f"comma-separated parts to run and update in --out, keeping the others: {', '.join(PARTS)}; "
+        f"opt-in (never in the full run): {', '.join(OPT_IN_PARTS)}",
+    )
     cli = parser.parse_args()
     raise SystemExit(
         main(
             cli.clips,
             cli.out,
             embedders=cli.embedders.split(",") if cli.embedders else None,
-            parts=cli.parts.split(",") if cli.parts else None,
+            parts=tuple(p for p in cli.parts.split(",") if p) if cli.parts else None,
         )
     )

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from bench.reports.band_figures import FigureInputError, write_band_figures
+from bench.reports.band_figures import NO_LEVELS_NOTE, FigureInputError, write_band_figures
 from bench.reports.compare import compare, read_items, render
 from bench.reports.merge import merge_items, merge_records
 
@@ -18,22 +18,29 @@ def add_figures_parser(sub) -> None:
         from bench.reports.results import default_run
 
         try:
-            paths = write_band_figures(args.run or default_run(), args.out)
+            paths = write_band_figures(args.run or default_run(), args.out, args.vampnet_run)
         except FigureInputError as error:
             print(f"error: {error}", file=sys.stderr)
             return 2
-        print(f"wrote {paths['csv']} and {paths['png']}")
+        print(f"wrote {', '.join(str(p) for p in paths.values())}")
+        if "levels_csv" not in paths:
+            print(f"note: {NO_LEVELS_NOTE}")
         return 0
 
     parser = sub.add_parser(
         "figures",
-        help="per-band quality and adherence against latent frequency "
-        "for every system of a run (Fig. 13 right)",
+        help="per-band quality and adherence against latent frequency for every system of a run "
+        "(Fig. 13 right) and VampNet's FAD per RVQ level (Fig. 13 left)",
     )
     parser.add_argument(
         "--run",
         help="a table1 JSON record (default: your latest run, results/runs/latest, "
         "else the committed results/table1.json)",
+    )
+    parser.add_argument(
+        "--vampnet-run",
+        help="a table1 JSON record with a vampnet row made with --system-option vampnet.settings=levels "
+        "(Fig. 13 left; default: the run itself when its vampnet row is such, else none)",
     )
     parser.add_argument("--out", help="output folder (default: results/figures/)")
     parser.set_defaults(func=run)

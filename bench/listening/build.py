@@ -73,6 +73,36 @@ def _clipset(record: dict, run_path: Path, data: str | None, data_cache: str | N
     return clipset
 
 
+def _local_paths(value):
+    """``value`` with the paths a written record made portable (bench/reports/tables.py:
+    ``portable_paths``: ``~/...``, repository-relative) made this machine's again: ``~`` -> the home
+    folder, a relative path that exists in this checkout -> its absolute path."""
+    from bench.core.paths import REPO_ROOT
+
+    if isinstance(value, str):
+        if value == "~" or value.startswith("~/"):
+            return str(Path(value).expanduser())
+        if value == ".":
+            return str(REPO_ROOT)
+        if value and not Path(value).is_absolute() and "/" in value and (REPO_ROOT / value).exists():
+            return str(REPO_ROOT / value)
+        return value
+    if isinstance(value, dict):
+        return {key: _local_paths(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_local_paths(item) for item in value)
+    return value
+
+
+def _fingerprints(row: dict) -> list[dict]:
+    """The fingerprints a row's outputs may be cached under: as written, and with its paths made local
+    again (a system with weight files in its options, e.g. vampnet's codec/coarse/c2f, was run with
+    the paths as the user gave them; the record names them portably)."""
+    written = row["fingerprint"]
+    local = _local_paths(written)
+    return [written] if local == written else [written, local]
+
+
 def _blend_outputs(record: dict, run_path: Path, systems, clipset, cache_dir: Path) -> dict:
     """{system: {item key: audio path}} for the items each system blended successfully."""
     from bench.core.runner import OutputStore, output_key
@@ -97,13 +127,14 @@ def _blend_outputs(record: dict, run_path: Path, systems, clipset, cache_dir: Pa
         store = OutputStore(cache_dir, name)
         found = {}
         for item in items:
-            key = output_key(
-                row["fingerprint"], BLEND, item, clipset, item_seed(record["config"]["seed"], BLEND, item)
-            )
-            meta = store.record(key)
-            # the bytes must match the record's hash: per-item files are renamed into place, not fsynced
-            if meta and meta.get("ok") and store.verified_audio(key, meta["sha256"]) is not None:
-                found[item.key] = store.dir / f"{key}.npy"
+            seed = item_seed(record["config"]["seed"], BLEND, item)
+            for fingerprint in _fingerprints(row):
+                key = output_key(fingerprint, BLEND, item, clipset, seed)
+                meta = store.record(key)
+                # the bytes must match the record's hash: per-item files are renamed into place, not fsynced
+                if meta and meta.get("ok") and store.verified_audio(key, meta["sha256"]) is not None:
+                    found[item.key] = store.dir / f"{key}.npy"
+                    break
         if not found:
             raise StudyError(
                 f"{run_path}: no blending output of {name!r} in the cache {cache_dir} "

@@ -148,6 +148,13 @@ def _escape(text: str) -> str:
     return text
 
 
+def _notes(table: pd.DataFrame) -> dict:
+    """{system: note} of the rows with a note (bench/reports/tables.py: ``row_note``)."""
+    if "note" not in table:
+        return {}
+    return {system: note for system, note in table["note"].items() if isinstance(note, str) and note}
+
+
 ANCHORS = ("reference", "shuffled")  # the oracle and the chance row: never "best"
 
 
@@ -161,8 +168,11 @@ def to_latex(results: Results, digits: int = 3, intervals: bool = True, anchors=
     cmidrules, bold per column and the ± cells are each a line here and awkward there."""
     table = results.table
     ran = table[table["status"].isin(["ok", "partial"]) & ~table.index.isin(list(anchors))]
+    noted = {str(s): str(n) for s, n in _notes(table).items()}
+    # a noted row (VampNet: codebook settings, not latent bands) competes for bold in FAD only
+    scored = {m: ran if m == "fad" else ran[~ran.index.isin(list(noted))] for m, _, _ in METRICS}
     best = {
-        (g, m): _best(ran[f"{g}_{m}"], higher) if f"{g}_{m}" in ran else None
+        (g, m): _best(scored[m][f"{g}_{m}"], higher) if f"{g}_{m}" in ran else None
         for g, _ in GROUPS
         for m, _, higher in METRICS
     }
@@ -193,14 +203,18 @@ def to_latex(results: Results, digits: int = 3, intervals: bool = True, anchors=
             lines.append(rf"{name}$^\dagger$ & " + " & ".join(["n/a"] * (2 * n)) + r" \\")
             continue
         best_here = best if system not in anchors else {}
+        if str(system) in noted:
+            best_here = {key: value for key, value in best_here.items() if key[1] == "fad"}
         cells = [
             _cell(shown, system, g, m, best_here.get((g, m)), digits)
             for g, _ in GROUPS
             for m, _, _ in METRICS
         ]
         mark = r"$^\ddagger$" if row["status"] == "partial" else ""
+        mark += r"$^\S$" if str(system) in noted else ""
         lines.append(f"{name}{mark} & " + " & ".join(cells) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}"]
+    lines += [rf"{{\footnotesize $^\S$ {_escape(s)}: {_escape(n)}}}" for s, n in noted.items()]
     data, config = results.record["dataset"], results.record["config"]
     caption = (
         f"% dataset {data['name']} (manifest {data['manifest_hash'][:12]}), scale {config['scale']}, "

@@ -52,6 +52,9 @@ def table_rows(record: dict) -> list[dict]:
                 flat[f"{prefix}_failed"] = summary["n_failed"]
                 if summary["n_failed"]:
                     flat["status"] = "partial"
+        note = row_note(row)
+        if note:
+            flat["note"] = note
         rows.append(flat)
     distribution_columns(record, rows)
     for name, why in record["unavailable"].items():
@@ -88,6 +91,16 @@ def distribution_columns(record: dict, rows: list[dict]) -> None:
                     flat[f"{prefix}_{key}_low"], flat[f"{prefix}_{key}_high"] = (round(v, 6) for v in value)
                 elif isinstance(value, float):
                     flat[f"{prefix}_{key}"] = round(value, 6)
+
+
+NOTE_MARK = "§"  # a row with a note: its figures are not those of a latent-band system
+
+
+def row_note(row: dict) -> str | None:
+    """The note a system's ``info()`` gives its row (``table_note``: e.g. systems/vampnet.py, which
+    conditions on RVQ codebooks, not latent bands); None for most systems."""
+    note = (row.get("info") or {}).get("table_note")
+    return str(note) if note else None
 
 
 def _interval(flat: dict, key: str):
@@ -144,6 +157,9 @@ def render_markdown(record: dict, stem: str = "table1", rows: list[dict] | None 
             for k in [k for k, _, _ in COLUMNS] + [k for k, _, _ in extras]
         ]
         mark = " ‡" if flat["status"] == "partial" else ""
+        if flat.get("note"):
+            mark += f" {NOTE_MARK}"
+            notes.append(f"- {NOTE_MARK} `{name}`: {flat['note']}")
         lines.append(f"| {name}{mark} | " + " | ".join(cells) + " |")
         failed = (flat.get("cond_failed") or 0) + (flat.get("blend_failed") or 0)
         if failed:

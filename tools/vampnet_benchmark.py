@@ -6,8 +6,9 @@ layers, c2f 16 layers, 1280 wide, 20 heads). The codec's kwargs are not in any f
 the lac base configuration's widths (encoder 64, decoder 1536) with VampNet's 14 codebooks of 1024 at a
 hop of 768 (57.4 frames/s at 44.1 kHz), and says so in its result.
 
-Entry point: ``vampnet_benchmark(seconds=..., device=...)`` -> dict (``make bench`` may call it);
-``python -m tools.vampnet_bench [--seconds S] [--device D]`` prints it as JSON.
+A developer tool (tools/, outside the runtime package): ``vampnet_benchmark(seconds=..., device=...)``
+-> dict, called by ``make bench ARGS="--parts vampnet"`` (tools/benchmarks.py);
+``python -m tools.vampnet_benchmark [--seconds S] [--device D]`` prints it as JSON.
 """
 
 from __future__ import annotations
