@@ -308,7 +308,7 @@ def build_parser() -> argparse.ArgumentParser:
     table.add_argument("--data-cache", help="prepared evaluation sets (default: datasets/cache/)")
     table.add_argument("--stem", default="table1", help="output file name stem")
     table.add_argument("--no-progress", action="store_true")
-    add_execution_arguments(table)
+    add_execution_arguments(table, default="local:auto")
     table.set_defaults(func=cmd_table1)
 
     systems = sub.add_parser("systems", help="list systems and whether they can run here")
