@@ -57,7 +57,10 @@ def _blocked_kernels(up: int, down: int, outputs: int) -> tuple[tuple[int, np.nd
         lo, hi = -((c - r[0] * down) // up), (r[-1] * down + c) // up  # ceil((r0 d - c) / up), floor
         taps = c + r[None, :] * down - np.arange(lo, hi + 1)[:, None] * up
         inside = (taps >= 0) & (taps < h.size)
-        kernels.append((int(lo), np.where(inside, h[np.clip(taps, 0, h.size - 1)], 0.0)))
+        kernel = np.where(inside, h[np.clip(taps, 0, h.size - 1)], 0.0)
+        kernels.append(
+            (int(lo), np.ascontiguousarray(kernel.T).T)
+        )  # [inputs, outputs], rows of .T contiguous
     return tuple(kernels)
 
 
@@ -68,8 +71,11 @@ def resample_blocked(x: np.ndarray, orig_sr: int, new_sr: int) -> np.ndarray:
         y[b L + r] = L sum_j x[b M + j] h[c + r M - j L],   L/M the reduced ratio, c the centre tap.
 
     Equal to :func:`resample` up to the order of the sums (rounding, ~1e-15 relative); several
-    times faster on a CPU (BLAS instead of one multiply-add at a time). 1-D input.
+    times faster on a CPU. The products are torch's float64 matmul, whose bits do not depend on the
+    thread count (numpy's OpenBLAS ones do). 1-D input.
     """
+    import torch
+
     x = np.asarray(x, dtype=np.float64)
     if orig_sr == new_sr:
         return x
@@ -82,14 +88,13 @@ def resample_blocked(x: np.ndarray, orig_sr: int, new_sr: int) -> np.ndarray:
     kernels = _blocked_kernels(up, down, RESAMPLE_BLOCK_OUTPUTS)
     first = min(lo for lo, _ in kernels)
     last = max(lo + k.shape[0] for lo, k in kernels) + (blocks - 1) * down
-    padded = np.zeros(last - first)
-    padded[-first : -first + x.size] = x
-    out = np.empty((blocks, up))
-    for (lo, kernel), r0 in zip(kernels, range(0, up, RESAMPLE_BLOCK_OUTPUTS)):
-        span = kernel.shape[0]
-        start = lo - first
-        windows = np.lib.stride_tricks.as_strided(
-            padded[start:], shape=(blocks, span), strides=(down * 8, 8), writeable=False
-        )
-        np.matmul(windows, kernel, out=out[:, r0 : r0 + kernel.shape[1]])
-    return out.reshape(-1)[:n_out]
+    padded = torch.zeros(last - first, dtype=torch.float64)
+    padded[-first : -first + x.size] = torch.from_numpy(x)
+    out = torch.empty(up, blocks, dtype=torch.float64)  # [r, b]: each product fills whole rows
+    r0 = 0
+    for lo, kernel in kernels:
+        span, width = kernel.shape
+        windows = padded[lo - first :].as_strided((span, blocks), (1, down))  # [j, b] = x[b M + j]
+        torch.matmul(torch.from_numpy(kernel.T), windows, out=out[r0 : r0 + width])
+        r0 += width
+    return out.T.reshape(-1)[:n_out].numpy()
