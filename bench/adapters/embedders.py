@@ -113,7 +113,7 @@ class MelStatsEmbedder(Embedder):
 
 class MelStatsFastEmbedder(MelStatsEmbedder):
     """melstats' definition computed faster: the same Kaiser-sinc filter as dense products
-    (bench/metrics/resampling.py ``resample_blocked``) and the STFT, mel bank (librosa's, built
+    (metrics/resampling.py ``resample_blocked``) and the STFT, mel bank (librosa's, built
     once) and statistics in numpy. Equal to melstats up to the order of floating-point sums
     (tests/test_embedders.py checks 1e-9), under its own id so caches never mix the two.
     """

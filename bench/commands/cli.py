@@ -372,6 +372,10 @@ def build_parser() -> argparse.ArgumentParser:
     from bench.commands.listening import add_parser as add_listening_parser
 
     add_listening_parser(sub)
+
+    from bench.commands.profile import add_parser as add_profile_parser
+
+    add_profile_parser(sub)
     return parser
 
 

@@ -108,7 +108,7 @@ class _TimedVocoder:
 
 @contextmanager
 def _timed_sampler(timer: _Timer):
-    """Every diffusion system's Heun sampler (bench/models/edm.py), as its modules imported it, timed."""
+    """Every diffusion system's Heun sampler (models/edm.py), as its modules imported it, timed."""
     import importlib
 
     patched = []
