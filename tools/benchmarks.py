@@ -207,7 +207,18 @@ def sampling_benchmark(steps: int = 100, batch: int = 8, device: str = "cpu") ->
     }
 
 
-PARTS = ("descriptors", "sampling", "embedders", "random-init", "executors", "harness", "ray", "slurm")
+PARTS = (
+    "descriptors",
+    "sampling",
+    "embedders",
+    "random-init",
+    "executors",
+    "harness",
+    "ray",
+    "slurm",
+    "scoring",
+    "generation",
+)
 
 
 def main(
@@ -289,6 +300,7 @@ def main(
     from tools.scaleout_bench import scaleout_benchmarks
 
     record["scaleout"] = scaleout_benchmarks()
+    _cost_parts(record, ("scoring", "generation"))
     record.update(
         fast_descriptor_version=FAST_DESCRIPTOR_VERSION,
         cpu_threads=torch.get_num_threads(),
@@ -324,7 +336,7 @@ def _update_parts(path: Path, parts, devices, environment, resource_use, write_j
     """Only ``parts`` (random-init and the scale-out parts), merged into the record at ``path``."""
     from tools.scaleout_bench import SCALEOUT_PARTS, scaleout_benchmarks
 
-    supported = {"random-init", *SCALEOUT_PARTS}
+    supported = {"random-init", "scoring", "generation", *SCALEOUT_PARTS}
     if set(parts) - supported:
         raise ValueError(
             f"benchmark parts {sorted(set(parts) - supported)} run only in the full `make bench`"
@@ -332,6 +344,7 @@ def _update_parts(path: Path, parts, devices, environment, resource_use, write_j
     record = read_json(path) if path.exists() else {"schema": "latentft-bench/bench/v1"}
     if "random-init" in parts:
         record["embedders_random_init"] = _random_init(devices)
+    _cost_parts(record, parts)
     chosen = tuple(p for p in parts if p in SCALEOUT_PARTS)
     if chosen:
         record.setdefault("scaleout", {}).update(scaleout_benchmarks(parts=chosen))
@@ -346,6 +359,20 @@ def _update_parts(path: Path, parts, devices, environment, resource_use, write_j
     write_json(path, record)
     print(f"updated {', '.join(parts)} in {path}")
     return 0
+
+
+def _cost_parts(record: dict, parts) -> None:
+    """scoring (tools/scoring_bench.py) and generation (tools/generation_bench.py), when asked."""
+    if "scoring" in parts:
+        from tools.scoring_bench import new_item_cost, print_new_item_cost
+
+        record["scoring"] = new_item_cost()
+        print_new_item_cost(record["scoring"])
+    if "generation" in parts:
+        from tools.generation_bench import generation_profiles, print_generation_profiles
+
+        record["generation"] = generation_profiles()
+        print_generation_profiles(record["generation"])
 
 
 def _cpu_name() -> str:
@@ -369,5 +396,13 @@ if (
     parser.add_argument("--clips", type=int, default=32)
     parser.add_argument("--out", help="where to write the figures as JSON (default results/bench.json)")
     parser.add_argument("--embedders", help="comma-separated embedders to time (default: all)")
+    parser.add_argument("--parts", help=f"comma-separated parts to rerun into --out ({', '.join(PARTS)})")
     cli = parser.parse_args()
-    raise SystemExit(main(cli.clips, cli.out, embedders=cli.embedders.split(",") if cli.embedders else None))
+    raise SystemExit(
+        main(
+            cli.clips,
+            cli.out,
+            embedders=cli.embedders.split(",") if cli.embedders else None,
+            parts=cli.parts.split(",") if cli.parts else None,
+        )
+    )

@@ -103,7 +103,7 @@ def print_generation_profiles(record: dict, print_line=print) -> None:
             else ""
         )
         print_line(
-            f"  before ({record['before_revision']}), alternating: {b['ms_per_item']:.1f} ms per item, vocoder "
-            f"{b['vocoder_ms_per_item']:.1f} ms{extra}; before / after: "
+            f"  before ({record['before_revision']}), alternating: {b['ms_per_item']:.1f} ms per item, "
+            f"vocoder {b['vocoder_ms_per_item']:.1f} ms{extra}; before / after: "
             + ", ".join(f"{k} {v:.2f}x" for k, v in r["before_over_after"].items())
         )
