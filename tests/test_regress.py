@@ -18,7 +18,15 @@ def test_compare_flags_values_beyond_tolerance_with_a_readable_diff():
 @pytest.mark.slow
 def test_smoke_table_and_fixture_metrics_match_the_golden_results(capsys):
     assert GOLDEN.exists(), "results/golden/smoke.json is missing: run make regress-update"
-    code = run_regress(update=False)
+    code = run_regress()
+    out = capsys.readouterr().out
+    assert code == 0, out
+
+
+@pytest.mark.slow
+def test_the_melstats_fast_embedder_matches_the_same_golden_results(capsys):
+    """melstats-fast computes melstats' numbers (to rounding) under its own id: the drift check run on it."""
+    code = run_regress(embedder="melstats-fast")
     out = capsys.readouterr().out
     assert code == 0, out
 
@@ -30,5 +38,5 @@ def test_a_golden_value_changed_beyond_tolerance_fails(tmp_path, capsys):
     golden["values"][key] += 0.01
     path = tmp_path / "golden.json"
     path.write_text(json.dumps(golden))
-    assert run_regress(update=False, golden_path=path) == 1
+    assert run_regress(golden_path=path) == 1
     assert key in capsys.readouterr().out

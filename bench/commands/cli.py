@@ -237,7 +237,7 @@ def cmd_data(args) -> int:
 def cmd_regress(args) -> int:
     from bench.experiments.drift import run_regress
 
-    return run_regress(progress=args.progress)
+    return run_regress(progress=args.progress, embedder=args.embedder)
 
 
 def cmd_results(args) -> int:
@@ -329,6 +329,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     regress = sub.add_parser("regress", help="compare a smoke run with the committed golden results")
     regress.add_argument("--progress", action="store_true")
+    regress.add_argument(
+        "--embedder", default="melstats", help="melstats (the golden values') or melstats-fast"
+    )
     regress.set_defaults(func=cmd_regress)
 
     results = sub.add_parser(
