@@ -147,7 +147,7 @@ class LatentFT(nn.Module):
         condition = condition * keep[:, None, None]
         return edm_loss(self.denoiser(condition), mel, generator)
 
-    @torch.inference_mode()  # no autograd bookkeeping (version counters, views); the same bits
+    @torch.no_grad()
     def generate(
         self,
         conditions: list[torch.Tensor],

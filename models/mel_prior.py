@@ -53,9 +53,7 @@ class MelPrior(nn.Module):
         """Heun samples clamped to the data range [-1, 1]. ``denoise`` replaces D (guidance);
         ``after_step`` edits the sample after each step (ILVR)."""
         noise = initial_noise((N_MELS, frames), seeds, device=device)
-        # guidance (``denoise``) takes gradients inside: no_grad; otherwise inference_mode (no autograd
-        # bookkeeping at all; the same bits)
-        with torch.no_grad() if denoise is not None else torch.inference_mode():
+        with torch.no_grad():
             x = heun_sample(denoise or self.denoise, noise, sampler, after_step)
         return x.clamp(-1.0, 1.0)
 

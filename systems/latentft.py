@@ -86,7 +86,7 @@ class _LatentFTBase(TrainedSystem):
         features = torch.as_tensor(
             self._encoder_inputs(references), dtype=torch.float32, device=self.context.device
         )
-        with torch.inference_mode():
+        with torch.no_grad():
             return model.encode(features)
 
     def _sample(self, conditions, weights, seeds, length):
