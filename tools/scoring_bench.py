@@ -1,6 +1,6 @@
 """``make bench``, scoring part: what one output never seen before costs on one core, by part.
 
-The descriptors (fast path) split into their stages (bench/metrics/fast_descriptors.py: the shared
+The descriptors (fast path) split into their stages (metrics/fast_descriptors.py: the shared
 1024-point STFT with loudness and MFCC, the onset STFT, the tuning estimate, the multirate CQT, chroma
 and tonnetz), the embedding by ``melstats`` and by ``melstats-fast`` (the same numbers to rounding),
 adherence against a reference, and the item's writes (output .npy + record, descriptors .npz,
