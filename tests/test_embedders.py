@@ -17,6 +17,36 @@ def test_melstats_is_deterministic_with_six_examples_per_clip(fixture_clips):
         e.embed(np.full(131072, np.nan))
 
 
+def test_melstats_fast_gives_melstats_numbers_under_its_own_id(fixture_clips):
+    slow, fast = make_embedder("melstats"), make_embedder("melstats-fast")
+    assert fast.id != slow.id and fast.id.startswith("melstats-v1-sr16000-")
+    for clip in fixture_clips[:3]:
+        a, b = slow.embed(clip), fast.embed(clip)
+        assert a.shape == b.shape == (6, 128)
+        np.testing.assert_allclose(b, a, rtol=0, atol=1e-9)
+    with pytest.raises(ValueError, match="shorter than one"):
+        fast.embed(np.ones(1000))
+
+
+@pytest.mark.parametrize(
+    "orig, new, n",
+    [
+        (22050, 16000, 131072),
+        (22050, 16000, 44107),
+        (22050, 48000, 30001),
+        (44100, 22050, 9999),
+        (16000, 22050, 20000),
+    ],
+)
+def test_blocked_resampler_gives_the_polyphase_resampler_output(orig, new, n):
+    from bench.metrics.resampling import resample, resample_blocked
+
+    x = np.random.default_rng(n).standard_normal(n)
+    a, b = resample(x, orig, new), resample_blocked(x, orig, new)
+    assert a.shape == b.shape
+    np.testing.assert_allclose(b, a, rtol=0, atol=1e-12)
+
+
 @pytest.mark.slow
 def test_crepe_tiny_embeds_offline_with_the_weights_in_its_wheel(fixture_clips):
     import importlib.util

@@ -24,6 +24,14 @@ def test_smoke_table_and_fixture_metrics_match_the_golden_results(capsys):
 
 
 @pytest.mark.slow
+def test_the_melstats_fast_embedder_matches_the_same_golden_results(capsys):
+    """melstats-fast computes melstats' numbers (to rounding) under its own id: the drift check run on it."""
+    code = run_regress(embedder="melstats-fast")
+    out = capsys.readouterr().out
+    assert code == 0, out
+
+
+@pytest.mark.slow
 def test_a_golden_value_changed_beyond_tolerance_fails(tmp_path, capsys):
     golden = json.loads(GOLDEN.read_text())
     key = "table.reference.conditional.loudness"

@@ -91,9 +91,34 @@ def test_assemble_of_a_complete_cache_recomputes_nothing(tmp_path, inline_tables
     assert tables(record, tmp_path / "out") == inline_tables
 
 
-def test_local_workers_give_the_inline_tables(tmp_path, inline_tables):
-    record = run_table1(config(tmp_path), Execution(executor="local:2", unit_items=8))
+def test_local_workers_give_the_inline_tables(tmp_path, inline_tables, monkeypatch):
+    from bench.core import executors
+
+    monkeypatch.setattr(executors, "available_cores", lambda: 2)  # table1's default on a 2-core machine
+    record = run_table1(config(tmp_path), Execution(executor="local:auto", unit_items=8))
+    assert record["execution"]["executor"] == "local:auto"
     assert tables(record, tmp_path / "out") == inline_tables
+
+
+@pytest.mark.parametrize("cores, expected", [(1, "inline"), (2, "local:2"), (16, "local:16")])
+def test_table1_defaults_to_one_worker_per_core_inline_on_one(monkeypatch, capsys, cores, expected):
+    from bench.commands.cli import build_parser
+    from bench.commands.execution import execution_from_args
+    from bench.core import executors
+
+    monkeypatch.setattr(executors, "available_cores", lambda: cores)
+    args = build_parser().parse_args(["table1"])
+    assert args.executor == "local:auto"
+    execution = execution_from_args(args)
+    assert execution.executor == expected
+    assert f"executor: {expected} ({cores} core" in capsys.readouterr().err
+    made = executors.make_executor(Execution("local:auto"), config(Path("/nonexistent")))
+    if cores == 1:
+        assert isinstance(made, executors.InlineExecutor)
+    else:
+        assert isinstance(made, executors.LocalExecutor) and made.workers == cores
+    inline = execution_from_args(build_parser().parse_args(["table1", "--executor", "inline"]))
+    assert inline.executor == "inline" and "executor:" not in capsys.readouterr().err
 
 
 def test_two_processes_on_the_same_units_leave_one_complete_entry(tmp_path, inline_tables):

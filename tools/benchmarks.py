@@ -218,6 +218,8 @@ PARTS = (
     "harness",
     "ray",
     "slurm",
+    "scoring",
+    "generation",
 )
 # opt-in: minutes per clip on a CPU; `make bench ARGS="--parts vampnet"` adds it to results/bench.json
 OPT_IN_PARTS = ("vampnet",)
@@ -305,6 +307,7 @@ def main(
     from tools.scaleout_bench import scaleout_benchmarks
 
     record["scaleout"] = scaleout_benchmarks()
+    _cost_parts(record, ("scoring", "generation"))
     record.update(
         fast_descriptor_version=FAST_DESCRIPTOR_VERSION,
         cpu_threads=torch.get_num_threads(),
@@ -358,7 +361,14 @@ def _update_parts(path: Path, parts, devices, environment, resource_use, write_j
     record at ``path``."""
     from tools.scaleout_bench import SCALEOUT_PARTS, scaleout_benchmarks
 
-    supported = {"random-init", "distribution-intervals", *SCALEOUT_PARTS, *OPT_IN_PARTS}
+    supported = {
+        "random-init",
+        "distribution-intervals",
+        "scoring",
+        "generation",
+        *SCALEOUT_PARTS,
+        *OPT_IN_PARTS,
+    }
     if set(parts) - supported:
         raise ValueError(
             f"benchmark parts {sorted(set(parts) - supported)} run only in the full `make bench`"
@@ -370,6 +380,7 @@ def _update_parts(path: Path, parts, devices, environment, resource_use, write_j
         record["distribution_intervals"] = distribution_interval_benchmark()
     if "vampnet" in parts:
         record["vampnet_random_init"] = _vampnet(devices)
+    _cost_parts(record, parts)
     chosen = tuple(p for p in parts if p in SCALEOUT_PARTS)
     if chosen:
         record.setdefault("scaleout", {}).update(scaleout_benchmarks(parts=chosen))
@@ -384,6 +395,20 @@ def _update_parts(path: Path, parts, devices, environment, resource_use, write_j
     write_json(path, record)
     print(f"updated {', '.join(parts)} in {path}")
     return 0
+
+
+def _cost_parts(record: dict, parts) -> None:
+    """scoring (tools/scoring_bench.py) and generation (tools/generation_bench.py), when asked."""
+    if "scoring" in parts:
+        from tools.scoring_bench import new_item_cost, print_new_item_cost
+
+        record["scoring"] = new_item_cost()
+        print_new_item_cost(record["scoring"])
+    if "generation" in parts:
+        from tools.generation_bench import generation_profiles, print_generation_profiles
+
+        record["generation"] = generation_profiles()
+        print_generation_profiles(record["generation"])
 
 
 def _cpu_name() -> str:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -45,7 +46,7 @@ class GriffinLim:
         import torch
 
         mels = np.exp(denormalise_log_mel(np.asarray(normalised_mels, dtype=np.float64)))
-        magnitude = np.maximum(np.linalg.pinv(mel_basis()) @ mels, 0.0)
+        magnitude = np.maximum(_mel_pinv() @ mels, 0.0)
         # Mel frame k is centred on sample 256k + 128 (reflect pad 384, center=False); a
         # centre=True STFT of y[n] = x[n + 128] puts frame k on 256k, plus one trailing frame.
         magnitude = np.concatenate([magnitude, magnitude[..., -1:]], axis=-1)
@@ -57,25 +58,54 @@ class GriffinLim:
             phases.append(torch.rand(target.shape[1:], generator=generator, dtype=torch.float32))
         angles = torch.polar(torch.ones_like(target), 2 * np.pi * torch.stack(phases))
         n_samples = (target.shape[-1] - 1) * HOP
-
-        def istft(spec):
-            return torch.istft(spec, N_FFT, HOP, N_FFT, window, center=True, length=n_samples)
+        istft = _InverseSTFT(window, target.shape[-1], n_samples)
 
         def stft(signal):
             return torch.stft(signal, N_FFT, HOP, N_FFT, window, center=True, return_complex=True)
 
-        previous = torch.zeros_like(angles)
-        for _ in range(self.n_iter):
-            rebuilt = stft(istft(target * angles))
-            accelerated = rebuilt - (self.momentum / (1 + self.momentum)) * previous
-            angles = accelerated / accelerated.abs().clamp_min(1e-16)
-            previous = rebuilt
-        shifted = istft(target * angles).double().numpy()
+        with torch.inference_mode():
+            previous = torch.zeros_like(angles)
+            for _ in range(self.n_iter):
+                rebuilt = stft(istft(target * angles))
+                accelerated = rebuilt - (self.momentum / (1 + self.momentum)) * previous
+                angles = accelerated / accelerated.abs().clamp_min(1e-16)
+                previous = rebuilt
+            shifted = istft(target * angles).double().numpy()
         offset = HOP // 2 if PAD == 384 else 0
         out = np.zeros((shifted.shape[0], length))
         usable = min(length - offset, shifted.shape[-1])
         out[:, offset : offset + usable] = shifted[:, :usable]
         return out
+
+
+@lru_cache(maxsize=1)
+def _mel_pinv() -> np.ndarray:
+    return np.linalg.pinv(mel_basis())
+
+
+class _InverseSTFT:
+    """``torch.istft(spec, 1024, 256, 1024, window, center=True, length=n_samples)`` with its
+    window envelope (the overlap-added squared window) computed once instead of at every call:
+    the same operations on the same values, so the same bits (tests/test_audio.py compares)."""
+
+    def __init__(self, window, frames: int, n_samples: int):
+        import torch
+
+        self.window, self.n_samples = window, n_samples
+        self.full = N_FFT + HOP * (frames - 1)
+        envelope = torch.ops.aten.unfold_backward(
+            window.pow(2).expand(1, frames, N_FFT), [1, self.full], 1, N_FFT, HOP
+        )
+        self.envelope = envelope[..., N_FFT // 2 : N_FFT // 2 + n_samples]
+        if bool(self.envelope.abs().min() < 1e-11):
+            raise ValueError("window overlap-add is zero somewhere: not invertible")
+
+    def __call__(self, spec):
+        import torch
+
+        frames = torch.fft.irfft(spec.transpose(1, 2), N_FFT, dim=-1) * self.window
+        signal = torch.ops.aten.unfold_backward(frames, [spec.shape[0], self.full], 1, N_FFT, HOP)
+        return signal[..., N_FFT // 2 : N_FFT // 2 + self.n_samples] / self.envelope
 
 
 BIGVGAN_MEL = {

@@ -267,7 +267,7 @@ def cmd_data(args) -> int:
 def cmd_regress(args) -> int:
     from bench.experiments.drift import run_regress
 
-    return run_regress(progress=args.progress)
+    return run_regress(progress=args.progress, embedder=args.embedder)
 
 
 def cmd_results(args) -> int:
@@ -344,7 +344,7 @@ def build_parser() -> argparse.ArgumentParser:
         "before; the others add columns; docs/metrics.md)",
     )
     table.add_argument("--no-progress", action="store_true")
-    add_execution_arguments(table)
+    add_execution_arguments(table, default="local:auto")
     table.set_defaults(func=cmd_table1)
 
     systems = sub.add_parser("systems", help="list systems and whether they can run here")
@@ -365,6 +365,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     regress = sub.add_parser("regress", help="compare a smoke run with the committed golden results")
     regress.add_argument("--progress", action="store_true")
+    regress.add_argument(
+        "--embedder", default="melstats", help="melstats (the golden values') or melstats-fast"
+    )
     regress.set_defaults(func=cmd_regress)
 
     results = sub.add_parser(
@@ -414,6 +417,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_listening_parser(sub)
     add_report_parser(sub)
+
+    from bench.commands.profile import add_parser as add_profile_parser
+
+    add_profile_parser(sub)
 
     from bench.commands.vamp import add_parser as add_vamp_parser
 

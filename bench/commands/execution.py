@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import sys
+
 
 def execution_from_args(args):
     """The Execution that ``--executor``, ``--executor-option``, ``--shard``, ``--no-wait`` and
-    ``--unit-items`` ask for."""
-    from bench.core.executors import Execution, parse_options, parse_shard
+    ``--unit-items`` ask for; ``local:auto`` resolved for this machine and printed."""
+    from bench.core.executors import Execution, parse_options, parse_shard, resolve_executor
 
     if args.unit_items < 1:
         raise SystemExit(f"--unit-items {args.unit_items}: must be >= 1")
+    executor, why = resolve_executor(args.executor, getattr(args, "device", "cpu"))
+    if why:
+        print(f"executor: {executor} ({why}; --executor inline runs in this process)", file=sys.stderr)
     return Execution(
-        args.executor,
+        executor,
         parse_options(args.executor_option, args.executor_config),
         parse_shard(args.shard) if args.shard else None,
         not args.no_wait,
@@ -19,11 +24,12 @@ def execution_from_args(args):
     )
 
 
-def add_execution_arguments(parser) -> None:
+def add_execution_arguments(parser, default: str = "inline") -> None:
     parser.add_argument(
         "--executor",
-        default="inline",
-        help="inline (default) | local[:N] | ray | ray:auto | ray:HOST:PORT | slurm",
+        default=default,
+        help=f"local:auto (one single-threaded worker per core; inline on one core) | inline | local[:N] "
+        f"| ray | ray:auto | ray:HOST:PORT | slurm (default {default})",
     )
     parser.add_argument(
         "--executor-option",

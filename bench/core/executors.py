@@ -30,7 +30,7 @@ from bench.core.paths import CHECKOUT_ROOT, HOME_ENV
 from bench.core.storage import atomic_write_bytes, atomic_write_json, content_key, read_json
 from bench.core.units import UNIT_ITEMS, UnitContext, UnitReport, WorkUnit
 
-EXECUTORS = ("inline", "local", "local:N", "ray", "ray:auto", "ray:HOST:PORT", "slurm")
+EXECUTORS = ("inline", "local", "local:N", "local:auto", "ray", "ray:auto", "ray:HOST:PORT", "slurm")
 
 
 class ExecutorError(Exception):
@@ -99,8 +99,24 @@ def executor_options(cls, raw: dict):
         raise ExecutorError(f"--executor-option {error}") from None
 
 
+def available_cores() -> int:
+    """The cores this process may run on (its affinity mask, which ``taskset`` and SLURM set)."""
+    return len(os.sched_getaffinity(0))
+
+
+def resolve_executor(spec: str, device: str = "cpu") -> tuple[str, str]:
+    """``local:auto`` as what it runs on this machine, with why: one single-threaded worker per core
+    (per visible GPU on cuda), or ``inline`` when that is one; any other spec as it is."""
+    if spec != "local:auto":
+        return spec, ""
+    gpus = _visible_gpus() if device.startswith("cuda") else 0
+    n = gpus or available_cores()
+    unit = "GPU" if gpus else "core"
+    return ("inline" if n == 1 else f"local:{n}"), f"{n} {unit}{'s' if n > 1 else ''}"
+
+
 def make_executor(execution: Execution, config: RunConfig):
-    spec = execution.executor
+    spec, _ = resolve_executor(execution.executor, config.device)
     name, _, rest = spec.partition(":")
     if name == "inline" and not rest:
         executor_options(InlineExecutor, execution.options)

@@ -141,6 +141,7 @@ EMBEDDERS = Registry(
     "embedder",
     entries={
         "melstats": "bench.adapters.embedders:MelStatsEmbedder",
+        "melstats-fast": "bench.adapters.embedders:MelStatsFastEmbedder",
         "crepe-tiny": "bench.adapters.embedders:CrepeEmbedder",
         "crepe-full": "bench.adapters.embedders:CrepeEmbedder",
         "vggish": "bench.adapters.embedders:VGGishEmbedder",

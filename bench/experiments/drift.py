@@ -59,7 +59,7 @@ def flatten_record(record: dict) -> dict[str, float]:
     return values
 
 
-def fixture_metrics() -> dict[str, float]:
+def fixture_metrics(embedder_name: str = "melstats") -> dict[str, float]:
     """Descriptor statistics, adherence and distribution distances computed on the fixtures."""
     from bench.core.audio import load_audio, normalise_clip
     from bench.core.bands import CONDITIONAL_BANDS
@@ -83,7 +83,7 @@ def fixture_metrics() -> dict[str, float]:
     for band in (CONDITIONAL_BANDS[0], CONDITIONAL_BANDS[1], CONDITIONAL_BANDS[-1]):
         for metric, value in adherence(descriptors[1], descriptors[0], band).items():
             values[f"fixture.pair01.{band.name}.{metric}"] = value
-    embedder = make_embedder("melstats")
+    embedder = make_embedder(embedder_name)
     embeddings = [embedder.embed(c) for c in clips]
     first, second = np.concatenate(embeddings[:4]), np.concatenate(embeddings[4:])
     values["fixture.halves.fad"] = fad(first, second)
@@ -91,7 +91,7 @@ def fixture_metrics() -> dict[str, float]:
     return values
 
 
-def compute_current(progress: bool = False) -> tuple[dict[str, float], dict]:
+def compute_current(progress: bool = False, embedder: str = "melstats") -> tuple[dict[str, float], dict]:
     from bench.core.config import RunConfig
     from bench.core.runner import run_table1
 
@@ -105,10 +105,11 @@ def compute_current(progress: bool = False) -> tuple[dict[str, float], dict]:
             data_cache_dir=f"{tmp}/data",
             out_dir=f"{tmp}/out",
             progress=progress,
+            embedder=embedder,
         )
         record = run_table1(config)
     values = flatten_record(record)
-    values.update(fixture_metrics())
+    values.update(fixture_metrics(embedder))
     context = {
         "dataset_manifest_hash": record["dataset"]["manifest_hash"],
         "vocoder": record["vocoder"],
@@ -148,14 +149,16 @@ def write_golden(golden_path: Path = GOLDEN, progress: bool = False) -> int:
     return 0
 
 
-def run_regress(progress: bool = False, golden_path: Path = GOLDEN) -> int:
+def run_regress(progress: bool = False, golden_path: Path = GOLDEN, embedder: str = "melstats") -> int:
+    """The drift check; ``embedder`` another implementation of melstats' numbers (melstats-fast)
+    checked against the same golden values."""
     if not FIXTURES.is_dir() or not golden_path.exists():
         print(
             f"the drift check needs a source checkout: {FIXTURES} and {golden_path} "
             "(run `make regress-update` there to create the golden file)"
         )
         return 1
-    current, context = compute_current(progress)
+    current, context = compute_current(progress, embedder)
     golden = json.loads(golden_path.read_text())
     problems = compare(golden["values"], current, golden.get("tolerances", TOLERANCES))
     if golden.get("context", {}).get("dataset_manifest_hash") != context["dataset_manifest_hash"]:
