@@ -24,6 +24,7 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bench.core import determinism
 from bench.core.config import RunConfig
 from bench.core.paths import CHECKOUT_ROOT, HOME_ENV
 from bench.core.storage import atomic_write_bytes, atomic_write_json, content_key, read_json
@@ -317,6 +318,7 @@ class RayExecutor:
         env.update(
             {k: v for k, v in os.environ.items() if k.startswith("BENCH_") or k == HOME_ENV}
         )  # plugins
+        env.update(determinism.forwarded())  # the instruction-set pins, as this process has them
         if address and address != "auto":
             _check_reachable(address)
         if not self.started:
@@ -411,8 +413,10 @@ class SlurmExecutor:
             if o.gpus_per_task:
                 params["slurm_gpus_per_task"] = o.gpus_per_task
             params["name"] = o.name
+            setup = determinism.shell_exports()  # the instruction-set pins, as this process has them
             if CHECKOUT_ROOT is not None:
-                params["slurm_setup"] = [f"export PYTHONPATH={CHECKOUT_ROOT}${{PYTHONPATH:+:$PYTHONPATH}}"]
+                setup.append(f"export PYTHONPATH={CHECKOUT_ROOT}${{PYTHONPATH:+:$PYTHONPATH}}")
+            params["slurm_setup"] = setup
         executor.update_parameters(**params)
         return executor
 

@@ -1,0 +1,122 @@
+"""The same item bits on every x86-64 CPU: which code paths the math libraries may pick (issue 31).
+
+torch, numpy and the BLAS/FFT libraries under them choose their kernels by the instruction sets of
+the CPU they run on (MKL's GEMM and FFT, oneDNN's convolutions, ATen's vectorised loops, numpy's
+SIMD loops, OpenBLAS's kernels), and different kernels round differently. ``PINS`` fixes each choice
+to one every AVX2 CPU (Intel or AMD) can run; ``tools/isa_probe.py`` finds the operations and
+checks the pins, and docs/caching-determinism.md#across-machines has the findings.
+
+The libraries read these variables once, when they load, so they must be in the environment before
+torch or numpy is imported: ``apply()`` is called at the command line's entry (bench/__main__.py,
+bench/commands/cli.py ``main``) before any heavy import, worker processes started with
+multiprocessing's spawn inherit the environment, and the Ray and SLURM executors pass
+``pinned_environment()`` / ``shell_exports()`` to theirs (bench/core/executors.py). ``BENCH_ISA_PINS=off``
+leaves the libraries as they come (to measure what the pins cost, or to emulate another CPU).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+DETERMINISM_VERSION = "isa-v1"
+SWITCH = "BENCH_ISA_PINS"
+
+PINS: dict[str, str] = {
+    # MKL's conditional numerical reproducibility: the SSE2 branch, the only one that gives the same
+    # results on Intel and non-Intel CPUs (MKL_CBWR=AVX2 falls back to the automatic branch on AMD)
+    "MKL_CBWR": "COMPATIBLE",
+    # ATen's vectorised kernels: the AVX2 build on every host (AVX-512 hosts pick avx512 otherwise)
+    "ATEN_CPU_CAPABILITY": "avx2",
+    # oneDNN's JIT kernels: AVX2 at most
+    "ONEDNN_MAX_CPU_ISA": "AVX2",
+    # numpy's dispatched SIMD loops: x86-64-v3 (AVX2, FMA3) at most
+    "NPY_DISABLE_CPU_FEATURES": "X86_V4 AVX512_ICL AVX512_SPR",
+    # OpenBLAS (numpy's and scipy's): the Haswell kernels and blocking on every AVX2 CPU
+    "OPENBLAS_CORETYPE": "Haswell",
+}
+HEAVY = ("torch", "numpy", "scipy", "librosa")
+# what workers on other hosts must see as the driver does (the pins, the switch, emulation settings)
+FORWARD = (*PINS, SWITCH, "MKL_ENABLE_INSTRUCTIONS")
+_late: list[str] = []
+
+
+def enabled(environ=None) -> bool:
+    return (environ if environ is not None else os.environ).get(SWITCH, "on").lower() not in ("off", "0", "no")
+
+
+def pinned_environment(environ: dict | None = None) -> dict:
+    """A copy of ``environ`` (default: this process's) with the pins set, unless switched off."""
+    env = dict(os.environ if environ is None else environ)
+    if enabled(env):
+        env.update(PINS)
+    return env
+
+
+def forwarded() -> dict[str, str]:
+    """This process's values of the variables workers must share (Ray's ``runtime_env``)."""
+    return {key: os.environ[key] for key in FORWARD if key in os.environ}
+
+
+def shell_exports() -> list[str]:
+    """``export`` lines that give a job script (SLURM's ``slurm_setup``) this process's values."""
+    return [f"export {key}='{value}'" for key, value in forwarded().items()]
+
+
+def apply() -> list[str]:
+    """Set the pins in this process's environment; returns the heavy modules already imported (for
+    which it is too late: their libraries have read the environment)."""
+    late = [name for name in HEAVY if name in sys.modules]
+    if enabled():
+        os.environ.update(PINS)
+        _late[:] = late
+    return late
+
+
+def host_isa() -> dict:
+    """The CPU and the instruction-set extensions that decide kernel choice (from /proc/cpuinfo)."""
+    model, flags = "unknown", set()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                if key.strip() == "model name" and model == "unknown":
+                    model = value.strip()
+                elif key.strip() == "flags" and not flags:
+                    flags = set(value.split())
+                if model != "unknown" and flags:
+                    break
+    except OSError:
+        pass
+    wanted = ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512bw", "avx512_vnni", "amx_tile")
+    present = [name for name in wanted if name in flags]
+    return {"cpu": model, "isa": present, "level": isa_level(present)}
+
+
+def isa_level(extensions) -> str:
+    """A short name for a host's vector level: avx512, avx2, avx or sse."""
+    extensions = set(extensions)
+    if "avx512f" in extensions:
+        return "avx512"
+    if {"avx2", "fma"} <= extensions:
+        return "avx2"
+    return "avx" if "avx" in extensions else "sse"
+
+
+def record() -> dict:
+    """For table1.json: the determinism version, the pins in force and the host they ran on."""
+    pinned = enabled() and not _late and all(os.environ.get(k) == v for k, v in PINS.items())
+    state = {
+        "version": DETERMINISM_VERSION if pinned else "unpinned",
+        "pinned": pinned,
+        "pins": {key: os.environ.get(key) for key in PINS},
+        "host": host_isa(),
+    }
+    if _late:
+        state["imported_before_pins"] = list(_late)
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        state["torch_cpu_capability"] = torch.backends.cpu.get_cpu_capability()
+    if state["host"]["level"] not in ("avx2", "avx512"):
+        state["note"] = "a CPU without AVX2: the pinned kernels are not all available, bits may differ"
+    return state
