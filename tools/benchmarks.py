@@ -207,7 +207,17 @@ def sampling_benchmark(steps: int = 100, batch: int = 8, device: str = "cpu") ->
     }
 
 
-PARTS = ("descriptors", "sampling", "embedders", "random-init", "executors", "harness", "ray", "slurm")
+PARTS = (
+    "descriptors",
+    "sampling",
+    "embedders",
+    "random-init",
+    "executors",
+    "harness",
+    "ray",
+    "slurm",
+    "isa-pins",
+)
 
 
 def main(
@@ -289,6 +299,7 @@ def main(
     from tools.scaleout_bench import scaleout_benchmarks
 
     record["scaleout"] = scaleout_benchmarks()
+    record["isa_pins"] = _isa_pins()
     record.update(
         fast_descriptor_version=FAST_DESCRIPTOR_VERSION,
         cpu_threads=torch.get_num_threads(),
@@ -320,11 +331,20 @@ def _random_init(devices) -> list[dict]:
     return out
 
 
+def _isa_pins() -> list[dict]:
+    """Seconds per item of each default system with and without bench/core/determinism.py's pins."""
+    from tools.isa_cost import isa_pin_benchmark, report
+
+    rows = isa_pin_benchmark()
+    report(rows, 25, "griffin-lim:32")
+    return rows
+
+
 def _update_parts(path: Path, parts, devices, environment, resource_use, write_json, read_json) -> int:
     """Only ``parts`` (random-init and the scale-out parts), merged into the record at ``path``."""
     from tools.scaleout_bench import SCALEOUT_PARTS, scaleout_benchmarks
 
-    supported = {"random-init", *SCALEOUT_PARTS}
+    supported = {"random-init", "isa-pins", *SCALEOUT_PARTS}
     if set(parts) - supported:
         raise ValueError(
             f"benchmark parts {sorted(set(parts) - supported)} run only in the full `make bench`"
@@ -332,6 +352,8 @@ def _update_parts(path: Path, parts, devices, environment, resource_use, write_j
     record = read_json(path) if path.exists() else {"schema": "latentft-bench/bench/v1"}
     if "random-init" in parts:
         record["embedders_random_init"] = _random_init(devices)
+    if "isa-pins" in parts:
+        record["isa_pins"] = _isa_pins()
     chosen = tuple(p for p in parts if p in SCALEOUT_PARTS)
     if chosen:
         record.setdefault("scaleout", {}).update(scaleout_benchmarks(parts=chosen))

@@ -32,7 +32,11 @@ ROOT = Path(__file__).resolve().parent.parent
 # How to make this CPU behave like one with fewer instruction sets, library by library.
 SETTINGS: dict[str, dict[str, str]] = {
     "default": {},
-    "sse": {"MKL_ENABLE_INSTRUCTIONS": "SSE4_2", "ONEDNN_MAX_CPU_ISA": "SSE41", "ATEN_CPU_CAPABILITY": "default"},
+    "sse": {
+        "MKL_ENABLE_INSTRUCTIONS": "SSE4_2",
+        "ONEDNN_MAX_CPU_ISA": "SSE41",
+        "ATEN_CPU_CAPABILITY": "default",
+    },
     "avx2": {"MKL_ENABLE_INSTRUCTIONS": "AVX2", "ONEDNN_MAX_CPU_ISA": "AVX2", "ATEN_CPU_CAPABILITY": "avx2"},
     "mkl-sse": {"MKL_ENABLE_INSTRUCTIONS": "SSE4_2"},
     "onednn-sse41": {"ONEDNN_MAX_CPU_ISA": "SSE41"},
@@ -204,7 +208,11 @@ def compare(base_path: str, other_path: str) -> list[dict]:
         a, b = base[key], other[key]
         same = a.shape == b.shape and a.tobytes() == b.tobytes()
         diff = 0.0 if same or a.shape != b.shape else float(np.nanmax(np.abs(a.astype(float) - b)))
-        stage = key.split(".")[0] if key.split(".")[0] not in {"descriptors0", "descriptors1", "descriptors2"} else key
+        stage = (
+            key.split(".")[0]
+            if key.split(".")[0] not in {"descriptors0", "descriptors1", "descriptors2"}
+            else key
+        )
         rows.append({"array": key, "identical": same, "max_abs_diff": diff, "stage": stage})
     ops = {name: _root_ops(base_t[name], other_t.get(name, [])) for name in base_t}
     return rows, {k: v for k, v in ops.items() if v}
@@ -240,8 +248,10 @@ def main(argv=None) -> int:
         rows, ops = compare(paths[base], paths[label])
         differing = [r for r in rows if not r["identical"]]
         report[label] = {"env": SETTINGS[label], "differing": differing, "root_ops": ops}
-        print(f"\n== {label} vs {base} ({'pinned' if args.pinned else 'as shipped'}): "
-              f"{len(differing)} of {len(rows)} arrays differ")
+        print(
+            f"\n== {label} vs {base} ({'pinned' if args.pinned else 'as shipped'}): "
+            f"{len(differing)} of {len(rows)} arrays differ"
+        )
         for r in differing:
             print(f"  {r['array']:45s} max |diff| {r['max_abs_diff']:.3g}")
         for stage, found in ops.items():

@@ -35,6 +35,10 @@ PINS: dict[str, str] = {
     # OpenBLAS (numpy's and scipy's): the Haswell kernels and blocking on every AVX2 CPU
     "OPENBLAS_CORETYPE": "Haswell",
 }
+# the largest item difference seen between runs without the pins on two instruction sets: the quick
+# Table 1 of latentft-mlp on an AVX-512 host and on an AVX2 host (issue 31; timbre in MCD dB)
+UNPINNED_BOUND = {"loudness": 2.1e-4, "rhythm": 3.9e-4, "harmony": 1.9e-3, "timbre": 0.115}
+UNPINNED_BOUND_TEXT = ", ".join(f"{k} {v:g}" for k, v in UNPINNED_BOUND.items())
 HEAVY = ("torch", "numpy", "scipy", "librosa")
 # what workers on other hosts must see as the driver does (the pins, the switch, emulation settings)
 FORWARD = (*PINS, SWITCH, "MKL_ENABLE_INSTRUCTIONS")
@@ -42,7 +46,11 @@ _late: list[str] = []
 
 
 def enabled(environ=None) -> bool:
-    return (environ if environ is not None else os.environ).get(SWITCH, "on").lower() not in ("off", "0", "no")
+    return (environ if environ is not None else os.environ).get(SWITCH, "on").lower() not in (
+        "off",
+        "0",
+        "no",
+    )
 
 
 def pinned_environment(environ: dict | None = None) -> dict:
@@ -120,3 +128,29 @@ def record() -> dict:
     if state["host"]["level"] not in ("avx2", "avx512"):
         state["note"] = "a CPU without AVX2: the pinned kernels are not all available, bits may differ"
     return state
+
+
+def describe(state: dict | None) -> str:
+    """One line naming a run's pins and host, e.g. ``isa-v1 on avx2 (AMD EPYC)``."""
+    if not state:
+        return "unrecorded instruction set (a run from before isa-v1)"
+    host = state.get("host", {})
+    return (
+        f"{state.get('version', 'unpinned')} on {host.get('level', '?')} ({host.get('cpu', 'unknown CPU')})"
+    )
+
+
+def mismatch(states: list[dict | None]) -> str | None:
+    """Why runs made under ``states`` may differ in their last bits, or None when they cannot: all
+    pinned under one determinism version on AVX2 hosts, or all unpinned on one instruction-set level."""
+    versions = {(s or {}).get("version", "unrecorded") for s in states}
+    levels = {(s or {}).get("host", {}).get("level", "?") for s in states}
+    if versions == {DETERMINISM_VERSION} and levels <= {"avx2", "avx512"}:
+        return None
+    if versions == {"unpinned"} and len(levels) == 1 and "?" not in levels:
+        return None
+    return (
+        f"runs made under {', '.join(sorted(versions))} on {', '.join(sorted(levels))} CPUs: item scores "
+        f"may differ in their last digits (up to {UNPINNED_BOUND_TEXT}; docs/caching-determinism.md"
+        "#across-machines)"
+    )

@@ -115,6 +115,7 @@ def compute_current(progress: bool = False) -> tuple[dict[str, float], dict]:
         "embedder": record["embedder"]["id"],
         "descriptors": record["descriptors"],
         "config": record["config"],
+        "determinism": record["environment"].get("determinism"),
     }
     return values, context
 
@@ -158,6 +159,13 @@ def run_regress(progress: bool = False, golden_path: Path = GOLDEN) -> int:
     current, context = compute_current(progress)
     golden = json.loads(golden_path.read_text())
     problems = compare(golden["values"], current, golden.get("tolerances", TOLERANCES))
+    from bench.core.determinism import describe, mismatch
+
+    then, now = golden.get("context", {}).get("determinism"), context["determinism"]
+    print(f"golden values made under {describe(then)}; now {describe(now)}")
+    why = mismatch([then, now])
+    if why:
+        print(f"note: {why}")
     if golden.get("context", {}).get("dataset_manifest_hash") != context["dataset_manifest_hash"]:
         problems.insert(0, "  fixture manifest hash changed: the fixture audio or its loader changed")
     if problems:
