@@ -18,6 +18,7 @@ Small on purpose: fixture clips, smoke sampler steps, griffin-lim:16, one torch 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import os
@@ -91,7 +92,7 @@ def _op_tracer():
     return Tracer()
 
 
-def child(out: str, systems: list[str]) -> None:
+def child(out: str, systems: list[str], trace: bool = True) -> None:
     """Every stage on the fixture clips; arrays to ``out`` (npz), op traces to ``out``.json."""
     import numpy as np
     import torch
@@ -118,12 +119,12 @@ def child(out: str, systems: list[str]) -> None:
     band, (band1, band2) = CONDITIONAL_BANDS[3], BLEND_PAIRS[2]
 
     def stage(name, make):
-        tracer = _op_tracer()
+        tracer = _op_tracer() if trace else contextlib.nullcontext()
         start = time.perf_counter()
         with tracer:
             value = make()
         seconds[name] = time.perf_counter() - start
-        traces[name] = tracer.trace
+        traces[name] = tracer.trace if trace else []
         return value
 
     def keep(name, value):
@@ -170,17 +171,19 @@ def child(out: str, systems: list[str]) -> None:
     Path(out + ".json").write_text(json.dumps({"traces": traces, "seconds": seconds}))
 
 
-def run_setting(env_over: dict, systems: list[str], folder: str, label: str, pinned: bool) -> str:
-    out = str(Path(folder) / f"{label}.npz")
-    env = {**os.environ, **THREADS, **env_over}
-    if not pinned:
-        env["BENCH_ISA_PINS"] = "off"
-    cmd = [sys.executable, __file__, "--child", out, "--systems", ",".join(systems)]
-    if pinned:  # the pins the harness sets for its own processes, over the emulated CPU
-        from bench.core.determinism import pinned_environment
+def run_setting(
+    env_over: dict, systems: list[str], folder: str, label: str, pinned: bool, trace: bool = True
+) -> str:
+    """One child process under ``env_over`` (and the pins, if ``pinned``); the path of its arrays."""
+    from bench.core.determinism import PINS, SWITCH, pinned_environment
 
+    out = str(Path(folder) / f"{label}.npz")
+    env = {k: v for k, v in os.environ.items() if k not in PINS}
+    env.update({**THREADS, **env_over, SWITCH: "on" if pinned else "off"})
+    if pinned:  # the pins the harness sets for its own processes, over the emulated CPU
         env = pinned_environment(env)
-    subprocess.run(cmd, env=env, check=True, cwd=ROOT)
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--child", out, "--systems", ",".join(systems)]
+    subprocess.run(cmd + ([] if trace else ["--no-trace"]), env=env, check=True, cwd=ROOT)
     return out
 
 
@@ -227,12 +230,13 @@ def main(argv=None) -> int:
     )
     parser.add_argument("--settings", default="default,sse,mkl-sse,onednn-sse41,aten-default")
     parser.add_argument("--pinned", action="store_true", help="apply bench/core/determinism.py's pins")
+    parser.add_argument("--no-trace", action="store_true", help="compare arrays only (faster)")
     parser.add_argument("--keep", help="folder for the arrays (default: a temporary one)")
     parser.add_argument("--json", help="write the comparison here")
     args = parser.parse_args(argv)
     systems = [s for s in args.systems.split(",") if s]
     if args.child:
-        child(args.child, systems)
+        child(args.child, systems, trace=not args.no_trace)
         return 0
     folder = args.keep or tempfile.mkdtemp(prefix="isa_probe_")
     Path(folder).mkdir(parents=True, exist_ok=True)
