@@ -17,7 +17,9 @@ leaves the libraries as they come (to measure what the pins cost, or to emulate 
 from __future__ import annotations
 
 import os
+import platform
 import sys
+from functools import lru_cache
 
 DETERMINISM_VERSION = "isa-v1"
 SWITCH = "BENCH_ISA_PINS"
@@ -45,6 +47,19 @@ FORWARD = (*PINS, SWITCH, "MKL_ENABLE_INSTRUCTIONS")
 _late: list[str] = []
 
 
+def host_pins() -> dict[str, str]:
+    """The pins this host takes: none off x86-64 (the libraries' choices there are other ones), and
+    OpenBLAS's Haswell kernels only on a CPU that runs them (forced on another, they stop the process
+    on an illegal instruction)."""
+    host = host_isa()
+    if not host["x86_64"]:
+        return {}
+    pins = dict(PINS)
+    if host["level"] not in ("avx2", "avx512"):
+        pins.pop("OPENBLAS_CORETYPE")
+    return pins
+
+
 def enabled(environ=None) -> bool:
     return (environ if environ is not None else os.environ).get(SWITCH, "on").lower() not in (
         "off",
@@ -57,7 +72,7 @@ def pinned_environment(environ: dict | None = None) -> dict:
     """A copy of ``environ`` (default: this process's) with the pins set, unless switched off."""
     env = dict(os.environ if environ is None else environ)
     if enabled(env):
-        env.update(PINS)
+        env.update(host_pins())
     return env
 
 
@@ -76,11 +91,12 @@ def apply() -> list[str]:
     which it is too late: their libraries have read the environment)."""
     late = [name for name in HEAVY if name in sys.modules]
     if enabled():
-        os.environ.update(PINS)
+        os.environ.update(host_pins())
         _late[:] = late
     return late
 
 
+@lru_cache(maxsize=1)
 def host_isa() -> dict:
     """The CPU and the instruction-set extensions that decide kernel choice (from /proc/cpuinfo)."""
     model, flags = "unknown", set()
@@ -98,7 +114,13 @@ def host_isa() -> dict:
         pass
     wanted = ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512bw", "avx512_vnni", "amx_tile")
     present = [name for name in wanted if name in flags]
-    return {"cpu": model, "isa": present, "level": isa_level(present)}
+    x86_64 = platform.machine().lower() in ("x86_64", "amd64")
+    return {
+        "cpu": model,
+        "isa": present,
+        "level": isa_level(present) if x86_64 else platform.machine(),
+        "x86_64": x86_64,
+    }
 
 
 def isa_level(extensions) -> str:
@@ -113,12 +135,13 @@ def isa_level(extensions) -> str:
 
 def record() -> dict:
     """For table1.json: the determinism version, the pins in force and the host they ran on."""
-    pinned = enabled() and not _late and all(os.environ.get(k) == v for k, v in PINS.items())
+    pins = host_pins()
+    pinned = enabled() and not _late and bool(pins) and all(os.environ.get(k) == v for k, v in pins.items())
     state = {
         "version": DETERMINISM_VERSION if pinned else "unpinned",
         "pinned": pinned,
         "pins": {key: os.environ.get(key) for key in PINS},
-        "host": host_isa(),
+        "host": {k: v for k, v in host_isa().items() if k != "x86_64"},
     }
     if _late:
         state["imported_before_pins"] = list(_late)
