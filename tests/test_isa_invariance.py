@@ -115,3 +115,33 @@ def test_runs_are_named_by_their_pins_and_host():
     why = determinism.mismatch([pinned, unpinned])
     assert why and "unpinned" in why and "timbre" in why
     assert "before isa-v1" in determinism.describe(None)
+
+
+def test_merge_names_each_runs_instruction_sets_and_warns_when_bits_may_differ(tmp_path):
+    from bench.reports.merge import merge_records
+
+    def run(name: str, state: dict | None) -> Path:
+        record = {
+            "schema": "latentft-bench/table1/v1",
+            "config": {"systems": [name], "scale": "smoke", "tasks": ["conditional"]},
+            "rows": {name: {"tasks": {}}},
+            "unavailable": {},
+            "environment": {"git": {"revision": "x"}, **({"determinism": state} if state else {})},
+        }
+        path = tmp_path / f"{name}.json"
+        path.write_text(json.dumps(record))
+        return path
+
+    pinned = {"version": determinism.DETERMINISM_VERSION, "host": {"level": "avx2", "cpu": "AMD EPYC"}}
+    xeon = {"version": determinism.DETERMINISM_VERSION, "host": {"level": "avx512", "cpu": "Xeon"}}
+    lines: list[str] = []
+    merged, _ = merge_records([run("a", pinned), run("b", xeon)], log=lines.append)
+    assert [entry["run"] for entry in merged["instruction_sets"]] == [
+        "isa-v1 on avx2 (AMD EPYC)",
+        "isa-v1 on avx512 (Xeon)",
+    ]
+    assert "instruction_sets_warning" not in merged and not any("warning" in line for line in lines)
+    lines.clear()
+    merged, _ = merge_records([run("a", pinned), run("c", None)], log=lines.append)
+    assert "unrecorded" in merged["instruction_sets_warning"]
+    assert any(line.startswith("warning:") and "timbre" in line for line in lines)
