@@ -145,3 +145,16 @@ def test_merge_names_each_runs_instruction_sets_and_warns_when_bits_may_differ(t
     merged, _ = merge_records([run("a", pinned), run("c", None)], log=lines.append)
     assert "unrecorded" in merged["instruction_sets_warning"]
     assert any(line.startswith("warning:") and "timbre" in line for line in lines)
+
+
+@pytest.mark.slow
+def test_the_cost_of_the_pins_is_measured_with_and_without_them():
+    from tools.isa_cost import isa_pin_benchmark
+
+    rows = isa_pin_benchmark(("reference",), steps=2, vocoder="griffin-lim:2", items=1, rounds=1)
+    assert {row["task"] for row in rows} == {"conditional", "blend"}
+    for row in rows:
+        assert row["unpinned_s"] > 0 and row["pinned_s"] > 0
+        assert row["ratio"] == pytest.approx(row["pinned_s"] / row["unpinned_s"])
+        if determinism.host_isa()["level"] == "avx512":
+            assert row["capability"] == ["AVX512", "AVX2"]

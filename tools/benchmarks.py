@@ -221,7 +221,12 @@ PARTS = (
 
 
 def main(
-    n_clips: int = 32, out: str | None = None, sampling_steps: int = 100, embedders=None, parts=None
+    n_clips: int = 32,
+    out: str | None = None,
+    sampling_steps: int = 100,
+    embedders=None,
+    parts=None,
+    isa_pins: bool = True,
 ) -> int:
     """Run the benchmarks, print them and write them with their provenance to ``out``
     (default results/bench.json). ``parts`` (a subset of PARTS) runs only those and updates their
@@ -299,7 +304,8 @@ def main(
     from tools.scaleout_bench import scaleout_benchmarks
 
     record["scaleout"] = scaleout_benchmarks()
-    record["isa_pins"] = _isa_pins()
+    if isa_pins:  # subprocesses per system and setting: minutes (tools/isa_cost.py)
+        record["isa_pins"] = _isa_pins()
     record.update(
         fast_descriptor_version=FAST_DESCRIPTOR_VERSION,
         cpu_threads=torch.get_num_threads(),
