@@ -172,8 +172,9 @@ def mismatch(states: list[dict | None]) -> str | None:
         return None
     if versions == {"unpinned"} and len(levels) == 1 and "?" not in levels:
         return None
+    known = sorted(levels - {"?"}) or ["unrecorded"]
     return (
-        f"runs made under {', '.join(sorted(versions))} on {', '.join(sorted(levels))} CPUs: item scores "
+        f"runs made under {', '.join(sorted(versions))} on {', '.join(known)} CPUs: item scores "
         f"may differ in their last digits (up to {UNPINNED_BOUND_TEXT}; docs/caching-determinism.md"
         "#across-machines)"
     )
