@@ -9,8 +9,8 @@ checks the pins, and docs/caching-determinism.md#across-machines has the finding
 The libraries read these variables once, when they load, so they must be in the environment before
 torch or numpy is imported: ``apply()`` is called at the command line's entry (bench/__main__.py,
 bench/commands/cli.py ``main``) before any heavy import, worker processes started with
-multiprocessing's spawn inherit the environment, and the Ray and SLURM executors pass
-``pinned_environment()`` / ``shell_exports()`` to theirs (bench/core/executors.py). ``BENCH_ISA_PINS=off``
+multiprocessing's spawn inherit the environment, and the Ray and SLURM executors pass this
+process's values on (``forwarded()``, ``shell_exports()``; bench/core/executors.py). ``BENCH_ISA_PINS=off``
 leaves the libraries as they come (to measure what the pins cost, or to emulate another CPU).
 """
 
@@ -38,7 +38,7 @@ PINS: dict[str, str] = {
     "OPENBLAS_CORETYPE": "Haswell",
 }
 # the largest item difference seen between runs without the pins on two instruction sets: the quick
-# Table 1 of latentft-mlp on an AVX-512 host and on an AVX2 host (issue 31; timbre in MCD dB)
+# Table 1 of latentft-mlp on an AVX-512 host and on an AVX2 host, as issue 31 reports it (timbre in MCD dB)
 UNPINNED_BOUND = {"loudness": 2.1e-4, "rhythm": 3.9e-4, "harmony": 1.9e-3, "timbre": 0.115}
 UNPINNED_BOUND_TEXT = ", ".join(f"{k} {v:g}" for k, v in UNPINNED_BOUND.items())
 HEAVY = ("torch", "numpy", "scipy", "librosa")
