@@ -1,8 +1,12 @@
 import sys
 from pathlib import Path
 
-import numpy as np
-import pytest
+from bench.core import determinism
+
+determinism.apply()  # the tests run under the harness's instruction-set pins, set before numpy loads
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # tools/ (developer benchmarks) imports as a package from the checkout

@@ -220,13 +220,19 @@ PARTS = (
     "slurm",
     "scoring",
     "generation",
+    "isa-pins",
 )
 # opt-in: minutes per clip on a CPU; `make bench ARGS="--parts vampnet"` adds it to results/bench.json
 OPT_IN_PARTS = ("vampnet",)
 
 
 def main(
-    n_clips: int = 32, out: str | None = None, sampling_steps: int = 100, embedders=None, parts=None
+    n_clips: int = 32,
+    out: str | None = None,
+    sampling_steps: int = 100,
+    embedders=None,
+    parts=None,
+    isa_pins: bool = True,
 ) -> int:
     """Run the benchmarks, print them and write them with their provenance to ``out``
     (default results/bench.json). ``parts`` (a subset of PARTS) runs only those and updates their
@@ -308,6 +314,8 @@ def main(
 
     record["scaleout"] = scaleout_benchmarks()
     _cost_parts(record, ("scoring", "generation"))
+    if isa_pins:  # subprocesses per system and setting: minutes (tools/isa_cost.py)
+        record["isa_pins"] = _isa_pins()
     record.update(
         fast_descriptor_version=FAST_DESCRIPTOR_VERSION,
         cpu_threads=torch.get_num_threads(),
@@ -356,6 +364,15 @@ def _vampnet(devices, seconds: float | None = None) -> list[dict]:
     return out
 
 
+def _isa_pins() -> list[dict]:
+    """Seconds per item of each default system with and without bench/core/determinism.py's pins."""
+    from tools.isa_cost import isa_pin_benchmark, report
+
+    rows = isa_pin_benchmark()
+    report(rows, 25, "griffin-lim:32")
+    return rows
+
+
 def _update_parts(path: Path, parts, devices, environment, resource_use, write_json, read_json) -> int:
     """Only ``parts`` (random-init, distribution-intervals and the scale-out parts), merged into the
     record at ``path``."""
@@ -366,6 +383,7 @@ def _update_parts(path: Path, parts, devices, environment, resource_use, write_j
         "distribution-intervals",
         "scoring",
         "generation",
+        "isa-pins",
         *SCALEOUT_PARTS,
         *OPT_IN_PARTS,
     }
@@ -381,6 +399,8 @@ def _update_parts(path: Path, parts, devices, environment, resource_use, write_j
     if "vampnet" in parts:
         record["vampnet_random_init"] = _vampnet(devices)
     _cost_parts(record, parts)
+    if "isa-pins" in parts:
+        record["isa_pins"] = _isa_pins()
     chosen = tuple(p for p in parts if p in SCALEOUT_PARTS)
     if chosen:
         record.setdefault("scaleout", {}).update(scaleout_benchmarks(parts=chosen))

@@ -8,7 +8,11 @@ from __future__ import annotations
 
 import argparse
 
-from bench.experiments.drift import write_golden
+from bench.core import determinism
+
+determinism.apply()  # before numpy and torch load: the golden values are made under the pins
+
+from bench.experiments.drift import write_golden  # noqa: E402
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])

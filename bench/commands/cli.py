@@ -434,6 +434,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from bench.core import determinism
+
+    determinism.apply()  # before torch/numpy load: they read the pins once (docs/caching-determinism.md)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     warnings.simplefilter("default")
     warnings.formatwarning = lambda message, category, *a, **k: f"warning: {message}\n"

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench.core import determinism
 from bench.core.config import RunConfig
 from bench.core.paths import CHECKOUT_ROOT, HOME_ENV
 from bench.core.storage import atomic_write_bytes, atomic_write_json, content_key, read_json
@@ -334,6 +335,7 @@ class RayExecutor:
         env.update(
             {k: v for k, v in os.environ.items() if k.startswith("BENCH_") or k == HOME_ENV}
         )  # plugins
+        env.update(determinism.forwarded())  # the instruction-set pins, as this process has them
         if address and address != "auto":
             _check_reachable(address)
         if not self.started:
@@ -428,8 +430,10 @@ class SlurmExecutor:
             if o.gpus_per_task:
                 params["slurm_gpus_per_task"] = o.gpus_per_task
             params["name"] = o.name
+            setup = determinism.shell_exports()  # the instruction-set pins, as this process has them
             if CHECKOUT_ROOT is not None:
-                params["slurm_setup"] = [f"export PYTHONPATH={CHECKOUT_ROOT}${{PYTHONPATH:+:$PYTHONPATH}}"]
+                setup.append(f"export PYTHONPATH={CHECKOUT_ROOT}${{PYTHONPATH:+:$PYTHONPATH}}")
+            params["slurm_setup"] = setup
         executor.update_parameters(**params)
         return executor
 

@@ -6,6 +6,7 @@ import platform
 import subprocess
 from importlib.metadata import PackageNotFoundError, version
 
+from bench.core import determinism
 from bench.core.paths import PACKAGE_DIR, VERSION
 
 PACKAGES = (
@@ -55,6 +56,7 @@ def environment() -> dict:
         "platform": platform.platform(),
         "machine": platform.machine(),
         "packages": package_versions(),
+        "determinism": determinism.record(),
     }
 
 

@@ -116,6 +116,7 @@ def compute_current(progress: bool = False, embedder: str = "melstats") -> tuple
         "embedder": record["embedder"]["id"],
         "descriptors": record["descriptors"],
         "config": record["config"],
+        "determinism": record["environment"].get("determinism"),
     }
     return values, context
 
@@ -161,6 +162,13 @@ def run_regress(progress: bool = False, golden_path: Path = GOLDEN, embedder: st
     current, context = compute_current(progress, embedder)
     golden = json.loads(golden_path.read_text())
     problems = compare(golden["values"], current, golden.get("tolerances", TOLERANCES))
+    from bench.core.determinism import describe, mismatch
+
+    then, now = golden.get("context", {}).get("determinism"), context["determinism"]
+    print(f"golden values made under {describe(then)}; now {describe(now)}")
+    why = mismatch([then, now])
+    if why:
+        print(f"note: {why}")
     if golden.get("context", {}).get("dataset_manifest_hash") != context["dataset_manifest_hash"]:
         problems.insert(0, "  fixture manifest hash changed: the fixture audio or its loader changed")
     if problems:

@@ -75,6 +75,7 @@ def merge_records(paths: list[Path], log=print) -> tuple[dict, dict[str, Path]]:
         }
         for p, r in zip(paths, records)
     ]
+    _name_instruction_sets(paths, records, merged, log)
     replaced = []
     for path, record in zip(paths, records):
         order = [n for n in record["config"].get("systems", []) if n in record["rows"]]
@@ -91,6 +92,21 @@ def merge_records(paths: list[Path], log=print) -> tuple[dict, dict[str, Path]]:
                 merged["unavailable"][name] = why
     merged["replaced_rows"] = replaced
     return merged, origin
+
+
+def _name_instruction_sets(paths, records, merged: dict, log) -> None:
+    """Each run's instruction-set pins and host on the console and in the record, and a warning when
+    their item bits may differ (bench/core/determinism.py)."""
+    from bench.core.determinism import describe, mismatch
+
+    states = [r.get("environment", {}).get("determinism") for r in records]
+    merged["instruction_sets"] = [{"file": str(p), "run": describe(s)} for p, s in zip(paths, states)]
+    for path, state in zip(paths, states):
+        log(f"{path}: {describe(state)}")
+    why = mismatch(states)
+    if why:
+        merged["instruction_sets_warning"] = why
+        log(f"warning: {why}")
 
 
 def merge_items(origin: dict[str, Path], out: Path) -> Path | None:
