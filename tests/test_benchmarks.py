@@ -18,6 +18,7 @@ def test_bench_writes_its_figures_with_provenance(tmp_path, capsys):
             sampling_steps=2,
             embedders=("melstats", "vggish:/no/such/file"),
             isa_pins=False,  # minutes; tests/test_isa_invariance.py times it on one system
+            costly_parts=False,  # minutes each; measured by make bench, not by this test
         )
         == 0
     )

@@ -233,9 +233,11 @@ def main(
     embedders=None,
     parts=None,
     isa_pins: bool = True,
+    costly_parts: bool = True,
 ) -> int:
     """Run the benchmarks, print them and write them with their provenance to ``out``
-    (default results/bench.json). ``parts`` (a subset of PARTS) runs only those and updates their
+    (default results/bench.json); ``costly_parts=False`` leaves out the interval, scoring and
+    generation parts. ``parts`` (a subset of PARTS) runs only those and updates their
     entries in an existing ``out``, keeping the others with the provenance they were measured with
     (``partial_updates`` lists what was replaced when)."""
     import torch
@@ -309,11 +311,12 @@ def main(
             + (f"; not available here: {', '.join(missing)} (reasons in bench.json)" if missing else "")
         )
     record["embedders_random_init"] = _random_init(devices)
-    record["distribution_intervals"] = distribution_interval_benchmark()
     from tools.scaleout_bench import scaleout_benchmarks
 
     record["scaleout"] = scaleout_benchmarks()
-    _cost_parts(record, ("scoring", "generation"))
+    if costly_parts:  # minutes each; tests/test_benchmarks.py leaves them to their own tests
+        record["distribution_intervals"] = distribution_interval_benchmark()
+        _cost_parts(record, ("scoring", "generation"))
     if isa_pins:  # subprocesses per system and setting: minutes (tools/isa_cost.py)
         record["isa_pins"] = _isa_pins()
     record.update(
