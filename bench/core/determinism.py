@@ -20,6 +20,7 @@ import os
 import platform
 import sys
 from functools import lru_cache
+from typing import Any
 
 DETERMINISM_VERSION = "isa-v1"
 SWITCH = "BENCH_ISA_PINS"
@@ -99,7 +100,7 @@ def apply() -> list[str]:
 @lru_cache(maxsize=1)
 def host_isa() -> dict:
     """The CPU and the instruction-set extensions that decide kernel choice (from /proc/cpuinfo)."""
-    model, flags = "unknown", set()
+    model, flags = "unknown", set[str]()
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
@@ -137,7 +138,7 @@ def record() -> dict:
     """For table1.json: the determinism version, the pins in force and the host they ran on."""
     pins = host_pins()
     pinned = enabled() and not _late and bool(pins) and all(os.environ.get(k) == v for k, v in pins.items())
-    state = {
+    state: dict[str, Any] = {
         "version": DETERMINISM_VERSION if pinned else "unpinned",
         "pinned": pinned,
         "pins": {key: os.environ.get(key) for key in PINS},
