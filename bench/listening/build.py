@@ -51,26 +51,12 @@ def _run_blend_items(record: dict):
 
 
 def _clipset(record: dict, run_path: Path, data: str | None, data_cache: str | None):
-    from bench.core.config import RunConfig
-    from bench.core.runner import load_dataset
+    from bench.reports.results import ResultsError, run_clipset
 
-    config = record["config"]
-    if config.get("data") and not data:
-        raise StudyError(f"{run_path}: the run used the folder {config['data']!r}; pass it with --data DIR")
-    run_config = RunConfig(
-        scale=config["scale"],
-        data_seed=config.get("data_seed", 0),
-        data=data,
-        split_file=None,
-        **({"data_cache_dir": data_cache} if data_cache else {}),
-    )
-    clipset = load_dataset(run_config, progress=False)
-    if clipset.manifest_hash != record["dataset"]["manifest_hash"]:
-        raise StudyError(
-            f"{run_path}: the evaluation set found here (manifest {clipset.manifest_hash[:12]}) is "
-            f"not the run's ({record['dataset']['manifest_hash'][:12]})"
-        )
-    return clipset
+    try:
+        return run_clipset(record, run_path, data, data_cache)
+    except ResultsError as error:
+        raise StudyError(str(error)) from None
 
 
 def _local_paths(value):

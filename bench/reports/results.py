@@ -414,3 +414,28 @@ def default_run(log=None) -> Path:
         say(f"warning: {shown(pointer)} names {shown(target)}, which does not exist; using the committed run")
     say(f"reading {shown(COMMITTED_RUN)} (the committed run: no run of yours under {shown(runs_root())})")
     return COMMITTED_RUN
+
+
+def run_clipset(record: dict, run: str | Path, data: str | None, data_cache: str | None):
+    """A run's evaluation set, loaded as the run loaded it and checked against the manifest hash its
+    record names; ResultsError naming ``run`` when the folder is not given or the set differs."""
+    from bench.core.config import RunConfig
+    from bench.core.evalset import load_dataset
+
+    config = record["config"]
+    if config.get("data") and not data:
+        raise ResultsError(f"{run}: the run used the folder {config['data']!r}; pass it with --data DIR")
+    run_config = RunConfig(
+        scale=config["scale"],
+        data_seed=config.get("data_seed", 0),
+        data=data,
+        split_file=None,
+        **({"data_cache_dir": data_cache} if data_cache else {}),
+    )
+    clipset = load_dataset(run_config, progress=False)
+    if clipset.manifest_hash != record["dataset"]["manifest_hash"]:
+        raise ResultsError(
+            f"{run}: the evaluation set found here (manifest {clipset.manifest_hash[:12]}) is not the "
+            f"run's ({record['dataset']['manifest_hash'][:12]}); pass the run's --data / --data-cache"
+        )
+    return clipset

@@ -43,27 +43,13 @@ class ShownItem:
 
 
 def load_clipset(record: dict, run: Path, data: str | None, data_cache: str | None):
-    """The run's evaluation set, checked against its manifest hash."""
-    from bench.core.config import RunConfig
-    from bench.core.evalset import load_dataset
+    """The run's evaluation set, checked against its manifest hash (bench/reports/results.py)."""
+    from bench.reports.results import ResultsError, run_clipset
 
-    config = record["config"]
-    if config.get("data") and not data:
-        raise SiteInputError(f"{run}: the run used the folder {config['data']!r}; pass it with --data DIR")
-    run_config = RunConfig(
-        scale=config["scale"],
-        data_seed=config.get("data_seed", 0),
-        data=data,
-        split_file=None,
-        **({"data_cache_dir": data_cache} if data_cache else {}),
-    )
-    clipset = load_dataset(run_config, progress=False)
-    if clipset.manifest_hash != record["dataset"]["manifest_hash"]:
-        raise SiteInputError(
-            f"{run}: the evaluation set found here (manifest {clipset.manifest_hash[:12]}) is not the "
-            f"run's ({record['dataset']['manifest_hash'][:12]}); pass the run's --data / --data-cache"
-        )
-    return clipset
+    try:
+        return run_clipset(record, run, data, data_cache)
+    except ResultsError as error:
+        raise SiteInputError(str(error)) from None
 
 
 def run_items(record: dict) -> dict[str, dict]:
