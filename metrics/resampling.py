@@ -76,6 +76,8 @@ def resample_blocked(x: np.ndarray, orig_sr: int, new_sr: int) -> np.ndarray:
     """
     import torch
 
+    from bench.metrics.threads import one_torch_thread
+
     x = np.asarray(x, dtype=np.float64)
     if orig_sr == new_sr:
         return x
@@ -92,9 +94,10 @@ def resample_blocked(x: np.ndarray, orig_sr: int, new_sr: int) -> np.ndarray:
     padded[-first : -first + x.size] = torch.from_numpy(x)
     out = torch.empty(up, blocks, dtype=torch.float64)  # [r, b]: each product fills whole rows
     r0 = 0
-    for lo, kernel in kernels:
-        span, width = kernel.shape
-        windows = padded[lo - first :].as_strided((span, blocks), (1, down))  # [j, b] = x[b M + j]
-        torch.matmul(torch.from_numpy(kernel.T), windows, out=out[r0 : r0 + width])
-        r0 += width
+    with one_torch_thread():
+        for lo, kernel in kernels:
+            span, width = kernel.shape
+            windows = padded[lo - first :].as_strided((span, blocks), (1, down))  # [j, b] = x[b M + j]
+            torch.matmul(torch.from_numpy(kernel.T), windows, out=out[r0 : r0 + width])
+            r0 += width
     return out.T.reshape(-1)[:n_out].numpy()

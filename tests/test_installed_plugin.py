@@ -53,7 +53,6 @@ def test_an_installed_packages_entry_point_system_is_listed_and_runs(tmp_path):
             "install",
             "--quiet",
             "--no-deps",
-            "--no-build-isolation",
             "--target",
             str(target),
             str(source),

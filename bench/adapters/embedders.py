@@ -128,6 +128,7 @@ class MelStatsFastEmbedder(MelStatsEmbedder):
         import torch
 
         from bench.metrics.resampling import resample_blocked
+        from bench.metrics.threads import one_torch_thread
 
         audio = resample_blocked(audio, SAMPLE_RATE, self.sample_rate)
         n_examples = audio.shape[-1] // self.example_samples
@@ -135,8 +136,9 @@ class MelStatsFastEmbedder(MelStatsEmbedder):
         frames = np.lib.stride_tricks.sliding_window_view(examples, 400, axis=-1)[:, ::160]
         spectrum = np.fft.rfft(frames * _hann(400), axis=-1)
         power = spectrum.real**2 + spectrum.imag**2  # [examples, frames, 201]
-        # torch's product: its bits do not depend on the thread count (numpy's OpenBLAS ones do)
-        mel = torch.matmul(torch.from_numpy(power), torch.from_numpy(_mel_basis(self.sample_rate).T)).numpy()
+        with one_torch_thread():  # the product's bits must not depend on the thread count
+            mel = torch.matmul(torch.from_numpy(power), torch.from_numpy(_mel_basis(self.sample_rate).T))
+        mel = mel.numpy()
         log_mel = np.log(mel + 0.01)  # [examples, frames, 64]
         return np.concatenate([log_mel.mean(axis=-2), log_mel.std(axis=-2)], axis=-1)
 
